@@ -1,0 +1,7 @@
+//! arm64 core kernel code (Linux: arch/arm64/kernel).
+pub mod entry;
+pub mod extable;
+pub mod psci;
+pub mod setup;
+pub mod stacktrace;
+pub mod time;

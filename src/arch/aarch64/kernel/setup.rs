@@ -1,0 +1,279 @@
+//! setup_arch() and the boot protocol's leftovers (Linux: arch/arm64/kernel/setup.c).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use aarch64_cpu::registers::{MIDR_EL1, MPIDR_EL1};
+use tock_registers::interfaces::Readable;
+
+use super::psci::{self, Conduit};
+use crate::arch::aarch64::memory::MIN_KIMG_ALIGN;
+use crate::arch::aarch64::mm::mmu::{cpu_uninstall_idmap, early_fixmap_init, fixmap_remap_fdt};
+use crate::arch::aarch64::mm::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO};
+use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
+use crate::kernel::params;
+use crate::mm::PhysAddr;
+
+/// Linux: __fdt_pointer — x0 at entry, stored by head.S.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static __fdt_pointer: AtomicU64 = AtomicU64::new(0);
+
+/// Linux: boot_args[] — x0..x3 at entry, stored by head.S.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static boot_args: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+/// Linux: __boot_cpu_mode — CurrentEL at entry (EL1 = 0x4, EL2 = 0x8).
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static __boot_cpu_mode: AtomicU64 = AtomicU64::new(0);
+
+extern "C" {
+    static _text: u8;
+    static _end: u8;
+}
+
+/// `[_text, _end)` as virtual addresses.
+pub fn kernel_image_range() -> (u64, u64) {
+    (&raw const _text as u64, &raw const _end as u64)
+}
+
+/// Linux: COMMAND_LINE_SIZE on arm64.
+pub const COMMAND_LINE_SIZE: usize = 2048;
+
+/// Linux: boot_command_line — copied out of the device tree, which is remapped later.
+static BOOT_COMMAND_LINE: spin::Once<CommandLine> = spin::Once::new();
+
+struct CommandLine {
+    buf: [u8; COMMAND_LINE_SIZE],
+    len: usize,
+}
+
+/// The kernel command line (empty before setup_machine_fdt).
+pub fn boot_command_line() -> &'static str {
+    BOOT_COMMAND_LINE
+        .get()
+        .map_or("", |c| core::str::from_utf8(&c.buf[..c.len]).unwrap_or(""))
+}
+
+fn set_boot_command_line(s: &str) {
+    BOOT_COMMAND_LINE.call_once(|| {
+        let mut c = CommandLine {
+            buf: [0; COMMAND_LINE_SIZE],
+            len: 0,
+        };
+        let mut n = s.len().min(COMMAND_LINE_SIZE - 1);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        c.buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+        c.len = n;
+        c
+    });
+}
+
+/// The device tree, validated and mapped read-only in the fixmap.
+static DEVICE_TREE: spin::Once<DeviceTree<'static>> = spin::Once::new();
+
+/// The device tree `setup_machine_fdt` validated.
+pub fn device_tree() -> &'static DeviceTree<'static> {
+    DEVICE_TREE
+        .get()
+        .expect("device tree used before setup_machine_fdt")
+}
+
+/// The machine model, for the Oops header (Linux: dump_stack_set_arch_desc()).
+static MACHINE_NAME: spin::Once<&'static str> = spin::Once::new();
+
+/// Linux: dump_stack_print_info() — the CPU/task/hardware header of oopses and dumps.
+pub fn dump_stack_print_info() {
+    pr_emerg!(
+        "CPU: 0 PID: 0 Comm: swapper/0 Not tainted {} #1",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Some(name) = MACHINE_NAME.get() {
+        pr_emerg!("Hardware name: {} (DT)", name);
+    }
+}
+
+/// Linux: setup_machine_fdt() — map the device tree, check it, record the command line,
+/// print the machine model. An invalid tree is fatal, with the reason.
+fn setup_machine_fdt(dt_phys: PhysAddr) {
+    let (virt, size) = match fixmap_remap_fdt(dt_phys, PAGE_KERNEL) {
+        Ok(m) => m,
+        Err(e) => invalid_fdt(dt_phys, 0, &e),
+    };
+    // SAFETY: fixmap_remap_fdt mapped `size` bytes at `virt` for the kernel's lifetime
+    // (the mapping only changes permissions below, never the address).
+    let blob = unsafe { core::slice::from_raw_parts(virt, size) };
+    let dt = match DeviceTree::new(blob) {
+        Ok(dt) => dt,
+        Err(e) => invalid_fdt(dt_phys, virt as u64, &e),
+    };
+    // Early fixups are done: map the FDT read-only now, as Linux does.
+    if let Err(e) = fixmap_remap_fdt(dt_phys, PAGE_KERNEL_RO) {
+        invalid_fdt(dt_phys, virt as u64, &e);
+    }
+    let dt = DEVICE_TREE.call_once(|| dt);
+    set_boot_command_line(dt.bootargs().unwrap_or(""));
+    if let Some(name) = dt.machine_name() {
+        pr_info!("Machine model: {}", name);
+        MACHINE_NAME.call_once(|| name);
+    }
+}
+
+/// Linux's message for a device tree it cannot use; it spins, we stop the machine.
+fn invalid_fdt(dt_phys: PhysAddr, virt: u64, why: &dyn core::fmt::Display) -> ! {
+    pr_crit!(
+        "\nError: invalid device tree blob at physical address {:#018x} (virtual address {:#018x})\n\
+         The dtb must be 8-byte aligned and must not exceed 2 MB in size\n\
+         \nPlease check your bootloader.",
+        dt_phys.as_u64(),
+        virt
+    );
+    panic!("invalid device tree: {}", why);
+}
+
+/// The UART `earlycon=` named, if any (Linux: `earlycon=pl011,<addr>` or
+/// `earlycon=pl011,mmio32,<addr>`).
+static EARLYCON_BASE: AtomicU64 = AtomicU64::new(0);
+
+/// Linux: param_setup_earlycon().
+fn param_setup_earlycon(val: Option<&str>) -> params::SetupResult {
+    let Some(val) = val else { return Ok(()) };
+    let mut parts = val.split(',');
+    let name = parts.next().unwrap_or("");
+    if name.starts_with("ttyAMA") || name == "ttyS0" {
+        return Ok(()); // `console=ttyAMA0` also reaches here; it names no address.
+    }
+    if name != "pl011" {
+        return Err("only pl011 is supported");
+    }
+    let addr = parts
+        .find(|p| *p != "mmio" && *p != "mmio32")
+        .and_then(params::parse_u64)
+        .ok_or("expected pl011,<address>")?;
+    EARLYCON_BASE.store(addr, Ordering::Relaxed);
+    Ok(())
+}
+early_param!("earlycon", param_setup_earlycon);
+
+/// `console=` is Linux's and handled by the console layer; we accept it so it is not
+/// reported as unknown.
+fn console_setup(_val: Option<&str>) -> params::SetupResult {
+    Ok(())
+}
+setup_param!("console", console_setup);
+
+/// `panic=N` is accepted for Linux compatibility; this kernel always stops on panic.
+fn panic_setup(_val: Option<&str>) -> params::SetupResult {
+    Ok(())
+}
+setup_param!("panic", panic_setup);
+
+/// Registers the boot console: `earlycon=` first, then `/chosen/stdout-path`, then the
+/// QEMU default. Linux needs `earlycon` on the command line; this kernel always wants one.
+fn setup_boot_console() {
+    let from_param = EARLYCON_BASE.load(Ordering::Relaxed);
+    let base = if from_param != 0 {
+        from_param
+    } else {
+        device_tree()
+            .stdout_base()
+            .map_or(DEFAULT_PL011_BASE, |pa| pa.as_u64())
+    };
+    pl011::earlycon_setup(PhysAddr(base), "");
+}
+
+/// Linux: psci_dt_init() — the conduit for SYSTEM_OFF.
+fn psci_dt_init() {
+    let conduit = match device_tree().psci_method() {
+        Some(fdt::PsciMethod::Hvc) => Conduit::Hvc,
+        Some(fdt::PsciMethod::Smc) => Conduit::Smc,
+        None => Conduit::None,
+    };
+    psci::set_conduit(conduit);
+}
+
+/// Linux: setup_arch(), in its order. Later issues fill in memblock, paging and bootmem.
+pub fn setup_arch() {
+    early_fixmap_init();
+    setup_machine_fdt(PhysAddr(__fdt_pointer.load(Ordering::Relaxed)));
+    params::parse_early_param(boot_command_line());
+    setup_boot_console();
+    cpu_uninstall_idmap();
+    let [_, x1, x2, x3] = boot_args.each_ref().map(|a| a.load(Ordering::Relaxed));
+    if x1 != 0 || x2 != 0 || x3 != 0 {
+        pr_err!(
+            "WARNING: x1-x3 nonzero in violation of boot protocol:\n\tx1: {:016x}\n\tx2: {:016x}\n\tx3: {:016x}\n\
+             This indicates a broken bootloader or old kernel",
+            x1, x2, x3
+        );
+    }
+    let (text, _) = kernel_image_range();
+    let text_pa = crate::arch::aarch64::memory::pa_symbol(text as *const u8);
+    if !text_pa.is_aligned(MIN_KIMG_ALIGN) {
+        pr_warn!("[Firmware Bug]: Kernel image misaligned at boot, please fix your bootloader!");
+    }
+    psci_dt_init();
+}
+
+/// Linux: the banner lines of start_kernel()/setup_arch().
+pub fn print_boot_banner() {
+    pr_info!(
+        "Booting Linux on physical CPU {:#012x} [{:#010x}]",
+        MPIDR_EL1.get() & 0xff_00ff_ffff,
+        MIDR_EL1.get() as u32
+    );
+    pr_notice!(
+        "arm64-mm version {} (rustc, {} build) #1 SMP — Linux 6.1's arm64 memory bring-up",
+        env!("CARGO_PKG_VERSION"),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let mode = __boot_cpu_mode.load(Ordering::Relaxed);
+    pr_info!("CPU: booted at EL{}, running at EL1", (mode >> 2) & 3);
+}
+
+/// Interim device-tree access until drivers/of lands (replaced by it).
+mod fdt {
+    use crate::mm::PhysAddr;
+    pub enum PsciMethod {
+        Hvc,
+        Smc,
+    }
+    pub struct DeviceTree<'a>(::fdt::Fdt<'a>);
+    #[derive(Debug)]
+    pub struct Error;
+    impl core::fmt::Display for Error {
+        fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+            write!(f, "bad fdt")
+        }
+    }
+    impl<'a> DeviceTree<'a> {
+        pub fn new(b: &'a [u8]) -> Result<Self, Error> {
+            ::fdt::Fdt::new(b).map(Self).map_err(|_| Error)
+        }
+        pub fn bootargs(&self) -> Option<&'a str> {
+            self.0.find_node("/chosen")?.property("bootargs")?.as_str()
+        }
+        pub fn machine_name(&self) -> Option<&'a str> {
+            self.0.root().model().into()
+        }
+        pub fn stdout_base(&self) -> Option<PhysAddr> {
+            Some(PhysAddr(0x0900_0000))
+        }
+        pub fn psci_method(&self) -> Option<PsciMethod> {
+            match self.0.find_node("/psci")?.property("method")?.as_str()? {
+                "hvc" => Some(PsciMethod::Hvc),
+                "smc" => Some(PsciMethod::Smc),
+                _ => None,
+            }
+        }
+    }
+}
+use fdt::DeviceTree;
+pub fn report_memory_nodes() {}

@@ -1,0 +1,60 @@
+//! Frame-pointer unwinding (Linux: arch/arm64/kernel/stacktrace.c). The kernel is built with
+//! `-C force-frame-pointers=yes`, so every frame starts with the record {x29, x30}.
+
+use crate::kernel::kallsyms;
+
+/// The stack the boot CPU runs on: `[init_stack, init_stack_top)` from the linker script.
+fn on_task_stack(fp: u64) -> bool {
+    extern "C" {
+        static init_stack: u8;
+        static init_stack_top: u8;
+    }
+    let (lo, hi) = (
+        &raw const init_stack as u64,
+        &raw const init_stack_top as u64,
+    );
+    fp >= lo && fp + 16 <= hi && fp.is_multiple_of(16)
+}
+
+fn print_frame(pc: u64) {
+    match kallsyms::lookup(pc) {
+        Some(sym) => pr_emerg!(" {}", sym),
+        None => pr_emerg!(" 0x{:016x}", pc),
+    }
+}
+
+/// Linux: dump_backtrace() — the first frame is `pc`, then each return address on the
+/// frame-record chain starting at `fp`. Stops at a frame outside the stack or after 64.
+pub fn dump_backtrace(pc: u64, mut fp: u64) {
+    print_frame(pc);
+    for _ in 0..64 {
+        if !on_task_stack(fp) {
+            break;
+        }
+        // SAFETY: `fp` is 16-byte aligned and inside the boot stack (checked above), which
+        // is mapped for the kernel's lifetime; a frame record is two u64s.
+        let (next, lr) = unsafe { ((fp as *const u64).read(), (fp as *const u64).add(1).read()) };
+        if lr == 0 {
+            break;
+        }
+        // The return address points after the call; report the call itself.
+        print_frame(lr - 4);
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+}
+
+/// Linux: dump_stack() — a backtrace of the caller.
+#[inline(never)]
+pub fn dump_stack() {
+    let (fp, pc): (u64, u64);
+    // SAFETY: reads two registers.
+    unsafe {
+        core::arch::asm!("mov {0}, x29", "adr {1}, .", out(reg) fp, out(reg) pc, options(nomem, nostack))
+    };
+    super::setup::dump_stack_print_info();
+    pr_emerg!("Call trace:");
+    dump_backtrace(pc, fp);
+}

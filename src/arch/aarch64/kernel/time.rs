@@ -1,0 +1,17 @@
+//! The generic timer as printk's clock (Linux: drivers/clocksource/arm_arch_timer.c,
+//! kernel/time/sched_clock.c).
+
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0};
+use tock_registers::interfaces::Readable;
+
+/// Nanoseconds since the counter started (QEMU starts it at machine reset).
+pub fn sched_clock() -> u64 {
+    let freq = CNTFRQ_EL0.get().max(1);
+    let ticks = CNTVCT_EL0.get();
+    ((ticks as u128 * 1_000_000_000) / freq as u128) as u64
+}
+
+/// Linux: the clocksource's raw counter, for stage costs in cycles of the 62.5 MHz counter.
+pub fn counter() -> u64 {
+    CNTVCT_EL0.get()
+}

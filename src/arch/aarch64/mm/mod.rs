@@ -1,0 +1,4 @@
+//! arm64 memory management (Linux: arch/arm64/mm).
+pub mod fault;
+pub mod mmu;
+pub mod pgtable;

@@ -1,0 +1,249 @@
+//! Stage-1 translation tables: descriptors, Linux's protection sets and TLB maintenance
+//! (Linux: arch/arm64/include/asm/pgtable-hwdef.h, pgtable-prot.h, tlbflush.h).
+//!
+//! 4 KiB granule, 48-bit VA, four levels: PGD (L0, 512 GiB per entry), PUD (L1, 1 GiB),
+//! PMD (L2, 2 MiB), PTE (L3, 4 KiB). The descriptor layout is described once, as
+//! tock-registers bitfields, and every protection set is built from those fields.
+
+use core::cell::UnsafeCell;
+
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_bitfields;
+use tock_registers::registers::InMemoryRegister;
+
+use crate::mm::PhysAddr;
+
+register_bitfields! {u64,
+    /// A stage-1 block, page or table descriptor.
+    pub STAGE1_DESC [
+        /// Software bit: dirty (Linux: PTE_DIRTY).
+        SW_DIRTY OFFSET(55) NUMBITS(1) [],
+        /// Unprivileged execute-never (Linux: PTE_UXN).
+        UXN OFFSET(54) NUMBITS(1) [],
+        /// Privileged execute-never (Linux: PTE_PXN).
+        PXN OFFSET(53) NUMBITS(1) [],
+        /// Contiguous hint (Linux: PTE_CONT).
+        CONT OFFSET(52) NUMBITS(1) [],
+        /// Dirty bit modifier; Linux uses it as PTE_WRITE.
+        DBM OFFSET(51) NUMBITS(1) [],
+        /// Output address bits [47:12].
+        OUTPUT_ADDR OFFSET(12) NUMBITS(36) [],
+        /// Not global (Linux: PTE_NG).
+        NG OFFSET(11) NUMBITS(1) [],
+        /// Access flag (Linux: PTE_AF).
+        AF OFFSET(10) NUMBITS(1) [],
+        /// Shareability (Linux: PTE_SHARED is inner shareable).
+        SH OFFSET(8) NUMBITS(2) [
+            NonShareable = 0,
+            OuterShareable = 2,
+            InnerShareable = 3
+        ],
+        /// AP[2] = read-only (Linux: PTE_RDONLY); AP[1] = EL0 access (Linux: PTE_USER).
+        AP_RDONLY OFFSET(7) NUMBITS(1) [],
+        AP_USER OFFSET(6) NUMBITS(1) [],
+        /// MAIR index (Linux: PTE_ATTRINDX).
+        ATTR_INDX OFFSET(2) NUMBITS(3) [],
+        /// Table (or page at level 3) when set, block when clear.
+        TYPE OFFSET(1) NUMBITS(1) [
+            Block = 0,
+            Table = 1
+        ],
+        VALID OFFSET(0) NUMBITS(1) []
+    ]
+}
+
+/// Linux: the MT_* memory types, indices into MAIR_EL1 (set in head.S).
+pub const MT_NORMAL: u64 = 0;
+pub const MT_NORMAL_TAGGED: u64 = 1;
+pub const MT_NORMAL_NC: u64 = 2;
+pub const MT_DEVICE_NGNRNE: u64 = 3;
+pub const MT_DEVICE_NGNRE: u64 = 4;
+
+/// Entries per table at every level.
+pub const PTRS_PER_TABLE: usize = 512;
+/// Linux: PMD_SHIFT / PUD_SHIFT / PGDIR_SHIFT.
+pub const PMD_SHIFT: u32 = 21;
+pub const PUD_SHIFT: u32 = 30;
+pub const PGDIR_SHIFT: u32 = 39;
+pub const PMD_SIZE: u64 = 1 << PMD_SHIFT;
+pub const PUD_SIZE: u64 = 1 << PUD_SHIFT;
+
+/// The attribute bits of a descriptor (everything but the output address and type bits):
+/// Linux's `pgprot_t`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PgProt(pub u64);
+
+const fn field(f: tock_registers::fields::FieldValue<u64, STAGE1_DESC::Register>) -> u64 {
+    f.value
+}
+
+/// Linux: PROT_DEFAULT = PTE_TYPE_PAGE | PTE_AF | PTE_SHARED (the valid and type bits are
+/// added per level when an entry is made).
+const PROT_DEFAULT: u64 = field(STAGE1_DESC::AF::SET) | field(STAGE1_DESC::SH::InnerShareable);
+const PTE_PXN: u64 = field(STAGE1_DESC::PXN::SET);
+const PTE_UXN: u64 = field(STAGE1_DESC::UXN::SET);
+const PTE_WRITE: u64 = field(STAGE1_DESC::DBM::SET);
+const PTE_DIRTY: u64 = field(STAGE1_DESC::SW_DIRTY::SET);
+const PTE_RDONLY: u64 = field(STAGE1_DESC::AP_RDONLY::SET);
+
+const fn attr_indx(mt: u64) -> u64 {
+    mt << 2
+}
+
+/// Linux: PROT_NORMAL — data: read-write, never executable.
+const PROT_NORMAL: u64 =
+    PROT_DEFAULT | PTE_PXN | PTE_UXN | PTE_WRITE | PTE_DIRTY | attr_indx(MT_NORMAL);
+
+/// Linux: PAGE_KERNEL.
+pub const PAGE_KERNEL: PgProt = PgProt(PROT_NORMAL);
+/// Linux: PAGE_KERNEL_RO.
+pub const PAGE_KERNEL_RO: PgProt = PgProt((PROT_NORMAL & !PTE_WRITE) | PTE_RDONLY);
+/// Linux: PAGE_KERNEL_ROX.
+pub const PAGE_KERNEL_ROX: PgProt = PgProt((PROT_NORMAL & !(PTE_WRITE | PTE_PXN)) | PTE_RDONLY);
+/// Linux: PAGE_KERNEL_EXEC.
+pub const PAGE_KERNEL_EXEC: PgProt = PgProt(PROT_NORMAL & !PTE_PXN);
+/// Linux: PROT_DEVICE_nGnRE.
+pub const PROT_DEVICE_NGNRE: PgProt =
+    PgProt(PROT_DEFAULT | PTE_PXN | PTE_UXN | PTE_WRITE | PTE_DIRTY | attr_indx(MT_DEVICE_NGNRE));
+
+/// A descriptor value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Descriptor(pub u64);
+
+impl Descriptor {
+    fn reg(self) -> InMemoryRegister<u64, STAGE1_DESC::Register> {
+        InMemoryRegister::new(self.0)
+    }
+
+    /// A table descriptor pointing at the next-level table at `pa`.
+    pub fn table(pa: PhysAddr) -> Self {
+        let r = InMemoryRegister::<u64, STAGE1_DESC::Register>::new(0);
+        r.write(
+            STAGE1_DESC::VALID::SET
+                + STAGE1_DESC::TYPE::Table
+                + STAGE1_DESC::OUTPUT_ADDR.val(pa.as_u64() >> 12),
+        );
+        Self(r.get())
+    }
+
+    /// A block (level 1-2) descriptor mapping `pa` with `prot`.
+    pub fn block(pa: PhysAddr, prot: PgProt) -> Self {
+        let r = InMemoryRegister::<u64, STAGE1_DESC::Register>::new(prot.0);
+        r.modify_no_read(
+            r.extract(),
+            STAGE1_DESC::VALID::SET
+                + STAGE1_DESC::TYPE::Block
+                + STAGE1_DESC::OUTPUT_ADDR.val(pa.as_u64() >> 12),
+        );
+        Self(r.get())
+    }
+
+    /// A page (level 3) descriptor mapping `pa` with `prot`.
+    pub fn page(pa: PhysAddr, prot: PgProt) -> Self {
+        let r = InMemoryRegister::<u64, STAGE1_DESC::Register>::new(prot.0);
+        r.modify_no_read(
+            r.extract(),
+            STAGE1_DESC::VALID::SET
+                + STAGE1_DESC::TYPE::Table
+                + STAGE1_DESC::OUTPUT_ADDR.val(pa.as_u64() >> 12),
+        );
+        Self(r.get())
+    }
+
+    pub fn is_valid(self) -> bool {
+        self.reg().is_set(STAGE1_DESC::VALID)
+    }
+
+    /// At levels 0-2: does this entry point to a next-level table?
+    pub fn is_table(self) -> bool {
+        self.is_valid() && self.reg().matches_all(STAGE1_DESC::TYPE::Table)
+    }
+
+    pub fn output_address(self) -> PhysAddr {
+        PhysAddr(self.reg().read(STAGE1_DESC::OUTPUT_ADDR) << 12)
+    }
+}
+
+/// One 4 KiB translation table. Statically allocated tables (the fixmap's) live in BSS;
+/// the MMU reads them concurrently with our writes, hence the interior mutability.
+#[repr(C, align(4096))]
+pub struct PageTable(UnsafeCell<[u64; PTRS_PER_TABLE]>);
+
+// SAFETY: tables are written only by the boot CPU during single-threaded early boot, with
+// the barriers `set_entry` issues; the MMU's concurrent reads are what the barriers order.
+unsafe impl Sync for PageTable {}
+
+impl PageTable {
+    pub const fn new() -> Self {
+        Self(UnsafeCell::new([0; PTRS_PER_TABLE]))
+    }
+
+    pub fn as_ptr(&self) -> *mut u64 {
+        self.0.get().cast()
+    }
+}
+
+impl Default for PageTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Index of `va` in the table of the given level (0 = PGD .. 3 = PTE).
+pub const fn table_index(va: u64, level: u32) -> usize {
+    ((va >> (12 + 9 * (3 - level))) & 0x1ff) as usize
+}
+
+/// Writes one entry of a live table and makes it visible to the table walker
+/// (Linux: set_pte/set_pmd — a store, then `dsb ishst; isb`).
+///
+/// # Safety
+/// `table` must point to a translation table that is mapped writable, and the new entry
+/// must not remove a mapping the kernel is using (break-before-make is the caller's job).
+pub unsafe fn set_entry(table: *mut u64, index: usize, desc: Descriptor) {
+    assert!(index < PTRS_PER_TABLE);
+    // SAFETY: the caller guarantees `table` is a writable 512-entry table.
+    unsafe { core::ptr::write_volatile(table.add(index), desc.0) };
+    // SAFETY: barriers have no memory-safety preconditions.
+    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+}
+
+/// Reads one entry of a table.
+///
+/// # Safety
+/// `table` must point to a readable 512-entry translation table.
+pub unsafe fn get_entry(table: *const u64, index: usize) -> Descriptor {
+    assert!(index < PTRS_PER_TABLE);
+    // SAFETY: guaranteed by the caller.
+    Descriptor(unsafe { core::ptr::read_volatile(table.add(index)) })
+}
+
+/// Linux: flush_tlb_kernel_range() for one page — invalidate `va` on all CPUs (inner
+/// shareable), all ASIDs.
+pub fn flush_tlb_kernel_page(va: u64) {
+    // SAFETY: TLB maintenance changes no memory the compiler knows about.
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "tlbi vaae1is, {0}",
+            "dsb ish",
+            "isb",
+            in(reg) (va >> 12) & ((1 << 44) - 1),
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+/// Linux: flush_tlb_all() — every entry, all CPUs.
+pub fn flush_tlb_all() {
+    // SAFETY: TLB maintenance changes no memory the compiler knows about.
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "tlbi vmalle1is",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}

@@ -1,0 +1,1 @@
+//! Placeholder: the flattened device-tree layer is being written.

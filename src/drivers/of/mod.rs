@@ -1,0 +1,2 @@
+//! Open Firmware / device tree (Linux: drivers/of).
+pub mod fdt;

@@ -1,0 +1,2 @@
+//! TTY drivers: the PL011 console.
+pub mod pl011;

@@ -1,0 +1,30 @@
+//! start_kernel() (Linux: init/main.c): the boot stages in Linux's order, one call each.
+//! The work is in the callees; this file is the table of contents of the boot.
+
+use crate::arch::aarch64::kernel::setup::{self, boot_command_line};
+use crate::arch::aarch64::kernel::time;
+use crate::kernel::{params, printk};
+
+/// Linux: start_kernel(). Entered from head.S on the boot stack, MMU on, at the kernel's
+/// virtual address, with the device tree's physical address (also in `__fdt_pointer`).
+#[no_mangle]
+pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
+    printk::set_clock(time::sched_clock);
+    setup::print_boot_banner();
+    setup::setup_arch();
+    pr_notice!("Kernel command line: {}", boot_command_line());
+    params::parse_late_params(boot_command_line());
+    setup::report_memory_nodes();
+    rest_init()
+}
+
+/// What runs when the boot stages are done: the kernel binary's `kernel_init` (the end of
+/// boot) or a QEMU test's (its checks). Linux: rest_init() → kernel_init().
+fn rest_init() -> ! {
+    extern "Rust" {
+        fn kernel_init() -> !;
+    }
+    // SAFETY: every kernel binary (src/main.rs, each tests/*.rs) defines exactly one
+    // `#[no_mangle] fn kernel_init() -> !`; the linker rejects zero or two.
+    unsafe { kernel_init() }
+}

@@ -1,0 +1,11 @@
+//! Core kernel services: printk, boot parameters, panic, semihosting.
+#[macro_use]
+pub mod printk;
+#[macro_use]
+pub mod params;
+pub mod kallsyms;
+pub mod ktest;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod panic;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod semihosting;

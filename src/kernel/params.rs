@@ -1,0 +1,359 @@
+//! Boot parameters: the kernel command line, `early_param()` / `__setup()` and their parsing.
+//! Mirrors kernel/params.c (`parse_args`, `next_arg`) and init/main.c (`parse_early_param`,
+//! `do_early_param`, `unknown_bootoption`, `print_unknown_bootoptions`).
+//!
+//! Handlers register where they live, with `early_param!("loglevel", fn)` or
+//! `setup_param!("console=", fn)`; like Linux's `.init.setup` section, the macros put an
+//! `ObsKernelParam` in the `.init.setup` linker section and the parser walks it.
+
+/// What a parameter handler returns: `Err(why)` makes the kernel report the option as malformed.
+pub type SetupResult = Result<(), &'static str>;
+
+/// One registered parameter (Linux: `struct obs_kernel_param`).
+#[repr(C)]
+pub struct ObsKernelParam {
+    /// The parameter name, without `=`.
+    pub name: &'static str,
+    pub setup: fn(Option<&str>) -> SetupResult,
+    /// Early parameters run in `parse_early_param()`, from `setup_arch()`.
+    pub early: bool,
+}
+
+/// Registers an early parameter (Linux: `early_param()`).
+#[macro_export]
+macro_rules! early_param {
+    ($name:literal, $func:path) => {
+        $crate::__register_param!($name, $func, true);
+    };
+}
+
+/// Registers a normal boot parameter (Linux: `__setup()`).
+#[macro_export]
+macro_rules! setup_param {
+    ($name:literal, $func:path) => {
+        $crate::__register_param!($name, $func, false);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __register_param {
+    ($name:literal, $func:path, $early:expr) => {
+        const _: () = {
+            #[cfg(target_os = "none")]
+            #[used]
+            #[link_section = ".init.setup"]
+            static PARAM: $crate::kernel::params::ObsKernelParam =
+                $crate::kernel::params::ObsKernelParam {
+                    name: $name,
+                    setup: $func,
+                    early: $early,
+                };
+            // Keeps the handler referenced on the host, where there is no section to walk.
+            #[cfg(not(target_os = "none"))]
+            const _: fn(Option<&str>) -> $crate::kernel::params::SetupResult = $func;
+        };
+    };
+}
+
+/// The table the linker collected from every `early_param!`/`setup_param!`.
+#[cfg(target_os = "none")]
+pub fn registered_params() -> &'static [ObsKernelParam] {
+    extern "C" {
+        static __setup_start: u8;
+        static __setup_end: u8;
+    }
+    // SAFETY: the linker script places every `.init.setup` entry, each a properly aligned
+    // `ObsKernelParam` written by `__register_param!`, between the two symbols.
+    unsafe {
+        let start = (&raw const __setup_start).cast::<ObsKernelParam>();
+        let end = (&raw const __setup_end).cast::<ObsKernelParam>();
+        let n = (end as usize - start as usize) / core::mem::size_of::<ObsKernelParam>();
+        core::slice::from_raw_parts(start, n)
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+pub fn registered_params() -> &'static [ObsKernelParam] {
+    &[]
+}
+
+/// Splits the next argument off `args`. Linux: next_arg() — a value may be quoted
+/// (`foo="a b"`), and so may a whole argument; the quotes are not part of the value.
+/// Returns `(param, value, rest)`, or `None` at the end.
+pub fn next_arg(args: &str) -> Option<(&str, Option<&str>, &str)> {
+    let args = args.trim_start();
+    if args.is_empty() {
+        return None;
+    }
+    let bytes = args.as_bytes();
+    let (mut start, mut in_quote, quoted) = (0, false, bytes[0] == b'"');
+    if quoted {
+        start = 1;
+        in_quote = true;
+    }
+    let mut i = start;
+    let mut equals = None;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_whitespace() && !in_quote {
+            break;
+        }
+        if equals.is_none() && c == b'=' {
+            equals = Some(i);
+        }
+        if c == b'"' {
+            in_quote = !in_quote;
+        }
+        i += 1;
+    }
+    let rest = &args[i..];
+    let mut end = i;
+    if (quoted || equals.is_some_and(|e| bytes.get(e + 1) == Some(&b'"')))
+        && end > start
+        && bytes[end - 1] == b'"'
+    {
+        end -= 1;
+    }
+    let (param, val) = match equals {
+        None => (&args[start..end], None),
+        Some(e) => {
+            let mut v = e + 1;
+            if bytes.get(v) == Some(&b'"') {
+                v += 1;
+            }
+            (&args[start..e], Some(&args[v.min(end)..end]))
+        }
+    };
+    Some((param, val, rest))
+}
+
+/// Linux: parameq() — parameter names compare with `-` and `_` as equals.
+pub fn parameq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes().zip(b.bytes()).all(|(x, y)| {
+            let norm = |c: u8| if c == b'-' { b'_' } else { c };
+            norm(x) == norm(y)
+        })
+}
+
+/// Calls `f(param, value)` for every argument before a lone `--`. Linux: parse_args().
+pub fn parse_args<'a>(cmdline: &'a str, mut f: impl FnMut(&'a str, Option<&'a str>)) {
+    let mut rest = cmdline;
+    while let Some((param, val, next)) = next_arg(rest) {
+        if param == "--" && val.is_none() {
+            break;
+        }
+        f(param, val);
+        rest = next;
+    }
+}
+
+/// Linux: do_early_param() over an explicit table, for the host tests.
+pub fn parse_early_param_with(cmdline: &str, table: &[ObsKernelParam]) {
+    parse_args(cmdline, |param, val| {
+        for p in table.iter().filter(|p| p.early) {
+            // Linux lets `console=` also reach the `earlycon` handler.
+            let matches = parameq(param, p.name) || (param == "console" && p.name == "earlycon");
+            if matches && (p.setup)(val).is_err() {
+                pr_warn!("Malformed early option '{}'", param);
+            }
+        }
+    });
+}
+
+/// Linux: parse_early_param() — run every early handler on the command line.
+pub fn parse_early_param(cmdline: &str) {
+    parse_early_param_with(cmdline, registered_params());
+}
+
+/// Linux: the `unknown_bootoption` pass of start_kernel's parse_args() plus
+/// print_unknown_bootoptions(): run the normal handlers and report what nobody knows.
+/// Dotted names are module parameters and, as in Linux, not reported.
+pub fn parse_late_params_with(cmdline: &str, table: &[ObsKernelParam]) -> usize {
+    let mut unknown = UnknownList::default();
+    parse_args(cmdline, |param, val| {
+        let mut known = false;
+        for p in table.iter().filter(|p| parameq(param, p.name)) {
+            known = true;
+            if !p.early && (p.setup)(val).is_err() {
+                pr_warn!("Malformed option '{}'", param);
+            }
+        }
+        if !known && !param.contains('.') {
+            unknown.push(param, val);
+        }
+    });
+    if unknown.count > 0 {
+        pr_notice!(
+            "Unknown kernel command line parameters \"{}\", will be passed to user space.",
+            unknown.as_str()
+        );
+    }
+    unknown.count
+}
+
+pub fn parse_late_params(cmdline: &str) -> usize {
+    parse_late_params_with(cmdline, registered_params())
+}
+
+/// The unknown parameters, joined by spaces as Linux prints them.
+struct UnknownList {
+    buf: [u8; 512],
+    len: usize,
+    count: usize,
+}
+
+impl Default for UnknownList {
+    fn default() -> Self {
+        Self {
+            buf: [0; 512],
+            len: 0,
+            count: 0,
+        }
+    }
+}
+
+impl UnknownList {
+    fn push(&mut self, param: &str, val: Option<&str>) {
+        let sep = if self.count > 0 { " " } else { "" };
+        let eq = if val.is_some() { "=" } else { "" };
+        for part in [sep, param, eq, val.unwrap_or("")] {
+            let n = part.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&part.as_bytes()[..n]);
+            self.len += n;
+        }
+        self.count += 1;
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+/// Parses a decimal or `0x` number the way Linux's kstrtoull(s, 0) does.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else if s.len() > 1 && s.starts_with('0') {
+        u64::from_str_radix(&s[1..], 8).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// Linux: memparse() — a number with an optional K/M/G/T/P/E suffix. Returns the value and
+/// what follows it, so callers can parse `size@start` forms.
+pub fn memparse(s: &str) -> Option<(u64, &str)> {
+    let digits_end = if s.starts_with("0x") || s.starts_with("0X") {
+        2 + s[2..]
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(s.len() - 2)
+    } else {
+        s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len())
+    };
+    let v = parse_u64(&s[..digits_end])?;
+    let rest = &s[digits_end..];
+    let shift = match rest.as_bytes().first() {
+        Some(b'K' | b'k') => 10,
+        Some(b'M' | b'm') => 20,
+        Some(b'G' | b'g') => 30,
+        Some(b'T' | b't') => 40,
+        Some(b'P' | b'p') => 50,
+        Some(b'E' | b'e') => 60,
+        _ => return Some((v, rest)),
+    };
+    Some((
+        v.checked_shl(shift).filter(|r| r >> shift == v)?,
+        &rest[1..],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::printk::take_captured;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn collect(cmdline: &str) -> Vec<(String, Option<String>)> {
+        let mut v = Vec::new();
+        parse_args(cmdline, |p, val| {
+            v.push((p.to_string(), val.map(str::to_string)))
+        });
+        v
+    }
+
+    #[test]
+    fn splits_params_and_values() {
+        assert_eq!(
+            collect("  console=ttyAMA0 quiet  mem=512M "),
+            vec![
+                ("console".into(), Some("ttyAMA0".into())),
+                ("quiet".into(), None),
+                ("mem".into(), Some("512M".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_are_not_part_of_values() {
+        assert_eq!(
+            collect(r#"foo="a b" "bar=c d" baz="#),
+            vec![
+                ("foo".into(), Some("a b".into())),
+                ("bar".into(), Some("c d".into())),
+                ("baz".into(), Some("".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn double_dash_ends_kernel_params() {
+        assert_eq!(collect("a -- b c"), vec![("a".into(), None)]);
+    }
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    fn ok_handler(v: Option<&str>) -> SetupResult {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        v.map(|_| ()).ok_or("needs a value")
+    }
+
+    #[test]
+    fn early_params_run_and_malformed_ones_are_reported() {
+        let table = [ObsKernelParam {
+            name: "mem_test",
+            setup: ok_handler,
+            early: true,
+        }];
+        take_captured();
+        let before = CALLS.load(Ordering::SeqCst);
+        parse_early_param_with("mem-test=1 mem_test other", &table);
+        assert_eq!(CALLS.load(Ordering::SeqCst) - before, 2);
+        assert!(take_captured().contains("Malformed early option 'mem_test'"));
+    }
+
+    #[test]
+    fn unknown_params_are_reported_not_fatal() {
+        let table = [ObsKernelParam {
+            name: "known",
+            setup: |_| Ok(()),
+            early: true,
+        }];
+        take_captured();
+        let n = parse_late_params_with("known foo=1 bar mod.param=2", &table);
+        assert_eq!(n, 2);
+        assert!(take_captured().contains(
+            "Unknown kernel command line parameters \"foo=1 bar\", will be passed to user space."
+        ));
+    }
+
+    #[test]
+    fn memparse_suffixes() {
+        assert_eq!(memparse("512M"), Some((512 << 20, "")));
+        assert_eq!(memparse("0x1000@0x40000000"), Some((0x1000, "@0x40000000")));
+        assert_eq!(memparse("4g"), Some((4 << 30, "")));
+        assert_eq!(memparse("xyz"), None);
+        assert_eq!(memparse("99999999999E"), None);
+        assert_eq!(parse_u64("010"), Some(8));
+    }
+}

@@ -1,0 +1,135 @@
+//! Typed addresses: a physical address, a virtual address and a page-frame number are
+//! different types, and the conversions between them are explicit (Linux: phys_addr_t,
+//! unsigned long, PFN_DOWN/PFN_PHYS).
+
+use core::fmt;
+use core::ops::{Add, AddAssign, Sub};
+
+/// Linux: PAGE_SHIFT (4 KiB pages).
+pub const PAGE_SHIFT: u32 = 12;
+/// Linux: PAGE_SIZE.
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+
+/// Rounds `x` up to a multiple of `align` (a power of two). Linux: ALIGN()/round_up().
+pub const fn align_up(x: u64, align: u64) -> u64 {
+    (x.wrapping_add(align - 1)) & !(align - 1)
+}
+
+/// Rounds `x` down to a multiple of `align` (a power of two). Linux: round_down().
+pub const fn align_down(x: u64, align: u64) -> u64 {
+    x & !(align - 1)
+}
+
+macro_rules! address_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        #[repr(transparent)]
+        pub struct $name(pub u64);
+
+        impl $name {
+            pub const fn new(v: u64) -> Self { Self(v) }
+            pub const fn as_u64(self) -> u64 { self.0 }
+            pub const fn align_up(self, align: u64) -> Self { Self(align_up(self.0, align)) }
+            pub const fn align_down(self, align: u64) -> Self { Self(align_down(self.0, align)) }
+            pub const fn is_aligned(self, align: u64) -> bool { self.0 & (align - 1) == 0 }
+        }
+
+        impl Add<u64> for $name {
+            type Output = Self;
+            fn add(self, rhs: u64) -> Self { Self(self.0 + rhs) }
+        }
+
+        impl AddAssign<u64> for $name {
+            fn add_assign(&mut self, rhs: u64) { self.0 += rhs; }
+        }
+
+        impl Sub<u64> for $name {
+            type Output = Self;
+            fn sub(self, rhs: u64) -> Self { Self(self.0 - rhs) }
+        }
+
+        impl Sub for $name {
+            type Output = u64;
+            fn sub(self, rhs: Self) -> u64 { self.0 - rhs.0 }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({:#x})"), self.0)
+            }
+        }
+
+        impl fmt::LowerHex for $name {
+            fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result { fmt::LowerHex::fmt(&self.0, f) }
+        }
+    };
+}
+
+address_type!(
+    /// A physical address (Linux: phys_addr_t).
+    PhysAddr
+);
+address_type!(
+    /// A kernel virtual address.
+    VirtAddr
+);
+
+/// A page-frame number: a physical address shifted right by PAGE_SHIFT.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+#[repr(transparent)]
+pub struct Pfn(pub u64);
+
+impl PhysAddr {
+    /// Linux: PFN_DOWN().
+    pub const fn pfn_down(self) -> Pfn {
+        Pfn(self.0 >> PAGE_SHIFT)
+    }
+    /// Linux: PFN_UP().
+    pub const fn pfn_up(self) -> Pfn {
+        Pfn(align_up(self.0, PAGE_SIZE) >> PAGE_SHIFT)
+    }
+}
+
+impl Pfn {
+    /// Linux: PFN_PHYS().
+    pub const fn phys(self) -> PhysAddr {
+        PhysAddr(self.0 << PAGE_SHIFT)
+    }
+}
+
+impl<T> From<*const T> for VirtAddr {
+    fn from(p: *const T) -> Self {
+        VirtAddr(p as u64)
+    }
+}
+
+impl<T> From<*mut T> for VirtAddr {
+    fn from(p: *mut T) -> Self {
+        VirtAddr(p as u64)
+    }
+}
+
+impl VirtAddr {
+    pub const fn as_ptr<T>(self) -> *const T {
+        self.0 as *const T
+    }
+    pub const fn as_mut_ptr<T>(self) -> *mut T {
+        self.0 as *mut T
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignment_and_pfns() {
+        assert_eq!(align_up(0x1001, 0x1000), 0x2000);
+        assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
+        assert_eq!(PhysAddr(0x4000_0fff).pfn_down(), Pfn(0x40000));
+        assert_eq!(PhysAddr(0x4000_0001).pfn_up(), Pfn(0x40001));
+        assert_eq!(Pfn(0x40000).phys(), PhysAddr(0x4000_0000));
+        assert_eq!(PhysAddr(0x2000) - PhysAddr(0x1000), 0x1000);
+    }
+}

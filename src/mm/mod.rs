@@ -1,0 +1,4 @@
+//! Memory management: the arch-independent cores (Linux's mm/).
+pub mod addr;
+
+pub use addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
