@@ -14,7 +14,6 @@ pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
     setup::setup_arch();
     pr_notice!("Kernel command line: {}", boot_command_line());
     params::parse_late_params(boot_command_line());
-    setup::report_memory_nodes();
     rest_init()
 }
 

@@ -92,3 +92,56 @@ pub fn is_kernel_image(va: u64) -> bool {
     let (start, end) = crate::arch::aarch64::kernel::setup::kernel_image_range();
     (start..end).contains(&va)
 }
+
+/// Linux: memstart_addr — the physical address the linear map starts at (PHYS_OFFSET).
+/// Set by arm64_memblock_init(); `u64::MAX` (Linux: -1) until then.
+#[allow(non_upper_case_globals)]
+pub static memstart_addr: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Linux: PHYS_OFFSET.
+pub fn phys_offset() -> u64 {
+    let off = memstart_addr.load(Ordering::Relaxed);
+    debug_assert!(
+        off != u64::MAX,
+        "PHYS_OFFSET used before arm64_memblock_init"
+    );
+    off
+}
+
+/// Linux: __is_lm_address() — is `va` in the linear map?
+pub const fn is_lm_address(va: u64) -> bool {
+    va >= PAGE_OFFSET && va < PAGE_END
+}
+
+/// Linux: __va() / __phys_to_virt() — the linear-map address of `pa`.
+pub fn __va(pa: PhysAddr) -> VirtAddr {
+    VirtAddr((pa.as_u64() - phys_offset()) | PAGE_OFFSET)
+}
+
+/// Linux: __pa() / __virt_to_phys() — for linear-map and kernel-image addresses.
+pub fn __pa(va: VirtAddr) -> PhysAddr {
+    if is_lm_address(va.as_u64()) {
+        PhysAddr((va.as_u64() & !PAGE_OFFSET) + phys_offset())
+    } else {
+        kimg_to_phys(va)
+    }
+}
+
+/// Linux: phys_to_virt().
+pub fn phys_to_virt(pa: PhysAddr) -> *mut u8 {
+    __va(pa).as_mut_ptr()
+}
+
+/// Linux: virt_to_phys().
+pub fn virt_to_phys<T>(p: *const T) -> PhysAddr {
+    __pa(VirtAddr(p as u64))
+}
+
+/// Linux: lm_alias() — the linear-map alias of a kernel-image address.
+pub fn lm_alias<T>(p: *const T) -> VirtAddr {
+    __va(pa_symbol(p))
+}
+
+/// Linux: high_memory — the linear-map address just past the end of RAM.
+#[allow(non_upper_case_globals)]
+pub static high_memory: AtomicU64 = AtomicU64::new(0);

@@ -1,2 +1,6 @@
 //! Open Firmware / device tree (Linux: drivers/of).
 pub mod fdt;
+pub mod reserved_mem;
+
+#[cfg(test)]
+pub(crate) mod test_builder;

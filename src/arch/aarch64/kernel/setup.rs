@@ -1,5 +1,8 @@
 //! setup_arch() and the boot protocol's leftovers (Linux: arch/arm64/kernel/setup.c).
 
+// Device-tree diagnostics are returned by value (no alloc to box them), on cold paths.
+#![allow(clippy::result_large_err)]
+
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{MIDR_EL1, MPIDR_EL1};
@@ -9,8 +12,11 @@ use super::psci::{self, Conduit};
 use crate::arch::aarch64::memory::MIN_KIMG_ALIGN;
 use crate::arch::aarch64::mm::mmu::{cpu_uninstall_idmap, early_fixmap_init, fixmap_remap_fdt};
 use crate::arch::aarch64::mm::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO};
+use crate::arch::aarch64::mm::{init as mm_init, mmu};
+use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan, Fdt, PsciMethod};
 use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
 use crate::kernel::params;
+use crate::mm::memblock::{self, MEMBLOCK};
 use crate::mm::PhysAddr;
 
 /// Linux: __fdt_pointer — x0 at entry, stored by head.S.
@@ -72,11 +78,15 @@ fn set_boot_command_line(s: &str) {
     });
 }
 
-/// The device tree, validated and mapped read-only in the fixmap.
-static DEVICE_TREE: spin::Once<DeviceTree<'static>> = spin::Once::new();
+/// The device tree, validated and mapped read-only in the fixmap (Linux:
+/// initial_boot_params).
+static DEVICE_TREE: spin::Once<Fdt<'static>> = spin::Once::new();
+
+/// What the early scan found (the initrd), for arm64_memblock_init.
+static EARLY_SCAN: spin::Once<EarlyScan> = spin::Once::new();
 
 /// The device tree `setup_machine_fdt` validated.
-pub fn device_tree() -> &'static DeviceTree<'static> {
+pub fn device_tree() -> &'static Fdt<'static> {
     DEVICE_TREE
         .get()
         .expect("device tree used before setup_machine_fdt")
@@ -96,29 +106,77 @@ pub fn dump_stack_print_info() {
     }
 }
 
-/// Linux: setup_machine_fdt() — map the device tree, check it, record the command line,
-/// print the machine model. An invalid tree is fatal, with the reason.
+/// Linux: setup_machine_fdt() — map the device tree, reserve it, check it, scan it (memory
+/// into memblock, /chosen), print the machine model. An invalid tree is fatal, with the
+/// reason.
 fn setup_machine_fdt(dt_phys: PhysAddr) {
     let (virt, size) = match fixmap_remap_fdt(dt_phys, PAGE_KERNEL) {
         Ok(m) => m,
         Err(e) => invalid_fdt(dt_phys, 0, &e),
     };
+    let _ = memblock::memblock_reserve(dt_phys, size as u64);
     // SAFETY: fixmap_remap_fdt mapped `size` bytes at `virt` for the kernel's lifetime
     // (the mapping only changes permissions below, never the address).
     let blob = unsafe { core::slice::from_raw_parts(virt, size) };
-    let dt = match DeviceTree::new(blob) {
+    let dt = match Fdt::new(blob) {
         Ok(dt) => dt,
         Err(e) => invalid_fdt(dt_phys, virt as u64, &e),
     };
+    let dt = DEVICE_TREE.call_once(|| dt);
+    let bootargs = match dt.chosen().map(|c| c.bootargs()) {
+        Some(Ok(b)) => b,
+        Some(Err(d)) => {
+            d.print("OF: fdt: ");
+            None
+        }
+        None => None,
+    };
+    set_boot_command_line(bootargs.unwrap_or(""));
+    let scan = early_init_dt_scan_nodes(dt, &mut MEMBLOCK.lock());
+    EARLY_SCAN.call_once(|| scan);
     // Early fixups are done: map the FDT read-only now, as Linux does.
     if let Err(e) = fixmap_remap_fdt(dt_phys, PAGE_KERNEL_RO) {
         invalid_fdt(dt_phys, virt as u64, &e);
     }
-    let dt = DEVICE_TREE.call_once(|| dt);
-    set_boot_command_line(dt.bootargs().unwrap_or(""));
     if let Some(name) = dt.machine_name() {
         pr_info!("Machine model: {}", name);
         MACHINE_NAME.call_once(|| name);
+    }
+}
+
+/// Prints the memory the device tree describes (Linux prints these only with pr_debug
+/// in early_init_dt_scan_memory; here they are part of the story).
+pub fn report_memory_nodes() {
+    let dt = device_tree();
+    let (ac, sc) = (dt.root_addr_cells(), dt.root_size_cells());
+    pr_info!(
+        "OF: fdt: root #address-cells = {}, #size-cells = {}",
+        ac,
+        sc
+    );
+    for r in dt.memory_ranges() {
+        let mut extra = crate::arch::aarch64::kernel::entry::LineBuf::new();
+        if let Some(nid) = r.nid {
+            let _ = core::fmt::Write::write_fmt(&mut extra, format_args!(" numa-node-id {}", nid));
+        }
+        if r.hotpluggable {
+            let _ = core::fmt::Write::write_str(&mut extra, " hotpluggable");
+        }
+        pr_info!(
+            "OF: fdt: memory node {}: [mem {:#018x}-{:#018x}] ({} MiB){}",
+            r.node.path(),
+            r.base.as_u64(),
+            r.end().as_u64().saturating_sub(1),
+            r.size >> 20,
+            extra.as_str()
+        );
+    }
+    if let Some(i) = EARLY_SCAN.get().and_then(|s| s.initrd) {
+        pr_info!(
+            "OF: fdt: initrd [mem {:#018x}-{:#018x}]",
+            i.start.as_u64(),
+            i.end.as_u64() - 1
+        );
     }
 }
 
@@ -178,18 +236,34 @@ fn setup_boot_console() {
     let base = if from_param != 0 {
         from_param
     } else {
-        device_tree()
-            .stdout_base()
-            .map_or(DEFAULT_PL011_BASE, |pa| pa.as_u64())
+        match device_tree().stdout() {
+            Ok(Some(out)) => match out.base() {
+                Ok(Some(pa)) => pa.as_u64(),
+                Ok(None) => DEFAULT_PL011_BASE,
+                Err(d) => {
+                    d.print("OF: fdt: ");
+                    DEFAULT_PL011_BASE
+                }
+            },
+            Ok(None) => DEFAULT_PL011_BASE,
+            Err(d) => {
+                d.print("OF: fdt: ");
+                DEFAULT_PL011_BASE
+            }
+        }
     };
     pl011::earlycon_setup(PhysAddr(base), "");
 }
 
 /// Linux: psci_dt_init() — the conduit for SYSTEM_OFF.
 fn psci_dt_init() {
-    let conduit = match device_tree().psci_method() {
-        Some(fdt::PsciMethod::Hvc) => Conduit::Hvc,
-        Some(fdt::PsciMethod::Smc) => Conduit::Smc,
+    let conduit = match device_tree().psci().map(|p| p.method()) {
+        Some(Ok(PsciMethod::Hvc)) => Conduit::Hvc,
+        Some(Ok(PsciMethod::Smc)) => Conduit::Smc,
+        Some(Err(d)) => {
+            d.print("psci: ");
+            Conduit::None
+        }
         None => Conduit::None,
     };
     psci::set_conduit(conduit);
@@ -199,6 +273,7 @@ fn psci_dt_init() {
 pub fn setup_arch() {
     early_fixmap_init();
     setup_machine_fdt(PhysAddr(__fdt_pointer.load(Ordering::Relaxed)));
+    report_memory_nodes();
     params::parse_early_param(boot_command_line());
     setup_boot_console();
     cpu_uninstall_idmap();
@@ -215,6 +290,13 @@ pub fn setup_arch() {
     if !text_pa.is_aligned(MIN_KIMG_ALIGN) {
         pr_warn!("[Firmware Bug]: Kernel image misaligned at boot, please fix your bootloader!");
     }
+    mm_init::arm64_memblock_init(EARLY_SCAN.get().expect("setup_machine_fdt ran"));
+    mmu::paging_init();
+    // SAFETY: from here on the linear map covers all of memblock's memory, so __va of any
+    // memblock address is mapped.
+    unsafe { memblock::memblock_set_phys_to_virt(crate::arch::aarch64::memory::phys_to_virt) };
+    memblock::memblock_set_virt_to_phys(crate::arch::aarch64::memory::virt_to_phys);
+    mm_init::bootmem_init();
     psci_dt_init();
 }
 
@@ -237,43 +319,3 @@ pub fn print_boot_banner() {
     let mode = __boot_cpu_mode.load(Ordering::Relaxed);
     pr_info!("CPU: booted at EL{}, running at EL1", (mode >> 2) & 3);
 }
-
-/// Interim device-tree access until drivers/of lands (replaced by it).
-mod fdt {
-    use crate::mm::PhysAddr;
-    pub enum PsciMethod {
-        Hvc,
-        Smc,
-    }
-    pub struct DeviceTree<'a>(::fdt::Fdt<'a>);
-    #[derive(Debug)]
-    pub struct Error;
-    impl core::fmt::Display for Error {
-        fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-            write!(f, "bad fdt")
-        }
-    }
-    impl<'a> DeviceTree<'a> {
-        pub fn new(b: &'a [u8]) -> Result<Self, Error> {
-            ::fdt::Fdt::new(b).map(Self).map_err(|_| Error)
-        }
-        pub fn bootargs(&self) -> Option<&'a str> {
-            self.0.find_node("/chosen")?.property("bootargs")?.as_str()
-        }
-        pub fn machine_name(&self) -> Option<&'a str> {
-            self.0.root().model().into()
-        }
-        pub fn stdout_base(&self) -> Option<PhysAddr> {
-            Some(PhysAddr(0x0900_0000))
-        }
-        pub fn psci_method(&self) -> Option<PsciMethod> {
-            match self.0.find_node("/psci")?.property("method")?.as_str()? {
-                "hvc" => Some(PsciMethod::Hvc),
-                "smc" => Some(PsciMethod::Smc),
-                _ => None,
-            }
-        }
-    }
-}
-use fdt::DeviceTree;
-pub fn report_memory_nodes() {}

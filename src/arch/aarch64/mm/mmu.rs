@@ -6,12 +6,16 @@
 
 use aarch64_cpu::registers::TTBR1_EL1;
 
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use super::pgtable::{
-    flush_tlb_kernel_page, get_entry, set_entry, table_index, Descriptor, PageTable, PgProt,
-    PMD_SIZE,
+    create_pgd_mapping, flush_tlb_all, flush_tlb_kernel_page, get_entry, set_entry, table_index,
+    Descriptor, PageTable, PgProt, PgTableAccess, NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS,
+    NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PTRS_PER_TABLE,
 };
-use crate::arch::aarch64::memory::{kimage_voffset, pa_symbol, FIXADDR_TOP};
-use crate::mm::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
+use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol, FIXADDR_TOP};
+use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
+use crate::mm::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 
 /// Linux: MAX_FDT_SIZE.
 pub const MAX_FDT_SIZE: u64 = 2 << 20;
@@ -39,8 +43,11 @@ pub const fn fix_to_virt(idx: usize) -> u64 {
     FIXADDR_TOP - ((idx as u64) << PAGE_SHIFT)
 }
 
-/// Linux: reserved_pg_dir — an empty table for TTBR0 when nothing should be mapped there.
-static RESERVED_PG_DIR: PageTable = PageTable::new();
+/// Linux: reserved_pg_dir — an empty table for TTBR0 when nothing should be mapped there
+/// (and for TTBR1 during the switch to swapper_pg_dir; head.S's idmap code names it).
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+static reserved_pg_dir: PageTable = PageTable::new();
 
 static BM_PUD: PageTable = PageTable::new();
 static BM_PMD: PageTable = PageTable::new();
@@ -194,9 +201,338 @@ pub fn fixmap_remap_fdt(
 /// Linux: cpu_uninstall_idmap() / cpu_set_reserved_ttbr0() — once the kernel runs from its
 /// virtual address, the identity map in TTBR0 goes: stray low addresses must fault.
 pub fn cpu_uninstall_idmap() {
-    let pa = pa_symbol(RESERVED_PG_DIR.as_ptr());
+    let pa = pa_symbol(reserved_pg_dir.as_ptr());
     // SAFETY: TTBR0 points to an empty, page-aligned table; nothing runs from the idmap any
     // more (we are at the kernel's virtual address), and the TLB flush drops its entries.
     unsafe { core::arch::asm!("msr ttbr0_el1, {0}", "isb", in(reg) pa.as_u64(), options(nostack)) };
     super::pgtable::flush_tlb_all();
+}
+
+/// The fixmap slot each table level is reached through while the linear map is not live
+/// (Linux: pgd_set_fixmap, pud_set_fixmap, pmd_set_fixmap, pte_set_fixmap).
+const fn level_slot(level: u32) -> usize {
+    match level {
+        0 => FIX_PGD,
+        1 => FIX_PUD,
+        2 => FIX_PMD,
+        _ => FIX_PTE,
+    }
+}
+
+/// Table access during paging_init: tables through the fixmap, new ones from memblock.
+pub struct FixmapTables {
+    mapped: [u64; 4],
+}
+
+impl FixmapTables {
+    pub const fn new() -> Self {
+        Self {
+            mapped: [u64::MAX; 4],
+        }
+    }
+}
+
+impl Default for FixmapTables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PgTableAccess for FixmapTables {
+    fn table(&mut self, level: u32, pa: PhysAddr) -> *mut u64 {
+        let slot = level_slot(level);
+        if self.mapped[level as usize] != pa.as_u64() {
+            set_fixmap(slot, pa, Some(PAGE_KERNEL));
+            self.mapped[level as usize] = pa.as_u64();
+        }
+        fix_to_virt(slot) as *mut u64
+    }
+
+    /// Linux: early_pgtable_alloc() — a page from memblock, zeroed through FIX_PTE (the
+    /// walker remaps FIX_PTE before its next use, so borrowing it is safe).
+    fn alloc_table(&mut self) -> PhysAddr {
+        let pa = memblock::memblock_phys_alloc_range(
+            PAGE_SIZE,
+            PAGE_SIZE,
+            PhysAddr(0),
+            MEMBLOCK_ALLOC_NOLEAKTRACE,
+        )
+        .unwrap_or_else(|| panic!("Failed to allocate page table page"));
+        let va = set_fixmap(FIX_PTE, pa, Some(PAGE_KERNEL));
+        self.mapped[3] = pa.as_u64();
+        // SAFETY: FIX_PTE now maps the new page, which memblock gave to us alone.
+        unsafe { core::ptr::write_bytes(va as *mut u8, 0, PAGE_SIZE as usize) };
+        PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
+        pa
+    }
+}
+
+/// Page-table pages paging_init allocated (reported, and checked by the tests).
+pub static PAGES_FOR_TABLES: AtomicU64 = AtomicU64::new(0);
+
+extern "C" {
+    static _stext: u8;
+    static _etext: u8;
+    static __start_rodata: u8;
+    static __inittext_begin: u8;
+    static __inittext_end: u8;
+    static __initdata_begin: u8;
+    static __initdata_end: u8;
+    static __init_begin: u8;
+    static _data: u8;
+    static _end: u8;
+    static swapper_pg_dir: u8;
+    static init_pg_dir: u8;
+    static init_pg_end: u8;
+    static init_idmap_pg_dir: u8;
+    static init_stack_guard: u8;
+    static init_stack: u8;
+}
+
+/// A linker symbol's address.
+macro_rules! sym {
+    ($s:ident) => {
+        (&raw const $s) as u64
+    };
+}
+
+/// Linux: rodata=full (the default in Linux 6.1's arm64 defconfig and Debian) maps the
+/// linear map with pages so that permissions can change page by page. Off by default
+/// here: this kernel shows the linear map with block mappings; `rodata=full` turns it on.
+static RODATA_FULL: AtomicBool = AtomicBool::new(false);
+
+/// Linux: parse_rodata() (arm64 accepts on, off is refused here, full).
+fn parse_rodata(val: Option<&str>) -> crate::kernel::params::SetupResult {
+    match val {
+        Some("full") => RODATA_FULL.store(true, Ordering::Relaxed),
+        Some("on") => RODATA_FULL.store(false, Ordering::Relaxed),
+        _ => return Err("expected rodata=on or rodata=full"),
+    }
+    Ok(())
+}
+crate::early_param!("rodata", parse_rodata);
+
+/// Linux: map_kernel_segment().
+fn map_kernel_segment(
+    pgd: PhysAddr,
+    start: u64,
+    end: u64,
+    prot: PgProt,
+    flags: u32,
+    acc: &mut FixmapTables,
+) {
+    if end > start {
+        create_pgd_mapping(
+            pgd,
+            kimg_to_phys(VirtAddr(start)),
+            start,
+            end - start,
+            prot,
+            flags,
+            acc,
+        );
+    }
+}
+
+/// Linux: map_kernel() — each segment with its own permissions: text read-only
+/// executable, rodata read-write until mark_rodata_ro(), init text read-only executable,
+/// init data and data read-write, nothing executable but text. The page below the boot
+/// stack stays unmapped, so overflowing the stack faults.
+fn map_kernel(pgd: PhysAddr, acc: &mut FixmapTables) {
+    let (stext, etext, rodata, itext, itext_end, idata, idata_end, data, guard, stack, end) = (
+        sym!(_stext),
+        sym!(_etext),
+        sym!(__start_rodata),
+        sym!(__inittext_begin),
+        sym!(__inittext_end),
+        sym!(__initdata_begin),
+        sym!(__initdata_end),
+        sym!(_data),
+        sym!(init_stack_guard),
+        sym!(init_stack),
+        sym!(_end),
+    );
+    map_kernel_segment(pgd, stext, etext, PAGE_KERNEL_ROX, 0, acc);
+    map_kernel_segment(pgd, rodata, itext, PAGE_KERNEL, NO_CONT_MAPPINGS, acc);
+    map_kernel_segment(pgd, itext, itext_end, PAGE_KERNEL_ROX, 0, acc);
+    map_kernel_segment(pgd, idata, idata_end, PAGE_KERNEL, 0, acc);
+    map_kernel_segment(pgd, data, guard, PAGE_KERNEL, 0, acc);
+    map_kernel_segment(pgd, stack, end, PAGE_KERNEL, 0, acc);
+    fixmap_copy(pgd, acc);
+}
+
+/// Linux: fixmap_copy() — hang the fixmap's bm_pud under the new PGD.
+fn fixmap_copy(pgd: PhysAddr, acc: &mut FixmapTables) {
+    let (idx, desc) = fixmap_pud_entry();
+    let t = acc.table(0, pgd);
+    // SAFETY: `t` maps swapper_pg_dir, which is not live yet.
+    unsafe { set_entry(t, idx, desc) };
+}
+
+/// Linux: __map_memblock().
+fn map_memblock(
+    pgd: PhysAddr,
+    start: PhysAddr,
+    end: PhysAddr,
+    prot: PgProt,
+    flags: u32,
+    acc: &mut FixmapTables,
+) {
+    create_pgd_mapping(
+        pgd,
+        start,
+        __va(start).as_u64(),
+        end - start,
+        prot,
+        flags,
+        acc,
+    );
+}
+
+/// Linux: map_mem() — the linear map of every memblock memory region except NOMAP ones.
+/// The kernel's text and rodata are marked NOMAP first, so the loop makes no writable
+/// alias of them, and then mapped read-only and non-executable on their own.
+fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
+    let (stext, init_begin) = (sym!(_stext), sym!(__init_begin));
+    let kernel_start = kimg_to_phys(VirtAddr(stext));
+    let kernel_end = kimg_to_phys(VirtAddr(init_begin));
+    let mut flags = NO_EXEC_MAPPINGS;
+    if RODATA_FULL.load(Ordering::Relaxed) {
+        flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
+    }
+    let _ = memblock::memblock_mark_nomap(kernel_start, kernel_end - kernel_start);
+    // The walker allocates from memblock, so collect the ranges before mapping them.
+    let mut ranges = [(PhysAddr(0), PhysAddr(0)); memblock::INIT_MEMBLOCK_REGIONS];
+    let mut n = 0;
+    for (start, end, _) in memblock::MEMBLOCK.lock().mem_ranges_of(
+        memblock::MemType::Memory,
+        None,
+        memblock::NUMA_NO_NODE,
+        memblock::MemblockFlags::NONE,
+        false,
+    ) {
+        if n == ranges.len() {
+            panic!("map_mem: more than {} memory ranges", ranges.len());
+        }
+        ranges[n] = (start, end);
+        n += 1;
+    }
+    for &(start, end) in &ranges[..n] {
+        map_memblock(pgd, start, end, PAGE_KERNEL, flags, acc);
+    }
+    map_memblock(
+        pgd,
+        kernel_start,
+        kernel_end,
+        PAGE_KERNEL_RO,
+        NO_CONT_MAPPINGS | NO_EXEC_MAPPINGS,
+        acc,
+    );
+    let _ = memblock::memblock_clear_nomap(kernel_start, kernel_end - kernel_start);
+}
+
+core::arch::global_asm!(
+    r#"
+    .section .idmap.text, "ax"
+    .global idmap_cpu_replace_ttbr1
+/*
+ * Linux: idmap_cpu_replace_ttbr1 (arch/arm64/mm/proc.S) — runs from the identity map,
+ * because for a moment TTBR1 maps nothing: x0 = the new TTBR1 value. No stack is used.
+ */
+idmap_cpu_replace_ttbr1:
+    mrs     x2, daif
+    msr     daifset, #0xf
+    adrp    x1, reserved_pg_dir
+    msr     ttbr1_el1, x1
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    msr     ttbr1_el1, x0
+    isb
+    msr     daif, x2
+    ret
+"#
+);
+
+extern "C" {
+    fn idmap_cpu_replace_ttbr1(ttbr1: u64);
+}
+
+/// Linux: cpu_install_idmap() — TTBR0 = the identity map, for code that must run from it.
+fn cpu_install_idmap() {
+    // SAFETY: init_idmap_pg_dir maps the kernel image at its physical address; nothing
+    // else uses TTBR0, and the flush drops stale entries of the reserved table.
+    unsafe {
+        let pa = pa_symbol(&raw const init_idmap_pg_dir);
+        core::arch::asm!("msr ttbr0_el1, {0}", "isb", in(reg) pa.as_u64(), options(nostack));
+    }
+    flush_tlb_all();
+}
+
+/// Linux: cpu_replace_ttbr1() — switch TTBR1 to `pgd` through the idmap, with
+/// break-before-make on the whole kernel half (TTBR1 → reserved → new).
+pub fn cpu_replace_ttbr1(pgd: PhysAddr) {
+    cpu_install_idmap();
+    let f = pa_symbol(idmap_cpu_replace_ttbr1 as *const ()).as_u64();
+    // SAFETY: `f` is the physical alias of idmap_cpu_replace_ttbr1, mapped executable by
+    // the idmap just installed; it touches no memory while TTBR1 is being replaced, and
+    // `pgd` maps the kernel image (map_kernel) so we return to mapped code.
+    unsafe {
+        let replace: extern "C" fn(u64) = core::mem::transmute(f);
+        replace(pgd.as_u64());
+    }
+    cpu_uninstall_idmap();
+}
+
+/// Linux: paging_init() — build swapper_pg_dir (kernel segments, linear map, fixmap),
+/// switch TTBR1 to it, give init_pg_dir back to memblock, let memblock grow its arrays.
+pub fn paging_init() {
+    let (swapper, init_pg, init_pg_end_va) =
+        (sym!(swapper_pg_dir), sym!(init_pg_dir), sym!(init_pg_end));
+    let pgd = kimg_to_phys(VirtAddr(swapper));
+    let mut acc = FixmapTables::new();
+    let t = acc.table(0, pgd);
+    // SAFETY: swapper_pg_dir is not live; FIX_PGD maps it writable.
+    unsafe { core::ptr::write_bytes(t, 0, PTRS_PER_TABLE) };
+    map_kernel(pgd, &mut acc);
+    map_mem(pgd, &mut acc);
+    cpu_replace_ttbr1(pgd);
+    SWAPPER_LIVE.store(true, Ordering::Release);
+    let _ = memblock::memblock_phys_free(kimg_to_phys(VirtAddr(init_pg)), init_pg_end_va - init_pg);
+    memblock::memblock_allow_resize();
+}
+
+/// Has paging_init switched to swapper_pg_dir?
+pub static SWAPPER_LIVE: AtomicBool = AtomicBool::new(false);
+
+/// The physical address of swapper_pg_dir.
+pub fn swapper_pg_dir_phys() -> PhysAddr {
+    pa_symbol(&raw const swapper_pg_dir)
+}
+
+/// Linux: update_mapping_prot() — change the permissions of a live kernel mapping.
+pub fn update_mapping_prot(phys: PhysAddr, virt: u64, size: u64, prot: PgProt) {
+    let mut acc = FixmapTables::new();
+    create_pgd_mapping(
+        swapper_pg_dir_phys(),
+        phys,
+        virt,
+        size,
+        prot,
+        NO_CONT_MAPPINGS,
+        &mut acc,
+    );
+    flush_tlb_all();
+}
+
+/// Linux: mark_rodata_ro() — rodata becomes read-only once boot no longer writes it.
+pub fn mark_rodata_ro() {
+    let (start, end) = (sym!(__start_rodata), sym!(__inittext_begin));
+    update_mapping_prot(
+        kimg_to_phys(VirtAddr(start)),
+        start,
+        end - start,
+        PAGE_KERNEL_RO,
+    );
 }

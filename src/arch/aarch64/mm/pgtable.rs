@@ -247,3 +247,226 @@ pub fn flush_tlb_all() {
         )
     };
 }
+
+/// Linux: NO_BLOCK_MAPPINGS — map with pages only (no 1 GiB / 2 MiB blocks).
+pub const NO_BLOCK_MAPPINGS: u32 = 1 << 0;
+/// Linux: NO_CONT_MAPPINGS — never set the contiguous hint.
+pub const NO_CONT_MAPPINGS: u32 = 1 << 1;
+/// Linux: NO_EXEC_MAPPINGS — tables get PXNTable: nothing below them is executable.
+pub const NO_EXEC_MAPPINGS: u32 = 1 << 2;
+
+/// Linux: CONT_PTES / CONT_PMDS — entries per contiguous run with 4 KiB pages.
+pub const CONT_ENTRIES: u64 = 16;
+/// Linux: CONT_PTE_SIZE (64 KiB) and CONT_PMD_SIZE (32 MiB).
+pub const CONT_PTE_SIZE: u64 = CONT_ENTRIES << 12;
+pub const CONT_PMD_SIZE: u64 = CONT_ENTRIES << PMD_SHIFT;
+
+/// Table descriptor bit: PXNTable.
+const TABLE_PXN: u64 = 1 << 59;
+
+/// log2 of the size one entry maps, per level.
+pub const fn level_shift(level: u32) -> u32 {
+    12 + 9 * (3 - level)
+}
+
+/// Linux: pgd_addr_end() and friends — the next `size` boundary after `addr`, or `end`.
+/// Written as Linux does so that the last entry of the address space does not overflow.
+pub const fn addr_end(addr: u64, end: u64, size: u64) -> u64 {
+    let boundary = (addr & !(size - 1)).wrapping_add(size);
+    if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
+        boundary
+    } else {
+        end
+    }
+}
+
+/// How page-table pages are reached and obtained while a mapping is built: through the
+/// fixmap during boot (the linear map does not exist yet), through the linear map after.
+pub trait PgTableAccess {
+    /// A writable pointer to the table page at `pa`, used as a table of `level`.
+    fn table(&mut self, level: u32, pa: PhysAddr) -> *mut u64;
+    /// A new, zeroed table page.
+    fn alloc_table(&mut self) -> PhysAddr;
+}
+
+/// Linux: pgattr_change_is_safe() — may a live entry change from `old` to `new` without
+/// break-before-make? Only permission bits may change, and only on valid entries.
+pub fn pgattr_change_is_safe(old: u64, new: u64) -> bool {
+    let mask = PTE_PXN | PTE_RDONLY | PTE_WRITE | field(STAGE1_DESC::NG::SET);
+    if old == 0 || new == 0 {
+        return true;
+    }
+    let cont = field(STAGE1_DESC::CONT::SET);
+    if (old | new) & cont != 0 {
+        return false;
+    }
+    (old ^ new) & !mask == 0
+}
+
+/// Writes a leaf entry, with break-before-make when the change is not safe on a live entry.
+///
+/// # Safety
+/// `table` must be a writable table; `va` the address the entry maps (for the TLB flush).
+unsafe fn set_leaf(table: *mut u64, index: usize, new: Descriptor, va: u64) {
+    // SAFETY: the caller guarantees `table` is a writable table.
+    let old = unsafe { get_entry(table, index) };
+    if old == new {
+        return;
+    }
+    if old.is_valid() && !pgattr_change_is_safe(old.0, new.0) {
+        // SAFETY: as above; the TLB flush completes the break before the make.
+        unsafe { set_entry(table, index, Descriptor(0)) };
+        flush_tlb_kernel_page(va);
+    }
+    // SAFETY: as above.
+    unsafe { set_entry(table, index, new) };
+    if old.is_valid() {
+        flush_tlb_kernel_page(va);
+    }
+}
+
+/// The mapping walker: Linux's alloc_init_pud / alloc_init_cont_pmd / init_pmd /
+/// alloc_init_cont_pte / init_pte, one routine for all levels.
+struct Mapper<'a> {
+    access: &'a mut dyn PgTableAccess,
+    prot: PgProt,
+    flags: u32,
+}
+
+impl Mapper<'_> {
+    /// Maps `[addr, end)` → `phys` in the level-`level` table at `table`, split into the
+    /// 16-entry runs that may carry the contiguous hint (levels 2 and 3).
+    fn map_level(&mut self, level: u32, table: PhysAddr, mut addr: u64, end: u64, mut phys: u64) {
+        let entry = 1u64 << level_shift(level);
+        let run = if level >= 2 {
+            entry * CONT_ENTRIES
+        } else {
+            entry * PTRS_PER_TABLE as u64
+        };
+        while addr != end {
+            let next = addr_end(addr, end, run);
+            let blocks_ok = level == 3 || self.flags & NO_BLOCK_MAPPINGS == 0;
+            let cont = level >= 2
+                && blocks_ok
+                && self.flags & NO_CONT_MAPPINGS == 0
+                && (addr | next | phys) & (run - 1) == 0;
+            self.map_entries(level, table, addr, next, phys, cont);
+            phys += next - addr;
+            addr = next;
+        }
+    }
+
+    fn map_entries(
+        &mut self,
+        level: u32,
+        table: PhysAddr,
+        mut addr: u64,
+        end: u64,
+        mut phys: u64,
+        cont: bool,
+    ) {
+        let entry = 1u64 << level_shift(level);
+        while addr != end {
+            let next = addr_end(addr, end, entry);
+            let idx = table_index(addr, level);
+            let leaf = level == 3
+                || (level >= 1
+                    && self.flags & NO_BLOCK_MAPPINGS == 0
+                    && (addr | next | phys) & (entry - 1) == 0);
+            let t = self.access.table(level, table);
+            if leaf {
+                let mut prot = self.prot;
+                if cont {
+                    prot.0 |= field(STAGE1_DESC::CONT::SET);
+                }
+                let desc = if level == 3 {
+                    Descriptor::page(PhysAddr(phys), prot)
+                } else {
+                    Descriptor::block(PhysAddr(phys), prot)
+                };
+                // SAFETY: `t` is the table the accessor just made writable.
+                unsafe { set_leaf(t, idx, desc, addr) };
+            } else {
+                // SAFETY: as above.
+                let old = unsafe { get_entry(t, idx) };
+                let next_table = if old.is_table() {
+                    old.output_address()
+                } else {
+                    assert!(
+                        !old.is_valid(),
+                        "cannot split the live {} mapping at {:#x} into a table",
+                        if level == 1 { "1 GiB" } else { "2 MiB" },
+                        addr
+                    );
+                    let pa = self.access.alloc_table();
+                    let mut desc = Descriptor::table(pa);
+                    if self.flags & NO_EXEC_MAPPINGS != 0 {
+                        desc.0 |= TABLE_PXN;
+                    }
+                    let t = self.access.table(level, table);
+                    // SAFETY: as above; the entry was empty.
+                    unsafe { set_entry(t, idx, desc) };
+                    pa
+                };
+                self.map_level(level + 1, next_table, addr, next, phys);
+            }
+            phys += next - addr;
+            addr = next;
+        }
+    }
+}
+
+/// Linux: __create_pgd_mapping() — map `[virt, virt + size)` to `phys` with `prot` in the
+/// tables rooted at `pgd`, using the largest blocks and contiguous runs that fit unless
+/// `flags` forbid them.
+pub fn create_pgd_mapping(
+    pgd: PhysAddr,
+    phys: PhysAddr,
+    virt: u64,
+    size: u64,
+    prot: PgProt,
+    flags: u32,
+    access: &mut dyn PgTableAccess,
+) {
+    let phys = phys.as_u64() & !0xfff;
+    let addr = virt & !0xfff;
+    let end = crate::mm::addr::align_up(virt + size, 4096);
+    assert_eq!(
+        virt & 0xfff,
+        phys & 0xfff,
+        "virt and phys must share the page offset"
+    );
+    let mut m = Mapper {
+        access,
+        prot,
+        flags,
+    };
+    m.map_level(0, pgd, addr, end, phys);
+}
+
+/// The attributes bits that are not the output address, type or valid bits.
+pub fn desc_attrs(d: Descriptor) -> u64 {
+    d.0 & !(field(STAGE1_DESC::OUTPUT_ADDR::SET) | 0b11)
+}
+
+/// One step of a table walk: the entry found at `level` for `va`.
+#[derive(Clone, Copy, Debug)]
+pub struct WalkEntry {
+    pub level: u32,
+    pub desc: Descriptor,
+}
+
+/// Walks the tables at `pgd` for `va`; returns the leaf (or the first invalid entry).
+pub fn walk(pgd: PhysAddr, va: u64, access: &mut dyn PgTableAccess) -> WalkEntry {
+    let mut table = pgd;
+    for level in 0..4 {
+        let t = access.table(level, table);
+        // SAFETY: the accessor returned a readable table for `table`.
+        let desc = unsafe { get_entry(t, table_index(va, level)) };
+        if !desc.is_valid() || level == 3 || !desc.is_table() {
+            return WalkEntry { level, desc };
+        }
+        table = desc.output_address();
+    }
+    unreachable!()
+}

@@ -1,0 +1,171 @@
+//! arm64 memory initialisation (Linux: arch/arm64/mm/init.c): arm64_memblock_init(), which
+//! trims memblock to what the linear map can hold and reserves what is in use, and
+//! bootmem_init(), which runs once the linear map exists.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use aarch64_cpu::registers::ID_AA64MMFR0_EL1;
+use tock_registers::interfaces::Readable;
+
+use crate::arch::aarch64::memory::{
+    __va, high_memory, memstart_addr, pa_symbol, PAGE_END, PAGE_OFFSET,
+};
+use crate::drivers::of::fdt::EarlyScan;
+use crate::kernel::params::{self, SetupResult};
+use crate::mm::memblock::{self, MEMBLOCK};
+use crate::mm::{PhysAddr, PAGE_SIZE};
+
+/// Linux: PHYS_MASK_SHIFT (CONFIG_ARM64_PA_BITS = 48).
+pub const PHYS_MASK_SHIFT: u32 = 48;
+/// Linux: ARM64_MEMSTART_ALIGN — 1 GiB with 4 KiB pages (PUD_SHIFT > SECTION_SIZE_BITS).
+pub const ARM64_MEMSTART_ALIGN: u64 = 1 << 30;
+
+/// Linux: memory_limit — from `mem=`, PHYS_ADDR_MAX when absent.
+static MEMORY_LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Linux: early_mem() — `mem=SIZE` limits the memory the kernel uses. Linux's memparse
+/// would read garbage as 0 and carry on; a bad value is reported as malformed instead.
+fn early_mem(val: Option<&str>) -> SetupResult {
+    let (v, rest) = val
+        .and_then(params::memparse)
+        .ok_or("expected a size such as mem=512M")?;
+    if !rest.is_empty() {
+        return Err("trailing characters after the size");
+    }
+    let limit = v & !(PAGE_SIZE - 1);
+    MEMORY_LIMIT.store(limit, Ordering::Relaxed);
+    pr_notice!("Memory limited to {}MB", limit >> 20);
+    Ok(())
+}
+crate::early_param!("mem", early_mem);
+
+/// Linux: phys_initrd_start / phys_initrd_size, after arm64_memblock_init checked them.
+pub static PHYS_INITRD: spin::Once<(PhysAddr, u64)> = spin::Once::new();
+
+extern "C" {
+    static _text: u8;
+    static _stext: u8;
+    static _end: u8;
+}
+
+/// The physical address bits this CPU implements (ID_AA64MMFR0_EL1.PARange).
+fn cpu_pa_bits() -> u32 {
+    match ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) {
+        0 => 32,
+        1 => 36,
+        2 => 40,
+        3 => 42,
+        4 => 44,
+        5 => 48,
+        _ => 52,
+    }
+}
+
+/// Linux: arm64_memblock_init().
+pub fn arm64_memblock_init(scan: &EarlyScan) {
+    let linear_region_size = PAGE_END - PAGE_OFFSET;
+    let text = pa_symbol(&raw const _text);
+    let stext = pa_symbol(&raw const _stext);
+    let end = pa_symbol(&raw const _end);
+    let mut mb = MEMBLOCK.lock();
+
+    // Remove memory above our supported physical address size.
+    let _ = mb.remove(PhysAddr(1 << PHYS_MASK_SHIFT), u64::MAX);
+    // Linux stops at PHYS_MASK_SHIFT; memory past what this CPU can address would fault
+    // when the linear map touches it, so it goes too, with a message.
+    let pa_bits = cpu_pa_bits();
+    if pa_bits < PHYS_MASK_SHIFT && mb.end_of_dram().as_u64() > 1 << pa_bits {
+        pr_warn!(
+            "memblock: ignoring memory above the CPU's {}-bit physical address range [mem {:#018x}-{:#018x}]",
+            pa_bits,
+            1u64 << pa_bits,
+            mb.end_of_dram().as_u64() - 1
+        );
+        let _ = mb.remove(PhysAddr(1 << pa_bits), u64::MAX);
+    }
+    if mb.memory().total_size() == 0 {
+        drop(mb);
+        panic!("no usable memory: the device tree's memory nodes give none the kernel can address");
+    }
+
+    // Select a suitable value for the base of physical memory.
+    let mut memstart = mb.start_of_dram().align_down(ARM64_MEMSTART_ALIGN).as_u64();
+    if mb.end_of_dram().as_u64() - memstart > linear_region_size {
+        pr_warn!("Memory doesn't fit in the linear mapping, VA_BITS too small");
+    }
+    // Remove the memory the linear map cannot cover, but never the kernel image.
+    let _ = mb.remove(
+        PhysAddr((memstart + linear_region_size).max(end.as_u64())),
+        u64::MAX,
+    );
+    if memstart + linear_region_size < mb.end_of_dram().as_u64() {
+        memstart = crate::mm::addr::align_up(
+            mb.end_of_dram().as_u64() - linear_region_size,
+            ARM64_MEMSTART_ALIGN,
+        );
+        let _ = mb.remove(PhysAddr(0), memstart);
+    }
+    memstart_addr.store(memstart, Ordering::Relaxed);
+
+    // Apply `mem=`, then add back the kernel, which must stay reachable.
+    let limit = MEMORY_LIMIT.load(Ordering::Relaxed);
+    if limit != u64::MAX {
+        mb.mem_limit_remove_map(limit);
+        let _ = mb.add(text, end - text);
+    }
+
+    let mut initrd = scan.initrd.map(|i| (i.start, i.size()));
+    if let Some((start, size)) = initrd {
+        // Add the initrd back if the limits above removed it, as long as the linear map
+        // can still reach it.
+        let base = start.align_down(PAGE_SIZE);
+        let size = crate::mm::addr::align_up(start.as_u64() + size, PAGE_SIZE) - base.as_u64();
+        let dram = mb.start_of_dram().as_u64();
+        if base.as_u64() < dram || base.as_u64() + size > dram + linear_region_size {
+            pr_warn!("initrd not fully accessible via the linear mapping -- please check your bootloader ...");
+            initrd = None;
+        } else {
+            let _ = mb.add(base, size);
+            let _ = mb.clear_nomap(base, size);
+            let _ = mb.reserve(base, size);
+        }
+    }
+    if let Some(i) = initrd {
+        PHYS_INITRD.call_once(|| i);
+    }
+
+    // Register the kernel text, kernel data and initial page tables (Linux reserves from
+    // _stext: the 64 KiB Image header segment before it is not kept).
+    let _ = mb.reserve(stext, end - stext);
+    drop(mb);
+
+    let fdt = crate::arch::aarch64::kernel::setup::device_tree();
+    crate::drivers::of::fdt::early_init_fdt_scan_reserved_mem(fdt, &mut MEMBLOCK.lock());
+
+    let mb = MEMBLOCK.lock();
+    let end_of_dram = mb.end_of_dram();
+    drop(mb);
+    high_memory.store(__va(end_of_dram - 1).as_u64() + 1, Ordering::Relaxed);
+}
+
+/// Linux: bootmem_init() — what needs the linear map: memtest, the zones (later),
+/// crash kernel; then the memblock dump under `memblock=debug`.
+pub fn bootmem_init() {
+    let mb = MEMBLOCK.lock();
+    pr_info!(
+        "mm: memblock: memory {:#x} ({} KiB) in {} regions, reserved {:#x} ({} KiB) in {} regions",
+        mb.phys_mem_size(),
+        mb.phys_mem_size() >> 10,
+        mb.memory().cnt(),
+        mb.reserved_size(),
+        mb.reserved_size() >> 10,
+        mb.reserved().cnt()
+    );
+    mb.dump_all();
+}
+
+/// The linear map covers `[memstart_addr, memstart_addr + 2^47)`; memory outside was removed.
+pub fn linear_map_phys_range() -> (PhysAddr, PhysAddr) {
+    let mb = memblock::MEMBLOCK.lock();
+    (mb.start_of_dram(), mb.end_of_dram())
+}
