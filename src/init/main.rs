@@ -3,6 +3,7 @@
 
 use crate::arch::aarch64::kernel::setup::{self, boot_command_line};
 use crate::arch::aarch64::kernel::time;
+use crate::arch::aarch64::mm::{mmu, ptdump};
 use crate::kernel::{params, printk};
 
 /// Linux: start_kernel(). Entered from head.S on the boot stack, MMU on, at the kernel's
@@ -14,7 +15,14 @@ pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
     setup::setup_arch();
     pr_notice!("Kernel command line: {}", boot_command_line());
     params::parse_late_params(boot_command_line());
+    mark_readonly();
+    ptdump::ptdump_check_boot();
     rest_init()
+}
+
+/// Linux: mark_readonly() — rodata becomes read-only once boot stops writing it.
+fn mark_readonly() {
+    mmu::mark_rodata_ro();
 }
 
 /// What runs when the boot stages are done: the kernel binary's `kernel_init` (the end of

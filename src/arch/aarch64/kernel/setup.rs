@@ -296,6 +296,7 @@ pub fn setup_arch() {
     // memblock address is mapped.
     unsafe { memblock::memblock_set_phys_to_virt(crate::arch::aarch64::memory::phys_to_virt) };
     memblock::memblock_set_virt_to_phys(crate::arch::aarch64::memory::virt_to_phys);
+    crate::arch::aarch64::memory::print_vm_layout();
     mm_init::bootmem_init();
     psci_dt_init();
 }

@@ -38,6 +38,9 @@ pub mod fixed_addresses {
 }
 use fixed_addresses::*;
 
+/// Linux: FIXADDR_START.
+pub const FIXADDR_START: u64 = FIXADDR_TOP - ((END_OF_FIXED_ADDRESSES as u64) << PAGE_SHIFT);
+
 /// Linux: __fix_to_virt().
 pub const fn fix_to_virt(idx: usize) -> u64 {
     FIXADDR_TOP - ((idx as u64) << PAGE_SHIFT)
@@ -232,6 +235,17 @@ impl FixmapTables {
     }
 }
 
+/// Linux: pgd_clear_fixmap() and friends — no stale window onto a table stays mapped.
+impl Drop for FixmapTables {
+    fn drop(&mut self) {
+        for level in 0..4 {
+            if self.mapped[level as usize] != u64::MAX {
+                set_fixmap(level_slot(level), PhysAddr(0), None);
+            }
+        }
+    }
+}
+
 impl Default for FixmapTables {
     fn default() -> Self {
         Self::new()
@@ -404,13 +418,7 @@ fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
     // The walker allocates from memblock, so collect the ranges before mapping them.
     let mut ranges = [(PhysAddr(0), PhysAddr(0)); memblock::INIT_MEMBLOCK_REGIONS];
     let mut n = 0;
-    for (start, end, _) in memblock::MEMBLOCK.lock().mem_ranges_of(
-        memblock::MemType::Memory,
-        None,
-        memblock::NUMA_NO_NODE,
-        memblock::MemblockFlags::NONE,
-        false,
-    ) {
+    for (start, end, _) in memblock::MEMBLOCK.lock().mem_ranges() {
         if n == ranges.len() {
             panic!("map_mem: more than {} memory ranges", ranges.len());
         }

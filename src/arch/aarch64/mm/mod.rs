@@ -3,3 +3,4 @@ pub mod fault;
 pub mod init;
 pub mod mmu;
 pub mod pgtable;
+pub mod ptdump;
