@@ -21,6 +21,7 @@ qemu_test!(
     r#"
 run -m 128M
 run -m 4G --append "test.pud"
+expect-output page-table pages
 run -m 8G --append "test.pud"
 run -m 4G --numa 2 --append "test.pud"
 run -m 2G --append "rodata=full test.pages"

@@ -7,7 +7,7 @@
 
 use arm64_mm::arch::aarch64::kernel::setup::{__fdt_pointer, boot_command_line, device_tree};
 use arm64_mm::arch::aarch64::memory::pa_symbol;
-use arm64_mm::arch::aarch64::mm::init::PHYS_INITRD;
+use arm64_mm::arch::aarch64::mm::init::{CRASHK_RES, PHYS_INITRD};
 use arm64_mm::kernel::ktest;
 use arm64_mm::mm::memblock::MEMBLOCK;
 use arm64_mm::mm::PhysAddr;
@@ -37,6 +37,16 @@ run -m 1G --append "mem=12Q"
 expect-output Malformed early option 'mem'
 run -m 1G --append "mem=garbage"
 expect-output Malformed early option 'mem'
+run -m 1G --append "crashkernel=64M test.total=1048576"
+expect-output crashkernel reserved: 0x000000007bc00000 - 0x000000007fc00000 (64 MB)
+run -m 4G --append "crashkernel=256M,high"
+expect-output crashkernel reserved: 0x00000001
+expect-output crashkernel low memory reserved: 0xf8000000 - 0x100000000 (128 MB)
+run -m 1G --append "crashkernel=xyz"
+expect-output crashkernel: memory value expected
+run -m 256M --append "memtest=1"
+expect-output early_memtest: # of tests: 1
+expect-output pattern 0000000000000000
 run -m 1G -- -initrd tests/fixtures/boot/initrd.img
 expect-output OF: fdt: initrd [mem 0x0000000048000000-0x000000004801869f]
 run -m 1G -- -device loader,file=tests/fixtures/dtb/bad/zero-size.dtb,addr=0x4c000000 -device loader,file=tests/fixtures/boot/stub-4c000000.bin,addr=0x4c100000 -device loader,addr=0x4c100000,cpu-num=0
@@ -120,6 +130,12 @@ pub fn kernel_init() -> ! {
         check!(
             mb.is_reserved(start) && mb.is_reserved(start + size - 1),
             "the initrd is reserved"
+        );
+    }
+    if let Some(&(base, size)) = CRASHK_RES.get() {
+        check!(
+            mb.is_region_reserved(base, size),
+            "the crash kernel region is reserved"
         );
     }
     for r in device_tree().mem_rsv() {

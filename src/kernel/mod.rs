@@ -3,6 +3,7 @@
 pub mod printk;
 #[macro_use]
 pub mod params;
+pub mod crash_core;
 pub mod kallsyms;
 pub mod ktest;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

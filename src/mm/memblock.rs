@@ -501,6 +501,13 @@ impl Memblock {
         self.phys_to_virt = f;
     }
 
+    /// This instance's `__va()`, for code that walks free memory as memblock does
+    /// (`early_memtest`). Reading the hook is harmless; dereferencing what it returns is
+    /// what the [`Memblock::set_phys_to_virt`] contract makes sound, for free memory only.
+    pub fn phys_to_virt(&self) -> fn(PhysAddr) -> *mut u8 {
+        self.phys_to_virt
+    }
+
     /// Sets Linux's `__pa()`, which only `memblock_free()` needs.
     pub fn set_virt_to_phys(&mut self, f: fn(*const u8) -> PhysAddr) {
         self.virt_to_phys = f;

@@ -275,6 +275,138 @@ pub fn fdt_scan_reserved_mem(fdt: &Fdt, mut f: impl FnMut(&ReservedMemNode)) -> 
     true
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reserving the regions in memblock (Linux: drivers/of/fdt.c's __reserved_mem_reserve_reg()
+// and drivers/of/of_reserved_mem.c's fdt_init_reserved_mem()).
+
+/// Linux: early_init_dt_reserve_memory() — reserve, or for `no-map` take the range out of
+/// the linear map; a `no-map` range over memory someone already reserved is refused.
+fn early_init_dt_reserve_memory(
+    mb: &mut Memblock,
+    base: PhysAddr,
+    size: u64,
+    nomap: bool,
+) -> Result<(), &'static str> {
+    if nomap {
+        if mb.overlaps_region(MemType::Memory, base, size) && mb.is_region_reserved(base, size) {
+            return Err("already reserved");
+        }
+        return mb
+            .mark_nomap(base, size)
+            .map_err(|_| "out of memblock regions");
+    }
+    mb.reserve(base, size)
+        .map_err(|_| "out of memblock regions")
+}
+
+/// Linux: early_init_dt_alloc_reserved_memory_arch().
+fn alloc_reserved_memory(
+    mb: &mut Memblock,
+    size: u64,
+    align: u64,
+    start: u64,
+    end: u64,
+    nomap: bool,
+) -> Option<PhysAddr> {
+    let end = if end == 0 {
+        MEMBLOCK_ALLOC_ANYWHERE
+    } else {
+        PhysAddr(end)
+    };
+    let align = if align == 0 { SMP_CACHE_BYTES } else { align };
+    let base = mb.phys_alloc_range(size, align, PhysAddr(start), end)?;
+    if nomap && mb.mark_nomap(base, size).is_err() {
+        let _ = mb.phys_free(base, size);
+        return None;
+    }
+    Some(base)
+}
+
+/// Reserves every `/reserved-memory` region: the static ones as the scan finds them
+/// (Linux: __reserved_mem_reserve_reg()), then the dynamic ones, which are allocated
+/// around the static ones (Linux: fdt_init_reserved_mem() → __reserved_mem_alloc_size()).
+pub fn fdt_scan_and_reserve(fdt: &Fdt, mb: &mut Memblock) {
+    const MIB: u64 = 1 << 20;
+    let mut any_dynamic = false;
+    fdt_scan_reserved_mem(fdt, |r| {
+        let ReservedMemKind::Static(regs) = r.kind else {
+            any_dynamic = true;
+            return;
+        };
+        for e in regs.filter(|e| e.size > 0) {
+            let (base, size) = (PhysAddr(e.base), e.size);
+            match early_init_dt_reserve_memory(mb, base, size, r.no_map) {
+                Ok(()) => pr_info!(
+                    "{}Reserved memory: reserved region for node '{}': base {:#018x}, size {} MiB",
+                    PR_FDT,
+                    r.name(),
+                    e.base,
+                    size / MIB
+                ),
+                Err(why) => pr_err!(
+                    "{}Reserved memory: failed to reserve memory for node '{}': base {:#018x}, size {} MiB ({})",
+                    PR_FDT,
+                    r.name(),
+                    e.base,
+                    size / MIB,
+                    why
+                ),
+            }
+        }
+    });
+    if !any_dynamic {
+        return;
+    }
+    for item in fdt.reserved_memory() {
+        let ReservedMemItem::Region(r) = item else {
+            continue;
+        };
+        let ReservedMemKind::Dynamic {
+            size,
+            alignment,
+            alloc_ranges,
+        } = r.kind
+        else {
+            continue;
+        };
+        let align = alignment.unwrap_or(0);
+        let mut base = None;
+        match alloc_ranges {
+            Some(ranges) => {
+                for range in ranges {
+                    base = alloc_reserved_memory(
+                        mb,
+                        size,
+                        align,
+                        range.base,
+                        range.base.saturating_add(range.size),
+                        r.no_map,
+                    );
+                    if base.is_some() {
+                        break;
+                    }
+                }
+            }
+            None => base = alloc_reserved_memory(mb, size, align, 0, 0, r.no_map),
+        }
+        match base {
+            Some(b) => pr_info!(
+                "{}allocated memory for '{}' node: base {:#018x}, size {} MiB",
+                PR_RMEM,
+                r.name(),
+                b.as_u64(),
+                size / MIB
+            ),
+            None => pr_err!(
+                "{}failed to allocate memory for node '{}': size {} MiB",
+                PR_RMEM,
+                r.name(),
+                size / MIB
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,137 +631,5 @@ mod tests {
             names,
             [("tfa@41000000", true, true), ("linux,cma", false, false)]
         );
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reserving the regions in memblock (Linux: drivers/of/fdt.c's __reserved_mem_reserve_reg()
-// and drivers/of/of_reserved_mem.c's fdt_init_reserved_mem()).
-
-/// Linux: early_init_dt_reserve_memory() — reserve, or for `no-map` take the range out of
-/// the linear map; a `no-map` range over memory someone already reserved is refused.
-fn early_init_dt_reserve_memory(
-    mb: &mut Memblock,
-    base: PhysAddr,
-    size: u64,
-    nomap: bool,
-) -> Result<(), &'static str> {
-    if nomap {
-        if mb.overlaps_region(MemType::Memory, base, size) && mb.is_region_reserved(base, size) {
-            return Err("already reserved");
-        }
-        return mb
-            .mark_nomap(base, size)
-            .map_err(|_| "out of memblock regions");
-    }
-    mb.reserve(base, size)
-        .map_err(|_| "out of memblock regions")
-}
-
-/// Linux: early_init_dt_alloc_reserved_memory_arch().
-fn alloc_reserved_memory(
-    mb: &mut Memblock,
-    size: u64,
-    align: u64,
-    start: u64,
-    end: u64,
-    nomap: bool,
-) -> Option<PhysAddr> {
-    let end = if end == 0 {
-        MEMBLOCK_ALLOC_ANYWHERE
-    } else {
-        PhysAddr(end)
-    };
-    let align = if align == 0 { SMP_CACHE_BYTES } else { align };
-    let base = mb.phys_alloc_range(size, align, PhysAddr(start), end)?;
-    if nomap && mb.mark_nomap(base, size).is_err() {
-        let _ = mb.phys_free(base, size);
-        return None;
-    }
-    Some(base)
-}
-
-/// Reserves every `/reserved-memory` region: the static ones as the scan finds them
-/// (Linux: __reserved_mem_reserve_reg()), then the dynamic ones, which are allocated
-/// around the static ones (Linux: fdt_init_reserved_mem() → __reserved_mem_alloc_size()).
-pub fn fdt_scan_and_reserve(fdt: &Fdt, mb: &mut Memblock) {
-    const MIB: u64 = 1 << 20;
-    let mut any_dynamic = false;
-    fdt_scan_reserved_mem(fdt, |r| {
-        let ReservedMemKind::Static(regs) = r.kind else {
-            any_dynamic = true;
-            return;
-        };
-        for e in regs.filter(|e| e.size > 0) {
-            let (base, size) = (PhysAddr(e.base), e.size);
-            match early_init_dt_reserve_memory(mb, base, size, r.no_map) {
-                Ok(()) => pr_info!(
-                    "{}Reserved memory: reserved region for node '{}': base {:#018x}, size {} MiB",
-                    PR_FDT,
-                    r.name(),
-                    e.base,
-                    size / MIB
-                ),
-                Err(why) => pr_err!(
-                    "{}Reserved memory: failed to reserve memory for node '{}': base {:#018x}, size {} MiB ({})",
-                    PR_FDT,
-                    r.name(),
-                    e.base,
-                    size / MIB,
-                    why
-                ),
-            }
-        }
-    });
-    if !any_dynamic {
-        return;
-    }
-    for item in fdt.reserved_memory() {
-        let ReservedMemItem::Region(r) = item else {
-            continue;
-        };
-        let ReservedMemKind::Dynamic {
-            size,
-            alignment,
-            alloc_ranges,
-        } = r.kind
-        else {
-            continue;
-        };
-        let align = alignment.unwrap_or(0);
-        let mut base = None;
-        match alloc_ranges {
-            Some(ranges) => {
-                for range in ranges {
-                    base = alloc_reserved_memory(
-                        mb,
-                        size,
-                        align,
-                        range.base,
-                        range.base.saturating_add(range.size),
-                        r.no_map,
-                    );
-                    if base.is_some() {
-                        break;
-                    }
-                }
-            }
-            None => base = alloc_reserved_memory(mb, size, align, 0, 0, r.no_map),
-        }
-        match base {
-            Some(b) => pr_info!(
-                "{}allocated memory for '{}' node: base {:#018x}, size {} MiB",
-                PR_RMEM,
-                r.name(),
-                b.as_u64(),
-                size / MIB
-            ),
-            None => pr_err!(
-                "{}failed to allocate memory for node '{}': size {} MiB",
-                PR_RMEM,
-                r.name(),
-                size / MIB
-            ),
-        }
     }
 }

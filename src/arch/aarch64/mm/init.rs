@@ -148,9 +148,167 @@ pub fn arm64_memblock_init(scan: &EarlyScan) {
     high_memory.store(__va(end_of_dram - 1).as_u64() + 1, Ordering::Relaxed);
 }
 
-/// Linux: bootmem_init() — what needs the linear map: memtest, the zones (later),
-/// crash kernel; then the memblock dump under `memblock=debug`.
+/// Linux: zone_dma_bits — 32 unless a device tree `dma-ranges` says less (not parsed yet:
+/// QEMU virt has none, which Linux also reads as 32).
+pub const ZONE_DMA_BITS: u32 = 32;
+
+/// Linux: arm64_dma_phys_limit — the end of ZONE_DMA, set in bootmem_init.
+pub static ARM64_DMA_PHYS_LIMIT: AtomicU64 = AtomicU64::new(0);
+
+/// Linux: max_zone_phys() (6.1) — the end of the zone that `zone_bits` address bits reach,
+/// relative to where DRAM starts, clamped to the end of DRAM.
+pub fn max_zone_phys(zone_bits: u32, start_of_dram: u64, end_of_dram: u64) -> u64 {
+    let mut zone_mask = if zone_bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << zone_bits) - 1
+    };
+    if start_of_dram > u32::MAX as u64 {
+        zone_mask = u64::MAX;
+    } else if start_of_dram > zone_mask {
+        zone_mask = u32::MAX as u64;
+    }
+    zone_mask.min(end_of_dram - 1) + 1
+}
+
+/// Linux: crash_mem_map — `crashkernel=` was given, so the linear map is built with pages
+/// (the region is reserved only after the zones are known, and must be unmappable then).
+pub fn crash_mem_map() -> bool {
+    // Linux: enable_crash_mem_map() runs for any `crashkernel` argument, valid or not.
+    let mut found = false;
+    params::parse_args(
+        crate::arch::aarch64::kernel::setup::boot_command_line(),
+        |p, _| {
+            found |= p == "crashkernel";
+        },
+    );
+    found
+}
+
+/// Linux: CRASH_ALIGN, DEFAULT_CRASH_KERNEL_LOW_SIZE.
+const CRASH_ALIGN: u64 = 2 << 20;
+const DEFAULT_CRASH_KERNEL_LOW_SIZE: u64 = 128 << 20;
+
+/// Linux: reserve_crashkernel_low().
+fn reserve_crashkernel_low(low_size: u64, low_max: u64) -> bool {
+    let base =
+        MEMBLOCK
+            .lock()
+            .phys_alloc_range(low_size, CRASH_ALIGN, PhysAddr(0), PhysAddr(low_max));
+    match base {
+        None => {
+            pr_err!(
+                "cannot allocate crashkernel low memory (size:{:#x}).",
+                low_size
+            );
+            false
+        }
+        Some(b) => {
+            pr_info!(
+                "crashkernel low memory reserved: {:#010x} - {:#010x} ({} MB)",
+                b.as_u64(),
+                b.as_u64() + low_size,
+                low_size >> 20
+            );
+            true
+        }
+    }
+}
+
+/// The crash kernel region, once reserved (Linux: crashk_res).
+pub static CRASHK_RES: spin::Once<(PhysAddr, u64)> = spin::Once::new();
+
+/// Linux: reserve_crashkernel() (arm64, 6.1) — `crashkernel=X[@offset]` below the DMA limit
+/// first, else high memory plus a low part; `crashkernel=X,high` [`crashkernel=Y,low`].
+fn reserve_crashkernel() {
+    use crate::kernel::crash_core::{
+        parse_crashkernel, parse_crashkernel_high, parse_crashkernel_low, CrashError,
+    };
+    let cmdline = crate::arch::aarch64::kernel::setup::boot_command_line();
+    let low_max = ARM64_DMA_PHYS_LIMIT.load(Ordering::Relaxed);
+    let high_max = 1u64 << PHYS_MASK_SHIFT;
+    let mut crash_max = low_max;
+    let mut low_size = 0;
+    let total = MEMBLOCK.lock().phys_mem_size();
+    let ck = match parse_crashkernel(cmdline, total) {
+        Err(CrashError::NotFound) => {
+            let Ok(ck) = parse_crashkernel_high(cmdline, 0) else {
+                return;
+            };
+            if ck.size == 0 {
+                return;
+            }
+            low_size = match parse_crashkernel_low(cmdline, 0) {
+                Ok(l) => l.size,
+                Err(CrashError::NotFound) => DEFAULT_CRASH_KERNEL_LOW_SIZE,
+                Err(_) => return,
+            };
+            crash_max = high_max;
+            ck
+        }
+        Err(_) => return,
+        Ok(ck) if ck.size == 0 => return,
+        Ok(ck) => ck,
+    };
+    let size = crate::mm::addr::align_up(ck.size, PAGE_SIZE);
+    let fixed_base = ck.base != 0;
+    let mut start = ck.base;
+    if fixed_base {
+        crash_max = ck.base + size;
+    }
+    let base = loop {
+        let got = MEMBLOCK.lock().phys_alloc_range(
+            size,
+            CRASH_ALIGN,
+            PhysAddr(start),
+            PhysAddr(crash_max),
+        );
+        match got {
+            Some(b) => break b,
+            // The low attempt failed: high memory, with the minimum low part Linux keeps.
+            None if !fixed_base && crash_max == low_max => {
+                crash_max = high_max;
+                low_size = DEFAULT_CRASH_KERNEL_LOW_SIZE;
+                start = 0;
+            }
+            None => {
+                pr_warn!("cannot allocate crashkernel (size:{:#x})", size);
+                return;
+            }
+        }
+    };
+    if base.as_u64() > low_max.saturating_sub(low_size)
+        && low_size != 0
+        && !reserve_crashkernel_low(low_size, low_max)
+    {
+        let _ = MEMBLOCK.lock().phys_free(base, size);
+        return;
+    }
+    pr_info!(
+        "crashkernel reserved: {:#018x} - {:#018x} ({} MB)",
+        base.as_u64(),
+        base.as_u64() + size,
+        size >> 20
+    );
+    CRASHK_RES.call_once(|| (base, size));
+}
+
+/// Linux: bootmem_init() — what needs the linear map: memtest, the DMA limits (the zones
+/// follow in a later stage), the crash kernel; then the memblock dump under
+/// `memblock=debug`.
 pub fn bootmem_init() {
+    let (start, end) = {
+        let mb = MEMBLOCK.lock();
+        (mb.start_of_dram(), mb.end_of_dram())
+    };
+    crate::mm::memtest::early_memtest(start.align_up(PAGE_SIZE), end.align_down(PAGE_SIZE));
+    ARM64_DMA_PHYS_LIMIT.store(
+        max_zone_phys(ZONE_DMA_BITS, start.as_u64(), end.as_u64()),
+        Ordering::Relaxed,
+    );
+    if crash_mem_map() {
+        reserve_crashkernel();
+    }
     let mb = MEMBLOCK.lock();
     pr_info!(
         "mm: memblock: memory {:#x} ({} KiB) in {} regions, reserved {:#x} ({} KiB) in {} regions",

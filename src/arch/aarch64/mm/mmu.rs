@@ -411,7 +411,9 @@ fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
     let kernel_start = kimg_to_phys(VirtAddr(stext));
     let kernel_end = kimg_to_phys(VirtAddr(init_begin));
     let mut flags = NO_EXEC_MAPPINGS;
-    if RODATA_FULL.load(Ordering::Relaxed) {
+    // Linux 6.1 defers the crash kernel reservation until the zones are known, so with
+    // `crashkernel=` the whole linear map is built with pages.
+    if RODATA_FULL.load(Ordering::Relaxed) || super::init::crash_mem_map() {
         flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
     }
     let _ = memblock::memblock_mark_nomap(kernel_start, kernel_end - kernel_start);
@@ -507,6 +509,18 @@ pub fn paging_init() {
     map_mem(pgd, &mut acc);
     cpu_replace_ttbr1(pgd);
     SWAPPER_LIVE.store(true, Ordering::Release);
+    let pages = PAGES_FOR_TABLES.load(Ordering::Relaxed);
+    pr_info!(
+        "mm: paging_init: swapper_pg_dir at {:#x}, {} page-table pages ({} KiB) from memblock{}",
+        pgd.as_u64(),
+        pages,
+        pages * PAGE_SIZE / 1024,
+        if RODATA_FULL.load(Ordering::Relaxed) {
+            ", linear map in pages (rodata=full)"
+        } else {
+            ""
+        }
+    );
     let _ = memblock::memblock_phys_free(kimg_to_phys(VirtAddr(init_pg)), init_pg_end_va - init_pg);
     memblock::memblock_allow_resize();
 }
