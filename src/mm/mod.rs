@@ -1,6 +1,11 @@
 //! Memory management: the arch-independent cores (Linux's mm/).
 pub mod addr;
+pub mod free_area_init;
 pub mod memblock;
+pub mod mmzone;
+pub mod numa;
+pub mod page;
+pub mod zonelist;
 pub mod memtest;
 
 pub use addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};

@@ -1,0 +1,1460 @@
+//! Zone sizing and the memory map: from memblock's ranges and the arch's zone limits to each
+//! node's zones, and every `struct page` initialised. Mirrors the boot half of Linux 6.1's
+//! mm/page_alloc.c (`free_area_init`, `find_zone_movable_pfns_for_nodes`,
+//! `free_area_init_node`, `calculate_node_totalpages`, `zone_spanned_pages_in_node`,
+//! `zone_absent_pages_in_node`, `calc_memmap_size`, `free_area_init_core`, `memmap_init`,
+//! `init_unavailable_range`, `kernelcore=`/`movablecore=`), which Linux 6.4 moved to
+//! mm/mm_init.c; plus the arithmetic of arm64's `zone_sizes_init()`/`max_zone_phys()`
+//! (arch/arm64/mm/init.c), as a pure function the arch calls.
+//!
+//! The computations are pure functions over memblock's ranges returning plain data
+//! ([`ZoneLayout`], [`NodeSize`]); the `print_*` functions print Linux's lines from that
+//! data; [`free_area_init`] runs them in Linux's order and writes the node structures.
+//!
+//! Boundaries with other files: pfn_valid() is "the 128 MiB section holds memblock memory"
+//! (what sparse_init()'s memblocks_present() makes true), computed here from memblock; the
+//! pageblock bitmap is per zone, allocated here (Linux's !SPARSEMEM setup_usemap()), not per
+//! section; deferred struct-page init (DEFERRED_STRUCT_PAGE_INIT) is not done: every page is
+//! initialised at once, as with Linux's `early_page_ext`. `kernelcore=mirror` is parsed and
+//! then refused with Linux's message for a machine without mirrored memory; `movable_node`
+//! does not exist here.
+
+use super::addr::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
+use super::memblock::{Memblock, MAX_NUMNODES, SMP_CACHE_BYTES};
+use super::mmzone::{
+    NodeDataMap, Zone, MAX_NR_ZONES, MAX_ORDER_NR_PAGES, ZONE_MOVABLE, ZONE_NAMES,
+};
+use super::numa::{get_pfn_range_for_nid, NumaInfo};
+use super::page::{
+    init_single_page, pageblock_aligned, usemap_size, Page, MIGRATE_MOVABLE, PAGEBLOCK_NR_PAGES,
+    STRUCT_PAGE_SIZE,
+};
+use crate::kernel::params::{memparse, SetupResult};
+
+const NN: usize = MAX_NUMNODES as usize;
+
+/// Linux: SECTION_SIZE_BITS (arm64, 4 KiB pages: 128 MiB sections).
+pub const SECTION_SIZE_BITS: u32 = 27;
+/// Linux: PFN_SECTION_SHIFT.
+pub const PFN_SECTION_SHIFT: u32 = SECTION_SIZE_BITS - PAGE_SHIFT;
+/// Linux: PAGES_PER_SECTION.
+pub const PAGES_PER_SECTION: u64 = 1 << PFN_SECTION_SHIFT;
+
+// ---------------------------------------------------------------------------------------------
+// kernelcore= / movablecore=
+
+/// A `kernelcore=`/`movablecore=` value: pages, or a percentage of all memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreParam {
+    /// Linux: required_kernelcore / required_movablecore (pages).
+    pub pages: u64,
+    /// Linux: required_kernelcore_percent / required_movablecore_percent.
+    pub percent: u64,
+}
+
+/// What sizes ZONE_MOVABLE (Linux: the statics the two early params set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZoneMovableParams {
+    pub kernelcore: CoreParam,
+    pub movablecore: CoreParam,
+    /// Linux: mirrored_kernelcore (`kernelcore=mirror`).
+    pub mirrored_kernelcore: bool,
+}
+
+/// Linux: cmdline_parse_core() — `nn%` or a size with K/M/G suffix. A percentage keeps the
+/// previous page count, as Linux leaves `*core` alone then.
+pub fn cmdline_parse_core(p: Option<&str>, old: CoreParam) -> Result<CoreParam, &'static str> {
+    let p = p.ok_or("expected a size or a percentage")?;
+    let (v, rest) = memparse(p).ok_or("expected a size or a percentage")?;
+    if rest.starts_with('%') {
+        if v > 100 {
+            pr_warn!("WARNING: CPU: 0 PID: 0 at mm/page_alloc.c (coremem > 100)");
+        }
+        return Ok(CoreParam {
+            pages: old.pages,
+            percent: v,
+        });
+    }
+    Ok(CoreParam {
+        pages: v >> PAGE_SHIFT,
+        percent: 0,
+    })
+}
+
+/// The command line's choice. Lock: early params run on the boot CPU; free_area_init reads.
+static ZONE_MOVABLE_PARAMS: spin::Mutex<ZoneMovableParams> = spin::Mutex::new(ZoneMovableParams {
+    kernelcore: CoreParam {
+        pages: 0,
+        percent: 0,
+    },
+    movablecore: CoreParam {
+        pages: 0,
+        percent: 0,
+    },
+    mirrored_kernelcore: false,
+});
+
+/// `kernelcore=` and `movablecore=` as given on the command line.
+pub fn zone_movable_params() -> ZoneMovableParams {
+    *ZONE_MOVABLE_PARAMS.lock()
+}
+
+/// Linux: cmdline_parse_kernelcore().
+fn cmdline_parse_kernelcore(p: Option<&str>) -> SetupResult {
+    let mut params = ZONE_MOVABLE_PARAMS.lock();
+    if p.is_some_and(|p| p.starts_with("mirror")) {
+        params.mirrored_kernelcore = true;
+        return Ok(());
+    }
+    params.kernelcore = cmdline_parse_core(p, params.kernelcore)?;
+    Ok(())
+}
+crate::early_param!("kernelcore", cmdline_parse_kernelcore);
+
+/// Linux: cmdline_parse_movablecore().
+fn cmdline_parse_movablecore(p: Option<&str>) -> SetupResult {
+    let mut params = ZONE_MOVABLE_PARAMS.lock();
+    params.movablecore = cmdline_parse_core(p, params.movablecore)?;
+    Ok(())
+}
+crate::early_param!("movablecore", cmdline_parse_movablecore);
+
+// ---------------------------------------------------------------------------------------------
+// arm64: zone limits (arch/arm64/mm/init.c).
+
+/// What arm64's zone_sizes_init() hands free_area_init(), and the DMA limit it records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arm64ZoneLimits {
+    /// Linux: max_zone_pfns[] (ZONE_MOVABLE's entry is unused: 0).
+    pub max_zone_pfns: [u64; MAX_NR_ZONES],
+    /// Linux: arm64_dma_phys_limit — one past the highest ZONE_DMA address.
+    pub arm64_dma_phys_limit: PhysAddr,
+    /// Linux: zone_dma_bits.
+    pub zone_dma_bits: u32,
+}
+
+/// Linux: zone_dma_bits = min3(32, fls64(of_dma_get_max_cpu_address()), ACPI's) — the
+/// highest CPU address any device-tree `dma-ranges` reaches (PHYS_ADDR_MAX without any).
+pub fn zone_dma_bits(dt_max_cpu_address: u64) -> u32 {
+    let fls64 = 64 - dt_max_cpu_address.leading_zeros();
+    32.min(fls64)
+}
+
+/// Linux: max_zone_phys() — one past the highest address `zone_bits` can reach, capped by
+/// DRAM; if DRAM starts above that mask, the zone stretches to 4 GiB (or everything if DRAM
+/// starts above 4 GiB).
+pub fn max_zone_phys(zone_bits: u32, start_of_dram: PhysAddr, end_of_dram: PhysAddr) -> PhysAddr {
+    let mut zone_mask = if zone_bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << zone_bits) - 1
+    };
+    if start_of_dram.0 > u32::MAX as u64 {
+        zone_mask = u64::MAX;
+    } else if start_of_dram.0 > zone_mask {
+        zone_mask = u32::MAX as u64;
+    }
+    PhysAddr(zone_mask.min(end_of_dram.0 - 1) + 1)
+}
+
+/// Linux: zone_sizes_init() (arm64, CONFIG_ZONE_DMA and CONFIG_ZONE_DMA32) up to the
+/// free_area_init() call: ZONE_DMA to `zone_dma_bits`, ZONE_DMA32 to 4 GiB, ZONE_NORMAL to
+/// `max_pfn`.
+pub fn zone_sizes_init(
+    start_of_dram: PhysAddr,
+    end_of_dram: PhysAddr,
+    zone_dma_bits: u32,
+    max_pfn: u64,
+) -> Arm64ZoneLimits {
+    let dma32_phys_limit = max_zone_phys(32, start_of_dram, end_of_dram);
+    let arm64_dma_phys_limit = max_zone_phys(zone_dma_bits, start_of_dram, end_of_dram);
+    let mut max_zone_pfns = [0; MAX_NR_ZONES];
+    max_zone_pfns[super::mmzone::ZONE_DMA] = arm64_dma_phys_limit.pfn_down().0;
+    max_zone_pfns[super::mmzone::ZONE_DMA32] = dma32_phys_limit.pfn_down().0;
+    max_zone_pfns[super::mmzone::ZONE_NORMAL] = max_pfn;
+    Arm64ZoneLimits {
+        max_zone_pfns,
+        arm64_dma_phys_limit,
+        zone_dma_bits,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zone boundaries and ZONE_MOVABLE.
+
+/// Where the zones may lie (Linux: arch_zone_lowest/highest_possible_pfn[],
+/// zone_movable_pfn[], movable_zone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZoneLayout {
+    pub arch_zone_lowest_possible_pfn: [u64; MAX_NR_ZONES],
+    pub arch_zone_highest_possible_pfn: [u64; MAX_NR_ZONES],
+    /// Linux: zone_movable_pfn[] — where ZONE_MOVABLE starts on each node (0: none).
+    pub zone_movable_pfn: [u64; NN],
+    /// Linux: movable_zone — the zone ZONE_MOVABLE's pages are taken from.
+    pub movable_zone: usize,
+}
+
+/// free_area_init()'s first loop: each zone runs from the previous one's end to its
+/// `max_zone_pfn` (or is empty), starting at the first pfn of DRAM; ZONE_MOVABLE has no
+/// fixed range (arm64 has ascending zone limits).
+pub fn arch_zone_pfn_ranges(
+    start_pfn: u64,
+    max_zone_pfn: &[u64; MAX_NR_ZONES],
+) -> ([u64; MAX_NR_ZONES], [u64; MAX_NR_ZONES]) {
+    let (mut lo, mut hi) = ([0; MAX_NR_ZONES], [0; MAX_NR_ZONES]);
+    let mut start_pfn = start_pfn;
+    for zone in 0..MAX_NR_ZONES {
+        if zone == ZONE_MOVABLE {
+            continue;
+        }
+        let end_pfn = max_zone_pfn[zone].max(start_pfn);
+        lo[zone] = start_pfn;
+        hi[zone] = end_pfn;
+        start_pfn = end_pfn;
+    }
+    (lo, hi)
+}
+
+/// Linux: find_usable_zone_for_movable() — the highest zone with a range.
+fn find_usable_zone_for_movable(lo: &[u64; MAX_NR_ZONES], hi: &[u64; MAX_NR_ZONES]) -> usize {
+    (0..MAX_NR_ZONES)
+        .rev()
+        .filter(|&z| z != ZONE_MOVABLE)
+        .find(|&z| hi[z] > lo[z])
+        .unwrap_or(0)
+}
+
+/// Linux: find_zone_movable_pfns_for_nodes() — where ZONE_MOVABLE starts on each node so
+/// that `kernelcore` pages (spread evenly over the nodes with memory) stay outside it, or
+/// `movablecore` pages are inside. Returns (zone_movable_pfn[], movable_zone).
+pub fn find_zone_movable_pfns_for_nodes(
+    mb: &Memblock,
+    lo: &[u64; MAX_NR_ZONES],
+    hi: &[u64; MAX_NR_ZONES],
+    params: &ZoneMovableParams,
+) -> ([u64; NN], usize) {
+    let mut zone_movable_pfn = [0u64; NN];
+    // Linux: early_calculate_totalpages(), which also fills N_MEMORY.
+    let mut n_memory = super::numa::Nodemask::NONE;
+    let mut totalpages = 0;
+    for (s, e, nid) in mb.mem_pfn_ranges(MAX_NUMNODES) {
+        totalpages += e.0 - s.0;
+        if e.0 > s.0 && (0..MAX_NUMNODES).contains(&nid) {
+            n_memory.set(nid);
+        }
+    }
+    let mut usable_nodes = n_memory.weight() as u64;
+    let movable_zone = find_usable_zone_for_movable(lo, hi);
+
+    if params.mirrored_kernelcore {
+        if !mb.memory().regions().iter().any(|r| r.is_mirror()) {
+            pr_warn!("The system has no mirror memory, ignore kernelcore=mirror.");
+        } else {
+            pr_warn!("mm: kernelcore=mirror is not supported by this kernel, ignored");
+        }
+        return (zone_movable_pfn, movable_zone);
+    }
+
+    let mut required_kernelcore = params.kernelcore.pages;
+    let mut required_movablecore = params.movablecore.pages;
+    if params.kernelcore.percent != 0 {
+        required_kernelcore = (totalpages * 100 * params.kernelcore.percent) / 10000;
+    }
+    if params.movablecore.percent != 0 {
+        required_movablecore = (totalpages * 100 * params.movablecore.percent) / 10000;
+    }
+
+    // movablecore= is turned into the kernelcore that leaves that much movable; the larger
+    // of the two kernelcores wins.
+    if required_movablecore != 0 {
+        required_movablecore = required_movablecore.next_multiple_of(MAX_ORDER_NR_PAGES);
+        required_movablecore = required_movablecore.min(totalpages);
+        let corepages = totalpages - required_movablecore;
+        required_kernelcore = required_kernelcore.max(corepages);
+    }
+
+    // No kernelcore, or more than all memory: no ZONE_MOVABLE.
+    if required_kernelcore == 0 || required_kernelcore >= totalpages {
+        return (zone_movable_pfn, movable_zone);
+    }
+
+    // The lowest pfn ZONE_MOVABLE may start at.
+    let usable_startpfn = lo[movable_zone];
+
+    loop {
+        // Spread kernelcore as evenly as possible over the nodes.
+        let mut kernelcore_node = required_kernelcore / usable_nodes;
+        for nid in n_memory.iter() {
+            if required_kernelcore < kernelcore_node {
+                kernelcore_node = required_kernelcore / usable_nodes;
+            }
+            let mut kernelcore_remaining = kernelcore_node;
+            for (s, e, _) in mb.mem_pfn_ranges(nid) {
+                let (mut start_pfn, end_pfn) = (s.0.max(zone_movable_pfn[nid as usize]), e.0);
+                if start_pfn >= end_pfn {
+                    continue;
+                }
+                // Memory below the movable zone's floor only counts as kernelcore.
+                if start_pfn < usable_startpfn {
+                    let kernel_pages = end_pfn.min(usable_startpfn) - start_pfn;
+                    kernelcore_remaining -= kernel_pages.min(kernelcore_remaining);
+                    required_kernelcore -= kernel_pages.min(required_kernelcore);
+                    if end_pfn <= usable_startpfn {
+                        // Accounted: push the start past it so a rebalancing pass does
+                        // not count it twice.
+                        zone_movable_pfn[nid as usize] = end_pfn;
+                        continue;
+                    }
+                    start_pfn = usable_startpfn;
+                }
+                let size_pages = (end_pfn - start_pfn).min(kernelcore_remaining);
+                zone_movable_pfn[nid as usize] = start_pfn + size_pages;
+                required_kernelcore -= required_kernelcore.min(size_pages);
+                kernelcore_remaining -= size_pages;
+                if kernelcore_remaining == 0 {
+                    break;
+                }
+            }
+        }
+        // Nodes too small for their share: go again with one node fewer.
+        usable_nodes -= 1;
+        if !(usable_nodes != 0 && required_kernelcore > usable_nodes) {
+            break;
+        }
+    }
+
+    // out2: ZONE_MOVABLE starts MAX_ORDER-aligned; at or past the node's end means none.
+    for nid in n_memory.iter() {
+        let z = &mut zone_movable_pfn[nid as usize];
+        *z = z.next_multiple_of(MAX_ORDER_NR_PAGES);
+        let (_, end_pfn) = get_pfn_range_for_nid(mb, nid);
+        if *z >= end_pfn {
+            *z = 0;
+        }
+    }
+    (zone_movable_pfn, movable_zone)
+}
+
+/// The zone boundaries free_area_init() prints and sizes nodes with.
+pub fn zone_layout(
+    mb: &Memblock,
+    max_zone_pfn: &[u64; MAX_NR_ZONES],
+    params: &ZoneMovableParams,
+) -> ZoneLayout {
+    let (lo, hi) = arch_zone_pfn_ranges(mb.start_of_dram().pfn_down().0, max_zone_pfn);
+    let (zone_movable_pfn, movable_zone) = find_zone_movable_pfns_for_nodes(mb, &lo, &hi, params);
+    ZoneLayout {
+        arch_zone_lowest_possible_pfn: lo,
+        arch_zone_highest_possible_pfn: hi,
+        zone_movable_pfn,
+        movable_zone,
+    }
+}
+
+/// free_area_init()'s `Zone ranges:` and `Movable zone start for each node` lines.
+pub fn print_zone_ranges(layout: &ZoneLayout) {
+    pr_info!("Zone ranges:");
+    let ranges = layout
+        .arch_zone_lowest_possible_pfn
+        .iter()
+        .zip(&layout.arch_zone_highest_possible_pfn);
+    for (i, (&lo, &hi)) in ranges.enumerate() {
+        if i == ZONE_MOVABLE {
+            continue;
+        }
+        if lo == hi {
+            pr_info!("  {:<8} empty", ZONE_NAMES[i]);
+        } else {
+            pr_info!(
+                "  {:<8} [mem {:#018x}-{:#018x}]",
+                ZONE_NAMES[i],
+                lo << PAGE_SHIFT,
+                (hi << PAGE_SHIFT) - 1
+            );
+        }
+    }
+    pr_info!("Movable zone start for each node");
+    for (i, &pfn) in layout.zone_movable_pfn.iter().enumerate() {
+        if pfn != 0 {
+            pr_info!("  Node {}: {:#018x}", i, pfn << PAGE_SHIFT);
+        }
+    }
+}
+
+/// free_area_init()'s `Early memory node ranges` block.
+pub fn print_early_node_ranges(mb: &Memblock) {
+    pr_info!("Early memory node ranges");
+    for (s, e, nid) in mb.mem_pfn_ranges(MAX_NUMNODES) {
+        pr_info!(
+            "  node {:3}: [mem {:#018x}-{:#018x}]",
+            nid,
+            s.0 << PAGE_SHIFT,
+            (e.0 << PAGE_SHIFT) - 1
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node and zone sizes.
+
+/// One zone's size on one node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZoneSize {
+    /// Linux: zone->zone_start_pfn (0 for an empty zone).
+    pub zone_start_pfn: u64,
+    /// Linux: zone->spanned_pages.
+    pub spanned_pages: u64,
+    /// Linux: zone->present_pages.
+    pub present_pages: u64,
+    /// free_area_init_core()'s calc_memmap_size() for the zone.
+    pub memmap_pages: u64,
+    /// free_area_init_core()'s `freesize`: the managed_pages estimate before memblock frees
+    /// its memory to the buddy.
+    pub managed_pages: u64,
+}
+
+/// One node's size (Linux: the pg_data_t fields calculate_node_totalpages() fills).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeSize {
+    pub nid: i32,
+    pub node_start_pfn: u64,
+    pub node_end_pfn: u64,
+    pub node_spanned_pages: u64,
+    pub node_present_pages: u64,
+    pub zones: [ZoneSize; MAX_NR_ZONES],
+}
+
+/// Linux: adjust_zone_range_for_zone_movable().
+fn adjust_zone_range_for_zone_movable(
+    layout: &ZoneLayout,
+    nid: i32,
+    zone_type: usize,
+    node_end_pfn: u64,
+    zone_start_pfn: &mut u64,
+    zone_end_pfn: &mut u64,
+) {
+    let zm = layout.zone_movable_pfn[nid as usize];
+    if zm == 0 {
+        return;
+    }
+    if zone_type == ZONE_MOVABLE {
+        *zone_start_pfn = zm;
+        *zone_end_pfn =
+            node_end_pfn.min(layout.arch_zone_highest_possible_pfn[layout.movable_zone]);
+    } else if *zone_start_pfn < zm && *zone_end_pfn > zm {
+        // ZONE_MOVABLE starts inside this zone: the zone ends there.
+        *zone_end_pfn = zm;
+    } else if *zone_start_pfn >= zm {
+        // The whole zone is ZONE_MOVABLE's.
+        *zone_start_pfn = *zone_end_pfn;
+    }
+}
+
+fn clamp(v: u64, lo: u64, hi: u64) -> u64 {
+    v.max(lo).min(hi)
+}
+
+/// Linux: zone_spanned_pages_in_node() — returns (spanned, zone_start_pfn, zone_end_pfn).
+pub fn zone_spanned_pages_in_node(
+    layout: &ZoneLayout,
+    nid: i32,
+    zone_type: usize,
+    node_start_pfn: u64,
+    node_end_pfn: u64,
+) -> (u64, u64, u64) {
+    let zone_low = layout.arch_zone_lowest_possible_pfn[zone_type];
+    let zone_high = layout.arch_zone_highest_possible_pfn[zone_type];
+    // A node hot-added empty.
+    if node_start_pfn == 0 && node_end_pfn == 0 {
+        return (0, 0, 0);
+    }
+    let mut zs = clamp(node_start_pfn, zone_low, zone_high);
+    let mut ze = clamp(node_end_pfn, zone_low, zone_high);
+    adjust_zone_range_for_zone_movable(layout, nid, zone_type, node_end_pfn, &mut zs, &mut ze);
+    // Does the node have pages in the zone's range at all?
+    if ze < node_start_pfn || zs > node_end_pfn {
+        return (0, zs, ze);
+    }
+    let ze = ze.min(node_end_pfn);
+    let zs = zs.max(node_start_pfn);
+    (ze - zs, zs, ze)
+}
+
+/// Linux: __absent_pages_in_range() — pfns of `[start, end)` not in node `nid`'s memory
+/// (`MAX_NUMNODES`: anyone's).
+pub fn absent_pages_in_range(mb: &Memblock, nid: i32, range_start: u64, range_end: u64) -> u64 {
+    let mut nr_absent = range_end - range_start;
+    for (s, e, _) in mb.mem_pfn_ranges(nid) {
+        let s = clamp(s.0, range_start, range_end);
+        let e = clamp(e.0, range_start, range_end);
+        nr_absent -= e - s;
+    }
+    nr_absent
+}
+
+/// Linux 6.1: zone_absent_pages_in_node() — the holes in the zone's part of the node (the
+/// zone range recomputed from the node's, as 6.1 does).
+pub fn zone_absent_pages_in_node(
+    mb: &Memblock,
+    layout: &ZoneLayout,
+    nid: i32,
+    zone_type: usize,
+    node_start_pfn: u64,
+    node_end_pfn: u64,
+) -> u64 {
+    if node_start_pfn == 0 && node_end_pfn == 0 {
+        return 0;
+    }
+    let zone_low = layout.arch_zone_lowest_possible_pfn[zone_type];
+    let zone_high = layout.arch_zone_highest_possible_pfn[zone_type];
+    let mut zs = clamp(node_start_pfn, zone_low, zone_high);
+    let mut ze = clamp(node_end_pfn, zone_low, zone_high);
+    adjust_zone_range_for_zone_movable(layout, nid, zone_type, node_end_pfn, &mut zs, &mut ze);
+    // (kernelcore=mirror's extra accounting is not needed: mirror is refused.)
+    absent_pages_in_range(mb, nid, zs, ze.max(zs))
+}
+
+/// Linux: calc_memmap_size() — pages of `struct page` for a zone: by spanned pages, or by
+/// present pages when holes are large (SPARSEMEM only backs the memory's sections).
+pub fn calc_memmap_size(spanned_pages: u64, present_pages: u64) -> u64 {
+    let pages = if spanned_pages > present_pages + (present_pages >> 4) {
+        present_pages
+    } else {
+        spanned_pages
+    };
+    (pages * STRUCT_PAGE_SIZE).next_multiple_of(PAGE_SIZE) >> PAGE_SHIFT
+}
+
+/// Linux: calculate_node_totalpages() plus free_area_init_core()'s managed-pages estimate:
+/// every zone's span, present pages, memmap pages and `freesize` for node `nid` over
+/// `[node_start_pfn, node_end_pfn)`. `dma_reserve` is Linux's set_dma_reserve() (0 on arm64).
+pub fn calculate_node_totalpages(
+    mb: &Memblock,
+    layout: &ZoneLayout,
+    nid: i32,
+    node_start_pfn: u64,
+    node_end_pfn: u64,
+    dma_reserve: u64,
+) -> NodeSize {
+    let mut ns = NodeSize {
+        nid,
+        node_start_pfn,
+        node_end_pfn,
+        ..NodeSize::default()
+    };
+    for (i, z) in ns.zones.iter_mut().enumerate() {
+        let (spanned, zs, _) =
+            zone_spanned_pages_in_node(layout, nid, i, node_start_pfn, node_end_pfn);
+        let absent = zone_absent_pages_in_node(mb, layout, nid, i, node_start_pfn, node_end_pfn);
+        z.zone_start_pfn = if spanned != 0 { zs } else { 0 };
+        z.spanned_pages = spanned;
+        z.present_pages = spanned - absent;
+        ns.node_spanned_pages += spanned;
+        ns.node_present_pages += z.present_pages;
+    }
+    // free_area_init_core(): "freesize" = present - memmap (no highmem on arm64) - dma_reserve.
+    for (j, z) in ns.zones.iter_mut().enumerate() {
+        let mut freesize = z.present_pages;
+        z.memmap_pages = calc_memmap_size(z.spanned_pages, z.present_pages);
+        if freesize >= z.memmap_pages {
+            freesize -= z.memmap_pages;
+            // Linux: pr_debug("  %s zone: %lu pages used for memmap") — off by default.
+        } else {
+            pr_warn!(
+                "  {} zone: {} memmap pages exceeds freesize {}",
+                ZONE_NAMES[j],
+                z.memmap_pages,
+                freesize
+            );
+        }
+        if j == 0 && freesize > dma_reserve {
+            freesize -= dma_reserve;
+        }
+        z.managed_pages = freesize;
+    }
+    ns
+}
+
+// ---------------------------------------------------------------------------------------------
+// free_area_init() itself.
+
+/// What free_area_init() leaves behind besides the node structures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FreeAreaInit {
+    pub layout: ZoneLayout,
+    /// Linux: nr_kernel_pages (for alloc_large_system_hash()).
+    pub nr_kernel_pages: u64,
+    /// Linux: nr_all_pages.
+    pub nr_all_pages: u64,
+    /// Pages memmap_init() found in unavailable ranges (all nodes and zones).
+    pub unavailable_pages: u64,
+}
+
+/// Linux: setup_usemap() (the !SPARSEMEM form): the zone's pageblock bitmap, on its node.
+fn setup_usemap(mb: &mut Memblock, zone: &mut Zone) {
+    let bytes = usemap_size(zone.zone_start_pfn, zone.spanned_pages);
+    zone.pageblock_flags = core::ptr::null();
+    zone.pageblock_words = 0;
+    if bytes == 0 {
+        return;
+    }
+    let Some(p) = mb.alloc_node(bytes, SMP_CACHE_BYTES, zone.node) else {
+        panic!(
+            "Failed to allocate {} bytes for zone {} pageblock flags on node {}",
+            bytes,
+            zone.name(),
+            zone.node
+        );
+    };
+    // memblock_alloc_node() zeroes, and zero is MIGRATE_UNMOVABLE with no skip bit.
+    zone.pageblock_flags = p.as_ptr().cast();
+    zone.pageblock_words = bytes / 8;
+}
+
+/// Linux: free_area_init_node() with free_area_init_core(): print the node's range, size its
+/// zones and fill in its pg_data_t. Returns the sizes it wrote.
+pub fn free_area_init_node(
+    mb: &mut Memblock,
+    nodes: &mut NodeDataMap,
+    layout: &ZoneLayout,
+    nid: i32,
+    dma_reserve: u64,
+) -> NodeSize {
+    let (start_pfn, end_pfn) = get_pfn_range_for_nid(mb, nid);
+    if start_pfn != end_pfn {
+        pr_info!(
+            "Initmem setup node {} [mem {:#018x}-{:#018x}]",
+            nid,
+            start_pfn << PAGE_SHIFT,
+            if end_pfn != 0 {
+                (end_pfn << PAGE_SHIFT) - 1
+            } else {
+                0
+            }
+        );
+    } else {
+        pr_info!("Initmem setup node {} as memoryless", nid);
+    }
+    let ns = calculate_node_totalpages(mb, layout, nid, start_pfn, end_pfn, dma_reserve);
+    let pgdat = nodes
+        .get_mut(nid)
+        .unwrap_or_else(|| panic!("free_area_init_node: node {nid} has no pg_data_t"));
+    pgdat.node_id = nid;
+    pgdat.node_start_pfn = start_pfn;
+    pgdat.node_spanned_pages = ns.node_spanned_pages;
+    pgdat.node_present_pages = ns.node_present_pages;
+    pgdat.nr_zones = 0;
+    for (j, zs) in ns.zones.iter().enumerate() {
+        let zone = &mut pgdat.node_zones[j];
+        zone.zone_start_pfn = zs.zone_start_pfn;
+        zone.spanned_pages = zs.spanned_pages;
+        zone.present_pages = zs.present_pages;
+        zone.present_early_pages = zs.present_pages;
+        // Linux: zone_init_internals().
+        *zone.managed_pages.get_mut() = zs.managed_pages;
+        zone.node = nid;
+        zone.zone_idx = j as u32;
+        zone.zone_pgdat = nid;
+        if zs.spanned_pages == 0 {
+            continue;
+        }
+        setup_usemap(mb, zone);
+        // Linux: init_currently_empty_zone() with zone_init_free_lists().
+        for area in zone.free_area.iter_mut() {
+            for l in area.free_list.iter_mut() {
+                l.init_list_head();
+            }
+            area.nr_free = 0;
+        }
+        zone.initialized = 1;
+        pgdat.nr_zones = pgdat.nr_zones.max(j as u32 + 1);
+    }
+    ns
+}
+
+/// Linux: free_area_init() — print the zone layout and the early node map, size every
+/// online node (whose pg_data_t numa_init() allocated), then initialise the memory map
+/// (`memmap`, or just count its unavailable ranges if the caller has none).
+pub fn free_area_init(
+    mb: &mut Memblock,
+    nodes: &mut NodeDataMap,
+    numa: &NumaInfo,
+    max_zone_pfn: &[u64; MAX_NR_ZONES],
+    params: &ZoneMovableParams,
+    dma_reserve: u64,
+    memmap: Option<&mut Memmap>,
+) -> FreeAreaInit {
+    let layout = zone_layout(mb, max_zone_pfn, params);
+    print_zone_ranges(&layout);
+    print_early_node_ranges(mb);
+    let (mut nr_kernel_pages, mut nr_all_pages) = (0, 0);
+    for nid in numa.online_nodes() {
+        let ns = free_area_init_node(mb, nodes, &layout, nid, dma_reserve);
+        for z in &ns.zones {
+            nr_kernel_pages += z.managed_pages;
+            nr_all_pages += z.managed_pages;
+        }
+    }
+    let unavailable_pages = memmap_init(mb, nodes, memmap);
+    FreeAreaInit {
+        layout,
+        nr_kernel_pages,
+        nr_all_pages,
+        unavailable_pages,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The memory map.
+
+/// The `struct page` array for pfns `[start_pfn, start_pfn + nr_pages)` (Linux: the part of
+/// `vmemmap` covering memory, where `pfn_to_page(pfn)` is `vmemmap + pfn`).
+pub struct Memmap<'a> {
+    base: *mut Page,
+    start_pfn: u64,
+    nr_pages: u64,
+    _pages: core::marker::PhantomData<&'a mut [Page]>,
+}
+
+impl<'a> Memmap<'a> {
+    /// A memmap over a slice whose first entry is `start_pfn`'s page.
+    pub fn new(pages: &'a mut [Page], start_pfn: u64) -> Self {
+        Self {
+            base: pages.as_mut_ptr(),
+            start_pfn,
+            nr_pages: pages.len() as u64,
+            _pages: core::marker::PhantomData,
+        }
+    }
+
+    /// A memmap over vmemmap, where only the sections with memory are backed.
+    ///
+    /// # Safety
+    /// For every pfn in `[start_pfn, start_pfn + nr_pages)` whose section holds memblock
+    /// memory ([`early_pfn_valid`]), `base + (pfn - start_pfn)` must be a writable,
+    /// aligned `Page` that nothing else accesses for `'a`. Pages of other sections are never
+    /// touched through this value.
+    pub unsafe fn from_raw(base: *mut Page, start_pfn: u64, nr_pages: u64) -> Self {
+        Self {
+            base,
+            start_pfn,
+            nr_pages,
+            _pages: core::marker::PhantomData,
+        }
+    }
+
+    pub fn start_pfn(&self) -> u64 {
+        self.start_pfn
+    }
+
+    pub fn end_pfn(&self) -> u64 {
+        self.start_pfn + self.nr_pages
+    }
+
+    fn check(&self, pfn: u64) {
+        assert!(
+            (self.start_pfn..self.end_pfn()).contains(&pfn),
+            "pfn {:#x} is outside the memmap [{:#x}, {:#x})",
+            pfn,
+            self.start_pfn,
+            self.end_pfn()
+        );
+    }
+
+    /// Linux: pfn_to_page(). Only for a valid pfn (see [`Memmap::from_raw`]).
+    pub fn pfn_to_page(&self, pfn: u64) -> &Page {
+        self.check(pfn);
+        // SAFETY: in range (checked); valid pfns are backed, per the constructor's contract.
+        unsafe { &*self.base.add((pfn - self.start_pfn) as usize) }
+    }
+
+    /// pfn_to_page() for writing.
+    pub fn pfn_to_page_mut(&mut self, pfn: u64) -> &mut Page {
+        self.check(pfn);
+        // SAFETY: as above, and `&mut self` makes the access exclusive.
+        unsafe { &mut *self.base.add((pfn - self.start_pfn) as usize) }
+    }
+}
+
+/// Does memblock memory lie in section `nr`? (sparse_init() marks exactly those present.)
+fn section_has_memory(mb: &Memblock, nr: u64) -> bool {
+    let (s, e) = (nr << PFN_SECTION_SHIFT, (nr + 1) << PFN_SECTION_SHIFT);
+    mb.mem_pfn_ranges(MAX_NUMNODES)
+        .any(|(rs, re, _)| rs.0 < e && s < re.0)
+}
+
+/// Linux: pfn_valid() for SPARSEMEM with only early sections: the pfn's section holds
+/// memory, so its struct pages exist.
+pub fn early_pfn_valid(mb: &Memblock, pfn: u64) -> bool {
+    section_has_memory(mb, pfn >> PFN_SECTION_SHIFT)
+}
+
+/// Linux: init_unavailable_range() — struct pages in holes (of valid sections) get zone and
+/// node links and PG_reserved, and are counted. Returns the count.
+fn init_unavailable_range(
+    mb: &Memblock,
+    memmap: &mut Option<&mut Memmap>,
+    spfn: u64,
+    epfn: u64,
+    zone: usize,
+    node: i32,
+) -> u64 {
+    let mut pgcnt = 0;
+    let mut pfn = spfn;
+    // Linux steps pfn by pfn and skips invalid pageblocks; validity is per section, so go a
+    // section at a time.
+    while pfn < epfn {
+        let sec_end = ((pfn >> PFN_SECTION_SHIFT) + 1) << PFN_SECTION_SHIFT;
+        let end = sec_end.min(epfn);
+        if early_pfn_valid(mb, pfn) {
+            pgcnt += end - pfn;
+            if let Some(m) = memmap.as_deref_mut() {
+                for p in pfn..end {
+                    let page = m.pfn_to_page_mut(p);
+                    init_single_page(page, zone, node);
+                    page.__set_page_reserved();
+                }
+            }
+        }
+        pfn = end;
+    }
+    if pgcnt != 0 {
+        pr_info!(
+            "On node {}, zone {}: {} pages in unavailable ranges",
+            node,
+            ZONE_NAMES[zone],
+            pgcnt
+        );
+    }
+    pgcnt
+}
+
+/// Linux: memmap_init_range() for MEMINIT_EARLY — initialise each page (not reserved: that
+/// is memblock_free_all()'s reserve_bootmem_region()) and mark each pageblock it starts
+/// MIGRATE_MOVABLE.
+fn memmap_init_range(
+    memmap: &mut Option<&mut Memmap>,
+    zone: &Zone,
+    nid: i32,
+    start_pfn: u64,
+    end_pfn: u64,
+) {
+    if let Some(m) = memmap.as_deref_mut() {
+        for pfn in start_pfn..end_pfn {
+            init_single_page(m.pfn_to_page_mut(pfn), zone.zone_idx(), nid);
+        }
+    }
+    let mut pfn = start_pfn.next_multiple_of(PAGEBLOCK_NR_PAGES);
+    while pfn < end_pfn {
+        debug_assert!(pageblock_aligned(pfn));
+        zone.set_pageblock_migratetype(pfn, MIGRATE_MOVABLE);
+        pfn += PAGEBLOCK_NR_PAGES;
+    }
+}
+
+/// Linux: memmap_init() — every memory range's pages, zone by zone, and the holes between
+/// them and up to the last section's end. Returns the pages found in unavailable ranges.
+pub fn memmap_init(mb: &Memblock, nodes: &NodeDataMap, mut memmap: Option<&mut Memmap>) -> u64 {
+    let mut hole_pfn = 0;
+    let (mut zone_id, mut last_nid, mut end_pfn) = (0, 0, 0);
+    let mut unavailable = 0;
+    for (s, e, nid) in mb.mem_pfn_ranges(MAX_NUMNODES) {
+        let Some(node) = nodes.get(nid) else {
+            continue;
+        };
+        (last_nid, end_pfn) = (nid, e.0);
+        for (j, zone) in node.node_zones.iter().enumerate() {
+            if !zone.populated_zone() {
+                continue;
+            }
+            // Linux: memmap_init_zone_range().
+            let (zs, ze) = (zone.zone_start_pfn, zone.zone_end_pfn());
+            let (start_pfn, zend) = (clamp(s.0, zs, ze), clamp(e.0, zs, ze));
+            if start_pfn < zend {
+                memmap_init_range(&mut memmap, zone, nid, start_pfn, zend);
+                if hole_pfn < start_pfn {
+                    unavailable +=
+                        init_unavailable_range(mb, &mut memmap, hole_pfn, start_pfn, j, nid);
+                }
+                hole_pfn = zend;
+            }
+            zone_id = j;
+        }
+    }
+    // The hole from the end of memory to the end of its section joins the last zone.
+    let end_pfn = end_pfn.next_multiple_of(PAGES_PER_SECTION);
+    if hole_pfn < end_pfn {
+        unavailable +=
+            init_unavailable_range(mb, &mut memmap, hole_pfn, end_pfn, zone_id, last_nid);
+    }
+    unavailable
+}
+
+/// Linux: reserve_bootmem_region() — memblock_free_all() marks every reserved range's valid
+/// pages PG_reserved before freeing the rest to the buddy.
+pub fn reserve_bootmem_region(mb: &Memblock, memmap: &mut Memmap, start: PhysAddr, end: PhysAddr) {
+    for pfn in start.pfn_down().0..end.pfn_up().0 {
+        if early_pfn_valid(mb, pfn) {
+            let page = memmap.pfn_to_page_mut(pfn);
+            page.lru.init_list_head();
+            page.__set_page_reserved();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::of::fdt::Fdt;
+    use crate::drivers::of::test_builder::FdtBuilder;
+    use crate::kernel::printk::take_captured;
+    use crate::mm::mmzone::test_support::{add_window, test_va};
+    use crate::mm::mmzone::{
+        Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZONE_DMA, ZONE_NORMAL,
+    };
+    use crate::mm::numa::arch_numa_init;
+    use crate::mm::page::MIGRATE_UNMOVABLE;
+    use crate::mm::zonelist::{build_all_zonelists, ZonelistsSummary};
+    use core::sync::atomic::Ordering;
+
+    const A_128M: &[u8] = include_bytes!("../../tests/fixtures/dtb/a_128M_smp1.dtb");
+    const C_4G: &[u8] = include_bytes!("../../tests/fixtures/dtb/c_4G_smp2.dtb");
+    const F_NUMA2: &[u8] = include_bytes!("../../tests/fixtures/dtb/f_4G_numa2.dtb");
+    const A_LOG: &str = include_str!("../../tests/fixtures/linux-6.1/a_128M_smp1.log");
+    const C_LOG: &str = include_str!("../../tests/fixtures/linux-6.1/c_4G_smp2.log");
+    const F_LOG: &str = include_str!("../../tests/fixtures/linux-6.1/f_4G_numa2.log");
+
+    /// The lines these stages print, as Linux does (NODE_DATA addresses excepted: our
+    /// pg_data_t is smaller and memblock holds fewer reservations).
+    const PREFIXES: &[&str] = &[
+        "NUMA: No NUMA",
+        "NUMA: NUMA disabled",
+        "NUMA: Faking",
+        "OF: NUMA",
+        "Zone ranges:",
+        "  DMA",
+        "  Normal",
+        "Movable zone start",
+        "  Node ",
+        "Early memory node ranges",
+        "  node ",
+        "Initmem setup",
+        "On node",
+        "Fallback order",
+        "Built ",
+        "Policy zone",
+    ];
+
+    fn pick(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("[    0.000000] "))
+            .filter(|l| PREFIXES.iter().any(|p| l.starts_with(p)))
+            .map(String::from)
+            .collect()
+    }
+
+    struct Booted {
+        out: String,
+        mb: Memblock,
+        nodes: NodeDataMap,
+        fai: FreeAreaInit,
+        zl: ZonelistsSummary,
+    }
+
+    /// bootmem_init()'s generic part and build_all_zonelists() on the machine `dtb`
+    /// describes: memblock from its memory nodes, NUMA, zone sizes, zonelists.
+    fn boot(
+        dtb: &[u8],
+        numa_off: bool,
+        params: ZoneMovableParams,
+        pages: Option<&mut Vec<Page>>,
+    ) -> Booted {
+        let fdt = Fdt::new(dtb).unwrap();
+        let mut mb = Memblock::new();
+        // SAFETY: test_va maps only the windows added below (the top 8 MiB of each memory
+        // node, where the top-down allocations land); nothing else is reserved.
+        unsafe { mb.set_phys_to_virt(test_va) };
+        for r in fdt.memory_ranges() {
+            mb.add(r.base, r.size).unwrap();
+            let w = r.size.min(8 << 20);
+            add_window(r.end().0 - w, w as usize);
+        }
+        let mut numa = NumaInfo::new();
+        numa.numa_off = numa_off;
+        let mut nodes = NodeDataMap::new();
+        take_captured();
+        arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+        let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
+        let limits = zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down().0);
+        let mut mm;
+        let memmap = match pages {
+            Some(v) => {
+                let first = start.pfn_down().0 & !(PAGES_PER_SECTION - 1);
+                let last = end.pfn_up().0.next_multiple_of(PAGES_PER_SECTION);
+                v.clear();
+                v.resize_with((last - first) as usize, || {
+                    let p = Page::zeroed();
+                    p.flags.store(0xdead, Ordering::Relaxed);
+                    p
+                });
+                mm = Memmap::new(v, first);
+                Some(&mut mm)
+            }
+            None => None,
+        };
+        let fai = free_area_init(
+            &mut mb,
+            &mut nodes,
+            &numa,
+            &limits.max_zone_pfns,
+            &params,
+            0,
+            memmap,
+        );
+        numa.of_map_cpus_to_nodes(&fdt);
+        let zl = build_all_zonelists(&mut nodes, &numa);
+        Booted {
+            out: take_captured(),
+            mb,
+            nodes,
+            fai,
+            zl,
+        }
+    }
+
+    fn node_data_lines(out: &str) -> Vec<&str> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("[    0.000000] NUMA: NODE_DATA [mem "))
+            .collect()
+    }
+
+    #[test]
+    fn a_128m_matches_linux() {
+        let b = boot(A_128M, false, ZoneMovableParams::default(), None);
+        assert_eq!(pick(A_LOG).len(), 13);
+        assert_eq!(pick(&b.out), pick(A_LOG));
+        assert_eq!(b.zl.vm_total_pages, 32256);
+        // Linux's NODE_DATA also ends below the top of RAM, where other allocations sit;
+        // ours is the first allocation, so it ends at the very top.
+        let nd = node_data_lines(&b.out);
+        assert_eq!(nd.len(), 1);
+        assert!(nd[0].ends_with("-0x47ffffff]"), "{}", nd[0]);
+        let dma = &b.nodes.get(0).unwrap().node_zones[ZONE_DMA];
+        assert_eq!(
+            (dma.zone_start_pfn, dma.spanned_pages, dma.present_pages),
+            (0x40000, 32768, 32768)
+        );
+        assert_eq!(dma.zone_managed_pages(), 32768 - 512);
+        assert_eq!(b.fai.unavailable_pages, 0);
+    }
+
+    #[test]
+    fn c_4g_matches_linux() {
+        let b = boot(C_4G, false, ZoneMovableParams::default(), None);
+        assert_eq!(pick(C_LOG).len(), 13);
+        assert_eq!(pick(&b.out), pick(C_LOG));
+        let pg = b.nodes.get(0).unwrap();
+        let sizes: Vec<_> = pg
+            .node_zones
+            .iter()
+            .map(|z| (z.spanned_pages, z.present_pages, z.zone_managed_pages()))
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![
+                (786432, 786432, 774144),
+                (0, 0, 0),
+                (262144, 262144, 258048),
+                (0, 0, 0)
+            ]
+        );
+        assert_eq!(
+            (pg.node_start_pfn, pg.node_spanned_pages, pg.nr_zones),
+            (0x40000, 1 << 20, 3)
+        );
+        assert_eq!(b.fai.nr_kernel_pages, 1032192);
+        assert_eq!(
+            pg.node_zonelists[ZONELIST_FALLBACK].zonerefs(),
+            &[
+                Zoneref {
+                    nid: 0,
+                    zone_idx: 2
+                },
+                Zoneref {
+                    nid: 0,
+                    zone_idx: 0
+                }
+            ]
+        );
+        // Every zone with pages has its pageblock bitmap, and memmap_init() marked its
+        // pageblocks movable even without a memmap to initialise.
+        assert_eq!(
+            pg.node_zones[ZONE_NORMAL].pageblock_bitmap().len(),
+            512 * 4 / 64
+        );
+        assert_eq!(
+            pg.node_zones[ZONE_NORMAL].get_pageblock_migratetype(0x100200),
+            MIGRATE_MOVABLE
+        );
+    }
+
+    #[test]
+    fn f_numa2_matches_linux() {
+        let b = boot(F_NUMA2, false, ZoneMovableParams::default(), None);
+        assert_eq!(pick(F_LOG).len(), 14);
+        assert_eq!(pick(&b.out), pick(F_LOG));
+        // Node 0's pg_data_t sits at the top of node 0, as Linux's does.
+        let nd = node_data_lines(&b.out);
+        assert_eq!(nd.len(), 2);
+        assert!(nd[0].ends_with("-0xbfffffff]"), "{}", nd[0]);
+        assert!(nd[1].ends_with("-0x13fffffff]"), "{}", nd[1]);
+        let (n0, n1) = (b.nodes.get(0).unwrap(), b.nodes.get(1).unwrap());
+        assert_eq!(n0.node_zones[ZONE_DMA].present_pages, 524288);
+        assert_eq!(n1.node_zones[ZONE_DMA].present_pages, 262144);
+        assert_eq!(n1.node_zones[ZONE_NORMAL].present_pages, 262144);
+        assert_eq!(
+            n0.node_zonelists[ZONELIST_FALLBACK].zonerefs(),
+            &[
+                Zoneref {
+                    nid: 0,
+                    zone_idx: 0
+                },
+                Zoneref {
+                    nid: 1,
+                    zone_idx: 2
+                },
+                Zoneref {
+                    nid: 1,
+                    zone_idx: 0
+                }
+            ]
+        );
+        assert_eq!(
+            n0.node_zonelists[ZONELIST_NOFALLBACK].zonerefs(),
+            &[Zoneref {
+                nid: 0,
+                zone_idx: 0
+            }]
+        );
+        assert_eq!(
+            n1.node_zonelists[ZONELIST_FALLBACK].zonerefs()[2],
+            Zoneref {
+                nid: 0,
+                zone_idx: 0
+            }
+        );
+        assert_eq!(b.zl.nr_zonelists, 2);
+    }
+
+    #[test]
+    fn numa_off_on_the_numa2_machine() {
+        let b = boot(F_NUMA2, true, ZoneMovableParams::default(), None);
+        let expected = [
+            "NUMA: NUMA disabled",
+            "NUMA: Faking a node at [mem 0x0000000040000000-0x000000013fffffff]",
+            "Zone ranges:",
+            "  DMA      [mem 0x0000000040000000-0x00000000ffffffff]",
+            "  DMA32    empty",
+            "  Normal   [mem 0x0000000100000000-0x000000013fffffff]",
+            "Movable zone start for each node",
+            "Early memory node ranges",
+            "  node   0: [mem 0x0000000040000000-0x000000013fffffff]",
+            "Initmem setup node 0 [mem 0x0000000040000000-0x000000013fffffff]",
+            "Fallback order for Node 0: 0 ",
+            "Built 1 zonelists, mobility grouping on.  Total pages: 1032192",
+            "Policy zone: Normal",
+        ];
+        assert_eq!(pick(&b.out), expected);
+        assert!(b.mb.memory().regions().iter().all(|r| r.nid == 0));
+    }
+
+    fn one_node_fdt(ranges: &[(u64, u64)]) -> Vec<u8> {
+        let mut b = FdtBuilder::new();
+        b.begin("")
+            .prop_u32s("#address-cells", &[2])
+            .prop_u32s("#size-cells", &[2]);
+        for &(base, size) in ranges {
+            b.begin(&format!("memory@{base:x}"))
+                .prop_str("device_type", "memory")
+                .prop_u32s(
+                    "reg",
+                    &[
+                        (base >> 32) as u32,
+                        base as u32,
+                        (size >> 32) as u32,
+                        size as u32,
+                    ],
+                )
+                .end();
+        }
+        b.begin("cpus")
+            .prop_u32s("#address-cells", &[1])
+            .prop_u32s("#size-cells", &[0])
+            .begin("cpu@0")
+            .prop_str("device_type", "cpu")
+            .prop_u32s("reg", &[0])
+            .end()
+            .end();
+        b.end();
+        b.finish()
+    }
+
+    /// 8 GiB at 0x4000_0000, no reference log. By Linux's rules: ZONE_DMA is the 32-bit
+    /// part, [1 GiB, 4 GiB) = 786432 pages; DMA32 is empty because DMA already reaches 4 GiB;
+    /// Normal is [4 GiB, 9 GiB) = 1310720 pages. Total pages = present minus the memmap
+    /// estimate, 64 bytes per page: 786432 - 12288 + 1310720 - 20480 = 2064384.
+    #[test]
+    fn eight_gib_single_node_by_linuxs_rules() {
+        let blob = one_node_fdt(&[(0x4000_0000, 8 << 30)]);
+        let b = boot(&blob, false, ZoneMovableParams::default(), None);
+        let expected = [
+            "NUMA: No NUMA configuration found",
+            "NUMA: Faking a node at [mem 0x0000000040000000-0x000000023fffffff]",
+            "Zone ranges:",
+            "  DMA      [mem 0x0000000040000000-0x00000000ffffffff]",
+            "  DMA32    empty",
+            "  Normal   [mem 0x0000000100000000-0x000000023fffffff]",
+            "Movable zone start for each node",
+            "Early memory node ranges",
+            "  node   0: [mem 0x0000000040000000-0x000000023fffffff]",
+            "Initmem setup node 0 [mem 0x0000000040000000-0x000000023fffffff]",
+            "Fallback order for Node 0: 0 ",
+            "Built 1 zonelists, mobility grouping on.  Total pages: 2064384",
+            "Policy zone: Normal",
+        ];
+        assert_eq!(pick(&b.out), expected);
+    }
+
+    #[test]
+    fn arm64_zone_limits() {
+        let l = zone_sizes_init(PhysAddr(0x4000_0000), PhysAddr(0x1_4000_0000), 32, 0x140000);
+        assert_eq!(l.max_zone_pfns, [0x100000, 0x100000, 0x140000, 0]);
+        assert_eq!(l.arm64_dma_phys_limit, PhysAddr(0x1_0000_0000));
+        // dma-ranges reaching only 1 GiB (30 bits): DMA below 1 GiB, DMA32 the rest of 4 GiB.
+        assert_eq!(zone_dma_bits(0x3fff_ffff), 30);
+        assert_eq!(zone_dma_bits(u64::MAX), 32);
+        let l = zone_sizes_init(PhysAddr(0), PhysAddr(0x2_0000_0000), 30, 0x200000);
+        assert_eq!(l.max_zone_pfns, [0x40000, 0x100000, 0x200000, 0]);
+        // DRAM starting above the DMA mask: DMA stretches to 4 GiB; above 4 GiB: everything.
+        assert_eq!(
+            max_zone_phys(30, PhysAddr(0x8000_0000), PhysAddr(0x2_0000_0000)),
+            PhysAddr(0x1_0000_0000)
+        );
+        assert_eq!(
+            max_zone_phys(32, PhysAddr(0x8_0000_0000), PhysAddr(0x9_0000_0000)),
+            PhysAddr(0x9_0000_0000)
+        );
+        // 128 MiB: every limit is the end of RAM, so DMA32 and Normal are empty.
+        let l = zone_sizes_init(PhysAddr(0x4000_0000), PhysAddr(0x4800_0000), 32, 0x48000);
+        assert_eq!(l.max_zone_pfns, [0x48000, 0x48000, 0x48000, 0]);
+    }
+
+    #[test]
+    fn holes_and_unavailable_ranges_with_a_memmap() {
+        // Section 8 = [0x4000_0000, 0x4800_0000): a 32 MiB hole inside it (8192 pages,
+        // counted); sections 9-11 empty (not valid: not counted); the last range ends 1 MiB
+        // before its section's end (256 pages, counted, appended to the last zone).
+        let blob = one_node_fdt(&[
+            (0x4000_0000, 0x400_0000),
+            (0x4600_0000, 0x200_0000),
+            (0x6000_0000, 0x7f0_0000),
+        ]);
+        let mut pages = Vec::new();
+        let b = boot(&blob, false, ZoneMovableParams::default(), Some(&mut pages));
+        let picked = pick(&b.out);
+        let unavailable: Vec<_> = picked.iter().filter(|l| l.starts_with("On node")).collect();
+        assert_eq!(
+            unavailable,
+            [
+                "On node 0, zone DMA: 8192 pages in unavailable ranges",
+                "On node 0, zone DMA: 256 pages in unavailable ranges"
+            ]
+        );
+        assert_eq!(b.fai.unavailable_pages, 8448);
+        let dma = &b.nodes.get(0).unwrap().node_zones[ZONE_DMA];
+        // Spanned 0x40000..0x67f00; present = 16384 + 8192 + 32512.
+        assert_eq!((dma.spanned_pages, dma.present_pages), (0x27f00, 57088));
+        // Holes are large (spanned > present * 17/16), so the memmap estimate uses present.
+        assert_eq!(dma.zone_managed_pages(), 57088 - 892);
+
+        let memmap = Memmap::new(&mut pages, 0x40000);
+        // A present page: zone, node, one reference, not reserved.
+        let p = memmap.pfn_to_page(0x40001);
+        assert_eq!(
+            (p.page_zonenum(), p.page_to_nid(), p.page_count()),
+            (ZONE_DMA, 0, 1)
+        );
+        assert!(!p.page_reserved());
+        // A hole page inside a valid section: initialised and reserved.
+        let h = memmap.pfn_to_page(0x44000);
+        assert!(h.page_reserved() && h.page_count() == 1 && h.page_zonenum() == ZONE_DMA);
+        // The tail hole too.
+        assert!(memmap.pfn_to_page(0x67fff).page_reserved());
+        // Pages of the empty sections are never touched.
+        assert_eq!(
+            memmap.pfn_to_page(0x48000).flags.load(Ordering::Relaxed),
+            0xdead
+        );
+        // Pageblocks of memory are movable; those of holes stay unmovable.
+        assert_eq!(dma.get_pageblock_migratetype(0x40000), MIGRATE_MOVABLE);
+        assert_eq!(dma.get_pageblock_migratetype(0x461ff), MIGRATE_MOVABLE);
+        assert_eq!(dma.get_pageblock_migratetype(0x44000), MIGRATE_UNMOVABLE);
+
+        // memblock_free_all() later marks reserved ranges.
+        let mut memmap = Memmap::new(&mut pages, 0x40000);
+        reserve_bootmem_region(
+            &b.mb,
+            &mut memmap,
+            PhysAddr(0x4000_0800),
+            PhysAddr(0x4000_2001),
+        );
+        let r: Vec<bool> = (0x40000..0x40004)
+            .map(|p| memmap.pfn_to_page(p).page_reserved())
+            .collect();
+        assert_eq!(r, [true, true, true, false]);
+    }
+
+    #[test]
+    fn kernelcore_makes_a_movable_zone() {
+        let params = ZoneMovableParams {
+            kernelcore: cmdline_parse_core(Some("1G"), CoreParam::default()).unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(
+            params.kernelcore,
+            CoreParam {
+                pages: 262144,
+                percent: 0
+            }
+        );
+        let b = boot(C_4G, false, params, None);
+        let p = pick(&b.out);
+        assert_eq!(p[6], "Movable zone start for each node");
+        assert_eq!(p[7], "  Node 0: 0x0000000100000000");
+        // All of ZONE_NORMAL became movable; ZONE_DMA alone is kernelcore (more than asked,
+        // since memory below the movable zone's floor cannot be movable).
+        let z = &b.nodes.get(0).unwrap().node_zones;
+        assert_eq!(
+            (z[ZONE_NORMAL].spanned_pages, z[ZONE_MOVABLE].spanned_pages),
+            (0, 262144)
+        );
+        assert_eq!(z[ZONE_MOVABLE].zone_start_pfn, 0x100000);
+        assert_eq!(b.zl.vm_total_pages, 1032192);
+        assert_eq!(p.last().unwrap(), "Policy zone: DMA");
+    }
+
+    #[test]
+    fn movablecore_makes_a_movable_zone() {
+        let params = ZoneMovableParams {
+            movablecore: cmdline_parse_core(Some("512M"), CoreParam::default()).unwrap(),
+            ..Default::default()
+        };
+        let b = boot(C_4G, false, params, None);
+        assert!(
+            b.out.contains("  Node 0: 0x0000000120000000\n"),
+            "{}",
+            b.out
+        );
+        let z = &b.nodes.get(0).unwrap().node_zones;
+        assert_eq!(
+            (z[ZONE_NORMAL].spanned_pages, z[ZONE_MOVABLE].spanned_pages),
+            (131072, 131072)
+        );
+        assert!(b.out.contains("Policy zone: Normal"));
+        // The movable zone heads the fallback list.
+        assert_eq!(
+            b.nodes.get(0).unwrap().node_zonelists[ZONELIST_FALLBACK].zonerefs()[0],
+            Zoneref {
+                nid: 0,
+                zone_idx: ZONE_MOVABLE as u16
+            }
+        );
+    }
+
+    #[test]
+    fn kernelcore_percent_spreads_over_nodes() {
+        // 50% of 4 GiB over two 2 GiB nodes: node 0 lies wholly below ZONE_NORMAL, so it is
+        // all kernelcore; node 1 already has its share in ZONE_DMA, so its Normal part moves.
+        let params = ZoneMovableParams {
+            kernelcore: cmdline_parse_core(Some("50%"), CoreParam::default()).unwrap(),
+            ..Default::default()
+        };
+        let b = boot(F_NUMA2, false, params, None);
+        let movable: Vec<_> = pick(&b.out)
+            .into_iter()
+            .filter(|l| l.starts_with("  Node "))
+            .collect();
+        assert_eq!(movable, ["  Node 1: 0x0000000100000000"]);
+        assert_eq!(b.fai.layout.zone_movable_pfn[..2], [0, 0x100000]);
+    }
+
+    #[test]
+    fn kernelcore_mirror_is_refused_like_linux_without_mirror() {
+        let mb =
+            crate::mm::mmzone::test_support::memblock_with(&[(0x4000_0000, 1 << 30, Some(0))], 0);
+        let params = ZoneMovableParams {
+            mirrored_kernelcore: true,
+            kernelcore: CoreParam {
+                pages: 1000,
+                percent: 0,
+            },
+            ..Default::default()
+        };
+        take_captured();
+        let l = zone_layout(&mb, &[0x80000, 0x80000, 0x80000, 0], &params);
+        assert_eq!(l.zone_movable_pfn, [0; NN]);
+        assert!(
+            take_captured().contains("The system has no mirror memory, ignore kernelcore=mirror.")
+        );
+    }
+
+    #[test]
+    fn core_params_parse_like_linux() {
+        let old = CoreParam {
+            pages: 7,
+            percent: 0,
+        };
+        assert_eq!(
+            cmdline_parse_core(Some("25%"), old),
+            Ok(CoreParam {
+                pages: 7,
+                percent: 25
+            })
+        );
+        assert_eq!(
+            cmdline_parse_core(Some("0x100000"), old),
+            Ok(CoreParam {
+                pages: 256,
+                percent: 0
+            })
+        );
+        assert!(cmdline_parse_core(Some("lots"), old).is_err());
+        assert!(cmdline_parse_core(None, old).is_err());
+    }
+
+    #[test]
+    fn tiny_machine_turns_mobility_grouping_off() {
+        // 8 MiB: 2048 pages - 32 of memmap = 2016 < pageblock_nr_pages * MIGRATE_TYPES (3072).
+        let blob = one_node_fdt(&[(0x4000_0000, 8 << 20)]);
+        let b = boot(&blob, false, ZoneMovableParams::default(), None);
+        assert!(
+            b.out
+                .contains("Built 1 zonelists, mobility grouping off.  Total pages: 2016\n"),
+            "{}",
+            b.out
+        );
+        assert!(b.zl.mobility_disabled);
+    }
+
+    #[test]
+    fn memmap_size_estimate() {
+        assert_eq!(calc_memmap_size(32768, 32768), 512);
+        // Small holes: the span counts; big holes: the present pages do.
+        assert_eq!(calc_memmap_size(1000, 990), 16);
+        assert_eq!(calc_memmap_size(4096, 1024), 16);
+        assert_eq!(
+            absent_pages_in_range(&Memblock::new(), MAX_NUMNODES, 10, 20),
+            10
+        );
+    }
+}

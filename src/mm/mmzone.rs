@@ -1,0 +1,516 @@
+//! Zones and nodes: `struct zone`, `pg_data_t` (`struct pglist_data`), zonelists and the
+//! `NODE_DATA()` registry. Mirrors Linux 6.1's include/linux/mmzone.h.
+//!
+//! Each NUMA node has one `PglistData`, allocated by `setup_node_data()` (numa.rs) from
+//! memblock memory on that node and never freed. It holds the node's zones (DMA, DMA32,
+//! Normal, Movable — every node has all four, most of them empty) and its two zonelists.
+//!
+//! Ownership follows the boot phases ("locks that match the phase"):
+//! - **Early boot** (numa_init -> free_area_init -> build_all_zonelists, one CPU): a
+//!   [`NodeDataMap`] is an ordinary owned value; writing a node needs `&mut NodeDataMap`, so
+//!   the borrow checker is the lock. The kernel keeps its map in [`NODE_DATA_EARLY`].
+//! - **After** [`node_data_publish`]: the map is moved into a once-cell and only shared
+//!   references exist ([`node_data`]). What changes from then on is atomic
+//!   (`managed_pages`, the watermarks, the pageblock bitmap) or will be behind the zone's
+//!   lock (Linux's `zone->lock` over `free_area`, which the buddy allocator adds).
+//!
+//! Zonelist entries name a zone by (node, zone index) rather than by pointer, so a zonelist
+//! is plain data and following it goes through the map.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::memblock::MAX_NUMNODES;
+use super::page::{ListHead, MIGRATE_TYPES};
+
+/// Linux: enum zone_type (arm64 6.1 without ZONE_DEVICE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ZoneType {
+    /// Linux: ZONE_DMA — memory every device can reach (below `zone_dma_bits`).
+    Dma = 0,
+    /// Linux: ZONE_DMA32 — below 4 GiB (empty when ZONE_DMA already covers it).
+    Dma32 = 1,
+    /// Linux: ZONE_NORMAL.
+    Normal = 2,
+    /// Linux: ZONE_MOVABLE — only movable allocations (sized by `kernelcore=`/`movablecore=`).
+    Movable = 3,
+}
+
+/// Linux: ZONE_DMA.
+pub const ZONE_DMA: usize = ZoneType::Dma as usize;
+/// Linux: ZONE_DMA32.
+pub const ZONE_DMA32: usize = ZoneType::Dma32 as usize;
+/// Linux: ZONE_NORMAL.
+pub const ZONE_NORMAL: usize = ZoneType::Normal as usize;
+/// Linux: ZONE_MOVABLE.
+pub const ZONE_MOVABLE: usize = ZoneType::Movable as usize;
+/// Linux: MAX_NR_ZONES.
+pub const MAX_NR_ZONES: usize = 4;
+
+/// Linux: zone_names[].
+pub const ZONE_NAMES: [&str; MAX_NR_ZONES] = ["DMA", "DMA32", "Normal", "Movable"];
+
+impl ZoneType {
+    /// All zone types, lowest first.
+    pub const ALL: [ZoneType; MAX_NR_ZONES] = [Self::Dma, Self::Dma32, Self::Normal, Self::Movable];
+
+    /// Linux: zone_names[idx].
+    pub const fn name(self) -> &'static str {
+        ZONE_NAMES[self as usize]
+    }
+
+    pub const fn from_index(i: usize) -> Option<Self> {
+        match i {
+            0 => Some(Self::Dma),
+            1 => Some(Self::Dma32),
+            2 => Some(Self::Normal),
+            3 => Some(Self::Movable),
+            _ => None,
+        }
+    }
+}
+
+/// Linux: MAX_ORDER (6.1: exclusive — orders 0..=10, blocks up to 4 MiB).
+pub const MAX_ORDER: usize = 11;
+/// Linux: MAX_ORDER_NR_PAGES.
+pub const MAX_ORDER_NR_PAGES: u64 = 1 << (MAX_ORDER - 1);
+
+/// Linux: enum zone_watermarks.
+pub const WMARK_MIN: usize = 0;
+/// Linux: WMARK_LOW.
+pub const WMARK_LOW: usize = 1;
+/// Linux: WMARK_HIGH.
+pub const WMARK_HIGH: usize = 2;
+/// Linux: WMARK_PROMO.
+pub const WMARK_PROMO: usize = 3;
+/// Linux: NR_WMARK.
+pub const NR_WMARK: usize = 4;
+
+/// Linux: struct free_area — one buddy order's free lists, one per migratetype.
+/// Plain data for now; the buddy allocator owns it (under the zone's lock).
+#[repr(C)]
+#[derive(Debug)]
+pub struct FreeArea {
+    pub free_list: [ListHead; MIGRATE_TYPES],
+    pub nr_free: u64,
+}
+
+/// Linux: struct zone (the fields this kernel uses).
+///
+/// Every field is an integer, an atomic, a raw pointer or an array of them, so all-zero
+/// bytes are a valid (empty) zone — as Linux relies on by memset()ing pg_data_t.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Zone {
+    /// Linux: zone->_watermark[] (0 until setup_per_zone_wmarks()).
+    pub _watermark: [AtomicU64; NR_WMARK],
+    /// Linux: zone->watermark_boost.
+    pub watermark_boost: AtomicU64,
+    /// Linux: zone->node.
+    pub node: i32,
+    /// Which zone of its node this is (Linux computes zone_idx() from the address).
+    pub zone_idx: u32,
+    /// Linux: zone->zone_pgdat, as a node id (look it up with [`NodeDataMap::get`]).
+    pub zone_pgdat: i32,
+    /// Linux: zone->pageblock_flags — `pageblock_words` u64s from memblock, or null.
+    pub pageblock_flags: *const AtomicU64,
+    pub pageblock_words: u64,
+    /// Linux: zone->zone_start_pfn.
+    pub zone_start_pfn: u64,
+    /// Linux: zone->spanned_pages — the zone's pfn range, holes included.
+    pub spanned_pages: u64,
+    /// Linux: zone->present_pages — spanned minus holes.
+    pub present_pages: u64,
+    /// Linux: zone->present_early_pages.
+    pub present_early_pages: u64,
+    /// Linux: zone->managed_pages — present minus reserved; until memblock hands its memory
+    /// to the buddy, free_area_init_core()'s estimate (present minus the memmap).
+    pub managed_pages: AtomicU64,
+    /// Linux: zone->initialized.
+    pub initialized: u32,
+    /// Linux: zone->free_area[MAX_ORDER] — the buddy allocator's free lists.
+    pub free_area: [FreeArea; MAX_ORDER],
+}
+
+// SAFETY: the raw pointers are the free-list links (only followed by the buddy under the
+// zone's lock, or through `&mut Zone` during boot) and the pageblock bitmap, whose words are
+// atomics in memory that is never freed. Everything else is plain or atomic data.
+unsafe impl Send for Zone {}
+// SAFETY: as above: shared access reads plain data written before publication, or atomics.
+unsafe impl Sync for Zone {}
+
+impl Zone {
+    /// Linux: zone->name.
+    pub fn name(&self) -> &'static str {
+        ZONE_NAMES[self.zone_idx as usize]
+    }
+
+    /// Linux: zone_idx().
+    pub fn zone_idx(&self) -> usize {
+        self.zone_idx as usize
+    }
+
+    /// Linux: zone_end_pfn().
+    pub fn zone_end_pfn(&self) -> u64 {
+        self.zone_start_pfn + self.spanned_pages
+    }
+
+    /// Linux: zone_spans_pfn().
+    pub fn zone_spans_pfn(&self, pfn: u64) -> bool {
+        self.zone_start_pfn <= pfn && pfn < self.zone_end_pfn()
+    }
+
+    /// Linux: populated_zone().
+    pub fn populated_zone(&self) -> bool {
+        self.present_pages != 0
+    }
+
+    /// Linux: zone_is_empty().
+    pub fn zone_is_empty(&self) -> bool {
+        self.spanned_pages == 0
+    }
+
+    /// Linux: zone_managed_pages().
+    pub fn zone_managed_pages(&self) -> u64 {
+        self.managed_pages.load(Ordering::Relaxed)
+    }
+
+    /// Linux: high_wmark_pages().
+    pub fn high_wmark_pages(&self) -> u64 {
+        self._watermark[WMARK_HIGH].load(Ordering::Relaxed)
+            + self.watermark_boost.load(Ordering::Relaxed)
+    }
+
+    /// The zone's pageblock bitmap (Linux: zone->pageblock_flags), empty before setup_usemap().
+    pub fn pageblock_bitmap(&self) -> &[AtomicU64] {
+        if self.pageblock_flags.is_null() {
+            return &[];
+        }
+        // SAFETY: setup_usemap() points `pageblock_flags` at `pageblock_words` zeroed u64s of
+        // memblock memory that is never freed; AtomicU64 has u64's layout.
+        unsafe { core::slice::from_raw_parts(self.pageblock_flags, self.pageblock_words as usize) }
+    }
+
+    /// Linux: set_pageblock_migratetype() — mark `pfn`'s pageblock (the pfn must be in this
+    /// zone). While mobility grouping is off every pcp type collapses to MIGRATE_UNMOVABLE.
+    pub fn set_pageblock_migratetype(&self, pfn: u64, migratetype: u32) {
+        let mt = if super::zonelist::page_group_by_mobility_disabled()
+            && migratetype < super::page::MIGRATE_PCPTYPES
+        {
+            super::page::MIGRATE_UNMOVABLE
+        } else {
+            migratetype
+        };
+        super::page::set_pfnblock_flags_mask(
+            self.pageblock_bitmap(),
+            self.zone_start_pfn,
+            pfn,
+            mt as u64,
+            super::page::MIGRATETYPE_MASK,
+        );
+    }
+
+    /// Linux: get_pageblock_migratetype().
+    pub fn get_pageblock_migratetype(&self, pfn: u64) -> u32 {
+        super::page::get_pfnblock_flags_mask(
+            self.pageblock_bitmap(),
+            self.zone_start_pfn,
+            pfn,
+            super::page::MIGRATETYPE_MASK,
+        ) as u32
+    }
+}
+
+/// Linux: MAX_ZONES_PER_ZONELIST.
+pub const MAX_ZONES_PER_ZONELIST: usize = MAX_NUMNODES as usize * MAX_NR_ZONES;
+/// Linux: ZONELIST_FALLBACK — all nodes, nearest first.
+pub const ZONELIST_FALLBACK: usize = 0;
+/// Linux: ZONELIST_NOFALLBACK — this node only (__GFP_THISNODE).
+pub const ZONELIST_NOFALLBACK: usize = 1;
+/// Linux: MAX_ZONELISTS.
+pub const MAX_ZONELISTS: usize = 2;
+
+/// Linux: struct zoneref — a zone named by node and index (Linux stores the pointer too).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Zoneref {
+    pub nid: u16,
+    pub zone_idx: u16,
+}
+
+/// Linux: struct zonelist — `nr` entries, in allocation preference order (Linux ends the
+/// array with a NULL zone instead of counting).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Zonelist {
+    pub _zonerefs: [Zoneref; MAX_ZONES_PER_ZONELIST],
+    pub nr: u32,
+}
+
+impl Zonelist {
+    pub const EMPTY: Self = Self {
+        _zonerefs: [Zoneref {
+            nid: 0,
+            zone_idx: 0,
+        }; MAX_ZONES_PER_ZONELIST],
+        nr: 0,
+    };
+
+    /// The entries in order.
+    pub fn zonerefs(&self) -> &[Zoneref] {
+        &self._zonerefs[..self.nr as usize]
+    }
+
+    /// Appends one entry.
+    pub fn push(&mut self, z: Zoneref) {
+        self._zonerefs[self.nr as usize] = z;
+        self.nr += 1;
+    }
+}
+
+/// Linux: pg_data_t / struct pglist_data (the fields this kernel uses).
+///
+/// All-zero bytes are a valid value (see [`Zone`]): setup_node_data() zeroes the memblock
+/// memory and fills in the node id, as Linux's memset() does.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PglistData {
+    /// Linux: node_zones[MAX_NR_ZONES].
+    pub node_zones: [Zone; MAX_NR_ZONES],
+    /// Linux: node_zonelists[MAX_ZONELISTS].
+    pub node_zonelists: [Zonelist; MAX_ZONELISTS],
+    /// Linux: nr_zones — index of the highest zone with pages, plus one.
+    pub nr_zones: u32,
+    /// Linux: node_id.
+    pub node_id: i32,
+    /// Linux: node_start_pfn.
+    pub node_start_pfn: u64,
+    /// Linux: node_present_pages.
+    pub node_present_pages: u64,
+    /// Linux: node_spanned_pages.
+    pub node_spanned_pages: u64,
+}
+
+impl PglistData {
+    /// Linux: pgdat_end_pfn().
+    pub fn pgdat_end_pfn(&self) -> u64 {
+        self.node_start_pfn + self.node_spanned_pages
+    }
+
+    /// Linux: node_zonelist(nid, flags) for a GFP without __GFP_THISNODE / with it.
+    pub fn zonelist(&self, which: usize) -> &Zonelist {
+        &self.node_zonelists[which]
+    }
+
+    /// Initialises a zeroed pg_data_t in place.
+    ///
+    /// # Safety
+    /// `p` must be valid for writes of `size_of::<PglistData>()` bytes and aligned.
+    pub unsafe fn init_zeroed(p: *mut PglistData, nid: i32) {
+        // SAFETY: the caller guarantees the memory; zero bytes are a valid PglistData (every
+        // field is an integer, atomic, raw pointer or array of them).
+        unsafe {
+            core::ptr::write_bytes(p.cast::<u8>(), 0, core::mem::size_of::<PglistData>());
+            (*p).node_id = nid;
+        }
+    }
+}
+
+/// Linux: the `node_data[]` array behind NODE_DATA(): one pg_data_t per node that has one.
+/// Owning a `&mut NodeDataMap` is the right to change every node (early boot only).
+pub struct NodeDataMap {
+    node_data: [Option<NonNull<PglistData>>; MAX_NUMNODES as usize],
+}
+
+// SAFETY: the pointers are to pg_data_t in memblock memory that is never freed; the map
+// hands out `&PglistData` only for `&self` and `&mut` only for `&mut self`, so Rust's rules
+// on the map are the rules on the nodes. PglistData itself is Sync.
+unsafe impl Send for NodeDataMap {}
+// SAFETY: as above.
+unsafe impl Sync for NodeDataMap {}
+
+impl Default for NodeDataMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NodeDataMap {
+    pub const fn new() -> Self {
+        Self {
+            node_data: [None; MAX_NUMNODES as usize],
+        }
+    }
+
+    /// Linux: `node_data[nid] = nd` (setup_node_data()).
+    ///
+    /// # Safety
+    /// `pgdat` must point to a valid, initialised PglistData that lives for the rest of the
+    /// kernel's life and that nothing else references.
+    pub unsafe fn set(&mut self, nid: i32, pgdat: NonNull<PglistData>) {
+        self.node_data[nid as usize] = Some(pgdat);
+    }
+
+    /// Linux: NODE_DATA(nid).
+    pub fn get(&self, nid: i32) -> Option<&PglistData> {
+        let p = self.node_data.get(usize::try_from(nid).ok()?).copied()??;
+        // SAFETY: `set`'s contract: valid, never freed, only reachable through this map,
+        // which is borrowed shared for the reference's lifetime.
+        Some(unsafe { p.as_ref() })
+    }
+
+    /// NODE_DATA(nid) for writing (early boot).
+    pub fn get_mut(&mut self, nid: i32) -> Option<&mut PglistData> {
+        let mut p = self.node_data.get(usize::try_from(nid).ok()?).copied()??;
+        // SAFETY: as in `get`, and the map is borrowed exclusively.
+        Some(unsafe { p.as_mut() })
+    }
+
+    /// The zone a zoneref names.
+    pub fn zone(&self, z: Zoneref) -> &Zone {
+        &self
+            .get(z.nid as i32)
+            .expect("zoneref to a node without pg_data_t")
+            .node_zones[z.zone_idx as usize]
+    }
+
+    /// The nodes that have a pg_data_t, lowest first.
+    pub fn nids(&self) -> impl Iterator<Item = i32> + '_ {
+        (0..MAX_NUMNODES).filter(|&n| self.node_data[n as usize].is_some())
+    }
+
+    /// Linux: for_each_online_pgdat().
+    pub fn pgdats(&self) -> impl Iterator<Item = &PglistData> + '_ {
+        self.nids().filter_map(|n| self.get(n))
+    }
+}
+
+/// The kernel's map while it is being built (numa_init, free_area_init,
+/// build_all_zonelists). Lock: the boot CPU holds it for each stage; nothing else runs.
+pub static NODE_DATA_EARLY: spin::Mutex<NodeDataMap> = spin::Mutex::new(NodeDataMap::new());
+
+/// The published map: read-only from here on (atomics and zone locks aside).
+static NODE_DATA: spin::Once<NodeDataMap> = spin::Once::new();
+
+/// Ends the early phase: moves [`NODE_DATA_EARLY`] into the read-only registry. Call once,
+/// after build_all_zonelists(); later calls return the first map.
+pub fn node_data_publish() -> &'static NodeDataMap {
+    NODE_DATA.call_once(|| core::mem::take(&mut *NODE_DATA_EARLY.lock()))
+}
+
+/// Linux: NODE_DATA(nid), once published.
+pub fn node_data(nid: i32) -> Option<&'static PglistData> {
+    NODE_DATA.get()?.get(nid)
+}
+
+/// The published map (Linux: for_each_online_pgdat() and friends).
+pub fn node_data_map() -> Option<&'static NodeDataMap> {
+    NODE_DATA.get()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Simulated RAM for the host tests of numa.rs, free_area_init.rs and zonelist.rs:
+    //! host buffers standing in for a few windows of physical memory (where memblock's
+    //! top-down allocations land), found by a plain `fn` as memblock's `__va()` hook wants.
+    use crate::mm::memblock::Memblock;
+    use crate::mm::PhysAddr;
+    use std::cell::RefCell;
+
+    std::thread_local! {
+        static WINDOWS: RefCell<Vec<(u64, usize, usize)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Linux's __va() over this thread's windows.
+    pub fn test_va(pa: PhysAddr) -> *mut u8 {
+        WINDOWS.with(|w| {
+            for &(base, host, size) in w.borrow().iter() {
+                if pa.0 >= base && pa.0 - base < size as u64 {
+                    return (host + (pa.0 - base) as usize) as *mut u8;
+                }
+            }
+            panic!("phys {:#x} is outside the simulated windows", pa.0)
+        })
+    }
+
+    /// Backs physical `[base, base + size)` with leaked host memory (pg_data_t must live for
+    /// 'static), filled with 0xaa so missing zeroing shows.
+    pub fn add_window(base: u64, size: usize) {
+        let mem: &'static mut [u8] = Vec::leak(vec![0xaau8; size + 4096]);
+        let host = (mem.as_mut_ptr() as usize + 4095) & !4095;
+        WINDOWS.with(|w| w.borrow_mut().push((base, host, size)));
+    }
+
+    /// A memblock over `ranges` (`(base, size, nid)`; `nid` None = memblock_add()), each
+    /// range's top `window` bytes backed by host memory.
+    pub fn memblock_with(ranges: &[(u64, u64, Option<i32>)], window: u64) -> Memblock {
+        WINDOWS.with(|w| w.borrow_mut().clear());
+        let mut mb = Memblock::new();
+        // SAFETY: the hook maps only the windows below, linearly, page-aligned and unused;
+        // tests reserve nothing else, and only allocate at the tops of the ranges.
+        unsafe { mb.set_phys_to_virt(test_va) };
+        for &(base, size, nid) in ranges {
+            match nid {
+                Some(n) => mb
+                    .add_node(
+                        PhysAddr(base),
+                        size,
+                        n,
+                        crate::mm::memblock::MemblockFlags::NONE,
+                    )
+                    .unwrap(),
+                None => mb.add(PhysAddr(base), size).unwrap(),
+            }
+            let w = window.min(size);
+            add_window(base + size - w, w as usize);
+        }
+        mb
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_names_and_indices_are_linuxs() {
+        assert_eq!(ZONE_NAMES, ["DMA", "DMA32", "Normal", "Movable"]);
+        assert_eq!(ZoneType::Movable.name(), "Movable");
+        assert_eq!(ZoneType::from_index(2), Some(ZoneType::Normal));
+        assert_eq!(MAX_ORDER_NR_PAGES, 1024);
+    }
+
+    #[test]
+    fn zeroed_pgdat_is_empty_and_registry_hands_it_out() {
+        let layout = std::alloc::Layout::new::<PglistData>();
+        // SAFETY: non-zero size.
+        let p = unsafe { std::alloc::alloc(layout) }.cast::<PglistData>();
+        // SAFETY: fresh allocation of the right layout.
+        unsafe { PglistData::init_zeroed(p, 3) };
+        let mut map = NodeDataMap::new();
+        // SAFETY: valid, initialised, leaked (never freed), referenced only by the map.
+        unsafe { map.set(3, NonNull::new(p).unwrap()) };
+        assert!(map.get(0).is_none());
+        let pg = map.get_mut(3).unwrap();
+        assert_eq!(pg.node_id, 3);
+        assert!(pg.node_zones.iter().all(|z| !z.populated_zone()
+            && z.zone_managed_pages() == 0
+            && z.pageblock_bitmap().is_empty()));
+        assert_eq!(pg.node_zonelists[ZONELIST_FALLBACK].zonerefs(), &[]);
+        pg.node_zones[2].zone_idx = 2;
+        pg.node_zonelists[0].push(Zoneref {
+            nid: 3,
+            zone_idx: 2,
+        });
+        assert_eq!(
+            map.zone(Zoneref {
+                nid: 3,
+                zone_idx: 2
+            })
+            .name(),
+            "Normal"
+        );
+        assert_eq!(map.nids().collect::<Vec<_>>(), vec![3]);
+    }
+}

@@ -1,0 +1,574 @@
+//! `struct page`: the 64 bytes of metadata the kernel keeps for every page frame, its flag
+//! word, and the per-pageblock migratetype bitmap. Mirrors Linux 6.1's
+//! include/linux/mm_types.h (`struct page`), include/linux/page-flags.h (`PG_*`),
+//! include/linux/page-flags-layout.h (where node and zone live in `page->flags`),
+//! include/linux/mm.h (`set_page_links`, `page_zonenum`, `page_to_nid`),
+//! include/linux/pageblock-flags.h and include/linux/mmzone.h (`MIGRATE_*`), and the
+//! `__init_single_page()` / `set_pfnblock_flags_mask()` parts of mm/page_alloc.c.
+//!
+//! The `flags` word, for arm64 with SPARSEMEM_VMEMMAP (no section number is stored: the
+//! vmemmap position of a page *is* its pfn), `NODES_SHIFT` = 4 and `ZONES_SHIFT` = 2:
+//!
+//! ```text
+//!  63    60 59 58 57                                   24 23                     0
+//! +--------+-----+---------------------------------------+------------------------+
+//! |  node  |zone |   (unused here: Linux keeps LAST_CPUPID|   PG_* flag bits       |
+//! |  4 bits|2 bit|    and LRU-generation bits here)      |   (NR_PAGEFLAGS = 24)  |
+//! +--------+-----+---------------------------------------+------------------------+
+//! ```
+//!
+//! The pageblock bitmap: every `pageblock_nr_pages` (512 pages, 2 MiB) share
+//! `NR_PAGEBLOCK_BITS` (4) bits, the low three of which are the block's migratetype. Linux
+//! keeps that bitmap per memory section under SPARSEMEM; we keep it per zone (the
+//! `!SPARSEMEM` layout of `zone->pageblock_flags`, indexed from the zone's first pageblock),
+//! so the zone code owns it and sparse.rs need not. The bit arithmetic is Linux's.
+
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+use super::memblock::NODES_SHIFT;
+
+/// Linux: struct list_head — an intrusive doubly linked list node. Null links mean "not yet
+/// initialised"; `init_list_head` points both at the node itself, as INIT_LIST_HEAD() does.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ListHead {
+    pub next: *mut ListHead,
+    pub prev: *mut ListHead,
+}
+
+impl ListHead {
+    /// Both links null (what zeroed memory holds before INIT_LIST_HEAD()).
+    pub const fn new() -> Self {
+        Self {
+            next: core::ptr::null_mut(),
+            prev: core::ptr::null_mut(),
+        }
+    }
+
+    /// Linux: INIT_LIST_HEAD() — an empty list points at itself. The node must not move
+    /// afterwards (it lives in the memmap or in a pg_data_t, neither of which moves).
+    pub fn init_list_head(&mut self) {
+        let me: *mut ListHead = self;
+        self.next = me;
+        self.prev = me;
+    }
+
+    /// Linux: list_empty().
+    pub fn list_empty(&self) -> bool {
+        core::ptr::eq(self.next, self)
+    }
+}
+
+impl Default for ListHead {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Linux: struct page (6.1, 64-bit, no WANT_PAGE_VIRTUAL, LAST_CPUPID in `flags`): 64 bytes.
+///
+/// Linux overlays several layouts in the 40 bytes after `flags` (page cache, slab, buddy,
+/// compound tail, ...). We keep the first one, the one the buddy and the page cache use:
+/// `lru`, `mapping`, `index`, `private`. Other users will read the same words under their
+/// own names when they arrive.
+///
+/// Lock: a page's fields belong to whoever owns the page (during boot, the boot CPU writing
+/// the memmap; later the buddy under its zone's lock while the page is free). `_refcount`
+/// and `flags` are atomic because Linux touches them without that ownership (get_page(),
+/// SetPageXxx()).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Page {
+    /// Linux: page->flags — PG_* bits low, node and zone high (see the module doc).
+    pub flags: AtomicU64,
+    /// Linux: page->lru — the buddy's free-list link while the page is free.
+    pub lru: ListHead,
+    /// Linux: page->mapping (a `struct address_space *`; opaque here).
+    pub mapping: u64,
+    /// Linux: page->index — offset in the mapping; the buddy keeps a pcp migratetype here.
+    pub index: u64,
+    /// Linux: page->private — the buddy keeps a free page's order here.
+    pub private: u64,
+    /// Linux: page->_mapcount (shared with page_type: -1 = no type, no mappings).
+    pub _mapcount: AtomicI32,
+    /// Linux: page->_refcount.
+    pub _refcount: AtomicI32,
+    /// Linux: page->memcg_data (no memcg here; kept for the size).
+    pub memcg_data: u64,
+}
+
+// Linux's size for this configuration; every vmemmap computation depends on it.
+const _: () = assert!(core::mem::size_of::<Page>() == 64);
+const _: () = assert!(core::mem::align_of::<Page>() == 8);
+
+/// Linux: sizeof(struct page).
+pub const STRUCT_PAGE_SIZE: u64 = core::mem::size_of::<Page>() as u64;
+
+impl Page {
+    /// A page as zeroed memory holds it (Linux: mm_zero_struct_page()).
+    pub const fn zeroed() -> Self {
+        Self {
+            flags: AtomicU64::new(0),
+            lru: ListHead::new(),
+            mapping: 0,
+            index: 0,
+            private: 0,
+            _mapcount: AtomicI32::new(0),
+            _refcount: AtomicI32::new(0),
+            memcg_data: 0,
+        }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self::zeroed()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page flags (include/linux/page-flags.h, 6.1; config: MMU, MEMORY_FAILURE, 64BIT, no
+// PAGE_IDLE_FLAG, no KASAN_HW_TAGS).
+
+/// Linux: PG_locked.
+pub const PG_LOCKED: u32 = 0;
+/// Linux: PG_referenced.
+pub const PG_REFERENCED: u32 = 1;
+/// Linux: PG_uptodate.
+pub const PG_UPTODATE: u32 = 2;
+/// Linux: PG_dirty.
+pub const PG_DIRTY: u32 = 3;
+/// Linux: PG_lru.
+pub const PG_LRU: u32 = 4;
+/// Linux: PG_active.
+pub const PG_ACTIVE: u32 = 5;
+/// Linux: PG_workingset.
+pub const PG_WORKINGSET: u32 = 6;
+/// Linux: PG_waiters.
+pub const PG_WAITERS: u32 = 7;
+/// Linux: PG_error.
+pub const PG_ERROR: u32 = 8;
+/// Linux: PG_slab.
+pub const PG_SLAB: u32 = 9;
+/// Linux: PG_owner_priv_1.
+pub const PG_OWNER_PRIV_1: u32 = 10;
+/// Linux: PG_arch_1.
+pub const PG_ARCH_1: u32 = 11;
+/// Linux: PG_reserved — not managed by the buddy (holes, memblock reservations, the kernel).
+pub const PG_RESERVED: u32 = 12;
+/// Linux: PG_private.
+pub const PG_PRIVATE: u32 = 13;
+/// Linux: PG_private_2.
+pub const PG_PRIVATE_2: u32 = 14;
+/// Linux: PG_writeback.
+pub const PG_WRITEBACK: u32 = 15;
+/// Linux: PG_head — first page of a compound page.
+pub const PG_HEAD: u32 = 16;
+/// Linux: PG_mappedtodisk.
+pub const PG_MAPPEDTODISK: u32 = 17;
+/// Linux: PG_reclaim.
+pub const PG_RECLAIM: u32 = 18;
+/// Linux: PG_swapbacked.
+pub const PG_SWAPBACKED: u32 = 19;
+/// Linux: PG_unevictable.
+pub const PG_UNEVICTABLE: u32 = 20;
+/// Linux: PG_mlocked.
+pub const PG_MLOCKED: u32 = 21;
+/// Linux: PG_hwpoison.
+pub const PG_HWPOISON: u32 = 22;
+/// Linux: PG_arch_2.
+pub const PG_ARCH_2: u32 = 23;
+/// Linux: __NR_PAGEFLAGS.
+pub const NR_PAGEFLAGS: u32 = 24;
+
+/// Linux: PAGE_TYPE_BASE — page types live in `_mapcount`, inverted: a type is set by
+/// clearing its bit in a value that starts as -1.
+pub const PAGE_TYPE_BASE: u32 = 0xf000_0000;
+/// Linux: PG_buddy — the page heads a free block on a buddy free list.
+pub const PG_BUDDY: u32 = 0x0000_0080;
+
+// ---------------------------------------------------------------------------------------------
+// Node and zone in page->flags (include/linux/page-flags-layout.h).
+
+/// Linux: SECTIONS_WIDTH — 0 with SPARSEMEM_VMEMMAP.
+pub const SECTIONS_WIDTH: u32 = 0;
+/// Linux: ZONES_SHIFT (4 zones: DMA, DMA32, Normal, Movable).
+pub const ZONES_SHIFT: u32 = 2;
+/// Linux: NODES_WIDTH.
+pub const NODES_WIDTH: u32 = NODES_SHIFT;
+/// Linux: ZONES_WIDTH.
+pub const ZONES_WIDTH: u32 = ZONES_SHIFT;
+/// Linux: SECTIONS_PGOFF.
+pub const SECTIONS_PGOFF: u32 = 64 - SECTIONS_WIDTH;
+/// Linux: NODES_PGOFF.
+pub const NODES_PGOFF: u32 = SECTIONS_PGOFF - NODES_WIDTH;
+/// Linux: ZONES_PGOFF.
+pub const ZONES_PGOFF: u32 = NODES_PGOFF - ZONES_WIDTH;
+/// Linux: NODES_PGSHIFT.
+pub const NODES_PGSHIFT: u32 = NODES_PGOFF;
+/// Linux: ZONES_PGSHIFT.
+pub const ZONES_PGSHIFT: u32 = ZONES_PGOFF;
+/// Linux: NODES_MASK.
+pub const NODES_MASK: u64 = (1 << NODES_WIDTH) - 1;
+/// Linux: ZONES_MASK.
+pub const ZONES_MASK: u64 = (1 << ZONES_WIDTH) - 1;
+/// Linux: ZONEID_SHIFT (node and zone together: a zone's id across the machine).
+pub const ZONEID_SHIFT: u32 = NODES_SHIFT + ZONES_SHIFT;
+/// Linux: ZONEID_PGOFF.
+pub const ZONEID_PGOFF: u32 = ZONES_PGOFF;
+/// Linux: ZONEID_MASK.
+pub const ZONEID_MASK: u64 = (1 << ZONEID_SHIFT) - 1;
+
+// Linux's mminit_verify_pageflags_layout(), at compile time: the fields neither overlap each
+// other nor the flag bits.
+const _: () = assert!(ZONES_PGSHIFT >= NR_PAGEFLAGS);
+const _: () = assert!(
+    ((ZONES_MASK << ZONES_PGSHIFT) | (NODES_MASK << NODES_PGSHIFT))
+        == ((ZONES_MASK << ZONES_PGSHIFT) + (NODES_MASK << NODES_PGSHIFT))
+);
+const _: () = assert!(super::mmzone::MAX_NR_ZONES as u64 <= ZONES_MASK + 1);
+
+impl Page {
+    /// Linux: set_page_zone().
+    pub fn set_page_zone(&self, zone: usize) {
+        let f = self.flags.load(Ordering::Relaxed);
+        let f =
+            (f & !(ZONES_MASK << ZONES_PGSHIFT)) | ((zone as u64 & ZONES_MASK) << ZONES_PGSHIFT);
+        self.flags.store(f, Ordering::Relaxed);
+    }
+
+    /// Linux: set_page_node().
+    pub fn set_page_node(&self, node: i32) {
+        let f = self.flags.load(Ordering::Relaxed);
+        let f =
+            (f & !(NODES_MASK << NODES_PGSHIFT)) | ((node as u64 & NODES_MASK) << NODES_PGSHIFT);
+        self.flags.store(f, Ordering::Relaxed);
+    }
+
+    /// Linux: set_page_links() (no section in the flags with VMEMMAP).
+    pub fn set_page_links(&self, zone: usize, node: i32) {
+        self.set_page_zone(zone);
+        self.set_page_node(node);
+    }
+
+    /// Linux: page_zonenum().
+    pub fn page_zonenum(&self) -> usize {
+        ((self.flags.load(Ordering::Relaxed) >> ZONES_PGSHIFT) & ZONES_MASK) as usize
+    }
+
+    /// Linux: page_to_nid().
+    pub fn page_to_nid(&self) -> i32 {
+        ((self.flags.load(Ordering::Relaxed) >> NODES_PGSHIFT) & NODES_MASK) as i32
+    }
+
+    /// Linux: page_zone_id() — node and zone as one number.
+    pub fn page_zone_id(&self) -> u64 {
+        (self.flags.load(Ordering::Relaxed) >> ZONEID_PGOFF) & ZONEID_MASK
+    }
+
+    /// Linux: test_bit(bit, &page->flags).
+    pub fn test_flag(&self, bit: u32) -> bool {
+        self.flags.load(Ordering::Relaxed) & (1 << bit) != 0
+    }
+
+    /// Linux: set_bit(bit, &page->flags) — atomic.
+    pub fn set_flag(&self, bit: u32) {
+        self.flags.fetch_or(1 << bit, Ordering::Relaxed);
+    }
+
+    /// Linux: clear_bit(bit, &page->flags) — atomic.
+    pub fn clear_flag(&self, bit: u32) {
+        self.flags.fetch_and(!(1 << bit), Ordering::Relaxed);
+    }
+
+    /// Linux: __set_bit() — non-atomic: the caller owns the page exclusively.
+    pub fn __set_flag(&mut self, bit: u32) {
+        *self.flags.get_mut() |= 1 << bit;
+    }
+
+    /// Linux: __clear_bit() — non-atomic.
+    pub fn __clear_flag(&mut self, bit: u32) {
+        *self.flags.get_mut() &= !(1 << bit);
+    }
+
+    /// Linux: PageReserved().
+    pub fn page_reserved(&self) -> bool {
+        self.test_flag(PG_RESERVED)
+    }
+
+    /// Linux: SetPageReserved().
+    pub fn set_page_reserved(&self) {
+        self.set_flag(PG_RESERVED)
+    }
+
+    /// Linux: ClearPageReserved().
+    pub fn clear_page_reserved(&self) {
+        self.clear_flag(PG_RESERVED)
+    }
+
+    /// Linux: __SetPageReserved().
+    pub fn __set_page_reserved(&mut self) {
+        self.__set_flag(PG_RESERVED)
+    }
+
+    /// Linux: __ClearPageReserved().
+    pub fn __clear_page_reserved(&mut self) {
+        self.__clear_flag(PG_RESERVED)
+    }
+
+    /// Linux: page_count() (of a non-compound page).
+    pub fn page_count(&self) -> i32 {
+        self._refcount.load(Ordering::Relaxed)
+    }
+
+    /// Linux: set_page_count().
+    pub fn set_page_count(&self, v: i32) {
+        self._refcount.store(v, Ordering::Relaxed);
+    }
+
+    /// Linux: init_page_count() — a new page has one reference.
+    pub fn init_page_count(&self) {
+        self.set_page_count(1);
+    }
+
+    /// Linux: page_mapcount_reset() — -1: no mappings, no page type.
+    pub fn page_mapcount_reset(&self) {
+        self._mapcount.store(-1, Ordering::Relaxed);
+    }
+
+    /// Linux: page_type_has_type() / PageType(page, PG_buddy) for buddy — PageBuddy().
+    pub fn page_buddy(&self) -> bool {
+        let t = self._mapcount.load(Ordering::Relaxed) as u32;
+        (t & (PAGE_TYPE_BASE | PG_BUDDY)) == PAGE_TYPE_BASE
+    }
+
+    /// Linux: __SetPageBuddy().
+    pub fn __set_page_buddy(&mut self) {
+        *self._mapcount.get_mut() &= !(PG_BUDDY as i32);
+    }
+
+    /// Linux: __ClearPageBuddy().
+    pub fn __clear_page_buddy(&mut self) {
+        *self._mapcount.get_mut() |= PG_BUDDY as i32;
+    }
+
+    /// Linux: set_page_private().
+    pub fn set_page_private(&mut self, v: u64) {
+        self.private = v;
+    }
+
+    /// Linux: page_private().
+    pub fn page_private(&self) -> u64 {
+        self.private
+    }
+}
+
+/// Linux: __init_single_page() — zero the page, then link it to its zone and node, give it
+/// one reference and no mappings, and make its list link empty. (Linux also resets the
+/// last-cpupid and KASAN tag bits of `flags`, which this kernel does not keep.)
+pub fn init_single_page(page: &mut Page, zone: usize, nid: i32) {
+    *page = Page::zeroed();
+    page.set_page_links(zone, nid);
+    page.init_page_count();
+    page.page_mapcount_reset();
+    page.lru.init_list_head();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrate types (include/linux/mmzone.h; CONFIG_CMA and CONFIG_MEMORY_ISOLATION on, as in
+// Debian's 6.1 arm64 kernel, which is what makes MIGRATE_TYPES 6).
+
+/// Linux: MIGRATE_UNMOVABLE.
+pub const MIGRATE_UNMOVABLE: u32 = 0;
+/// Linux: MIGRATE_MOVABLE.
+pub const MIGRATE_MOVABLE: u32 = 1;
+/// Linux: MIGRATE_RECLAIMABLE.
+pub const MIGRATE_RECLAIMABLE: u32 = 2;
+/// Linux: MIGRATE_PCPTYPES — the types that have per-cpu lists.
+pub const MIGRATE_PCPTYPES: u32 = 3;
+/// Linux: MIGRATE_HIGHATOMIC.
+pub const MIGRATE_HIGHATOMIC: u32 = MIGRATE_PCPTYPES;
+/// Linux: MIGRATE_CMA.
+pub const MIGRATE_CMA: u32 = 4;
+/// Linux: MIGRATE_ISOLATE.
+pub const MIGRATE_ISOLATE: u32 = 5;
+/// Linux: MIGRATE_TYPES.
+pub const MIGRATE_TYPES: usize = 6;
+
+/// Linux: migratetype_names[].
+pub const MIGRATETYPE_NAMES: [&str; MIGRATE_TYPES] = [
+    "Unmovable",
+    "Movable",
+    "Reclaimable",
+    "HighAtomic",
+    "CMA",
+    "Isolate",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Pageblocks (include/linux/pageblock-flags.h).
+
+/// Linux: pageblock_order — arm64 with 4 KiB pages: HUGETLB_PAGE_ORDER (PMD_SHIFT - PAGE_SHIFT).
+pub const PAGEBLOCK_ORDER: u32 = 9;
+/// Linux: pageblock_nr_pages.
+pub const PAGEBLOCK_NR_PAGES: u64 = 1 << PAGEBLOCK_ORDER;
+/// Linux: PB_migratetype_bits.
+pub const PB_MIGRATETYPE_BITS: u32 = 3;
+/// Linux: PB_migrate.
+pub const PB_MIGRATE: u32 = 0;
+/// Linux: PB_migrate_end.
+pub const PB_MIGRATE_END: u32 = PB_MIGRATE + PB_MIGRATETYPE_BITS - 1;
+/// Linux: PB_migrate_skip (compaction's hint).
+pub const PB_MIGRATE_SKIP: u32 = PB_MIGRATE_END + 1;
+/// Linux: NR_PAGEBLOCK_BITS.
+pub const NR_PAGEBLOCK_BITS: u64 = 4;
+/// Linux: MIGRATETYPE_MASK.
+pub const MIGRATETYPE_MASK: u64 = (1 << PB_MIGRATETYPE_BITS) - 1;
+
+const _: () = assert!(NR_PAGEBLOCK_BITS == PB_MIGRATE_SKIP as u64 + 1);
+const _: () = assert!(MIGRATE_TYPES as u64 <= 1 << PB_MIGRATETYPE_BITS);
+
+/// Linux: pageblock_aligned().
+pub const fn pageblock_aligned(pfn: u64) -> bool {
+    pfn & (PAGEBLOCK_NR_PAGES - 1) == 0
+}
+
+/// Linux: usemap_size() — bytes of pageblock bitmap for a zone, whole `unsigned long`s.
+pub const fn usemap_size(zone_start_pfn: u64, zonesize: u64) -> u64 {
+    let zonesize = zonesize + (zone_start_pfn & (PAGEBLOCK_NR_PAGES - 1));
+    let blocks = zonesize.div_ceil(PAGEBLOCK_NR_PAGES);
+    let bits = (blocks * NR_PAGEBLOCK_BITS).div_ceil(64) * 64;
+    bits / 8
+}
+
+/// Linux: pfn_to_bitidx() (the `!SPARSEMEM` form: from the zone's first pageblock).
+const fn pfn_to_bitidx(zone_start_pfn: u64, pfn: u64) -> u64 {
+    let pfn = pfn - (zone_start_pfn & !(PAGEBLOCK_NR_PAGES - 1));
+    (pfn >> PAGEBLOCK_ORDER) * NR_PAGEBLOCK_BITS
+}
+
+/// Linux: get_pfnblock_flags_mask() — the bits of `pfn`'s pageblock under `mask`.
+/// `bitmap` is the zone's pageblock bitmap, `zone_start_pfn` the zone's first pfn.
+pub fn get_pfnblock_flags_mask(
+    bitmap: &[AtomicU64],
+    zone_start_pfn: u64,
+    pfn: u64,
+    mask: u64,
+) -> u64 {
+    let bitidx = pfn_to_bitidx(zone_start_pfn, pfn);
+    let word = bitmap[(bitidx / 64) as usize].load(Ordering::Relaxed);
+    (word >> (bitidx % 64)) & mask
+}
+
+/// Linux: set_pfnblock_flags_mask() — the compare-and-swap loop becomes fetch_update.
+pub fn set_pfnblock_flags_mask(
+    bitmap: &[AtomicU64],
+    zone_start_pfn: u64,
+    pfn: u64,
+    flags: u64,
+    mask: u64,
+) {
+    let bitidx = pfn_to_bitidx(zone_start_pfn, pfn);
+    let shift = bitidx % 64;
+    let (mask, flags) = (mask << shift, flags << shift);
+    let _ =
+        bitmap[(bitidx / 64) as usize].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+            Some((w & !mask) | flags)
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_page_is_64_bytes_with_linux_offsets() {
+        assert_eq!(core::mem::size_of::<Page>(), 64);
+        assert_eq!(core::mem::offset_of!(Page, flags), 0);
+        assert_eq!(core::mem::offset_of!(Page, lru), 8);
+        assert_eq!(core::mem::offset_of!(Page, mapping), 24);
+        assert_eq!(core::mem::offset_of!(Page, index), 32);
+        assert_eq!(core::mem::offset_of!(Page, private), 40);
+        assert_eq!(core::mem::offset_of!(Page, _mapcount), 48);
+        assert_eq!(core::mem::offset_of!(Page, _refcount), 52);
+        assert_eq!(core::mem::offset_of!(Page, memcg_data), 56);
+    }
+
+    #[test]
+    fn node_and_zone_sit_at_the_top_of_flags() {
+        assert_eq!((NODES_PGSHIFT, ZONES_PGSHIFT), (60, 58));
+        let mut p = Page::zeroed();
+        init_single_page(&mut p, 3, 15);
+        assert_eq!(p.page_zonenum(), 3);
+        assert_eq!(p.page_to_nid(), 15);
+        assert_eq!(p.flags.load(Ordering::Relaxed), (15 << 60) | (3 << 58));
+        assert_eq!(p.page_zone_id(), (15 << 2) | 3);
+        p.set_page_links(1, 2);
+        assert_eq!((p.page_zonenum(), p.page_to_nid()), (1, 2));
+        assert_eq!(p.page_count(), 1);
+        assert_eq!(p._mapcount.load(Ordering::Relaxed), -1);
+        assert!(p.lru.list_empty());
+    }
+
+    #[test]
+    fn reserved_and_buddy_bits() {
+        let mut p = Page::zeroed();
+        init_single_page(&mut p, 0, 1);
+        assert!(!p.page_reserved());
+        p.__set_page_reserved();
+        assert!(p.page_reserved());
+        assert_eq!(p.page_to_nid(), 1, "flag bits leave the node alone");
+        p.clear_page_reserved();
+        assert!(!p.page_reserved());
+        p.set_page_reserved();
+        assert_eq!(p.flags.load(Ordering::Relaxed) & 0xffffff, 1 << PG_RESERVED);
+        assert!(!p.page_buddy());
+        p.__set_page_buddy();
+        assert!(p.page_buddy());
+        p.__clear_page_buddy();
+        assert!(!p.page_buddy());
+        assert_eq!(p._mapcount.load(Ordering::Relaxed), -1);
+    }
+
+    #[test]
+    fn pageblock_bitmap_matches_linux_arithmetic() {
+        // A zone starting mid-pageblock: the bitmap is indexed from the block's start.
+        let start = 0x40100;
+        let size = 3 * PAGEBLOCK_NR_PAGES;
+        // 3 pages' worth + 256 pages of offset = 4 blocks = 16 bits -> one long.
+        assert_eq!(usemap_size(start, size), 8);
+        assert_eq!(usemap_size(0x40000, 0x100000), 2048 * 4 / 8);
+        let map: Vec<AtomicU64> = (0..1).map(|_| AtomicU64::new(0)).collect();
+        set_pfnblock_flags_mask(
+            &map,
+            start,
+            0x40300,
+            MIGRATE_MOVABLE as u64,
+            MIGRATETYPE_MASK,
+        );
+        set_pfnblock_flags_mask(&map, start, 0x40600, MIGRATE_CMA as u64, MIGRATETYPE_MASK);
+        // pfn 0x40300 is in block 1, 0x40600 in block 3.
+        assert_eq!(map[0].load(Ordering::Relaxed), (1 << 4) | (4 << 12));
+        assert_eq!(
+            get_pfnblock_flags_mask(&map, start, 0x403ff, MIGRATETYPE_MASK),
+            1
+        );
+        assert_eq!(
+            get_pfnblock_flags_mask(&map, start, 0x40100, MIGRATETYPE_MASK),
+            0
+        );
+        // The skip bit is next to the migratetype and independent of it.
+        set_pfnblock_flags_mask(
+            &map,
+            start,
+            0x40300,
+            1 << PB_MIGRATE_SKIP,
+            1 << PB_MIGRATE_SKIP,
+        );
+        assert_eq!(
+            get_pfnblock_flags_mask(&map, start, 0x40300, MIGRATETYPE_MASK),
+            1
+        );
+        assert!(pageblock_aligned(0x40200) && !pageblock_aligned(0x40201));
+    }
+}
