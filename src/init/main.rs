@@ -13,11 +13,24 @@ pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
     printk::set_clock(time::sched_clock);
     setup::print_boot_banner();
     setup::setup_arch();
+    build_all_zonelists();
     pr_notice!("Kernel command line: {}", boot_command_line());
     params::parse_late_params(boot_command_line());
     mark_readonly();
     ptdump::ptdump_check_boot();
     rest_init()
+}
+
+/// Linux: build_all_zonelists(NULL) — each node's fallback order; from here the node and
+/// NUMA data are read-only (published).
+fn build_all_zonelists() {
+    use crate::mm::{mmzone, numa, zonelist};
+    {
+        let numa = numa::NUMA_EARLY.lock();
+        zonelist::build_all_zonelists(&mut mmzone::NODE_DATA_EARLY.lock(), &numa);
+    }
+    crate::mm::show::mminit_print_zoneinfo(mmzone::node_data_publish());
+    numa::numa_publish();
 }
 
 /// Linux: mark_readonly() — rodata becomes read-only once boot stops writing it.

@@ -2,10 +2,12 @@
 pub mod addr;
 pub mod free_area_init;
 pub mod memblock;
+pub mod memtest;
 pub mod mmzone;
 pub mod numa;
 pub mod page;
+pub mod show;
+pub mod sparse;
 pub mod zonelist;
-pub mod memtest;
 
 pub use addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};

@@ -238,3 +238,31 @@ pub fn print_vm_layout() {
         mb(mem_start, mem_end)
     );
 }
+
+/// Linux: vmemmap — `struct page` of pfn N is `vmemmap + N`; the array is offset so that
+/// the first pfn of the linear map lands on VMEMMAP_START.
+pub fn vmemmap() -> *mut crate::mm::page::Page {
+    let base = phys_offset() >> crate::mm::PAGE_SHIFT;
+    (VMEMMAP_START.wrapping_sub(base * crate::mm::page::STRUCT_PAGE_SIZE))
+        as *mut crate::mm::page::Page
+}
+
+/// Linux: pfn_to_page() (SPARSEMEM_VMEMMAP). Only pfns in present sections are backed.
+pub fn pfn_to_page(pfn: crate::mm::Pfn) -> *mut crate::mm::page::Page {
+    vmemmap().wrapping_add(pfn.0 as usize)
+}
+
+/// Linux: page_to_pfn().
+pub fn page_to_pfn(page: *const crate::mm::page::Page) -> crate::mm::Pfn {
+    crate::mm::Pfn((page as u64 - vmemmap() as u64) / crate::mm::page::STRUCT_PAGE_SIZE)
+}
+
+/// Linux: page_address() — every page is in the linear map on arm64 (no highmem).
+pub fn page_address(page: *const crate::mm::page::Page) -> VirtAddr {
+    __va(page_to_pfn(page).phys())
+}
+
+/// Linux: virt_to_page() for linear-map and kernel-image addresses.
+pub fn virt_to_page<T>(p: *const T) -> *mut crate::mm::page::Page {
+    pfn_to_page(virt_to_phys(p).pfn_down())
+}

@@ -299,6 +299,15 @@ pub fn setup_arch() {
     crate::arch::aarch64::memory::print_vm_layout();
     mm_init::bootmem_init();
     psci_dt_init();
+    smp_init_cpus();
+}
+
+/// Linux: smp_init_cpus() (its NUMA part, early_map_cpu_to_node()) — each CPU of /cpus on
+/// its `numa-node-id`. Secondary CPUs are not started yet.
+fn smp_init_cpus() {
+    crate::mm::numa::NUMA_EARLY
+        .lock()
+        .of_map_cpus_to_nodes(device_tree());
 }
 
 /// Linux: the banner lines of start_kernel()/setup_arch().

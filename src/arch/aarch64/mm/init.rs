@@ -10,6 +10,8 @@ use tock_registers::interfaces::Readable;
 use crate::arch::aarch64::memory::{
     __va, high_memory, memstart_addr, pa_symbol, PAGE_END, PAGE_OFFSET,
 };
+use crate::arch::aarch64::memory::{pfn_to_page, phys_to_virt};
+use crate::arch::aarch64::mm::mmu::vmemmap_populate;
 use crate::drivers::of::fdt::EarlyScan;
 use crate::kernel::params::{self, SetupResult};
 use crate::mm::memblock::{self, MEMBLOCK};
@@ -148,28 +150,11 @@ pub fn arm64_memblock_init(scan: &EarlyScan) {
     high_memory.store(__va(end_of_dram - 1).as_u64() + 1, Ordering::Relaxed);
 }
 
-/// Linux: zone_dma_bits — 32 unless a device tree `dma-ranges` says less (not parsed yet:
-/// QEMU virt has none, which Linux also reads as 32).
-pub const ZONE_DMA_BITS: u32 = 32;
-
 /// Linux: arm64_dma_phys_limit — the end of ZONE_DMA, set in bootmem_init.
 pub static ARM64_DMA_PHYS_LIMIT: AtomicU64 = AtomicU64::new(0);
 
-/// Linux: max_zone_phys() (6.1) — the end of the zone that `zone_bits` address bits reach,
-/// relative to where DRAM starts, clamped to the end of DRAM.
-pub fn max_zone_phys(zone_bits: u32, start_of_dram: u64, end_of_dram: u64) -> u64 {
-    let mut zone_mask = if zone_bits >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << zone_bits) - 1
-    };
-    if start_of_dram > u32::MAX as u64 {
-        zone_mask = u64::MAX;
-    } else if start_of_dram > zone_mask {
-        zone_mask = u32::MAX as u64;
-    }
-    zone_mask.min(end_of_dram - 1) + 1
-}
+/// Linux: max_pfn — the last pfn of memory plus one, set in bootmem_init.
+pub static MAX_PFN: AtomicU64 = AtomicU64::new(0);
 
 /// Linux: crash_mem_map — `crashkernel=` was given, so the linear map is built with pages
 /// (the region is reserved only after the zones are known, and must be unmappable then).
@@ -293,19 +278,69 @@ fn reserve_crashkernel() {
     CRASHK_RES.call_once(|| (base, size));
 }
 
-/// Linux: bootmem_init() — what needs the linear map: memtest, the DMA limits (the zones
-/// follow in a later stage), the crash kernel; then the memblock dump under
-/// `memblock=debug`.
+/// Linux: bootmem_init() — everything that needs the linear map: memtest, NUMA, the
+/// vmemmap, the zones and the memory map, the crash kernel; then `memblock=debug`'s dump.
 pub fn bootmem_init() {
+    use crate::mm::free_area_init::PAGES_PER_SECTION;
+    use crate::mm::free_area_init::{
+        free_area_init, zone_dma_bits, zone_movable_params, zone_sizes_init, Memmap,
+    };
+    use crate::mm::mmzone::NODE_DATA_EARLY;
+    use crate::mm::numa::{arch_numa_init, NumaInfo, NUMA_EARLY};
+
     let (start, end) = {
         let mb = MEMBLOCK.lock();
         (mb.start_of_dram(), mb.end_of_dram())
     };
-    crate::mm::memtest::early_memtest(start.align_up(PAGE_SIZE), end.align_down(PAGE_SIZE));
-    ARM64_DMA_PHYS_LIMIT.store(
-        max_zone_phys(ZONE_DMA_BITS, start.as_u64(), end.as_u64()),
-        Ordering::Relaxed,
+    let (min, max) = (start.pfn_up().0, end.pfn_down().0);
+    crate::mm::memtest::early_memtest(PhysAddr(min << 12), PhysAddr(max << 12));
+    MAX_PFN.store(max, Ordering::Relaxed);
+
+    let fdt = crate::arch::aarch64::kernel::setup::device_tree();
+    let mut numa = NUMA_EARLY.lock();
+    *numa = NumaInfo::from_cmdline();
+    let mut nodes = NODE_DATA_EARLY.lock();
+    arch_numa_init(
+        &mut numa,
+        Some(fdt),
+        &mut MEMBLOCK.lock(),
+        &mut nodes,
+        phys_to_virt,
     );
+
+    // Linux: sparse_init() — the memmap of every present section, on its node.
+    crate::mm::sparse::sparse_init(&MEMBLOCK, |s| {
+        let first = pfn_to_page(crate::mm::Pfn(s.start_pfn())) as u64;
+        let last = pfn_to_page(crate::mm::Pfn(s.start_pfn() + PAGES_PER_SECTION)) as u64;
+        vmemmap_populate(first, last, s.nid);
+    });
+
+    // Linux: zone_sizes_init() → free_area_init(), over the whole memmap.
+    let limits = zone_sizes_init(start, end, zone_dma_bits(u64::MAX), max);
+    ARM64_DMA_PHYS_LIMIT.store(limits.arm64_dma_phys_limit.as_u64(), Ordering::Relaxed);
+    let first_pfn = min & !(PAGES_PER_SECTION - 1);
+    let last_pfn = max.next_multiple_of(PAGES_PER_SECTION);
+    // SAFETY: sparse_init mapped the struct pages of every section that holds memory, and
+    // free_area_init touches no others; nothing else uses the memmap yet.
+    let mut memmap = unsafe {
+        Memmap::from_raw(
+            pfn_to_page(crate::mm::Pfn(first_pfn)),
+            first_pfn,
+            last_pfn - first_pfn,
+        )
+    };
+    free_area_init(
+        &mut MEMBLOCK.lock(),
+        &mut nodes,
+        &numa,
+        &limits.max_zone_pfns,
+        &zone_movable_params(),
+        0,
+        Some(&mut memmap),
+    );
+    drop(nodes);
+    drop(numa);
+
     if crash_mem_map() {
         reserve_crashkernel();
     }

@@ -558,3 +558,68 @@ pub fn mark_rodata_ro() {
         PAGE_KERNEL_RO,
     );
 }
+
+/// Table access for the live kernel tables once the linear map exists: the PGD
+/// (swapper_pg_dir, read-only everywhere it is mapped) through the fixmap, the other levels
+/// through the linear map; new tables from memblock (the page allocator later).
+pub struct SwapperTables {
+    pgd: FixmapTables,
+}
+
+impl SwapperTables {
+    pub const fn new() -> Self {
+        Self {
+            pgd: FixmapTables::new(),
+        }
+    }
+}
+
+impl Default for SwapperTables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PgTableAccess for SwapperTables {
+    fn table(&mut self, level: u32, pa: PhysAddr) -> *mut u64 {
+        if level == 0 {
+            self.pgd.table(0, pa)
+        } else {
+            __va(pa).as_mut_ptr()
+        }
+    }
+
+    /// Linux: pgd_pgtable_alloc() during boot — a zeroed page from memblock.
+    fn alloc_table(&mut self) -> PhysAddr {
+        let mut mb = memblock::MEMBLOCK.lock();
+        let p = mb
+            .alloc(PAGE_SIZE, PAGE_SIZE)
+            .unwrap_or_else(|| panic!("Failed to allocate page table page"));
+        PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
+        crate::arch::aarch64::memory::virt_to_phys(p.as_ptr())
+    }
+}
+
+/// Linux: vmemmap_populate() with vmemmap_populate_hugepages() — back
+/// `[start, end)` of the vmemmap with 2 MiB blocks of memory from `nid`, mapped
+/// PAGE_KERNEL. Blocks already mapped are kept.
+pub fn vmemmap_populate(start: u64, end: u64, nid: i32) {
+    let mut acc = SwapperTables::new();
+    let pgd = swapper_pg_dir_phys();
+    let mut addr = start & !(PMD_SIZE - 1);
+    while addr < end {
+        let leaf = super::pgtable::walk(pgd, addr, &mut acc);
+        if !(leaf.desc.is_valid() && leaf.level == 2) {
+            // Linux: vmemmap_alloc_block_buf() → memblock_alloc_try_nid_raw(); the struct
+            // pages are initialised by memmap_init, so the block needs no zeroing.
+            let pa = memblock::MEMBLOCK
+                .lock()
+                .phys_alloc_try_nid(PMD_SIZE, PMD_SIZE, nid)
+                .unwrap_or_else(|| {
+                    panic!("vmemmap: cannot allocate 2 MiB of memmap on node {}", nid)
+                });
+            create_pgd_mapping(pgd, pa, addr, PMD_SIZE, PAGE_KERNEL, 0, &mut acc);
+        }
+        addr += PMD_SIZE;
+    }
+}

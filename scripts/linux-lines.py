@@ -1,0 +1,38 @@
+"""Print the memory-management lines of a Linux boot log that this kernel must reproduce
+byte for byte (timestamps stripped), in order. Used by scripts/qemu-runner's
+`expect-linux-lines FILE`.
+
+Compared: the NUMA fake-node lines, Zone ranges and its zone lines, Movable zone start,
+Early memory node ranges and its node lines, Initmem setup node, On node N ... unavailable
+ranges, Fallback order for Node, Built N zonelists ... Total pages, Policy zone.
+Not compared: values that honestly differ (NODE_DATA addresses, Memory: available)."""
+import re
+import sys
+
+PREFIXES = (
+    "NUMA: No NUMA configuration found",
+    "NUMA: Faking a node at ",
+    "Zone ranges:",
+    "  DMA      ",
+    "  DMA32    ",
+    "  Normal   ",
+    "Movable zone start for each node",
+    "Early memory node ranges",
+    "  node ",
+    "Initmem setup node ",
+    "On node ",
+    "Fallback order for Node ",
+    "Built ",
+    "Policy zone: ",
+)
+
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    line = line.rstrip("\r\n")
+    m = re.match(r"^\[\s*\d+\.\d+\] (.*)$", line)
+    if not m:
+        continue
+    text = m.group(1)
+    if text.startswith(PREFIXES) and not text.startswith("On node ") or re.match(r"On node \d+, zone \w+: \d+ pages in unavailable ranges", text):
+        if text.startswith("Built ") and "zonelists" not in text:
+            continue
+        print(text)

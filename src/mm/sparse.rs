@@ -1,0 +1,122 @@
+//! SPARSEMEM_VMEMMAP (Linux: mm/sparse.c, mm/sparse-vmemmap.c): memory is described in
+//! 128 MiB sections; every section that holds memory gets its `struct page` array mapped at
+//! `vmemmap + pfn`, on the section's node. Sections without memory cost nothing.
+//!
+//! The arch maps the memmap (`vmemmap_populate`); this file decides which sections exist
+//! and on which node, and accounts for what the memmap costs.
+
+use super::free_area_init::{PAGES_PER_SECTION, PFN_SECTION_SHIFT};
+use super::memblock::{Memblock, MAX_NUMNODES};
+use super::page::STRUCT_PAGE_SIZE;
+
+/// One present section: its number and node (Linux: a `mem_section` with
+/// SECTION_MARKED_PRESENT and its nid from `sparse_encode_early_nid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PresentSection {
+    pub nr: u64,
+    pub nid: i32,
+}
+
+impl PresentSection {
+    pub fn start_pfn(&self) -> u64 {
+        self.nr << PFN_SECTION_SHIFT
+    }
+}
+
+/// Linux: memblocks_present() — the sections memblock's memory touches, in order, each once,
+/// with the node of the first memory in it (Linux's memory_present() sets the nid of the
+/// first range that marks a section).
+pub fn memblocks_present(mb: &Memblock, mut f: impl FnMut(PresentSection)) {
+    let mut last: Option<u64> = None;
+    for (start, end, nid) in mb.mem_pfn_ranges(MAX_NUMNODES) {
+        if end.0 <= start.0 {
+            continue;
+        }
+        let first = start.0 >> PFN_SECTION_SHIFT;
+        let lastsec = (end.0 - 1) >> PFN_SECTION_SHIFT;
+        for nr in first..=lastsec {
+            if last.is_some_and(|l| nr <= l) {
+                continue;
+            }
+            f(PresentSection { nr, nid });
+            last = Some(nr);
+        }
+    }
+}
+
+/// What sparse_init() built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SparseInfo {
+    pub sections: u64,
+    /// Bytes of `struct page` mapped (PAGES_PER_SECTION * 64 per section).
+    pub memmap_bytes: u64,
+}
+
+/// Linux: sparse_init() — call `populate(section)` for every present section (the arch
+/// maps `[pfn_to_page(start), pfn_to_page(start + PAGES_PER_SECTION))` on its node) and
+/// report the cost. Populating allocates from memblock, so the lock is taken only to find
+/// each next section, never across a `populate` call.
+pub fn sparse_init(
+    mb: &spin::Mutex<Memblock>,
+    mut populate: impl FnMut(PresentSection),
+) -> SparseInfo {
+    let mut info = SparseInfo::default();
+    let mut next = 0;
+    loop {
+        let mut found = None;
+        memblocks_present(&mb.lock(), |s| {
+            if found.is_none() && s.nr >= next {
+                found = Some(s);
+            }
+        });
+        let Some(s) = found else { break };
+        populate(s);
+        info.sections += 1;
+        info.memmap_bytes += PAGES_PER_SECTION * STRUCT_PAGE_SIZE;
+        next = s.nr + 1;
+    }
+    pr_info!(
+        "mm: sparse_init: {} present sections of {} MiB, memmap {} KiB ({} bytes per page)",
+        info.sections,
+        (PAGES_PER_SECTION << 12) >> 20,
+        info.memmap_bytes >> 10,
+        STRUCT_PAGE_SIZE
+    );
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::memblock::MemblockFlags;
+    use crate::mm::PhysAddr;
+
+    #[test]
+    fn sections_are_listed_once_with_their_node() {
+        let mut mb = Memblock::new();
+        // 128 MiB + 64 MiB on node 0, a hole, 256 MiB on node 1 starting mid-section.
+        mb.add_node(PhysAddr(0x4000_0000), 0xc00_0000, 0, MemblockFlags::NONE)
+            .unwrap();
+        mb.add_node(PhysAddr(0x5400_0000), 0x1000_0000, 1, MemblockFlags::NONE)
+            .unwrap();
+        let mut v = Vec::new();
+        let info = sparse_init(&spin::Mutex::new(mb), |s| v.push(s));
+        let nrs: Vec<(u64, i32)> = v.iter().map(|s| (s.nr, s.nid)).collect();
+        // 0x40000000 is section 8; 0x4c000000 ends in section 9, which node 1 (from
+        // 0x54000000, section 10) does not share; node 1 spans sections 10..=12.
+        assert_eq!(nrs, vec![(8, 0), (9, 0), (10, 1), (11, 1), (12, 1)]);
+        assert_eq!(info.memmap_bytes, 5 * 2 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_section_shared_by_two_ranges_is_listed_once() {
+        let mut mb = Memblock::new();
+        mb.add_node(PhysAddr(0x4000_0000), 0x10_0000, 0, MemblockFlags::NONE)
+            .unwrap();
+        mb.add_node(PhysAddr(0x4100_0000), 0x10_0000, 0, MemblockFlags::NONE)
+            .unwrap();
+        let mut n = 0;
+        sparse_init(&spin::Mutex::new(mb), |_| n += 1);
+        assert_eq!(n, 1);
+    }
+}

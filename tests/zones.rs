@@ -1,0 +1,111 @@
+//! bootmem_init: NUMA, the memmap, the zones and the zonelists print exactly what Linux 6.1
+//! prints for the same QEMU machine (`expect-linux-lines` compares the memory-management
+//! lines of the reference logs in tests/fixtures/linux-6.1, in order), and every struct
+//! page of every zone carries that zone and node.
+#![no_std]
+#![no_main]
+
+use arm64_mm::arch::aarch64::kernel::setup::boot_command_line;
+use arm64_mm::arch::aarch64::memory::pfn_to_page;
+use arm64_mm::kernel::ktest;
+use arm64_mm::mm::free_area_init::early_pfn_valid;
+use arm64_mm::mm::memblock::MEMBLOCK;
+use arm64_mm::mm::mmzone::node_data_map;
+use arm64_mm::mm::Pfn;
+use arm64_mm::{check, qemu_test};
+
+qemu_test!(
+    r#"
+run -m 128M --smp 1 --append "test.walk"
+expect-linux-lines tests/fixtures/linux-6.1/a_128M_smp1.log
+run -m 1G --smp 2 --append "test.walk"
+expect-linux-lines tests/fixtures/linux-6.1/h_1G_smp2.log
+run -m 4G --smp 2
+expect-linux-lines tests/fixtures/linux-6.1/c_4G_smp2.log
+run -m 4G --smp 2 --numa 2 --append "test.walk"
+expect-linux-lines tests/fixtures/linux-6.1/f_4G_numa2.log
+run -m 4G --smp 2 --append "mem=1G test.walk"
+expect-linux-lines tests/fixtures/linux-6.1/j_4G_smp2_mem1G.log
+run -m 8G --smp 2
+expect-linux-lines tests/fixtures/linux-6.1/i_8G_smp2.log
+run -m 16G --smp 2
+expect-linux-lines tests/fixtures/linux-6.1/k_16G_smp2.log
+expect-output mm: sparse_init: 128 present sections of 128 MiB, memmap 262144 KiB (64 bytes per page)
+run -m 3000M --smp 2 --append "test.walk"
+expect-linux-lines tests/fixtures/linux-6.1/l_3000M_smp2.log
+run -m 2G --smp 2 --numa 2 --append "test.walk"
+expect-linux-lines tests/fixtures/linux-6.1/m_2G_numa2.log
+run -m 4G --smp 2 --append "crashkernel=64M"
+expect-linux-lines tests/fixtures/linux-6.1/n_4G_smp2_crash64M.log
+run -m 4G --smp 4 --numa 4
+expect-linux-lines tests/fixtures/linux-6.1/o_4G_numa4.log
+run -m 1G --append "mminit_loglevel=1"
+expect-output Node 0, zone      DMA
+expect-output         spanned  262144
+"#
+);
+
+#[no_mangle]
+pub fn kernel_init() -> ! {
+    let nodes = node_data_map().expect("NODE_DATA published");
+    let mut zones = 0;
+    let mut managed_total = 0;
+    for pgdat in nodes.pgdats() {
+        for (idx, zone) in pgdat.node_zones.iter().enumerate() {
+            if zone.spanned_pages == 0 {
+                continue;
+            }
+            zones += 1;
+            check!(
+                zone.present_pages <= zone.spanned_pages,
+                "node {} zone {}: present <= spanned",
+                pgdat.node_id,
+                zone.name()
+            );
+            let managed = zone
+                .managed_pages
+                .load(core::sync::atomic::Ordering::Relaxed);
+            managed_total += managed;
+            // free_area_init_core's estimate: present minus the memmap (64 bytes a page).
+            check!(
+                managed == zone.present_pages - (zone.present_pages * 64).div_ceil(4096),
+                "node {} zone {}: managed {} = present {} minus its memmap",
+                pgdat.node_id,
+                zone.name(),
+                managed,
+                zone.present_pages
+            );
+            if !boot_command_line().contains("test.walk") {
+                continue;
+            }
+            let mb = MEMBLOCK.lock();
+            let (mut bad, mut walked) = (0u64, 0u64);
+            for pfn in zone.zone_start_pfn..zone.zone_start_pfn + zone.spanned_pages {
+                if !early_pfn_valid(&mb, pfn) {
+                    continue;
+                }
+                // SAFETY: the pfn's section holds memory, so sparse_init mapped its page.
+                let page = unsafe { &*pfn_to_page(Pfn(pfn)) };
+                walked += 1;
+                if page.page_zonenum() != idx || page.page_to_nid() != pgdat.node_id {
+                    bad += 1;
+                }
+            }
+            check!(
+                bad == 0 && walked >= zone.present_pages,
+                "node {} zone {}: all {} struct pages carry this zone and node ({} wrong)",
+                pgdat.node_id,
+                zone.name(),
+                walked,
+                bad
+            );
+        }
+    }
+    check!(
+        zones > 0,
+        "{} populated zones, {} pages managed",
+        zones,
+        managed_total
+    );
+    ktest::finish()
+}
