@@ -19,6 +19,7 @@ PREFIXES = (
     "Movable zone start for each node",
     "Early memory node ranges",
     "  node ",
+    "  Node ",
     "Initmem setup node ",
     "On node ",
     "Fallback order for Node ",

@@ -39,6 +39,12 @@ run -m 4G --smp 2 --append "crashkernel=64M"
 expect-linux-lines tests/fixtures/linux-6.1/n_4G_smp2_crash64M.log
 run -m 4G --smp 4 --numa 4
 expect-linux-lines tests/fixtures/linux-6.1/o_4G_numa4.log
+run -m 4G --smp 2 --append "kernelcore=1G test.walk"
+expect-linux-lines tests/fixtures/linux-6.1/p_4G_smp2_kernelcore1G.log
+run -m 4G --smp 2 --numa 2 --append "numa=off"
+expect-linux-lines tests/fixtures/linux-6.1/q_4G_numa2_numaoff.log
+run -m 4G --smp 2 --append "movablecore=512M"
+expect-linux-lines tests/fixtures/linux-6.1/r_4G_smp2_movablecore512M.log
 run -m 1G --append "mminit_loglevel=1"
 expect-output Node 0, zone      DMA
 expect-output         spanned  262144
