@@ -38,7 +38,8 @@ expect-output Malformed early option 'mem'
 run -m 1G --append "mem=garbage"
 expect-output Malformed early option 'mem'
 run -m 1G --append "crashkernel=64M test.total=1048576"
-expect-output crashkernel reserved: 0x000000007bc00000 - 0x000000007fc00000 (64 MB)
+expect-output crashkernel reserved: 0x000000007
+expect-output (64 MB)
 run -m 4G --append "crashkernel=256M,high"
 expect-output crashkernel reserved: 0x00000001
 expect-output crashkernel low memory reserved: 0xf8000000 - 0x100000000 (128 MB)

@@ -5,12 +5,15 @@
 #![no_std]
 #![no_main]
 
-use arm64_mm::arch::aarch64::kernel::setup::boot_command_line;
+use arm64_mm::arch::aarch64::kernel::setup::{boot_command_line, cpu_number, nr_cpu_ids};
 use arm64_mm::arch::aarch64::memory::pfn_to_page;
+use arm64_mm::arch::aarch64::memory::virt_to_phys;
 use arm64_mm::kernel::ktest;
 use arm64_mm::mm::free_area_init::early_pfn_valid;
 use arm64_mm::mm::memblock::MEMBLOCK;
 use arm64_mm::mm::mmzone::node_data_map;
+use arm64_mm::mm::numa::{cpu_to_node, early_pfn_to_nid};
+use arm64_mm::mm::percpu::per_cpu_offset;
 use arm64_mm::mm::Pfn;
 use arm64_mm::{check, qemu_test};
 
@@ -113,5 +116,22 @@ pub fn kernel_init() -> ! {
         zones,
         managed_total
     );
+
+    // setup_per_cpu_areas: each CPU's copy of the static per-CPU image is on its node.
+    let mb = MEMBLOCK.lock();
+    for cpu in 0..nr_cpu_ids() {
+        let va = (&raw const cpu_number as u64).wrapping_add(per_cpu_offset(cpu));
+        let pa = virt_to_phys(va as *const u8);
+        let nid = early_pfn_to_nid(&mb, pa.pfn_down().0);
+        check!(
+            nid == cpu_to_node(cpu) && mb.is_reserved(pa),
+            "cpu {}'s per-CPU unit at {:#x} is reserved on node {} (its node: {})",
+            cpu,
+            pa.as_u64(),
+            nid,
+            cpu_to_node(cpu)
+        );
+    }
+    drop(mb);
     ktest::finish()
 }

@@ -13,12 +13,31 @@ pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
     printk::set_clock(time::sched_clock);
     setup::print_boot_banner();
     setup::setup_arch();
+    setup_per_cpu_areas();
     build_all_zonelists();
     pr_notice!("Kernel command line: {}", boot_command_line());
     params::parse_late_params(boot_command_line());
     mark_readonly();
     ptdump::ptdump_check_boot();
     rest_init()
+}
+
+/// Linux: setup_per_cpu_areas() (drivers/base/arch_numa.c) — one unit per possible CPU,
+/// on its node, holding a copy of the static per-CPU image.
+fn setup_per_cpu_areas() {
+    use crate::mm::{memblock::MEMBLOCK, numa::NUMA_EARLY, percpu};
+    let cpus: [usize; crate::mm::numa::NR_CPUS] = core::array::from_fn(|i| i);
+    let numa = NUMA_EARLY.lock();
+    let offsets = percpu::setup_per_cpu_areas(
+        setup::percpu_static_image(),
+        &cpus[..setup::nr_cpu_ids()],
+        &|c| numa.cpu_to_node(c),
+        &|a, b| numa.node_distance(a, b),
+        &mut MEMBLOCK.lock(),
+    )
+    .unwrap_or_else(|e| panic!("Failed to initialize percpu areas (err={}).", e.errno()));
+    drop(numa);
+    percpu::set_per_cpu_offsets(offsets);
 }
 
 /// Linux: build_all_zonelists(NULL) — each node's fallback order; from here the node and

@@ -6,6 +6,7 @@ pub mod memtest;
 pub mod mmzone;
 pub mod numa;
 pub mod page;
+pub mod percpu;
 pub mod show;
 pub mod sparse;
 pub mod zonelist;

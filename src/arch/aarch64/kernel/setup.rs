@@ -44,6 +44,34 @@ pub fn kernel_image_range() -> (u64, u64) {
     (&raw const _text as u64, &raw const _end as u64)
 }
 
+/// Linux: cpu_number — arm64's per-CPU id (DEFINE_PER_CPU_READ_MOSTLY); the first static
+/// per-CPU variable, so the per-CPU image is never empty.
+#[no_mangle]
+#[link_section = ".data..percpu"]
+#[allow(non_upper_case_globals)]
+pub static cpu_number: AtomicU64 = AtomicU64::new(0);
+
+/// The static per-CPU image `[__per_cpu_start, __per_cpu_end)` (Linux: the per-cpu section).
+pub fn percpu_static_image() -> &'static [u8] {
+    extern "C" {
+        static __per_cpu_start: u8;
+        static __per_cpu_end: u8;
+    }
+    let (start, end) = (&raw const __per_cpu_start, &raw const __per_cpu_end);
+    // SAFETY: the linker script places the per-CPU image between the two symbols, in the
+    // init data segment, mapped until free_initmem (after setup_per_cpu_areas copied it).
+    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
+}
+
+/// Linux: nr_cpu_ids — the CPUs the device tree lists (at least the boot CPU).
+pub fn nr_cpu_ids() -> usize {
+    device_tree()
+        .cpus()
+        .filter(|c| c.is_ok())
+        .count()
+        .clamp(1, crate::mm::numa::NR_CPUS)
+}
+
 /// Linux: COMMAND_LINE_SIZE on arm64.
 pub const COMMAND_LINE_SIZE: usize = 2048;
 

@@ -1,0 +1,1491 @@
+//! The first percpu chunk: one copy of the kernel's static per-CPU data for every possible
+//! CPU, and `__per_cpu_offset[]`, which turns the address of a per-CPU variable into the
+//! address of one CPU's copy. Mirrors Linux 6.1's mm/percpu.c (`pcpu_build_alloc_info`,
+//! `pcpu_embed_first_chunk`, `pcpu_fc_alloc`/`pcpu_fc_free`, `pcpu_dump_alloc_info`, the
+//! checks of `pcpu_setup_first_chunk`) and drivers/base/arch_numa.c (`setup_per_cpu_areas`,
+//! `pcpu_cpu_distance`), which is what arm64 runs with CONFIG_NUMA.
+//!
+//! The "embed" first chunk lives in memblock memory, reached through the linear map. CPUs
+//! whose nodes are `LOCAL_DISTANCE` apart form a group; each group gets one allocation on its
+//! first CPU's node, cut into units of `unit_size`, one per CPU:
+//!
+//! ```text
+//!  area = pcpu_fc_alloc(first CPU of the group, nr_units * unit_size, atom_size)
+//!
+//!  |<------------------------------ unit_size ------------------------------>|
+//!  +-----------------+----------------+---------------------+----------------+
+//!  | static          | reserved       | dynamic             | tail:          |  unit 0
+//!  | (a copy of the  | (modules'      | (alloc_percpu()     | pcpu_fc_free() |
+//!  | image)          | per-CPU data)  | before the slab)    | gives it back  |
+//!  +-----------------+----------------+---------------------+----------------+
+//!  |<--------------- size_sum (whole pages) --------------->|
+//!  +-------------------------------------------------------------------------+
+//!  | unit 1 ... (a unit no CPU uses, padding a group to a multiple           |
+//!  | of upa, is given back whole)                                            |
+//!  +-------------------------------------------------------------------------+
+//! ```
+//!
+//! `__per_cpu_offset[cpu]` = (cpu's unit) - `__per_cpu_start`, so `&var + per_cpu_offset(cpu)`
+//! is cpu's copy of `var`. Debian's 6.1 arm64 kernel has 87272 bytes of static per-CPU data;
+//! with 8 KiB reserved and 28 KiB dynamic that is 31 pages per CPU, the reference logs'
+//! `percpu: Embedded 31 pages/cpu s87272 r8192 d31512 u126976` (the tests reproduce it:
+//! `cargo hosttest percpu`).
+//!
+//! Differences from Linux:
+//! - `pcpu_setup_first_chunk()` makes Linux's checks, computes `pcpu_unit_map[]` and
+//!   `pcpu_unit_offsets[]` and dumps the layout, but does not build the chunk bookkeeping
+//!   (`pcpu_alloc_first_chunk()`, the slot lists, and the memblock allocations they take):
+//!   that is the dynamic percpu allocator, which does not exist yet.
+//! - A failed `PCPU_SETUP_BUG_ON()` prints Linux's lines and returns an error instead of
+//!   `BUG()`; inputs that would fail it are caught before any memory is allocated.
+//! - No `pcpu_page_first_chunk()` fallback (it maps units with vmalloc): an embed failure is
+//!   returned, and the caller panics as Linux does when both fail. `percpu_alloc=` is not
+//!   parsed, so the choice is always Linux's default ("auto", i.e. embed).
+//! - `pcpu_alloc_info` and the `areas[]` array live on the stack, not in memblock; their
+//!   pages are still reserved and freed around the units, so the units land where Linux's do.
+//! - `cpu_possible_mask` is an ascending slice of CPU numbers; `pcpu_fc_alloc()`'s
+//!   `node_online(node) && NODE_DATA(node)` test is reduced to "a node number in range".
+
+use core::fmt::{self, Write};
+use core::ptr::{self, NonNull};
+
+use super::addr::{align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use super::memblock::{
+    Memblock, MAX_NUMNODES, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE, PHYS_ADDR_MAX, SMP_CACHE_BYTES,
+};
+use super::numa::{LOCAL_DISTANCE, NR_CPUS};
+use crate::kernel::printk::{KERN_DEBUG, KERN_EMERG};
+
+const PAGE: usize = PAGE_SIZE as usize;
+
+/// Linux: PERCPU_MODULE_RESERVE (CONFIG_MODULES) — room for modules' static per-CPU data.
+pub const PERCPU_MODULE_RESERVE: usize = 8 << 10;
+/// Linux: PCPU_MIN_UNIT_SIZE — the smallest unit, also the largest dynamic allocation.
+pub const PCPU_MIN_UNIT_SIZE: usize = align_up(32 << 10, PAGE_SIZE) as usize;
+/// Linux: PCPU_MIN_ALLOC_SHIFT.
+pub const PCPU_MIN_ALLOC_SHIFT: u32 = 2;
+/// Linux: PCPU_MIN_ALLOC_SIZE — the allocation granule of a chunk.
+pub const PCPU_MIN_ALLOC_SIZE: usize = 1 << PCPU_MIN_ALLOC_SHIFT;
+/// Linux: PCPU_BITMAP_BLOCK_SIZE.
+pub const PCPU_BITMAP_BLOCK_SIZE: usize = PAGE;
+/// Linux: PERCPU_DYNAMIC_EARLY_SIZE (6.1: `20 << 10`; 6.6 made the shift configurable) —
+/// the dynamic space the first chunk must have for allocations made before the slab.
+pub const PERCPU_DYNAMIC_EARLY_SIZE: usize = 20 << 10;
+/// Linux: PERCPU_DYNAMIC_RESERVE for BITS_PER_LONG > 32 — the dynamic space arch code asks
+/// for in the first chunk.
+pub const PERCPU_DYNAMIC_RESERVE: usize = 28 << 10;
+
+const _: () = assert!(PERCPU_DYNAMIC_RESERVE >= PERCPU_DYNAMIC_EARLY_SIZE);
+// Linux checks this at run time in pcpu_setup_first_chunk(); it is a constant.
+const _: () = assert!(
+    PCPU_BITMAP_BLOCK_SIZE.is_multiple_of(PAGE) || PAGE.is_multiple_of(PCPU_BITMAP_BLOCK_SIZE)
+);
+
+/// A unit no CPU uses (Linux stores NR_CPUS in `cpu_map[]`).
+pub const PCPU_NO_CPU: u32 = NR_CPUS as u32;
+
+/// The most groups a [`PcpuAllocInfo`] can describe (Linux sizes its array at run time).
+/// With arch_numa's `pcpu_cpu_distance` a group is the possible CPUs of one node: a node is
+/// at LOCAL_DISTANCE from itself and further from any other (`numa_set_distance()` rejects
+/// anything else), and every possible CPU has a node (`early_map_cpu_to_node()` falls back
+/// to 0). So there are at most MAX_NUMNODES groups; the bound keeps the info small enough to
+/// live on the boot stack, where NR_CPUS groups would not.
+pub const PCPU_MAX_GROUPS: usize = MAX_NUMNODES as usize;
+
+/// The most units a [`PcpuAllocInfo`] can describe (Linux sizes its array at run time).
+/// `nr_units` is the possible CPUs plus the units wasted rounding each group up to a
+/// multiple of `upa`, and `pcpu_build_alloc_info()` only accepts a `upa` that wastes at most
+/// a third of the CPUs (upa 1 wastes none), so this bound always holds.
+pub const PCPU_MAX_UNITS: usize = NR_CPUS + NR_CPUS / 3;
+
+/// Linux: VMALLOC_TOTAL on arm64 (48-bit VA, 4 KiB pages): VMALLOC_END (VMEMMAP_START -
+/// SZ_256M) minus VMALLOC_START (MODULES_END). The embed first chunk warns when its groups
+/// span more than 3/4 of it. mm/ does not reach into arch/, so the value is spelled out
+/// here and checked against the arch's layout where that is compiled.
+pub const VMALLOC_TOTAL: u64 = 0xffff_fbff_f000_0000 - 0xffff_8000_0800_0000;
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+const _: () = assert!(
+    VMALLOC_TOTAL
+        == crate::arch::aarch64::memory::VMALLOC_END - crate::arch::aarch64::memory::VMALLOC_START
+);
+
+/// Linux: `__pa(MAX_DMA_ADDRESS)`, pcpu_fc_alloc()'s lower bound. arm64's MAX_DMA_ADDRESS is
+/// `~0UL`, outside the linear map, so `__pa()` of it lies far above any RAM: the bound only
+/// makes memblock's first try fail before `memblock_alloc_internal()` retries from 0.
+/// PHYS_ADDR_MAX does the same (only `memblock=debug`'s `from=` differs).
+pub const PCPU_FC_GOAL: PhysAddr = PHYS_ADDR_MAX;
+
+/// Why the first chunk could not be set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PcpuError {
+    /// Linux: -ENOMEM — memblock could not hold a group's area or the bookkeeping pages
+    /// (also sizes too large to compute).
+    NoMem,
+    /// Linux: -EINVAL — the groups would span too much of the vmalloc space, or an
+    /// `atom_size` that is not a whole number of pages (Linux would BUG()).
+    Inval,
+    /// Linux: PCPU_SETUP_BUG_ON(cond) in pcpu_setup_first_chunk(), which BUG()s; the text is
+    /// Linux's condition, e.g. `ai->nr_groups <= 0` for no possible CPU.
+    SetupBug(&'static str),
+    /// The possible-CPU list is not strictly ascending or holds a CPU >= NR_CPUS, which
+    /// Linux's cpumask cannot express.
+    InvalidCpuMask,
+    /// The distance function split the CPUs into more than [`PCPU_MAX_GROUPS`] groups,
+    /// which node distances cannot do.
+    TooManyGroups,
+}
+
+impl PcpuError {
+    /// Linux's errno for this failure (what `Failed to initialize percpu areas (err=%d).`
+    /// prints); a failed setup check has none in Linux, -EINVAL stands for it.
+    pub fn errno(self) -> i32 {
+        match self {
+            PcpuError::NoMem => -12,
+            PcpuError::Inval
+            | PcpuError::SetupBug(_)
+            | PcpuError::InvalidCpuMask
+            | PcpuError::TooManyGroups => -22,
+        }
+    }
+}
+
+impl fmt::Display for PcpuError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            PcpuError::NoMem => write!(f, "out of memory (-ENOMEM)"),
+            PcpuError::Inval => write!(f, "invalid layout (-EINVAL)"),
+            PcpuError::SetupBug(cond) => write!(f, "failed to initialize, {cond}"),
+            PcpuError::InvalidCpuMask => write!(f, "possible CPUs not ascending or >= NR_CPUS"),
+            PcpuError::TooManyGroups => write!(f, "more than {PCPU_MAX_GROUPS} CPU groups"),
+        }
+    }
+}
+
+/// One group of units: CPUs at LOCAL_DISTANCE from each other (Linux: `struct
+/// pcpu_group_info`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PcpuGroupInfo {
+    /// Units in the group, a multiple of `upa`; some may be unused.
+    pub nr_units: usize,
+    /// Offset of the group's area from the lowest group's (back-to-back until
+    /// pcpu_embed_first_chunk() knows where the areas are).
+    pub base_offset: usize,
+    /// Index of the group's first `cpu_map` entry (Linux: a pointer into the shared array).
+    cpu_map: usize,
+}
+
+/// The shape of the first chunk (Linux: `struct pcpu_alloc_info`), with fixed-size arrays:
+/// at most [`PCPU_MAX_GROUPS`] groups and [`PCPU_MAX_UNITS`] units.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcpuAllocInfo {
+    pub static_size: usize,
+    pub reserved_size: usize,
+    pub dyn_size: usize,
+    pub unit_size: usize,
+    pub atom_size: usize,
+    pub alloc_size: usize,
+    pub nr_groups: usize,
+    groups: [PcpuGroupInfo; PCPU_MAX_GROUPS],
+    /// Every group's unit-to-CPU map, one after the other; [`PCPU_NO_CPU`] marks an unused
+    /// unit.
+    cpu_map: [u32; PCPU_MAX_UNITS],
+}
+
+impl PcpuAllocInfo {
+    /// Linux: pcpu_alloc_alloc_info() — no groups, every unit unused.
+    fn new() -> Self {
+        Self {
+            static_size: 0,
+            reserved_size: 0,
+            dyn_size: 0,
+            unit_size: 0,
+            atom_size: 0,
+            alloc_size: 0,
+            nr_groups: 0,
+            groups: [PcpuGroupInfo::default(); PCPU_MAX_GROUPS],
+            cpu_map: [PCPU_NO_CPU; PCPU_MAX_UNITS],
+        }
+    }
+
+    /// Linux: `ai->groups[0 .. ai->nr_groups]`.
+    pub fn groups(&self) -> &[PcpuGroupInfo] {
+        &self.groups[..self.nr_groups]
+    }
+
+    /// Linux: `ai->groups[group].cpu_map[0 .. nr_units]`.
+    pub fn cpu_map(&self, group: usize) -> &[u32] {
+        let gi = &self.groups[group];
+        &self.cpu_map[gi.cpu_map..gi.cpu_map + gi.nr_units]
+    }
+
+    /// All units of all groups.
+    pub fn nr_units(&self) -> usize {
+        self.groups().iter().map(|g| g.nr_units).sum()
+    }
+
+    /// Units per allocation: how many units share one `alloc_size` block.
+    pub fn upa(&self) -> usize {
+        self.alloc_size / self.unit_size.max(1)
+    }
+
+    /// Linux: `ai->__ai_size` — the memblock bytes pcpu_alloc_alloc_info() takes for this
+    /// info: the struct with `nr_groups` 24-byte group entries (64-bit layout), then one
+    /// `unsigned int` per unit, page aligned.
+    fn linux_ai_size(&self) -> usize {
+        const BASE: usize = 64; // offsetof(struct pcpu_alloc_info, groups)
+        const GROUP: usize = 24; // sizeof(struct pcpu_group_info)
+        let base_size = BASE + GROUP * self.nr_groups; // already 4-byte aligned
+        pfn_align(base_size + 4 * self.nr_units()).unwrap_or(usize::MAX)
+    }
+}
+
+/// Linux: PFN_ALIGN(), or None when it overflows.
+fn pfn_align(x: usize) -> Option<usize> {
+    Some(x.checked_add(PAGE - 1)? & !(PAGE - 1))
+}
+
+/// Linux: rounddown_pow_of_two() (`n` >= 1).
+fn rounddown_pow_of_two(n: usize) -> usize {
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+/// Linux's `cpu_possible_mask` as this file takes it: strictly ascending, below NR_CPUS.
+fn check_possible_cpus(possible_cpus: &[usize]) -> Result<(), PcpuError> {
+    let ascending = possible_cpus.windows(2).all(|w| w[0] < w[1]);
+    if !ascending || possible_cpus.last().is_some_and(|&c| c >= NR_CPUS) {
+        return Err(PcpuError::InvalidCpuMask);
+    }
+    Ok(())
+}
+
+/// Linux: pcpu_build_alloc_info() — group the possible CPUs by distance and size the units.
+///
+/// `static_size` is Linux's `__per_cpu_end - __per_cpu_start`. `dyn_size` is a minimum: it
+/// grows so that static + reserved + dynamic fill whole pages (and to at least
+/// PERCPU_DYNAMIC_EARLY_SIZE). CPUs at LOCAL_DISTANCE both ways share a group (all CPUs do
+/// without `cpu_distance_fn`). Then `upa`, the units per `alloc_size` block: counting down
+/// from the most that fit, the last that splits the block into whole pages and wastes at
+/// most a third of the CPUs in padding units before the number of blocks would grow.
+pub fn pcpu_build_alloc_info(
+    static_size: usize,
+    reserved_size: usize,
+    dyn_size: usize,
+    atom_size: usize,
+    cpu_distance_fn: Option<&dyn Fn(usize, usize) -> u32>,
+    possible_cpus: &[usize],
+) -> Result<PcpuAllocInfo, PcpuError> {
+    check_possible_cpus(possible_cpus)?;
+    // Linux's callers pass PAGE_SIZE or PMD_SIZE; anything else leaves no valid `upa`.
+    if atom_size == 0 || !atom_size.is_multiple_of(PAGE) {
+        return Err(PcpuError::Inval);
+    }
+
+    // Calculate size_sum and ensure dyn_size is enough for early allocations.
+    let size_sum = static_size
+        .checked_add(reserved_size)
+        .and_then(|s| s.checked_add(dyn_size.max(PERCPU_DYNAMIC_EARLY_SIZE)))
+        .and_then(pfn_align)
+        .ok_or(PcpuError::NoMem)?;
+    let dyn_size = size_sum - static_size - reserved_size;
+
+    // The smallest alloc_size, a multiple of atom_size, that holds page-aligned units of at
+    // least min_unit_size, and the most units that fit in it.
+    let min_unit_size = size_sum.max(PCPU_MIN_UNIT_SIZE);
+    let alloc_size = min_unit_size
+        .checked_next_multiple_of(atom_size)
+        .ok_or(PcpuError::NoMem)?;
+    let upa_fits =
+        |upa: usize| alloc_size.is_multiple_of(upa) && (alloc_size / upa).is_multiple_of(PAGE);
+    let mut max_upa = alloc_size / min_unit_size;
+    // Stops at 1 at the latest: alloc_size is a multiple of atom_size, so of PAGE_SIZE.
+    while !upa_fits(max_upa) {
+        max_upa -= 1;
+    }
+
+    // Group CPUs according to their proximity. The list is ascending, so the next CPU not
+    // yet grouped is Linux's cpumask_first(&mask), and the ones after it are the rest of
+    // the mask.
+    let mut ungrouped = [false; NR_CPUS];
+    for &cpu in possible_cpus {
+        ungrouped[cpu] = true;
+    }
+    let mut group_map = [0u8; NR_CPUS];
+    let mut group_cnt = [0usize; PCPU_MAX_GROUPS];
+    let mut nr_groups = 0;
+    for (i, &cpu) in possible_cpus.iter().enumerate() {
+        if !ungrouped[cpu] {
+            continue;
+        }
+        if nr_groups == PCPU_MAX_GROUPS {
+            return Err(PcpuError::TooManyGroups);
+        }
+        ungrouped[cpu] = false;
+        group_map[cpu] = nr_groups as u8;
+        group_cnt[nr_groups] += 1;
+        for &tcpu in &possible_cpus[i + 1..] {
+            let local = |d: &dyn Fn(usize, usize) -> u32| {
+                d(cpu, tcpu) == LOCAL_DISTANCE && d(tcpu, cpu) == LOCAL_DISTANCE
+            };
+            if ungrouped[tcpu] && cpu_distance_fn.is_none_or(local) {
+                ungrouped[tcpu] = false;
+                group_map[tcpu] = nr_groups as u8;
+                group_cnt[nr_groups] += 1;
+            }
+        }
+        nr_groups += 1;
+    }
+
+    // Wasted space is caused by a ratio imbalance of upa to group_cnt: padding units fill
+    // each group up to a multiple of upa. Take the largest upa that wastes at most a third
+    // of the CPUs (upa 1 wastes nothing, so there always is one), and stop once a smaller
+    // upa would need more blocks.
+    let num_possible_cpus = possible_cpus.len();
+    let mut last_allocs = usize::MAX;
+    let mut best_upa = 0;
+    for upa in (1..=max_upa).rev() {
+        if !upa_fits(upa) {
+            continue;
+        }
+        let (mut allocs, mut wasted) = (0, 0);
+        for &cnt in &group_cnt[..nr_groups] {
+            let this_allocs = cnt.div_ceil(upa);
+            allocs += this_allocs;
+            wasted += this_allocs * upa - cnt;
+        }
+        if wasted > num_possible_cpus / 3 {
+            continue;
+        }
+        // And then don't consume more memory.
+        if allocs > last_allocs {
+            break;
+        }
+        last_allocs = allocs;
+        best_upa = upa;
+    }
+    let upa = best_upa;
+
+    let mut ai = PcpuAllocInfo::new();
+    ai.static_size = static_size;
+    ai.reserved_size = reserved_size;
+    ai.dyn_size = dyn_size;
+    ai.unit_size = alloc_size / upa;
+    ai.atom_size = atom_size;
+    ai.alloc_size = alloc_size;
+    ai.nr_groups = nr_groups;
+
+    let mut unit = 0;
+    for group in 0..nr_groups {
+        // Base offsets as if the groups were back to back; the caller updates them.
+        let mut nr = 0;
+        for &cpu in possible_cpus {
+            if group_map[cpu] as usize == group {
+                ai.cpu_map[unit + nr] = cpu as u32;
+                nr += 1;
+            }
+        }
+        ai.groups[group] = PcpuGroupInfo {
+            nr_units: nr.next_multiple_of(upa),
+            base_offset: unit * ai.unit_size,
+            cpu_map: unit,
+        };
+        unit += ai.groups[group].nr_units;
+    }
+    debug_assert!(unit <= PCPU_MAX_UNITS);
+    Ok(ai)
+}
+
+/// A line assembled piecewise, as Linux's printk() + pr_cont() do; cut at printk's
+/// LOG_LINE_MAX like any other message.
+struct LineBuf {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl LineBuf {
+    const fn new() -> Self {
+        Self {
+            buf: [0; 1024],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Only ASCII is written here, so a cut never splits a character.
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Linux: pcpu_dump_alloc_info() — the `pcpu-alloc:` lines at log level `lvl`: the sizes,
+/// then `[group] cpu cpu ... ` for each `alloc_size` block, as many blocks per line as fit
+/// in about 60 columns. Group and CPU numbers are zero-padded to the width of the largest
+/// count, an unused unit prints as dashes of the CPU width.
+pub fn pcpu_dump_alloc_info(lvl: u8, ai: &PcpuAllocInfo, num_possible_cpus: usize) {
+    let digits = |mut v: usize| {
+        let mut width = 1;
+        while {
+            v /= 10;
+            v != 0
+        } {
+            width += 1;
+        }
+        width
+    };
+    let group_width = digits(ai.nr_groups);
+    let cpu_width = digits(num_possible_cpus);
+    let empty_str = &"--------"[..cpu_width.min(8)];
+
+    let upa = ai.upa().max(1);
+    let width = upa * (cpu_width + 1) + group_width + 3;
+    let apl = rounddown_pow_of_two((60 / width).max(1));
+
+    printk!(
+        lvl,
+        "pcpu-alloc: s{} r{} d{} u{} alloc={}*{}",
+        ai.static_size,
+        ai.reserved_size,
+        ai.dyn_size,
+        ai.unit_size,
+        ai.alloc_size / ai.atom_size.max(1),
+        ai.atom_size
+    );
+
+    let mut line = LineBuf::new();
+    let mut open = false;
+    let (mut alloc, mut alloc_end) = (0, 0);
+    for (group, gi) in ai.groups().iter().enumerate() {
+        let cpu_map = ai.cpu_map(group);
+        let (mut unit, mut unit_end) = (0, 0);
+        alloc_end += gi.nr_units / upa;
+        while alloc < alloc_end {
+            if alloc % apl == 0 {
+                if open {
+                    printk!(lvl, "{}", line.as_str());
+                }
+                line.len = 0;
+                let _ = line.write_str("pcpu-alloc: ");
+                open = true;
+            }
+            let _ = write!(line, "[{group:0group_width$}] ");
+            unit_end += upa;
+            while unit < unit_end {
+                match cpu_map.get(unit) {
+                    Some(&cpu) if cpu != PCPU_NO_CPU => {
+                        let _ = write!(line, "{cpu:0cpu_width$} ");
+                    }
+                    _ => {
+                        let _ = write!(line, "{empty_str} ");
+                    }
+                }
+                unit += 1;
+            }
+            alloc += 1;
+        }
+    }
+    if open {
+        printk!(lvl, "{}", line.as_str());
+    }
+}
+
+/// `cpu_possible_mask` printed as Linux's `%*pb` with `nr_cpu_ids` bits: hex, in 32-bit
+/// chunks separated by commas, the most significant (partial) chunk first.
+struct CpumaskPb<'a>(&'a [usize]);
+
+impl fmt::Display for CpumaskPb<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let nr_bits = self.0.last().map_or(0, |&c| c + 1);
+        let mut chunksz = match nr_bits % 32 {
+            0 => 32,
+            n => n,
+        };
+        let mut first = true;
+        let mut i = nr_bits.next_multiple_of(32);
+        while i >= 32 {
+            i -= 32;
+            let val = (0..chunksz)
+                .filter(|b| self.0.binary_search(&(i + b)).is_ok())
+                .fold(0u32, |v, b| v | 1 << b);
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{:0w$x}", val, w = chunksz.div_ceil(4))?;
+            chunksz = 32;
+        }
+        Ok(())
+    }
+}
+
+/// What pcpu_setup_first_chunk() records for the rest of the kernel (Linux: the
+/// `pcpu_base_addr`, `pcpu_unit_map`, `pcpu_unit_offsets`, ... statics).
+#[derive(Clone, Debug)]
+pub struct PcpuFirstChunk {
+    /// Linux: pcpu_base_addr — the lowest group's area.
+    pub base_addr: VirtAddr,
+    /// Linux: pcpu_nr_groups.
+    pub nr_groups: usize,
+    /// Linux: pcpu_unit_size.
+    pub unit_size: usize,
+    /// Linux: pcpu_atom_size.
+    pub atom_size: usize,
+    /// Linux: pcpu_unit_map[] — each CPU's unit number (u32::MAX for impossible CPUs).
+    pub unit_map: [u32; NR_CPUS],
+    /// Linux: pcpu_unit_offsets[] — each CPU's unit, from `base_addr`.
+    pub unit_offsets: [usize; NR_CPUS],
+    /// Linux: pcpu_nr_units.
+    pub nr_units: usize,
+    /// Linux: pcpu_unit_pages.
+    pub unit_pages: usize,
+    /// Linux: pcpu_low_unit_cpu / pcpu_high_unit_cpu — the CPUs with the lowest and highest
+    /// unit offsets.
+    pub low_unit_cpu: usize,
+    pub high_unit_cpu: usize,
+}
+
+/// PCPU_SETUP_BUG_ON()'s report: Linux prints this and BUG()s; here the caller gets an error.
+fn pcpu_setup_bug(cond: &'static str, ai: &PcpuAllocInfo, possible_cpus: &[usize]) -> PcpuError {
+    pr_emerg!("percpu: failed to initialize, {}", cond);
+    pr_emerg!("percpu: cpu_possible_mask={}", CpumaskPb(possible_cpus));
+    pcpu_dump_alloc_info(KERN_EMERG, ai, possible_cpus.len());
+    PcpuError::SetupBug(cond)
+}
+
+/// Unit maps built by pcpu_setup_first_chunk()'s checks.
+struct UnitMaps {
+    unit_map: [u32; NR_CPUS],
+    unit_off: [usize; NR_CPUS],
+    nr_units: usize,
+    low_unit_cpu: usize,
+    high_unit_cpu: usize,
+}
+
+/// The sanity checks at the top of pcpu_setup_first_chunk(), in Linux's order, and the unit
+/// maps they validate. `base_addr` None skips the two checks on it, so that
+/// pcpu_embed_first_chunk() can fail before it allocates anything.
+fn pcpu_setup_check(
+    ai: &PcpuAllocInfo,
+    base_addr: Option<VirtAddr>,
+    per_cpu_start: VirtAddr,
+    possible_cpus: &[usize],
+) -> Result<UnitMaps, PcpuError> {
+    let size_sum = ai
+        .static_size
+        .saturating_add(ai.reserved_size)
+        .saturating_add(ai.dyn_size);
+    let bug = |cond| Err(pcpu_setup_bug(cond, ai, possible_cpus));
+    let page_offset = |x: u64| !x.is_multiple_of(PAGE_SIZE);
+
+    if ai.nr_groups == 0 {
+        return bug("ai->nr_groups <= 0");
+    }
+    if ai.static_size == 0 {
+        return bug("!ai->static_size");
+    }
+    if page_offset(per_cpu_start.0) {
+        return bug("offset_in_page(__per_cpu_start)");
+    }
+    if let Some(base) = base_addr {
+        if base.0 == 0 {
+            return bug("!base_addr");
+        }
+        if page_offset(base.0) {
+            return bug("offset_in_page(base_addr)");
+        }
+    }
+    if ai.unit_size < size_sum {
+        return bug("ai->unit_size < size_sum");
+    }
+    if !ai.unit_size.is_multiple_of(PAGE) {
+        return bug("offset_in_page(ai->unit_size)");
+    }
+    if ai.unit_size < PCPU_MIN_UNIT_SIZE {
+        return bug("ai->unit_size < PCPU_MIN_UNIT_SIZE");
+    }
+    if !ai.unit_size.is_multiple_of(PCPU_BITMAP_BLOCK_SIZE) {
+        return bug("!IS_ALIGNED(ai->unit_size, PCPU_BITMAP_BLOCK_SIZE)");
+    }
+    if ai.dyn_size < PERCPU_DYNAMIC_EARLY_SIZE {
+        return bug("ai->dyn_size < PERCPU_DYNAMIC_EARLY_SIZE");
+    }
+    if !ai.reserved_size.is_multiple_of(PCPU_MIN_ALLOC_SIZE) {
+        return bug("!IS_ALIGNED(ai->reserved_size, PCPU_MIN_ALLOC_SIZE)");
+    }
+    if check_possible_cpus(possible_cpus).is_err() {
+        return Err(PcpuError::InvalidCpuMask);
+    }
+    // (pcpu_verify_alloc_info() only checks something for the percpu-km backend.)
+
+    // Linux: nr_cpu_ids, one past the highest possible CPU.
+    let nr_cpu_ids = possible_cpus.last().map_or(0, |&c| c + 1);
+    let mut m = UnitMaps {
+        unit_map: [u32::MAX; NR_CPUS],
+        unit_off: [0; NR_CPUS],
+        nr_units: 0,
+        low_unit_cpu: NR_CPUS,
+        high_unit_cpu: NR_CPUS,
+    };
+    let mut unit = 0;
+    for (group, gi) in ai.groups().iter().enumerate() {
+        for (i, &cpu) in ai.cpu_map(group).iter().enumerate() {
+            if cpu == PCPU_NO_CPU {
+                continue;
+            }
+            let cpu = cpu as usize;
+            if cpu >= nr_cpu_ids {
+                return bug("cpu >= nr_cpu_ids");
+            }
+            if possible_cpus.binary_search(&cpu).is_err() {
+                return bug("!cpu_possible(cpu)");
+            }
+            if m.unit_map[cpu] != u32::MAX {
+                return bug("unit_map[cpu] != UINT_MAX");
+            }
+            m.unit_map[cpu] = (unit + i) as u32;
+            m.unit_off[cpu] = gi.base_offset + i * ai.unit_size;
+            if m.low_unit_cpu == NR_CPUS || m.unit_off[cpu] < m.unit_off[m.low_unit_cpu] {
+                m.low_unit_cpu = cpu;
+            }
+            if m.high_unit_cpu == NR_CPUS || m.unit_off[cpu] > m.unit_off[m.high_unit_cpu] {
+                m.high_unit_cpu = cpu;
+            }
+        }
+        unit += gi.nr_units;
+    }
+    m.nr_units = unit;
+    if possible_cpus.iter().any(|&cpu| m.unit_map[cpu] == u32::MAX) {
+        return bug("unit_map[cpu] == UINT_MAX");
+    }
+    Ok(m)
+}
+
+/// Linux: pcpu_setup_first_chunk() — check the layout of the first chunk, whose units the
+/// caller has placed at `base_addr` (+ each group's `base_offset`) and filled from the
+/// static image at `per_cpu_start`, dump it (`pcpu-alloc:` lines at KERN_DEBUG, which the
+/// reference logs show thanks to `ignore_loglevel`) and record the unit maps.
+pub fn pcpu_setup_first_chunk(
+    ai: &PcpuAllocInfo,
+    base_addr: VirtAddr,
+    per_cpu_start: VirtAddr,
+    possible_cpus: &[usize],
+) -> Result<PcpuFirstChunk, PcpuError> {
+    let m = pcpu_setup_check(ai, Some(base_addr), per_cpu_start, possible_cpus)?;
+    pcpu_dump_alloc_info(KERN_DEBUG, ai, possible_cpus.len());
+    Ok(PcpuFirstChunk {
+        base_addr,
+        nr_groups: ai.nr_groups,
+        unit_size: ai.unit_size,
+        atom_size: ai.atom_size,
+        unit_map: m.unit_map,
+        unit_offsets: m.unit_off,
+        nr_units: m.nr_units,
+        unit_pages: ai.unit_size >> PAGE_SHIFT,
+        low_unit_cpu: m.low_unit_cpu,
+        high_unit_cpu: m.high_unit_cpu,
+    })
+}
+
+/// Linux: pcpu_fc_alloc() — `size` zeroed bytes aligned to `align` for the group whose first
+/// CPU is `cpu`, on that CPU's node if it has one (memblock falls back to any node), above
+/// `__pa(MAX_DMA_ADDRESS)` if possible.
+pub fn pcpu_fc_alloc(
+    mb: &mut Memblock,
+    cpu: usize,
+    size: usize,
+    align: usize,
+    cpu_to_nd_fn: Option<&dyn Fn(usize) -> i32>,
+) -> Option<NonNull<u8>> {
+    let node = cpu_to_nd_fn.map_or(NUMA_NO_NODE, |f| f(cpu));
+    if node == NUMA_NO_NODE || !(0..MAX_NUMNODES).contains(&node) {
+        let ptr = mb.alloc_from(size as u64, align as u64, PCPU_FC_GOAL);
+        pr_info!(
+            "percpu: cpu {} has no node {} or node-local memory",
+            cpu,
+            node
+        );
+        ptr
+    } else {
+        // Linux's pr_debug() of the address here is compiled out (dynamic debug, off).
+        mb.alloc_try_nid(
+            size as u64,
+            align as u64,
+            PCPU_FC_GOAL,
+            MEMBLOCK_ALLOC_ACCESSIBLE,
+            node,
+        )
+    }
+}
+
+/// Linux: pcpu_fc_free() — give part of an area back to memblock.
+pub fn pcpu_fc_free(mb: &mut Memblock, ptr: *const u8, size: usize) {
+    mb.free(ptr, size as u64);
+}
+
+/// Linux: pcpu_embed_first_chunk() — build the layout, allocate each group's area with
+/// `fc_alloc(mb, first cpu of the group, size, atom_size)` (Linux: pcpu_fc_alloc(); pass
+/// [`pcpu_fc_alloc`] with the CPU-to-node map), copy `static_image` (Linux:
+/// `__per_cpu_start..__per_cpu_end`, page aligned) into every used unit, give each unit's
+/// tail past `size_sum` and every unused unit back to memblock, print `percpu: Embedded ...`
+/// and set up the first chunk.
+///
+/// On failure everything allocated is given back and memblock is as it was.
+#[allow(clippy::too_many_arguments)] // Linux's five, plus the globals Linux reads.
+pub fn pcpu_embed_first_chunk(
+    reserved_size: usize,
+    dyn_size: usize,
+    atom_size: usize,
+    cpu_distance_fn: Option<&dyn Fn(usize, usize) -> u32>,
+    mut fc_alloc: impl FnMut(&mut Memblock, usize, usize, usize) -> Option<NonNull<u8>>,
+    static_image: &[u8],
+    possible_cpus: &[usize],
+    mb: &mut Memblock,
+) -> Result<PcpuFirstChunk, PcpuError> {
+    let mut ai = pcpu_build_alloc_info(
+        static_image.len(),
+        reserved_size,
+        dyn_size,
+        atom_size,
+        cpu_distance_fn,
+        possible_cpus,
+    )?;
+    let per_cpu_start = VirtAddr::from(static_image.as_ptr());
+    // Linux would allocate, print "Embedded" and only then BUG() in
+    // pcpu_setup_first_chunk(); checking first leaves memblock untouched.
+    pcpu_setup_check(&ai, None, per_cpu_start, possible_cpus)?;
+
+    // Linux keeps `ai` and `areas[]` in memblock pages, taken before the units and freed
+    // after them. Ours are on the stack, but the pages are taken all the same: top-down they
+    // sit above the units, so without them every unit would land two pages higher than in
+    // Linux.
+    let ai_size = ai.linux_ai_size();
+    let ai_mem = mb
+        .alloc(ai_size as u64, PAGE_SIZE)
+        .ok_or(PcpuError::NoMem)?;
+    let areas_size = pfn_align(ai.nr_groups * core::mem::size_of::<usize>()).unwrap_or(PAGE);
+    let Some(areas_mem) = mb.alloc(areas_size as u64, SMP_CACHE_BYTES) else {
+        mb.free(ai_mem.as_ptr(), ai_size as u64);
+        return Err(PcpuError::NoMem);
+    };
+
+    let rc = embed_units(&mut ai, &mut fc_alloc, static_image, possible_cpus, mb);
+
+    // Linux: pcpu_free_alloc_info(ai), then memblock_free(areas, areas_size).
+    mb.free(ai_mem.as_ptr(), ai_size as u64);
+    mb.free(areas_mem.as_ptr(), areas_size as u64);
+    rc
+}
+
+/// The middle of pcpu_embed_first_chunk(): allocate, copy, free the unused parts, print and
+/// set up. On error every group's area is freed (Linux: `out_free_areas`).
+fn embed_units(
+    ai: &mut PcpuAllocInfo,
+    fc_alloc: &mut impl FnMut(&mut Memblock, usize, usize, usize) -> Option<NonNull<u8>>,
+    static_image: &[u8],
+    possible_cpus: &[usize],
+    mb: &mut Memblock,
+) -> Result<PcpuFirstChunk, PcpuError> {
+    let size_sum = ai.static_size + ai.reserved_size + ai.dyn_size;
+    let nr_groups = ai.nr_groups;
+    let mut areas = [ptr::null_mut::<u8>(); PCPU_MAX_GROUPS];
+    let group_bytes = |ai: &PcpuAllocInfo, g: usize| ai.groups[g].nr_units * ai.unit_size;
+    let free_areas = |mb: &mut Memblock, ai: &PcpuAllocInfo, areas: &[*mut u8]| {
+        for (g, &area) in areas.iter().enumerate() {
+            if !area.is_null() {
+                // Tails already given back are simply not reserved any more.
+                pcpu_fc_free(mb, area, group_bytes(ai, g));
+            }
+        }
+    };
+
+    // Allocate, and determine the base address and max_distance.
+    let mut base = usize::MAX;
+    let mut highest_group = 0;
+    for group in 0..nr_groups {
+        // Every group has a CPU: groups are made from CPUs.
+        let cpu = ai
+            .cpu_map(group)
+            .iter()
+            .find(|&&c| c != PCPU_NO_CPU)
+            .map(|&c| c as usize);
+        let area = cpu
+            .and_then(|cpu| {
+                ai.groups[group]
+                    .nr_units
+                    .checked_mul(ai.unit_size)
+                    .map(|s| (cpu, s))
+            })
+            .and_then(|(cpu, size)| fc_alloc(mb, cpu, size, ai.atom_size));
+        let Some(area) = area else {
+            free_areas(mb, ai, &areas[..group]);
+            return Err(PcpuError::NoMem);
+        };
+        areas[group] = area.as_ptr();
+        base = base.min(area.as_ptr() as usize);
+        if area.as_ptr() > areas[highest_group] {
+            highest_group = group;
+        }
+    }
+    let max_distance = (areas[highest_group] as usize - base)
+        .saturating_add(group_bytes(ai, highest_group)) as u64;
+
+    // Warn if the maximum distance is further than 75% of the vmalloc space; arm64 has the
+    // page first chunk to fall back to, so Linux fails here.
+    if max_distance > VMALLOC_TOTAL / 4 * 3 {
+        pr_warn!(
+            "percpu: max_distance={:#x} too large for vmalloc space {:#x}",
+            max_distance,
+            VMALLOC_TOTAL
+        );
+        free_areas(mb, ai, &areas[..nr_groups]);
+        return Err(PcpuError::Inval);
+    }
+
+    // Copy the data and free the unused parts, after all allocations are done: freeing
+    // earlier could let one group's area overlap another's.
+    for (group, &area) in areas[..nr_groups].iter().enumerate() {
+        for (i, &cpu) in ai.cpu_map(group).iter().enumerate() {
+            let unit = area.wrapping_add(i * ai.unit_size);
+            if cpu == PCPU_NO_CPU {
+                // Unused unit: free it whole.
+                pcpu_fc_free(mb, unit, ai.unit_size);
+                continue;
+            }
+            // SAFETY: `unit` is inside the group's area, which fc_alloc() handed out with
+            // `nr_units * unit_size` writable bytes; the unit has room for `static_size` (<=
+            // size_sum <= unit_size, checked) bytes. The image is the caller's data, not
+            // memory memblock just handed out, so the two do not overlap.
+            unsafe { ptr::copy_nonoverlapping(static_image.as_ptr(), unit, ai.static_size) };
+            pcpu_fc_free(mb, unit.wrapping_add(size_sum), ai.unit_size - size_sum);
+        }
+    }
+
+    // The base address is now known: determine the groups' base offsets.
+    for (gi, &area) in ai.groups[..nr_groups].iter_mut().zip(&areas) {
+        gi.base_offset = area as usize - base;
+    }
+
+    pr_info!(
+        "percpu: Embedded {} pages/cpu s{} r{} d{} u{}",
+        size_sum >> PAGE_SHIFT,
+        ai.static_size,
+        ai.reserved_size,
+        ai.dyn_size,
+        ai.unit_size
+    );
+
+    let per_cpu_start = VirtAddr::from(static_image.as_ptr());
+    pcpu_setup_first_chunk(ai, VirtAddr(base as u64), per_cpu_start, possible_cpus)
+        .inspect_err(|_| free_areas(mb, ai, &areas[..nr_groups]))
+}
+
+/// Every CPU's `__per_cpu_offset[]` entry, as setup_per_cpu_areas() computes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerCpuOffsets {
+    offsets: [u64; NR_CPUS],
+}
+
+impl PerCpuOffsets {
+    /// Linux: per_cpu_offset(cpu) — 0 for a CPU that is not possible.
+    pub fn get(&self, cpu: usize) -> u64 {
+        self.offsets.get(cpu).copied().unwrap_or(0)
+    }
+}
+
+/// Linux: setup_per_cpu_areas() in drivers/base/arch_numa.c (arm64 with NUMA) — embed the
+/// first chunk with room for modules (PERCPU_MODULE_RESERVE) and early dynamic allocations
+/// (PERCPU_DYNAMIC_RESERVE) in page-sized atoms, grouping CPUs by node distance
+/// (`pcpu_cpu_distance`) and placing each group on its node (`early_cpu_to_node`), then
+/// compute each CPU's offset from `static_image` (`__per_cpu_start`) to its unit.
+///
+/// The kernel calls it from start_kernel() right after setup_arch(), and panics on error as
+/// Linux does (`Failed to initialize percpu areas (err=%d).`, with [`PcpuError::errno`]);
+/// then it hands the result to [`set_per_cpu_offsets`].
+pub fn setup_per_cpu_areas(
+    static_image: &[u8],
+    possible_cpus: &[usize],
+    early_cpu_to_node: &dyn Fn(usize) -> i32,
+    node_distance: &dyn Fn(i32, i32) -> u32,
+    mb: &mut Memblock,
+) -> Result<PerCpuOffsets, PcpuError> {
+    let pcpu_cpu_distance =
+        |from: usize, to: usize| node_distance(early_cpu_to_node(from), early_cpu_to_node(to));
+    let chunk = pcpu_embed_first_chunk(
+        PERCPU_MODULE_RESERVE,
+        PERCPU_DYNAMIC_RESERVE,
+        PAGE,
+        Some(&pcpu_cpu_distance),
+        |mb, cpu, size, align| pcpu_fc_alloc(mb, cpu, size, align, Some(early_cpu_to_node)),
+        static_image,
+        possible_cpus,
+        mb,
+    )?;
+
+    // Unsigned arithmetic as in Linux: the units may lie below the image.
+    let delta = chunk.base_addr.0.wrapping_sub(static_image.as_ptr() as u64);
+    let mut offsets = PerCpuOffsets {
+        offsets: [0; NR_CPUS],
+    };
+    for &cpu in possible_cpus {
+        offsets.offsets[cpu] = delta.wrapping_add(chunk.unit_offsets[cpu] as u64);
+    }
+    Ok(offsets)
+}
+
+/// Linux: __per_cpu_offset[] — written once at boot, read-only after.
+static PER_CPU_OFFSET: spin::Once<PerCpuOffsets> = spin::Once::new();
+
+/// Publishes setup_per_cpu_areas()'s result as the kernel's `__per_cpu_offset[]`. Later
+/// calls keep the first.
+pub fn set_per_cpu_offsets(offsets: PerCpuOffsets) -> &'static PerCpuOffsets {
+    PER_CPU_OFFSET.call_once(|| offsets)
+}
+
+/// Linux: per_cpu_offset(cpu) — 0 before [`set_per_cpu_offsets`], as Linux's array is, so
+/// early per-CPU accesses reach the static image itself.
+pub fn per_cpu_offset(cpu: usize) -> u64 {
+    PER_CPU_OFFSET.get().map_or(0, |o| o.get(cpu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::printk::take_captured;
+    use crate::mm::memblock::MemblockFlags;
+    use std::cell::RefCell;
+
+    const A_LOG: &str = include_str!("../../tests/fixtures/linux-6.1/a_128M_smp1.log");
+    const C_LOG: &str = include_str!("../../tests/fixtures/linux-6.1/c_4G_smp2.log");
+    const F_LOG: &str = include_str!("../../tests/fixtures/linux-6.1/f_4G_numa2.log");
+
+    /// Debian 6.1 arm64's `__per_cpu_end - __per_cpu_start`, from the reference logs.
+    const LINUX_STATIC_SIZE: usize = 87272;
+    const SZ_1M: u64 = 1 << 20;
+    const SZ_2M: usize = 2 << 20;
+    const SZ_1G: u64 = 1 << 30;
+    const RAM: u64 = 0x4000_0000;
+
+    // Simulated RAM: windows of host memory standing in for physical ranges, owned by the
+    // test's thread and found by plain `fn`s as memblock's __va()/__pa() hooks want.
+    /// Physical base, host address, size, and the host memory itself.
+    type Window = (u64, usize, usize, Vec<u8>);
+    std::thread_local! {
+        static WINDOWS: RefCell<Vec<Window>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn test_va(pa: PhysAddr) -> *mut u8 {
+        WINDOWS.with(|w| {
+            for &(base, host, size, _) in w.borrow().iter() {
+                if pa.0 >= base && pa.0 - base < size as u64 {
+                    return (host + (pa.0 - base) as usize) as *mut u8;
+                }
+            }
+            panic!("phys {:#x} is outside the simulated windows", pa.0)
+        })
+    }
+
+    fn test_pa(va: *const u8) -> PhysAddr {
+        WINDOWS.with(|w| {
+            let va = va as usize;
+            for &(base, host, size, _) in w.borrow().iter() {
+                if va >= host && va - host <= size {
+                    return PhysAddr(base + (va - host) as u64);
+                }
+            }
+            panic!("{va:#x} is outside the simulated windows")
+        })
+    }
+
+    /// A memblock over `ranges` (`(base, size, nid)`), the top `window` bytes of each backed
+    /// by page-aligned host memory filled with 0xaa.
+    fn memblock_with(ranges: &[(u64, u64, i32)], window: u64) -> Memblock {
+        WINDOWS.with(|w| w.borrow_mut().clear());
+        let mut mb = Memblock::new();
+        // SAFETY: the hook maps only the windows below, linearly, page aligned and unused;
+        // the tests allocate only at the tops of the ranges, inside the windows.
+        unsafe { mb.set_phys_to_virt(test_va) };
+        mb.set_virt_to_phys(test_pa);
+        for &(base, size, nid) in ranges {
+            mb.add_node(PhysAddr(base), size, nid, MemblockFlags::NONE)
+                .unwrap();
+            let w = window.min(size) as usize;
+            let mem = vec![0xaau8; w + PAGE];
+            let host = (mem.as_ptr() as usize).next_multiple_of(PAGE);
+            WINDOWS.with(|ws| ws.borrow_mut().push((base + size - w as u64, host, w, mem)));
+        }
+        mb
+    }
+
+    /// A page-aligned static image of `len` bytes with a recognisable pattern.
+    struct Image {
+        mem: Vec<u8>,
+        off: usize,
+        len: usize,
+    }
+
+    impl Image {
+        fn new(len: usize) -> Self {
+            let mut mem = vec![0u8; len + PAGE];
+            let off = (mem.as_ptr() as usize).next_multiple_of(PAGE) - mem.as_ptr() as usize;
+            for (i, b) in mem[off..off + len].iter_mut().enumerate() {
+                *b = (i * 7 + 3) as u8;
+            }
+            Self { mem, off, len }
+        }
+
+        fn bytes(&self) -> &[u8] {
+            &self.mem[self.off..self.off + self.len]
+        }
+    }
+
+    /// The percpu lines of a reference log, as printk captures them.
+    fn linux_lines(log: &str) -> String {
+        log.lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| l.contains("] percpu: ") || l.contains("] pcpu-alloc: "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    fn distance(a: i32, b: i32) -> u32 {
+        if a == b {
+            LOCAL_DISTANCE
+        } else {
+            20
+        }
+    }
+
+    fn reserved(mb: &Memblock) -> Vec<(u64, u64)> {
+        mb.reserved()
+            .regions()
+            .iter()
+            .filter(|r| r.size != 0)
+            .map(|r| (r.base.0, r.size))
+            .collect()
+    }
+
+    /// The unit of `cpu`, as a physical address.
+    fn unit_pa(img: &Image, offsets: &PerCpuOffsets, cpu: usize) -> u64 {
+        test_pa((img.bytes().as_ptr() as u64).wrapping_add(offsets.get(cpu)) as *const u8).0
+    }
+
+    /// `len` bytes of simulated RAM at `pa`.
+    fn ram(pa: u64, len: usize) -> &'static [u8] {
+        // SAFETY: the window is alive for the test's thread and holds `len` bytes at `pa`
+        // (test_va panics outside the windows; the tests stay inside a unit).
+        unsafe { core::slice::from_raw_parts(test_va(PhysAddr(pa)), len) }
+    }
+
+    fn node_of(mb: &Memblock, pa: u64) -> i32 {
+        mb.memory()
+            .regions()
+            .iter()
+            .find(|r| r.base.0 <= pa && pa < r.end().0)
+            .map(|r| r.nid)
+            .unwrap()
+    }
+
+    /// Each unit holds the image, then zeroes up to `size_sum`.
+    fn assert_unit_contents(img: &Image, pa: u64, size_sum: usize) {
+        let unit = ram(pa, size_sum);
+        assert_eq!(&unit[..img.len], img.bytes());
+        assert!(unit[img.len..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn one_cpu_matches_linux_log_and_layout() {
+        // QEMU -m 128M -smp 1: one node, RAM at 0x4000_0000.
+        let mut mb = memblock_with(&[(RAM, 128 * SZ_1M, 0)], 2 * SZ_1M);
+        let img = Image::new(LINUX_STATIC_SIZE);
+        take_captured();
+        let offsets = setup_per_cpu_areas(img.bytes(), &[0], &|_| 0, &distance, &mut mb).unwrap();
+        assert_eq!(take_captured(), linux_lines(A_LOG));
+
+        // The ai and areas pages took the top two pages, the unit sits right below them, and
+        // both pages are free again: only the unit stays reserved.
+        let unit = unit_pa(&img, &offsets, 0);
+        assert_eq!(unit, 0x4800_0000 - 2 * PAGE as u64 - 126976);
+        assert_eq!(reserved(&mb), [(unit, 126976)]);
+        assert_unit_contents(&img, unit, 126976);
+    }
+
+    #[test]
+    fn two_cpus_one_node_match_linux_log() {
+        // QEMU -m 4G -smp 2: one node, both units in one area.
+        let mut mb = memblock_with(&[(RAM, 4 * SZ_1G, 0)], 2 * SZ_1M);
+        let img = Image::new(LINUX_STATIC_SIZE);
+        take_captured();
+        let offsets =
+            setup_per_cpu_areas(img.bytes(), &[0, 1], &|_| 0, &distance, &mut mb).unwrap();
+        assert_eq!(take_captured(), linux_lines(C_LOG));
+
+        let (u0, u1) = (unit_pa(&img, &offsets, 0), unit_pa(&img, &offsets, 1));
+        assert_eq!(u0, 0x1_4000_0000 - 2 * PAGE as u64 - 2 * 126976);
+        assert_eq!(u1, u0 + 126976);
+        assert_eq!(reserved(&mb), [(u0, 2 * 126976)]);
+        assert_unit_contents(&img, u0, 126976);
+        assert_unit_contents(&img, u1, 126976);
+    }
+
+    #[test]
+    fn two_nodes_match_linux_log_and_units_land_on_their_nodes() {
+        // QEMU -m 4G -smp 2 with two 2 GiB nodes, CPU n on node n.
+        let mut mb = memblock_with(
+            &[(RAM, 2 * SZ_1G, 0), (RAM + 2 * SZ_1G, 2 * SZ_1G, 1)],
+            2 * SZ_1M,
+        );
+        let img = Image::new(LINUX_STATIC_SIZE);
+        let cpu_to_node = |cpu: usize| cpu as i32;
+        take_captured();
+        let offsets =
+            setup_per_cpu_areas(img.bytes(), &[0, 1], &cpu_to_node, &distance, &mut mb).unwrap();
+        assert_eq!(take_captured(), linux_lines(F_LOG));
+
+        let (u0, u1) = (unit_pa(&img, &offsets, 0), unit_pa(&img, &offsets, 1));
+        // CPU 0's area is at the top of node 0; the NUMA_NO_NODE bookkeeping pages went to
+        // the top of memory (node 1), so CPU 1's area is just below them.
+        assert_eq!(u0, 0xc000_0000 - 126976);
+        assert_eq!(u1, 0x1_4000_0000 - 2 * PAGE as u64 - 126976);
+        assert_eq!(node_of(&mb, u0), 0);
+        assert_eq!(node_of(&mb, u1), 1);
+        assert_eq!(reserved(&mb), [(u0, 126976), (u1, 126976)]);
+        assert_unit_contents(&img, u0, 126976);
+        assert_unit_contents(&img, u1, 126976);
+    }
+
+    #[test]
+    fn unit_tails_return_to_memblock() {
+        // 4 KiB static, nothing reserved, the minimum dynamic size: size_sum is 6 pages but a
+        // unit is PCPU_MIN_UNIT_SIZE (8 pages), so 2 pages of each unit go back.
+        let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+        let img = Image::new(4096);
+        take_captured();
+        let chunk = pcpu_embed_first_chunk(
+            0,
+            0,
+            PAGE,
+            None,
+            |mb, cpu, size, align| pcpu_fc_alloc(mb, cpu, size, align, Some(&|_| 0)),
+            img.bytes(),
+            &[0, 1],
+            &mut mb,
+        )
+        .unwrap();
+        assert_eq!(
+            take_captured(),
+            "[    0.000000] percpu: Embedded 6 pages/cpu s4096 r0 d20480 u32768\n\
+             [    0.000000] pcpu-alloc: s4096 r0 d20480 u32768 alloc=8*4096\n\
+             [    0.000000] pcpu-alloc: [0] 0 [0] 1 \n"
+        );
+        let base = test_pa(chunk.base_addr.as_ptr()).0;
+        assert_eq!(chunk.unit_offsets[1], 32768);
+        assert_eq!(
+            reserved(&mb),
+            [(base, 24576), (base + 32768, 24576)],
+            "each unit keeps size_sum, its tail is free"
+        );
+        assert!(!mb.is_reserved(PhysAddr(base + 24576)));
+        assert_unit_contents(&img, base, 24576);
+        assert_unit_contents(&img, base + 32768, 24576);
+    }
+
+    #[test]
+    fn large_atoms_pad_groups_and_free_unused_units() {
+        // Three CPUs, two on node 0 and one on node 1, with 2 MiB atoms (x86's choice): the
+        // best upa is 2, so node 1's group has an unused unit, freed whole.
+        let mut mb = memblock_with(
+            &[(RAM, 128 * SZ_1M, 0), (RAM + 128 * SZ_1M, 128 * SZ_1M, 1)],
+            8 * SZ_1M,
+        );
+        let img = Image::new(4096);
+        let nodes = [0, 0, 1];
+        let cpu_to_node = |cpu: usize| nodes[cpu];
+        let dist = |a: usize, b: usize| distance(nodes[a], nodes[b]);
+        take_captured();
+        let chunk = pcpu_embed_first_chunk(
+            PERCPU_MODULE_RESERVE,
+            PERCPU_DYNAMIC_RESERVE,
+            SZ_2M,
+            Some(&dist),
+            |mb, cpu, size, align| pcpu_fc_alloc(mb, cpu, size, align, Some(&cpu_to_node)),
+            img.bytes(),
+            &[0, 1, 2],
+            &mut mb,
+        )
+        .unwrap();
+        assert_eq!(
+            take_captured(),
+            "[    0.000000] percpu: Embedded 10 pages/cpu s4096 r8192 d28672 u1048576\n\
+             [    0.000000] pcpu-alloc: s4096 r8192 d28672 u1048576 alloc=1*2097152\n\
+             [    0.000000] pcpu-alloc: [0] 0 1 [1] 2 - \n"
+        );
+        // Units 0, 1 | 2, 3: CPU 2 has its group's first unit, the fourth is unused.
+        assert_eq!((chunk.nr_groups, chunk.nr_units), (2, 4));
+        assert_eq!(chunk.unit_map[..3], [0, 1, 2]);
+        // (Which group is the base depends on where the host put the windows.)
+        let unit = |cpu: usize| {
+            let off = chunk.base_addr.0 + chunk.unit_offsets[cpu] as u64;
+            test_pa(off as *const u8).0
+        };
+        assert_eq!(
+            unit(0),
+            0x4800_0000 - SZ_2M as u64,
+            "2 MiB aligned, top of node 0"
+        );
+        assert_eq!(unit(1), unit(0) + 1048576);
+        assert_eq!(node_of(&mb, unit(2)), 1);
+        assert_eq!(unit(2) % SZ_2M as u64, 0);
+        assert_eq!(
+            reserved(&mb),
+            [(unit(0), 40960), (unit(1), 40960), (unit(2), 40960)],
+            "tails and the unused unit are free"
+        );
+        for cpu in 0..3 {
+            assert_unit_contents(&img, unit(cpu), 40960);
+        }
+    }
+
+    #[test]
+    fn build_alloc_info_picks_linuxs_upa() {
+        // x86-64 with 8 CPUs and 2 MiB atoms: 8 units of 256 KiB share one atom.
+        let cpus: Vec<usize> = (0..8).collect();
+        let ai = pcpu_build_alloc_info(173568, 8192, 28672, SZ_2M, None, &cpus).unwrap();
+        assert_eq!(
+            (ai.dyn_size, ai.unit_size, ai.alloc_size, ai.upa()),
+            (31232, 262144, SZ_2M, 8)
+        );
+        assert_eq!(ai.nr_groups, 1);
+        assert_eq!(ai.cpu_map(0), [0, 1, 2, 3, 4, 5, 6, 7]);
+
+        // Without a distance function every CPU shares one group, nodes or not.
+        let ai = pcpu_build_alloc_info(4096, 0, 0, PAGE, None, &[0, 1, 2]).unwrap();
+        assert_eq!(ai.nr_groups, 1);
+
+        // Grouping by distance, sparse CPU numbers: 1 and 5 are local, 3 is not.
+        let node = |c: usize| if c == 3 { 1 } else { 0 };
+        let dist = |a: usize, b: usize| distance(node(a), node(b));
+        let ai = pcpu_build_alloc_info(4096, 0, 0, PAGE, Some(&dist), &[1, 3, 5]).unwrap();
+        assert_eq!(ai.nr_groups, 2);
+        assert_eq!(ai.cpu_map(0), [1, 5]);
+        assert_eq!(ai.cpu_map(1), [3]);
+        assert_eq!(ai.groups()[1].base_offset, 2 * ai.unit_size);
+    }
+
+    #[test]
+    fn dump_wraps_lines_and_pads_numbers_like_linux() {
+        // 12 CPUs: two-digit CPU numbers, 8 blocks per line.
+        let cpus: Vec<usize> = (0..12).collect();
+        let ai = pcpu_build_alloc_info(LINUX_STATIC_SIZE, 8192, 28672, PAGE, None, &cpus).unwrap();
+        take_captured();
+        pcpu_dump_alloc_info(KERN_DEBUG, &ai, cpus.len());
+        assert_eq!(
+            take_captured(),
+            "[    0.000000] pcpu-alloc: s87272 r8192 d31512 u126976 alloc=31*4096\n\
+             [    0.000000] pcpu-alloc: [0] 00 [0] 01 [0] 02 [0] 03 [0] 04 [0] 05 [0] 06 [0] 07 \n\
+             [    0.000000] pcpu-alloc: [0] 08 [0] 09 [0] 10 [0] 11 \n"
+        );
+    }
+
+    #[test]
+    fn cpumask_prints_as_linux_pb() {
+        assert_eq!(CpumaskPb(&[0, 1]).to_string(), "3");
+        assert_eq!(CpumaskPb(&[0, 4]).to_string(), "11");
+        assert_eq!(CpumaskPb(&[]).to_string(), "");
+        assert_eq!(CpumaskPb(&[0, 32, 35]).to_string(), "9,00000001");
+        let all: Vec<usize> = (0..32).collect();
+        assert_eq!(CpumaskPb(&all).to_string(), "ffffffff");
+    }
+
+    #[test]
+    fn no_cpus_is_an_error_and_leaves_memblock_alone() {
+        let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+        let img = Image::new(LINUX_STATIC_SIZE);
+        take_captured();
+        let err = setup_per_cpu_areas(img.bytes(), &[], &|_| 0, &distance, &mut mb).unwrap_err();
+        assert_eq!(err, PcpuError::SetupBug("ai->nr_groups <= 0"));
+        assert_eq!(err.errno(), -22);
+        let out = take_captured();
+        assert!(out.contains("] percpu: failed to initialize, ai->nr_groups <= 0\n"));
+        assert!(out.contains("] percpu: cpu_possible_mask=\n"));
+        assert!(reserved(&mb).is_empty());
+    }
+
+    #[test]
+    fn zero_static_size_is_an_error() {
+        let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+        take_captured();
+        let err = setup_per_cpu_areas(&[], &[0, 1], &|_| 0, &distance, &mut mb).unwrap_err();
+        assert_eq!(err, PcpuError::SetupBug("!ai->static_size"));
+        let out = take_captured();
+        assert!(out.contains("] percpu: failed to initialize, !ai->static_size\n"));
+        assert!(out.contains("] percpu: cpu_possible_mask=3\n"));
+        assert!(
+            out.contains("] pcpu-alloc: [0] 0 [0] 1 \n"),
+            "the dump at KERN_EMERG"
+        );
+        assert!(reserved(&mb).is_empty());
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+        let img = Image::new(LINUX_STATIC_SIZE + 1);
+        let unaligned = &img.mem[img.off + 1..img.off + 1 + LINUX_STATIC_SIZE];
+        assert_eq!(
+            setup_per_cpu_areas(unaligned, &[0], &|_| 0, &distance, &mut mb),
+            Err(PcpuError::SetupBug("offset_in_page(__per_cpu_start)"))
+        );
+        let img = Image::new(LINUX_STATIC_SIZE);
+        for cpus in [&[1, 0][..], &[0, 0], &[NR_CPUS]] {
+            assert_eq!(
+                setup_per_cpu_areas(img.bytes(), cpus, &|_| 0, &distance, &mut mb),
+                Err(PcpuError::InvalidCpuMask)
+            );
+        }
+        for atom in [0, PAGE + 1] {
+            assert_eq!(
+                pcpu_build_alloc_info(4096, 0, 0, atom, None, &[0]),
+                Err(PcpuError::Inval)
+            );
+        }
+        assert_eq!(
+            pcpu_build_alloc_info(usize::MAX - 100, 0, 0, PAGE, None, &[0]),
+            Err(PcpuError::NoMem)
+        );
+        // Every CPU its own "node": more groups than nodes can make.
+        let cpus: Vec<usize> = (0..=PCPU_MAX_GROUPS).collect();
+        let apart = |a: usize, b: usize| distance(a as i32, b as i32);
+        assert_eq!(
+            pcpu_build_alloc_info(4096, 0, 0, PAGE, Some(&apart), &cpus),
+            Err(PcpuError::TooManyGroups)
+        );
+        assert!(pcpu_build_alloc_info(4096, 0, 0, PAGE, Some(&apart), &cpus[1..]).is_ok());
+        assert!(reserved(&mb).is_empty());
+        take_captured();
+    }
+
+    #[test]
+    fn out_of_memory_gives_everything_back() {
+        // 128 KiB of RAM: the bookkeeping pages fit, a 31-page unit does not.
+        let mut mb = memblock_with(&[(RAM, 128 << 10, 0)], 128 << 10);
+        let img = Image::new(LINUX_STATIC_SIZE);
+        let err = setup_per_cpu_areas(img.bytes(), &[0], &|_| 0, &distance, &mut mb).unwrap_err();
+        assert_eq!((err, err.errno()), (PcpuError::NoMem, -12));
+        assert!(reserved(&mb).is_empty());
+
+        // An allocator that fails for the second group: the first group's area is freed.
+        let mut mb = memblock_with(&[(RAM, SZ_1G, 0), (RAM + SZ_1G, SZ_1G, 1)], 2 * SZ_1M);
+        let dist = |a: usize, b: usize| distance(a as i32, b as i32);
+        let err = pcpu_embed_first_chunk(
+            PERCPU_MODULE_RESERVE,
+            PERCPU_DYNAMIC_RESERVE,
+            PAGE,
+            Some(&dist),
+            |mb, cpu, size, align| {
+                (cpu == 0)
+                    .then(|| pcpu_fc_alloc(mb, cpu, size, align, Some(&|c| c as i32)))
+                    .flatten()
+            },
+            img.bytes(),
+            &[0, 1],
+            &mut mb,
+        )
+        .unwrap_err();
+        assert_eq!(err, PcpuError::NoMem);
+        assert!(reserved(&mb).is_empty());
+        take_captured();
+    }
+
+    #[test]
+    fn cpu_without_node_falls_back_with_linuxs_message() {
+        let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+        take_captured();
+        let p = pcpu_fc_alloc(&mut mb, 3, 8192, PAGE, Some(&|_| NUMA_NO_NODE)).unwrap();
+        assert_eq!(
+            take_captured(),
+            "[    0.000000] percpu: cpu 3 has no node -1 or node-local memory\n"
+        );
+        assert!(ram(test_pa(p.as_ptr()).0, 8192).iter().all(|&b| b == 0));
+        pcpu_fc_free(&mut mb, p.as_ptr(), 8192);
+        assert!(reserved(&mb).is_empty());
+    }
+
+    #[test]
+    fn setup_first_chunk_checks_base_addr() {
+        let ai = pcpu_build_alloc_info(4096, 0, 0, PAGE, None, &[0]).unwrap();
+        let start = VirtAddr(0x1000);
+        take_captured();
+        assert_eq!(
+            pcpu_setup_first_chunk(&ai, VirtAddr(0), start, &[0]).unwrap_err(),
+            PcpuError::SetupBug("!base_addr")
+        );
+        assert_eq!(
+            pcpu_setup_first_chunk(&ai, VirtAddr(0x2010), start, &[0]).unwrap_err(),
+            PcpuError::SetupBug("offset_in_page(base_addr)")
+        );
+        // A layout that leaves out a possible CPU.
+        assert_eq!(
+            pcpu_setup_first_chunk(&ai, VirtAddr(0x2000), start, &[0, 1]).unwrap_err(),
+            PcpuError::SetupBug("unit_map[cpu] == UINT_MAX")
+        );
+        let chunk = pcpu_setup_first_chunk(&ai, VirtAddr(0x2000), start, &[0]).unwrap();
+        assert_eq!((chunk.nr_units, chunk.unit_pages), (1, 8));
+        assert_eq!((chunk.low_unit_cpu, chunk.high_unit_cpu), (0, 0));
+        take_captured();
+    }
+
+    #[test]
+    fn per_cpu_offset_is_published_once() {
+        let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+        let img = Image::new(LINUX_STATIC_SIZE);
+        let offsets =
+            setup_per_cpu_areas(img.bytes(), &[0, 1], &|_| 0, &distance, &mut mb).unwrap();
+        take_captured();
+        let published = set_per_cpu_offsets(offsets.clone());
+        assert_eq!(published, &offsets);
+        assert_eq!(per_cpu_offset(1), offsets.get(1));
+        assert_eq!(per_cpu_offset(1).wrapping_sub(per_cpu_offset(0)), 126976);
+        assert_eq!(per_cpu_offset(2), 0, "not a possible CPU");
+        set_per_cpu_offsets(PerCpuOffsets {
+            offsets: [1; NR_CPUS],
+        });
+        assert_eq!(
+            per_cpu_offset(0),
+            offsets.get(0),
+            "the first publication stays"
+        );
+    }
+
+    #[test]
+    fn fits_the_boot_stack() {
+        // The kernel runs this on start_kernel()'s 64 KiB stack, after setup_arch() has
+        // returned. It takes about 28 KiB on the host (opt-level 1, memblock and printk
+        // included); 40 KiB leaves room for the target's codegen.
+        let img = Image::new(LINUX_STATIC_SIZE);
+        let bytes = img.bytes();
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(40 << 10)
+                .spawn_scoped(s, || {
+                    let mut mb = Box::new(memblock_with(
+                        &[(RAM, SZ_1G, 0), (RAM + SZ_1G, SZ_1G, 1)],
+                        2 * SZ_1M,
+                    ));
+                    let cpu_to_node = |cpu: usize| cpu as i32;
+                    let r = setup_per_cpu_areas(bytes, &[0, 1], &cpu_to_node, &distance, &mut mb);
+                    assert!(r.is_ok());
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+        take_captured();
+    }
+}
