@@ -33,6 +33,10 @@ expect-output numa-node-id 0
 run -m 3000M --append "test.total=3072000"
 run -m 1G --append "mem=256M test.total=262144"
 expect-output Memory limited to 256MB
+run -m 1G --append "mem=1M"
+expect-exit 1
+expect-output Memory limited to 1MB
+expect-output Kernel panic - not syncing: vmemmap: cannot allocate 2 MiB of memmap on node 0
 run -m 1G --append "mem=12Q"
 expect-output Malformed early option 'mem'
 run -m 1G --append "mem=garbage"

@@ -146,15 +146,40 @@ impl LogBuf {
 
 static LOG_BUF: spin::Mutex<LogBuf> = spin::Mutex::new(LogBuf::new());
 
-/// A fixed buffer that `fmt::Write` fills, cutting at `LOG_LINE_MAX` like Linux does.
-struct LineBuf {
-    buf: [u8; LOG_LINE_MAX],
+/// A line composed on the stack (no allocator is needed to print): `fmt::Write` fills it,
+/// cutting at `N` bytes on a character boundary, as printk cuts at LOG_LINE_MAX.
+pub struct LineBuf<const N: usize = LOG_LINE_MAX> {
+    buf: [u8; N],
     len: usize,
 }
 
-impl Write for LineBuf {
+impl<const N: usize> LineBuf<N> {
+    pub const fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+
+    /// Empties the line for reuse.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl<const N: usize> Default for LineBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Write for LineBuf<N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = LOG_LINE_MAX - self.len;
+        let room = N - self.len;
         let mut n = s.len().min(room);
         while !s.is_char_boundary(n) {
             n -= 1;
@@ -177,21 +202,15 @@ pub fn format_timestamp(ns: u64, out: &mut impl Write) -> fmt::Result {
 
 /// Linux: vprintk_emit() — store the message (one record per line) and print it on the console.
 pub fn vprintk(level: u8, args: fmt::Arguments) {
-    let mut msg = LineBuf {
-        buf: [0; LOG_LINE_MAX],
-        len: 0,
-    };
+    let mut msg = LineBuf::<LOG_LINE_MAX>::new();
     let _ = msg.write_fmt(args);
-    let text = core::str::from_utf8(&msg.buf[..msg.len]).unwrap_or("<bad utf-8>");
+    let text = msg.as_str();
     let ts = local_clock();
     for line in text.trim_end_matches('\n').split('\n') {
-        let mut rec = LineBuf {
-            buf: [0; LOG_LINE_MAX],
-            len: 0,
-        };
+        let mut rec = LineBuf::<LOG_LINE_MAX>::new();
         let _ = format_timestamp(ts, &mut rec);
         let _ = rec.write_str(line);
-        let rec = core::str::from_utf8(&rec.buf[..rec.len]).unwrap_or("");
+        let rec = rec.as_str();
         emit(level, rec);
     }
 }
@@ -213,12 +232,9 @@ fn emit(level: u8, rec: &str) {
 pub fn register_console(con: &'static dyn Console) {
     let mut log = LOG_BUF.lock();
     if log.dropped > 0 {
-        let mut note = LineBuf {
-            buf: [0; LOG_LINE_MAX],
-            len: 0,
-        };
+        let mut note = LineBuf::<LOG_LINE_MAX>::new();
         let _ = writeln!(note, "** {} printk messages dropped **", log.dropped);
-        con.write(core::str::from_utf8(&note.buf[..note.len]).unwrap_or(""));
+        con.write(note.as_str());
         log.dropped = 0;
     }
     log.for_each(|level, text| {
@@ -344,19 +360,13 @@ mod tests {
 
     #[test]
     fn timestamp_has_linux_width() {
-        let mut s = LineBuf {
-            buf: [0; LOG_LINE_MAX],
-            len: 0,
-        };
+        let mut s = LineBuf::<LOG_LINE_MAX>::new();
         format_timestamp(0, &mut s).unwrap();
         assert_eq!(
             core::str::from_utf8(&s.buf[..s.len]).unwrap(),
             "[    0.000000] "
         );
-        let mut s = LineBuf {
-            buf: [0; LOG_LINE_MAX],
-            len: 0,
-        };
+        let mut s = LineBuf::<LOG_LINE_MAX>::new();
         format_timestamp(12_345_678_901, &mut s).unwrap();
         assert_eq!(
             core::str::from_utf8(&s.buf[..s.len]).unwrap(),

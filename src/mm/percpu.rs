@@ -54,7 +54,7 @@ use super::memblock::{
     Memblock, MAX_NUMNODES, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE, PHYS_ADDR_MAX, SMP_CACHE_BYTES,
 };
 use super::numa::{LOCAL_DISTANCE, NR_CPUS};
-use crate::kernel::printk::{KERN_DEBUG, KERN_EMERG};
+use crate::kernel::printk::{LineBuf, KERN_DEBUG, KERN_EMERG};
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -395,36 +395,6 @@ pub fn pcpu_build_alloc_info(
     Ok(ai)
 }
 
-/// A line assembled piecewise, as Linux's printk() + pr_cont() do; cut at printk's
-/// LOG_LINE_MAX like any other message.
-struct LineBuf {
-    buf: [u8; 1024],
-    len: usize,
-}
-
-impl LineBuf {
-    const fn new() -> Self {
-        Self {
-            buf: [0; 1024],
-            len: 0,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        // Only ASCII is written here, so a cut never splits a character.
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
-
 /// Linux: pcpu_dump_alloc_info() — the `pcpu-alloc:` lines at log level `lvl`: the sizes,
 /// then `[group] cpu cpu ... ` for each `alloc_size` block, as many blocks per line as fit
 /// in about 60 columns. Group and CPU numbers are zero-padded to the width of the largest
@@ -459,7 +429,7 @@ pub fn pcpu_dump_alloc_info(lvl: u8, ai: &PcpuAllocInfo, num_possible_cpus: usiz
         ai.atom_size
     );
 
-    let mut line = LineBuf::new();
+    let mut line = LineBuf::<1024>::new();
     let mut open = false;
     let (mut alloc, mut alloc_end) = (0, 0);
     for (group, gi) in ai.groups().iter().enumerate() {
@@ -471,7 +441,7 @@ pub fn pcpu_dump_alloc_info(lvl: u8, ai: &PcpuAllocInfo, num_possible_cpus: usiz
                 if open {
                     printk!(lvl, "{}", line.as_str());
                 }
-                line.len = 0;
+                line.clear();
                 let _ = line.write_str("pcpu-alloc: ");
                 open = true;
             }

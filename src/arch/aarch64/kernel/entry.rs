@@ -5,6 +5,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::stacktrace::dump_backtrace;
 use crate::arch::aarch64::mm::fault::{self, ec, esr_elx_ec, esr_get_class_string};
+use crate::kernel::printk::LineBuf;
 
 /// Linux: struct pt_regs — the frame entry.S saves (layout shared with the assembly).
 #[repr(C)]
@@ -91,7 +92,7 @@ pub fn show_regs(regs: &PtRegs) {
     let mut i: i32 = 29;
     while i >= 0 {
         // Three registers a line, counting down, as Linux prints them.
-        let mut line = LineBuf::new();
+        let mut line = LineBuf::<160>::new();
         let mut first = true;
         loop {
             let _ = core::fmt::Write::write_fmt(
@@ -120,38 +121,5 @@ fn print_symbol_line(name: &str, addr: u64) {
     match crate::kernel::kallsyms::lookup(addr) {
         Some(sym) => pr_emerg!("{} : {}", name, sym),
         None => pr_emerg!("{} : {:016x}", name, addr),
-    }
-}
-
-/// A small stack buffer for composing one log line.
-pub struct LineBuf {
-    buf: [u8; 160],
-    len: usize,
-}
-
-impl LineBuf {
-    pub const fn new() -> Self {
-        Self {
-            buf: [0; 160],
-            len: 0,
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl Default for LineBuf {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl core::fmt::Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
     }
 }

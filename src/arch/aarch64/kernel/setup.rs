@@ -183,7 +183,7 @@ pub fn report_memory_nodes() {
         sc
     );
     for r in dt.memory_ranges() {
-        let mut extra = crate::arch::aarch64::kernel::entry::LineBuf::new();
+        let mut extra = crate::kernel::printk::LineBuf::<160>::new();
         if let Some(nid) = r.nid {
             let _ = core::fmt::Write::write_fmt(&mut extra, format_args!(" numa-node-id {}", nid));
         }

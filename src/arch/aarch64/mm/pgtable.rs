@@ -126,28 +126,29 @@ impl Descriptor {
         Self(r.get())
     }
 
-    /// A block (level 1-2) descriptor mapping `pa` with `prot`.
-    pub fn block(pa: PhysAddr, prot: PgProt) -> Self {
+    /// A leaf mapping `pa` with `prot`: a block at levels 1-2 (type bit clear), a page at
+    /// level 3 (type bit set).
+    fn leaf(
+        pa: PhysAddr,
+        prot: PgProt,
+        typ: tock_registers::fields::FieldValue<u64, STAGE1_DESC::Register>,
+    ) -> Self {
         let r = InMemoryRegister::<u64, STAGE1_DESC::Register>::new(prot.0);
         r.modify_no_read(
             r.extract(),
-            STAGE1_DESC::VALID::SET
-                + STAGE1_DESC::TYPE::Block
-                + STAGE1_DESC::OUTPUT_ADDR.val(pa.as_u64() >> 12),
+            STAGE1_DESC::VALID::SET + typ + STAGE1_DESC::OUTPUT_ADDR.val(pa.as_u64() >> 12),
         );
         Self(r.get())
     }
 
+    /// A block (level 1-2) descriptor mapping `pa` with `prot`.
+    pub fn block(pa: PhysAddr, prot: PgProt) -> Self {
+        Self::leaf(pa, prot, STAGE1_DESC::TYPE::Block)
+    }
+
     /// A page (level 3) descriptor mapping `pa` with `prot`.
     pub fn page(pa: PhysAddr, prot: PgProt) -> Self {
-        let r = InMemoryRegister::<u64, STAGE1_DESC::Register>::new(prot.0);
-        r.modify_no_read(
-            r.extract(),
-            STAGE1_DESC::VALID::SET
-                + STAGE1_DESC::TYPE::Table
-                + STAGE1_DESC::OUTPUT_ADDR.val(pa.as_u64() >> 12),
-        );
-        Self(r.get())
+        Self::leaf(pa, prot, STAGE1_DESC::TYPE::Table)
     }
 
     pub fn is_valid(self) -> bool {

@@ -9,12 +9,12 @@ use core::fmt::Write;
 
 use super::mmu::swapper_pg_dir_phys;
 use super::pgtable::{get_entry, level_shift, Descriptor, PgTableAccess, PTRS_PER_TABLE};
-use crate::arch::aarch64::kernel::entry::LineBuf;
 use crate::arch::aarch64::memory::{
     __va, FIXADDR_TOP, MODULES_END, MODULES_VADDR, PAGE_END, PAGE_OFFSET, PCI_IO_END, PCI_IO_START,
     VMALLOC_END, VMALLOC_START, VMEMMAP_END, VMEMMAP_START,
 };
 use crate::kernel::params::SetupResult;
+use crate::kernel::printk::LineBuf;
 use crate::mm::PhysAddr;
 
 /// Table access through the linear map, for walking live tables after paging_init.
@@ -98,7 +98,7 @@ const MARKERS: [(u64, &str); 12] = [
 const LEVEL_NAMES: [&str; 4] = ["PGD", "PUD", "PMD", "PTE"];
 
 /// Linux: pte_bits[] and dump_prot().
-fn dump_prot(d: u64, out: &mut LineBuf) {
+fn dump_prot(d: u64, out: &mut LineBuf<160>) {
     let bit = |n: u32| d & (1 << n) != 0;
     let flags: [(bool, &str, &str); 10] = [
         (bit(0), " ", "F"),
@@ -155,7 +155,7 @@ fn print_run(run: &Run, end: u64, out: &mut dyn FnMut(&str)) {
     if !run.valid {
         return;
     }
-    let mut line = LineBuf::new();
+    let mut line = LineBuf::<160>::new();
     let _ = write!(line, "0x{:016x}-0x{:016x}   ", run.start, end);
     let mut delta = end.wrapping_sub(run.start) >> 10;
     let mut unit = ['K', 'M', 'G', 'T', 'P', 'E'].iter();
@@ -180,7 +180,7 @@ pub fn ptdump(out: &mut dyn FnMut(&str)) {
     let mut marker = 0;
     let emit_markers = |addr: u64, out: &mut dyn FnMut(&str), marker: &mut usize| {
         while *marker < MARKERS.len() && MARKERS[*marker].0 <= addr {
-            let mut line = LineBuf::new();
+            let mut line = LineBuf::<160>::new();
             let _ = write!(line, "---[ {} ]---", MARKERS[*marker].1);
             out(line.as_str());
             *marker += 1;
