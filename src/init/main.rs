@@ -4,6 +4,7 @@
 use crate::arch::aarch64::kernel::setup::{self, boot_command_line};
 use crate::arch::aarch64::kernel::time;
 use crate::arch::aarch64::mm::{mmu, ptdump};
+use crate::init::stages::timed;
 use crate::kernel::{params, printk};
 
 /// Linux: start_kernel(). Entered from head.S on the boot stack, MMU on, at the kernel's
@@ -12,12 +13,12 @@ use crate::kernel::{params, printk};
 pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
     printk::set_clock(time::sched_clock);
     setup::print_boot_banner();
-    setup::setup_arch();
-    setup_per_cpu_areas();
-    build_all_zonelists();
+    timed("setup_arch", setup::setup_arch);
+    timed("setup_per_cpu_areas", setup_per_cpu_areas);
+    timed("build_all_zonelists", build_all_zonelists);
     pr_notice!("Kernel command line: {}", boot_command_line());
     params::parse_late_params(boot_command_line());
-    mark_readonly();
+    timed("mark_readonly", mark_readonly);
     ptdump::ptdump_check_boot();
     rest_init()
 }

@@ -15,6 +15,7 @@ use crate::arch::aarch64::mm::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO};
 use crate::arch::aarch64::mm::{init as mm_init, mmu};
 use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan, Fdt, PsciMethod};
 use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
+use crate::init::stages::timed;
 use crate::kernel::params;
 use crate::mm::memblock::{self, MEMBLOCK};
 use crate::mm::PhysAddr;
@@ -300,7 +301,9 @@ fn psci_dt_init() {
 /// Linux: setup_arch(), in its order. Later issues fill in memblock, paging and bootmem.
 pub fn setup_arch() {
     early_fixmap_init();
-    setup_machine_fdt(PhysAddr(__fdt_pointer.load(Ordering::Relaxed)));
+    timed("setup_machine_fdt", || {
+        setup_machine_fdt(PhysAddr(__fdt_pointer.load(Ordering::Relaxed)))
+    });
     report_memory_nodes();
     params::parse_early_param(boot_command_line());
     setup_boot_console();
@@ -318,14 +321,16 @@ pub fn setup_arch() {
     if !text_pa.is_aligned(MIN_KIMG_ALIGN) {
         pr_warn!("[Firmware Bug]: Kernel image misaligned at boot, please fix your bootloader!");
     }
-    mm_init::arm64_memblock_init(EARLY_SCAN.get().expect("setup_machine_fdt ran"));
-    mmu::paging_init();
+    timed("arm64_memblock_init", || {
+        mm_init::arm64_memblock_init(EARLY_SCAN.get().expect("setup_machine_fdt ran"))
+    });
+    timed("paging_init", mmu::paging_init);
     // SAFETY: from here on the linear map covers all of memblock's memory, so __va of any
     // memblock address is mapped.
     unsafe { memblock::memblock_set_phys_to_virt(crate::arch::aarch64::memory::phys_to_virt) };
     memblock::memblock_set_virt_to_phys(crate::arch::aarch64::memory::virt_to_phys);
     crate::arch::aarch64::memory::print_vm_layout();
-    mm_init::bootmem_init();
+    timed("bootmem_init", mm_init::bootmem_init);
     psci_dt_init();
     smp_init_cpus();
 }

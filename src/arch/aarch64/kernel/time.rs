@@ -15,3 +15,8 @@ pub fn sched_clock() -> u64 {
 pub fn counter() -> u64 {
     CNTVCT_EL0.get()
 }
+
+/// The counter's frequency in Hz (CNTFRQ_EL0; 62.5 MHz on QEMU virt).
+pub fn frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
