@@ -3,7 +3,7 @@
 
 use crate::arch::aarch64::kernel::setup::{self, boot_command_line};
 use crate::arch::aarch64::kernel::time;
-use crate::arch::aarch64::mm::{mmu, ptdump};
+use crate::arch::aarch64::mm::{init as mm_init, mmu, ptdump};
 use crate::init::stages::timed;
 use crate::kernel::{params, printk};
 
@@ -18,7 +18,23 @@ pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
     timed("build_all_zonelists", build_all_zonelists);
     pr_notice!("Kernel command line: {}", boot_command_line());
     params::parse_late_params(boot_command_line());
+    timed("mm_init", mm_init);
+    timed("setup_per_cpu_pageset", || {
+        crate::mm::page_alloc::setup_per_cpu_pageset(setup::nr_cpu_ids())
+    });
+    // What kernel_init()'s initcalls and its end do for memory:
+    timed(
+        "init_per_zone_wmark_min",
+        crate::mm::page_alloc::init_per_zone_wmark_min,
+    );
+    timed("free_initmem", mm_init::free_initmem);
     timed("mark_readonly", mark_readonly);
+    if let Some(pa) = crate::mm::page_alloc::page_alloc() {
+        let mb_valid = |pfn: u64| {
+            crate::mm::free_area_init::early_pfn_valid(&crate::mm::memblock::MEMBLOCK.lock(), pfn)
+        };
+        crate::mm::show::print_mm_reports(pa, &mb_valid);
+    }
     ptdump::ptdump_check_boot();
     rest_init()
 }
@@ -51,6 +67,13 @@ fn build_all_zonelists() {
     }
     crate::mm::show::mminit_print_zoneinfo(mmzone::node_data_publish());
     numa::numa_publish();
+}
+
+/// Linux: mm_init() — the allocators, in Linux 6.1's order: the buddy takes over from
+/// memblock (mem_init), then prints `Memory:`.
+fn mm_init() {
+    timed("mem_init", mm_init::mem_init);
+    mm_init::mem_init_print_info();
 }
 
 /// Linux: mark_readonly() — rodata becomes read-only once boot stops writing it.

@@ -2054,6 +2054,87 @@ pub fn memblock_dump_all() {
     MEMBLOCK.lock().dump_all()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Handing memory to the buddy allocator (Linux 6.1 mm/memblock.c: memblock_free_all() and the
+// helpers it calls). The page-level work (__free_pages_core(), reserve_bootmem_region()) is
+// page_alloc.rs's; this part decides which ranges and in which chunks.
+
+/// Linux: __free_pages_memory() — free `[start, end)` in the largest naturally aligned
+/// blocks, at most MAX_ORDER - 1.
+fn __free_pages_memory(pa: &super::page_alloc::PageAlloc, mut start: u64, end: u64) {
+    let max = super::mmzone::MAX_ORDER as u32 - 1;
+    while start < end {
+        let mut order = max.min(start.trailing_zeros());
+        while start + (1 << order) > end {
+            order -= 1;
+        }
+        pa.memblock_free_pages(start, order);
+        start += 1 << order;
+    }
+}
+
+/// Linux: __free_memory_core() — the whole pages of `[start, end)` below `max_low_pfn`.
+fn __free_memory_core(
+    pa: &super::page_alloc::PageAlloc,
+    start: PhysAddr,
+    end: PhysAddr,
+    max_low_pfn: u64,
+) -> u64 {
+    let start_pfn = start.pfn_up().0;
+    let end_pfn = end.pfn_down().0.min(max_low_pfn);
+    if start_pfn >= end_pfn {
+        return 0;
+    }
+    __free_pages_memory(pa, start_pfn, end_pfn);
+    end_pfn - start_pfn
+}
+
+impl Memblock {
+    /// Linux: memmap_init_reserved_pages() — PG_reserved on every reserved range and on
+    /// NOMAP memory, where struct pages exist.
+    fn memmap_init_reserved_pages(&self, pa: &super::page_alloc::PageAlloc) {
+        let valid = |pfn| super::free_area_init::early_pfn_valid(self, pfn);
+        for (start, end, _) in self.reserved_mem_ranges() {
+            pa.reserve_bootmem_region(start, end, valid);
+        }
+        for r in self.memory().regions().iter().filter(|r| r.is_nomap()) {
+            pa.reserve_bootmem_region(r.base, r.end(), valid);
+        }
+    }
+
+    /// Linux: free_low_memory_core_early() — every free range to the buddy. Returns the
+    /// pages freed.
+    fn free_low_memory_core_early(&mut self, pa: &super::page_alloc::PageAlloc) -> u64 {
+        let _ = self.clear_hotplug(PhysAddr(0), u64::MAX);
+        self.memmap_init_reserved_pages(pa);
+        // arm64: max_low_pfn is max_pfn, the end of DRAM.
+        let max_low_pfn = self.end_of_dram().pfn_down().0;
+        let mut count = 0;
+        for (start, end, _) in self.free_mem_ranges(NUMA_NO_NODE, MemblockFlags::NONE) {
+            count += __free_memory_core(pa, start, end, max_low_pfn);
+        }
+        count
+    }
+
+    /// Linux: memblock_free_all() — the end of memblock as an allocator: reserved pages get
+    /// PG_reserved, every free page goes to the buddy, managed_pages and totalram_pages
+    /// become what was freed. (free_unused_memmap() does nothing with SPARSEMEM_VMEMMAP.)
+    /// Returns the pages freed.
+    pub fn free_all(&mut self, pa: &super::page_alloc::PageAlloc) -> u64 {
+        pa.reset_all_zones_managed_pages();
+        let pages = self.free_low_memory_core_early(pa);
+        pa.totalram_pages_add(pages as i64);
+        pages
+    }
+}
+
+/// Linux: memblock_free_all() — the kernel's memblock into the kernel's page allocator
+/// (mem_init() calls it; page_alloc_init() must have run).
+pub fn memblock_free_all() -> u64 {
+    let pa = super::page_alloc::page_alloc().expect("memblock_free_all before page_alloc_init");
+    MEMBLOCK.lock().free_all(pa)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

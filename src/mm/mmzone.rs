@@ -11,14 +11,20 @@
 //!   the borrow checker is the lock. The kernel keeps its map in [`NODE_DATA_EARLY`].
 //! - **After** [`node_data_publish`]: the map is moved into a once-cell and only shared
 //!   references exist ([`node_data`]). What changes from then on is atomic
-//!   (`managed_pages`, the watermarks, the pageblock bitmap) or will be behind the zone's
-//!   lock (Linux's `zone->lock` over `free_area`, which the buddy allocator adds).
+//!   (`managed_pages`, the watermarks, `lowmem_reserve`, the free-page counter, the pageblock
+//!   bitmap) or is behind a lock: `zone.lock` (Linux's `zone->lock`) over `free_area` and the
+//!   page structs on its lists, and each per-CPU pageset's own lock over its lists
+//!   (Linux 6.1's `pcp->lock`). Lock order, as Linux's: a pcp lock, then the zone lock.
+//!   Neither is IRQ-safe yet: nothing allocates pages from interrupt context here.
 //!
 //! Zonelist entries name a zone by (node, zone index) rather than by pointer, so a zonelist
 //! is plain data and following it goes through the map.
 
+use core::cell::UnsafeCell;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+};
 
 use super::memblock::MAX_NUMNODES;
 use super::page::{ListHead, MIGRATE_TYPES};
@@ -88,7 +94,7 @@ pub const WMARK_PROMO: usize = 3;
 pub const NR_WMARK: usize = 4;
 
 /// Linux: struct free_area — one buddy order's free lists, one per migratetype.
-/// Plain data for now; the buddy allocator owns it (under the zone's lock).
+/// Plain data; the buddy allocator owns it under the zone's lock (see [`FreeAreas`]).
 #[repr(C)]
 #[derive(Debug)]
 pub struct FreeArea {
@@ -96,9 +102,137 @@ pub struct FreeArea {
     pub nr_free: u64,
 }
 
+/// Linux: spinlock_t (without the IRQ-disabling variants, which nothing needs yet). All-zero
+/// bytes are the unlocked state, so a zeroed `pg_data_t` holds unlocked zones.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RawSpinlock {
+    locked: AtomicBool,
+}
+
+impl RawSpinlock {
+    pub const fn new() -> Self {
+        Self {
+            locked: AtomicBool::new(false),
+        }
+    }
+
+    /// Linux: spin_lock().
+    pub fn lock(&self) -> RawSpinGuard<'_> {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.locked.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+        }
+        RawSpinGuard { lock: self }
+    }
+
+    /// Linux: spin_trylock().
+    pub fn try_lock(&self) -> Option<RawSpinGuard<'_>> {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| RawSpinGuard { lock: self })
+    }
+
+    /// Linux: spin_is_locked().
+    pub fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::Relaxed)
+    }
+}
+
+/// A held [`RawSpinlock`]; dropping it unlocks.
+pub struct RawSpinGuard<'a> {
+    lock: &'a RawSpinlock,
+}
+
+impl Drop for RawSpinGuard<'_> {
+    fn drop(&mut self) {
+        self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+/// Linux: zone->free_area[MAX_ORDER], with the interior mutability the published (shared)
+/// zone needs. Lock: `zone.lock`. Boot code that owns the zone (`&mut Zone`) reaches the
+/// areas directly ([`FreeAreas::iter_mut`]); everyone else goes through [`FreeAreas::get`]
+/// with the zone lock held.
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct FreeAreas(UnsafeCell<[FreeArea; MAX_ORDER]>);
+
+impl FreeAreas {
+    /// The areas, lowest order first, for the zone's owner (free_area_init's
+    /// zone_init_free_lists()).
+    pub fn iter_mut(&mut self) -> core::slice::IterMut<'_, FreeArea> {
+        self.0.get_mut().iter_mut()
+    }
+
+    /// The areas for the zone's owner.
+    pub fn get_mut(&mut self) -> &mut [FreeArea; MAX_ORDER] {
+        self.0.get_mut()
+    }
+
+    /// A pointer to the areas. Reading or writing through it needs the zone's lock held
+    /// (or the zone owned exclusively); free lists link `struct page`s, which are reached
+    /// through the same pointers.
+    pub fn get(&self) -> *mut FreeArea {
+        self.0.get().cast()
+    }
+}
+
+/// Linux: NR_PCP_THP — one more per-CPU list for pageblock_order (THP-sized) pages.
+pub const NR_PCP_THP: usize = 1;
+/// Linux: PAGE_ALLOC_COSTLY_ORDER — above it, allocations are "costly" and not cached per CPU.
+pub const PAGE_ALLOC_COSTLY_ORDER: u32 = 3;
+/// Linux: NR_LOWORDER_PCP_LISTS — a list per pcp migratetype per order 0..=COSTLY.
+pub const NR_LOWORDER_PCP_LISTS: usize =
+    super::page::MIGRATE_PCPTYPES as usize * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
+/// Linux: NR_PCP_LISTS (6.1 with CONFIG_TRANSPARENT_HUGEPAGE: 13).
+pub const NR_PCP_LISTS: usize = NR_LOWORDER_PCP_LISTS + NR_PCP_THP;
+
+/// The lists and counters of one CPU's cache of one zone's pages (Linux: the fields of
+/// struct per_cpu_pages behind its lock).
+#[repr(C)]
+#[derive(Debug)]
+pub struct PcpLists {
+    /// Linux: count — pages on the lists (an order-n entry counts 2^n).
+    pub count: i32,
+    /// Linux: high — above this, frees go back to the buddy in batches.
+    pub high: i32,
+    /// Linux: batch — pages moved to or from the buddy at a time.
+    pub batch: i32,
+    /// Linux: free_factor — doubles the free batch while a CPU only frees.
+    pub free_factor: i16,
+    /// Linux: lists[NR_PCP_LISTS], indexed by order_to_pindex(); linked through page->lru.
+    pub lists: [ListHead; NR_PCP_LISTS],
+}
+
+/// Linux: struct per_cpu_pages — one CPU's cache of a zone's free pages.
+/// Lock: `lock` (Linux 6.1's pcp->lock) over `inner` and the pages on its lists; taken by
+/// its CPU, and by a drain from another CPU. Taken before the zone's lock, never after.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PerCpuPages {
+    pub lock: RawSpinlock,
+    pub inner: UnsafeCell<PcpLists>,
+}
+
+/// Linux: enum zone_stat_item, the items this kernel keeps.
+/// Linux: NR_FREE_PAGES — pages on the buddy free lists (not those in per-CPU lists).
+pub const NR_FREE_PAGES: usize = 0;
+/// Linux: NR_FREE_CMA_PAGES (no CMA here: always 0).
+pub const NR_FREE_CMA_PAGES: usize = 1;
+/// Linux: NR_VM_ZONE_STAT_ITEMS.
+pub const NR_VM_ZONE_STAT_ITEMS: usize = 2;
+
 /// Linux: struct zone (the fields this kernel uses).
 ///
-/// Every field is an integer, an atomic, a raw pointer or an array of them, so all-zero
+/// Every field is an integer, an atomic, a raw pointer, an `UnsafeCell` or an array of them
+/// (the lock is an atomic bool, unlocked at zero), so all-zero
 /// bytes are a valid (empty) zone — as Linux relies on by memset()ing pg_data_t.
 #[repr(C)]
 #[derive(Debug)]
@@ -107,6 +241,25 @@ pub struct Zone {
     pub _watermark: [AtomicU64; NR_WMARK],
     /// Linux: zone->watermark_boost.
     pub watermark_boost: AtomicU64,
+    /// Linux: zone->nr_reserved_highatomic — pages in MIGRATE_HIGHATOMIC pageblocks.
+    /// Written under `lock`, read without it (as Linux does).
+    pub nr_reserved_highatomic: AtomicU64,
+    /// Linux: zone->lowmem_reserve[] — pages this zone keeps back from allocations that could
+    /// have used a higher zone (setup_per_zone_lowmem_reserve()).
+    pub lowmem_reserve: [AtomicI64; MAX_NR_ZONES],
+    /// Linux: zone->per_cpu_pageset — `pcp_nr_cpus` PerCpuPages, one per possible CPU, or
+    /// null before setup_per_cpu_pageset() (Linux's boot_pageset, whose high of 0 sends every
+    /// page straight to the buddy: the allocator does exactly that while this is null).
+    pub per_cpu_pageset: AtomicPtr<PerCpuPages>,
+    pub pcp_nr_cpus: AtomicU32,
+    /// Linux: zone->pageset_high.
+    pub pageset_high: AtomicI32,
+    /// Linux: zone->pageset_batch.
+    pub pageset_batch: AtomicI32,
+    /// Linux: zone->vm_stat[] (the items above; NR_FREE_PAGES changes under `lock`).
+    pub vm_stat: [AtomicI64; NR_VM_ZONE_STAT_ITEMS],
+    /// Linux: zone->lock — protects `free_area` and the pages on its lists.
+    pub lock: RawSpinlock,
     /// Linux: zone->node.
     pub node: i32,
     /// Which zone of its node this is (Linux computes zone_idx() from the address).
@@ -129,15 +282,17 @@ pub struct Zone {
     pub managed_pages: AtomicU64,
     /// Linux: zone->initialized.
     pub initialized: u32,
-    /// Linux: zone->free_area[MAX_ORDER] — the buddy allocator's free lists.
-    pub free_area: [FreeArea; MAX_ORDER],
+    /// Linux: zone->free_area[MAX_ORDER] — the buddy allocator's free lists. Lock: `lock`.
+    pub free_area: FreeAreas,
 }
 
 // SAFETY: the raw pointers are the free-list links (only followed by the buddy under the
-// zone's lock, or through `&mut Zone` during boot) and the pageblock bitmap, whose words are
-// atomics in memory that is never freed. Everything else is plain or atomic data.
+// zone's lock, or through `&mut Zone` during boot), the per-CPU pagesets (each behind its own
+// lock) and the pageblock bitmap, whose words are atomics in memory that is never freed.
+// Everything else is plain or atomic data.
 unsafe impl Send for Zone {}
-// SAFETY: as above: shared access reads plain data written before publication, or atomics.
+// SAFETY: as above: shared access reads plain data written before publication, atomics, or
+// `free_area`/pcp lists under their locks.
 unsafe impl Sync for Zone {}
 
 impl Zone {
@@ -178,8 +333,37 @@ impl Zone {
 
     /// Linux: high_wmark_pages().
     pub fn high_wmark_pages(&self) -> u64 {
-        self._watermark[WMARK_HIGH].load(Ordering::Relaxed)
-            + self.watermark_boost.load(Ordering::Relaxed)
+        self.wmark_pages(WMARK_HIGH)
+    }
+
+    /// Linux: low_wmark_pages().
+    pub fn low_wmark_pages(&self) -> u64 {
+        self.wmark_pages(WMARK_LOW)
+    }
+
+    /// Linux: min_wmark_pages().
+    pub fn min_wmark_pages(&self) -> u64 {
+        self.wmark_pages(WMARK_MIN)
+    }
+
+    /// Linux: wmark_pages(zone, i) — the watermark plus any boost.
+    pub fn wmark_pages(&self, i: usize) -> u64 {
+        self._watermark[i].load(Ordering::Relaxed) + self.watermark_boost.load(Ordering::Relaxed)
+    }
+
+    /// Linux: zone_page_state() (clamped at 0, as Linux's is).
+    pub fn zone_page_state(&self, item: usize) -> u64 {
+        self.vm_stat[item].load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Linux: zone->lowmem_reserve[idx].
+    pub fn lowmem_reserve(&self, idx: usize) -> i64 {
+        self.lowmem_reserve[idx].load(Ordering::Relaxed)
+    }
+
+    /// Linux: zone_is_initialized().
+    pub fn zone_is_initialized(&self) -> bool {
+        self.initialized != 0
     }
 
     /// The zone's pageblock bitmap (Linux: zone->pageblock_flags), empty before setup_usemap().
@@ -290,6 +474,8 @@ pub struct PglistData {
     pub node_present_pages: u64,
     /// Linux: node_spanned_pages.
     pub node_spanned_pages: u64,
+    /// Linux: pgdat->totalreserve_pages (calculate_totalreserve_pages()).
+    pub totalreserve_pages: AtomicU64,
 }
 
 impl PglistData {
@@ -309,7 +495,7 @@ impl PglistData {
     /// `p` must be valid for writes of `size_of::<PglistData>()` bytes and aligned.
     pub unsafe fn init_zeroed(p: *mut PglistData, nid: i32) {
         // SAFETY: the caller guarantees the memory; zero bytes are a valid PglistData (every
-        // field is an integer, atomic, raw pointer or array of them).
+        // field is an integer, atomic, raw pointer, UnsafeCell or array of them).
         unsafe {
             core::ptr::write_bytes(p.cast::<u8>(), 0, core::mem::size_of::<PglistData>());
             (*p).node_id = nid;

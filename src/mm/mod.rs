@@ -6,9 +6,11 @@ pub mod memtest;
 pub mod mmzone;
 pub mod numa;
 pub mod page;
+pub mod page_alloc;
 pub mod percpu;
 pub mod show;
 pub mod sparse;
+pub mod vmalloc;
 pub mod zonelist;
 
 pub use addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};

@@ -59,6 +59,103 @@ impl ListHead {
     }
 }
 
+/// Linux: LIST_POISON1 (with arm64's POISON_POINTER_DELTA) — what list_del() leaves in `next`.
+pub const LIST_POISON1: u64 = 0xdead_0000_0000_0100;
+/// Linux: LIST_POISON2 — what list_del() leaves in `prev`.
+pub const LIST_POISON2: u64 = 0xdead_0000_0000_0122;
+
+/// Linux: __list_add() — link `new` between two neighbours.
+///
+/// # Safety
+/// All three must be valid list nodes the caller may write (under the list's lock); `prev`
+/// and `next` must be adjacent.
+pub unsafe fn __list_add(new: *mut ListHead, prev: *mut ListHead, next: *mut ListHead) {
+    // SAFETY: the caller guarantees the nodes.
+    unsafe {
+        (*next).prev = new;
+        (*new).next = next;
+        (*new).prev = prev;
+        (*prev).next = new;
+    }
+}
+
+/// Linux: list_add() — insert `new` right after `head` (stack order).
+///
+/// # Safety
+/// As [`__list_add`]; `head` is an initialised list.
+pub unsafe fn list_add(new: *mut ListHead, head: *mut ListHead) {
+    // SAFETY: the caller guarantees the list.
+    unsafe { __list_add(new, head, (*head).next) }
+}
+
+/// Linux: list_add_tail() — insert `new` right before `head` (queue order).
+///
+/// # Safety
+/// As [`list_add`].
+pub unsafe fn list_add_tail(new: *mut ListHead, head: *mut ListHead) {
+    // SAFETY: the caller guarantees the list.
+    unsafe { __list_add(new, (*head).prev, head) }
+}
+
+/// Linux: list_del() — unlink `entry` and poison its links.
+///
+/// # Safety
+/// `entry` must be on a list the caller may write.
+pub unsafe fn list_del(entry: *mut ListHead) {
+    // SAFETY: the caller guarantees the list.
+    unsafe {
+        let (prev, next) = ((*entry).prev, (*entry).next);
+        (*next).prev = prev;
+        (*prev).next = next;
+        (*entry).next = LIST_POISON1 as *mut ListHead;
+        (*entry).prev = LIST_POISON2 as *mut ListHead;
+    }
+}
+
+/// Linux: list_move() — unlink `entry` and add it after `head`.
+///
+/// # Safety
+/// As [`list_del`] and [`list_add`].
+pub unsafe fn list_move(entry: *mut ListHead, head: *mut ListHead) {
+    // SAFETY: the caller guarantees both lists.
+    unsafe {
+        let (prev, next) = ((*entry).prev, (*entry).next);
+        (*next).prev = prev;
+        (*prev).next = next;
+        list_add(entry, head);
+    }
+}
+
+/// Linux: list_move_tail() — unlink `entry` and add it before `head`.
+///
+/// # Safety
+/// As [`list_move`].
+pub unsafe fn list_move_tail(entry: *mut ListHead, head: *mut ListHead) {
+    // SAFETY: the caller guarantees both lists.
+    unsafe {
+        let (prev, next) = ((*entry).prev, (*entry).next);
+        (*next).prev = prev;
+        (*prev).next = next;
+        list_add_tail(entry, head);
+    }
+}
+
+/// Linux: list_empty() through a pointer.
+///
+/// # Safety
+/// `head` must be an initialised list the caller may read.
+pub unsafe fn list_empty(head: *const ListHead) -> bool {
+    // SAFETY: the caller guarantees the list.
+    unsafe { core::ptr::eq((*head).next, head) }
+}
+
+/// Linux: list_entry(ptr, struct page, lru) — the page whose `lru` this is.
+pub fn lru_to_page(lru: *mut ListHead) -> *mut Page {
+    lru.cast::<u8>()
+        .wrapping_sub(core::mem::offset_of!(Page, lru))
+        .cast()
+}
+
 impl Default for ListHead {
     fn default() -> Self {
         Self::new()
@@ -180,6 +277,56 @@ pub const PG_HWPOISON: u32 = 22;
 pub const PG_ARCH_2: u32 = 23;
 /// Linux: __NR_PAGEFLAGS.
 pub const NR_PAGEFLAGS: u32 = 24;
+
+/// Linux: PAGE_FLAGS_CHECK_AT_FREE — flags a page must not carry when it is freed.
+pub const PAGE_FLAGS_CHECK_AT_FREE: u64 = 1 << PG_LRU
+    | 1 << PG_LOCKED
+    | 1 << PG_PRIVATE
+    | 1 << PG_PRIVATE_2
+    | 1 << PG_WRITEBACK
+    | 1 << PG_RESERVED
+    | 1 << PG_SLAB
+    | 1 << PG_ACTIVE
+    | 1 << PG_UNEVICTABLE
+    | 1 << PG_MLOCKED;
+/// Linux: PAGEFLAGS_MASK.
+pub const PAGEFLAGS_MASK: u64 = (1 << NR_PAGEFLAGS) - 1;
+/// Linux: PAGE_FLAGS_CHECK_AT_PREP — every flag bit but hwpoison: a page leaving the buddy
+/// carries none.
+pub const PAGE_FLAGS_CHECK_AT_PREP: u64 = PAGEFLAGS_MASK & !(1 << PG_HWPOISON);
+
+/// Linux: __def_pageflag_names (6.1, this configuration), in the order `%pGp` prints them.
+pub const PAGEFLAG_NAMES: [(u32, &str); 24] = [
+    (PG_LOCKED, "locked"),
+    (PG_WAITERS, "waiters"),
+    (PG_ERROR, "error"),
+    (PG_REFERENCED, "referenced"),
+    (PG_UPTODATE, "uptodate"),
+    (PG_DIRTY, "dirty"),
+    (PG_LRU, "lru"),
+    (PG_ACTIVE, "active"),
+    (PG_WORKINGSET, "workingset"),
+    (PG_SLAB, "slab"),
+    (PG_OWNER_PRIV_1, "owner_priv_1"),
+    (PG_ARCH_1, "arch_1"),
+    (PG_RESERVED, "reserved"),
+    (PG_PRIVATE, "private"),
+    (PG_PRIVATE_2, "private_2"),
+    (PG_WRITEBACK, "writeback"),
+    (PG_HEAD, "head"),
+    (PG_MAPPEDTODISK, "mappedtodisk"),
+    (PG_RECLAIM, "reclaim"),
+    (PG_SWAPBACKED, "swapbacked"),
+    (PG_UNEVICTABLE, "unevictable"),
+    (PG_MLOCKED, "mlocked"),
+    (PG_HWPOISON, "hwpoison"),
+    (PG_ARCH_2, "arch_2"),
+];
+
+/// Linux: TAIL_MAPPING (0x400 + POISON_POINTER_DELTA) — `mapping` of a compound tail page.
+pub const TAIL_MAPPING: u64 = 0xdead_0000_0000_0400;
+/// Linux: COMPOUND_PAGE_DTOR — the destructor index of a plain compound page.
+pub const COMPOUND_PAGE_DTOR: u8 = 1;
 
 /// Linux: PAGE_TYPE_BASE — page types live in `_mapcount`, inverted: a type is set by
 /// clearing its bit in a value that starts as -1.
@@ -360,6 +507,80 @@ impl Page {
     /// Linux: page_private().
     pub fn page_private(&self) -> u64 {
         self.private
+    }
+
+    /// Linux: buddy_order() — a free block's order (meaningful only while PageBuddy).
+    pub fn buddy_order(&self) -> u32 {
+        self.private as u32
+    }
+
+    /// Linux: set_buddy_order() — record the order and mark the page PageBuddy.
+    pub fn set_buddy_order(&mut self, order: u32) {
+        self.set_page_private(order as u64);
+        self.__set_page_buddy();
+    }
+
+    /// Linux: page_mapcount() of a non-compound page, as page_bad_reason() reads it.
+    pub fn page_mapcount_raw(&self) -> i32 {
+        self._mapcount.load(Ordering::Relaxed)
+    }
+
+    /// Linux: PageHead().
+    pub fn page_head(&self) -> bool {
+        self.test_flag(PG_HEAD)
+    }
+
+    /// Linux: PageTail() — bit 0 of `compound_head` (the word of `lru.next`).
+    pub fn page_tail(&self) -> bool {
+        self.lru.next as u64 & 1 != 0
+    }
+
+    /// Linux: PageCompound().
+    pub fn page_compound(&self) -> bool {
+        self.page_head() || self.page_tail()
+    }
+
+    /// Linux: compound_head() — the head page of a tail page, or the page itself.
+    pub fn compound_head(&self) -> *const Page {
+        let h = self.lru.next as u64;
+        if h & 1 != 0 {
+            (h - 1) as *const Page
+        } else {
+            self
+        }
+    }
+
+    /// Linux: set_compound_head() — make this a tail page of `head`.
+    pub fn set_compound_head(&mut self, head: *const Page) {
+        self.lru.next = (head as u64 | 1) as *mut ListHead;
+    }
+
+    /// Linux: clear_compound_head().
+    pub fn clear_compound_head(&mut self) {
+        self.lru.next = core::ptr::null_mut();
+    }
+
+    /// The first tail page's `compound_dtor`, `compound_order` and `compound_mapcount`,
+    /// which Linux 6.1 overlays on the word of `lru.prev` (byte 0, byte 1, bytes 4-7).
+    fn compound_word(&self) -> u64 {
+        self.lru.prev as u64
+    }
+
+    /// Linux: set_compound_page_dtor(), set_compound_order() and compound_mapcount = -1,
+    /// on the first tail page (prep_compound_head()).
+    pub fn set_compound_head_info(&mut self, dtor: u8, order: u32) {
+        let w = dtor as u64 | ((order as u64 & 0xff) << 8) | ((u32::MAX as u64) << 32);
+        self.lru.prev = w as *mut ListHead;
+    }
+
+    /// Linux: compound_order() read from the first tail page.
+    pub fn first_tail_compound_order(&self) -> u32 {
+        ((self.compound_word() >> 8) & 0xff) as u32
+    }
+
+    /// Linux: compound_mapcount() read from the first tail page (the stored value plus one).
+    pub fn first_tail_compound_mapcount(&self) -> i32 {
+        ((self.compound_word() >> 32) as u32 as i32).wrapping_add(1)
     }
 }
 

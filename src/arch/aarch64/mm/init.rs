@@ -362,3 +362,75 @@ pub fn linear_map_phys_range() -> (PhysAddr, PhysAddr) {
     let mb = memblock::MEMBLOCK.lock();
     (mb.start_of_dram(), mb.end_of_dram())
 }
+
+/// The linker's section boundaries, as `mem_init_print_info` reads them.
+fn kernel_symbols() -> crate::mm::page_alloc::KernelSymbols {
+    extern "C" {
+        static _etext: u8;
+        static __start_rodata: u8;
+        static __end_rodata: u8;
+        static __init_begin: u8;
+        static __init_end: u8;
+        static __inittext_begin: u8;
+        static __inittext_end: u8;
+        static _sdata: u8;
+        static _edata: u8;
+        static __bss_start: u8;
+        static __bss_stop: u8;
+    }
+    let a = |p: *const u8| p as u64;
+    crate::mm::page_alloc::KernelSymbols {
+        _stext: a(&raw const _stext),
+        _etext: a(&raw const _etext),
+        __start_rodata: a(&raw const __start_rodata),
+        __end_rodata: a(&raw const __end_rodata),
+        __init_begin: a(&raw const __init_begin),
+        __init_end: a(&raw const __init_end),
+        _sinittext: a(&raw const __inittext_begin),
+        _einittext: a(&raw const __inittext_end),
+        _sdata: a(&raw const _sdata),
+        _edata: a(&raw const _edata),
+        __bss_start: a(&raw const __bss_start),
+        __bss_stop: a(&raw const __bss_stop),
+    }
+}
+
+/// Linux: __pa() as the page allocator wants it (typed).
+fn pa_of(va: crate::mm::VirtAddr) -> PhysAddr {
+    crate::arch::aarch64::memory::__pa(va)
+}
+
+/// Linux: mem_init() (arm64) — hand every free memblock range to the buddy allocator. The
+/// swiotlb bounce buffer Linux sets up here when memory exceeds the DMA limit is not (no
+/// device needs it). `mem_init_print_info` follows in mm_init.
+pub fn mem_init() {
+    let nodes =
+        crate::mm::mmzone::node_data_map().expect("build_all_zonelists published NODE_DATA");
+    let mut env = crate::mm::page_alloc::PageAllocEnv::new(crate::arch::aarch64::memory::vmemmap());
+    env.phys_to_virt = Some(phys_to_virt);
+    env.virt_to_phys = Some(pa_of);
+    env.cpu_to_node = crate::mm::numa::cpu_to_node;
+    // SAFETY: the vmemmap backs every present section (sparse_init), __va/__pa are the
+    // linear map's, and NODE_DATA is published and lives for the kernel's lifetime.
+    unsafe { crate::mm::page_alloc::page_alloc_init(nodes, env) };
+    crate::mm::memblock::memblock_free_all();
+}
+
+/// Linux: mem_init_print_info() — the `Memory:` line from the linker's section sizes.
+pub fn mem_init_print_info() {
+    crate::mm::page_alloc::mem_init_print_info(&kernel_symbols());
+}
+
+/// Linux: free_initmem() (arm64) — the init sections go back to the buddy, poisoned, and
+/// their kernel-image mapping is removed, so a stale call into init code faults.
+pub fn free_initmem() {
+    let s = kernel_symbols();
+    let (begin, end) = (s.__init_begin, s.__init_end);
+    crate::mm::page_alloc::free_reserved_area(
+        crate::arch::aarch64::memory::kimg_to_phys(crate::mm::VirtAddr(begin)),
+        crate::arch::aarch64::memory::kimg_to_phys(crate::mm::VirtAddr(end)),
+        crate::mm::page_alloc::POISON_FREE_INITMEM,
+        Some("unused kernel"),
+    );
+    crate::arch::aarch64::mm::mmu::unmap_kernel_range(begin, end);
+}

@@ -589,8 +589,16 @@ impl PgTableAccess for SwapperTables {
         }
     }
 
-    /// Linux: pgd_pgtable_alloc() during boot — a zeroed page from memblock.
+    /// Linux: pgd_pgtable_alloc() — a zeroed page: from the buddy once it runs, from
+    /// memblock before.
     fn alloc_table(&mut self) -> PhysAddr {
+        if let Some(pa) = crate::mm::page_alloc::page_alloc() {
+            let va = pa
+                .get_zeroed_page(crate::mm::page_alloc::GFP_KERNEL)
+                .unwrap_or_else(|| panic!("Failed to allocate page table page"));
+            PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
+            return crate::arch::aarch64::memory::__pa(va);
+        }
         let mut mb = memblock::MEMBLOCK.lock();
         let p = mb
             .alloc(PAGE_SIZE, PAGE_SIZE)
@@ -622,4 +630,41 @@ pub fn vmemmap_populate(start: u64, end: u64, nid: i32) {
         }
         addr += PMD_SIZE;
     }
+}
+
+/// Linux: vunmap_range() for kernel-image ranges — clear every leaf in `[start, end)`
+/// (break), then flush the TLB (so nothing can use the old entries), as a removed mapping
+/// needs no make. Tables stay; only init's range is ever removed.
+pub fn unmap_kernel_range(start: u64, end: u64) {
+    let mut acc = SwapperTables::new();
+    let pgd = swapper_pg_dir_phys();
+    let mut addr = start;
+    while addr < end {
+        let mut table = pgd;
+        let mut level = 0;
+        let next = loop {
+            let t = acc.table(level, table);
+            let idx = table_index(addr, level);
+            // SAFETY: `t` is a live kernel table reached through SwapperTables.
+            let d = unsafe { get_entry(t, idx) };
+            let size = 1u64 << super::pgtable::level_shift(level);
+            if !d.is_valid() {
+                break super::pgtable::addr_end(addr, end, size);
+            }
+            if level == 3 || !d.is_table() {
+                assert!(
+                    addr & (size - 1) == 0 && addr + size <= end,
+                    "unmap_kernel_range: {:#x} is inside a larger mapping",
+                    addr
+                );
+                // SAFETY: as above; the range belongs to the caller, who no longer uses it.
+                unsafe { set_entry(t, idx, Descriptor(0)) };
+                break addr + size;
+            }
+            table = d.output_address();
+            level += 1;
+        };
+        addr = next;
+    }
+    flush_tlb_all();
 }

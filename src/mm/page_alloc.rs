@@ -1,0 +1,4162 @@
+//! The zoned buddy page allocator. Mirrors the runtime half of Linux 6.1's mm/page_alloc.c
+//! (the boot half — zone sizing and the memmap — is free_area_init.rs): `__free_one_page`,
+//! `expand`, `__rmqueue_smallest`, `__rmqueue_fallback` with Linux's `fallbacks[]` and
+//! pageblock stealing, the per-CPU page lists (`rmqueue_pcplist`, `rmqueue_bulk`,
+//! `free_unref_page`, `free_pcppages_bulk`), `get_page_from_freelist` over the zonelist with
+//! watermarks and `lowmem_reserve`, `__alloc_pages` and its slow path's failure report
+//! (`warn_alloc`), `prep_new_page`/compound pages, the bad-page checks, `__free_pages_core`,
+//! `free_reserved_area`, the watermark set-up (`init_per_zone_wmark_min`) and
+//! `mem_init_print_info`; plus include/linux/gfp_types.h's 6.1 GFP bits with `gfp_zone()` and
+//! `gfp_migratetype()`.
+//!
+//! ## Where the state lives
+//! Everything the allocator changes is in the zones (`free_area` under `zone.lock`, the
+//! per-CPU pagesets under their own locks, atomics — see mmzone.rs) and in the `struct page`s.
+//! A [`PageAlloc`] adds the machine-wide counters Linux keeps in globals (`totalram_pages`,
+//! `min_free_kbytes`, ...) and the [`PageAllocEnv`] hooks through which it reaches page
+//! structs and page contents, so the core never calls arch code: the kernel has one instance
+//! (`page_alloc_init`, then the Linux-named free functions at the end of this file); host
+//! tests build as many as they like over simulated memory.
+//!
+//! ## What is different from Linux, and why
+//! - No reclaim, compaction or OOM killer: the slow path drains the per-CPU lists and gives
+//!   back the high-atomic reserve (what Linux does when direct reclaim makes no progress),
+//!   then fails with Linux's `page allocation failure` report. `__GFP_NOFAIL` fails too.
+//! - No kswapd, so watermark boosting is off (Linux with `vm.watermark_boost_factor=0`):
+//!   nothing would ever take a boost back down.
+//! - The bad-page checks run on every free and allocation, as with CONFIG_DEBUG_VM; a
+//!   double free or a free of a tail page is reported (`BUG: Bad page state`) and refused,
+//!   where Linux without DEBUG_VM would corrupt its lists.
+//! - Before `setup_per_cpu_pageset` a zone has no per-CPU lists and pages go straight to and
+//!   from the buddy — what Linux's `boot_pageset` (high 0, batch 1) amounts to. The pagesets
+//!   are then allocated from the buddy on the zone's node (Linux: `alloc_percpu`), one per
+//!   possible CPU.
+//! - No CMA, no memory isolation users, no page shuffling, no DEFERRED_STRUCT_PAGE_INIT (so
+//!   the `Memory:` line's first number is all free memory, as Linux's with `early_page_ext`).
+//! - No interrupts allocate yet, so the locks do not disable them.
+
+use core::fmt;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use super::addr::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use super::memblock::MAX_NUMNODES;
+use super::mmzone::{
+    NodeDataMap, PcpLists, PerCpuPages, RawSpinlock, Zone, Zonelist, MAX_NR_ZONES, MAX_ORDER,
+    NR_FREE_CMA_PAGES, NR_FREE_PAGES, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER,
+    WMARK_HIGH, WMARK_LOW, WMARK_MIN, WMARK_PROMO, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK,
+    ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL,
+};
+use super::numa::Nodemask;
+use super::page::{
+    list_add, list_add_tail, list_del, list_empty, list_move_tail, lru_to_page, ListHead, Page,
+    COMPOUND_PAGE_DTOR, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,
+    MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER,
+    PAGEFLAG_NAMES, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP, PG_HEAD, PG_LRU,
+    TAIL_MAPPING,
+};
+use super::zonelist::{nr_free_zone_pages, page_group_by_mobility_disabled};
+
+// ---------------------------------------------------------------------------------------------
+// GFP flags (include/linux/gfp_types.h, 6.1; no KASAN_HW_TAGS, no LOCKDEP: those bits are 0).
+
+/// Linux: gfp_t.
+pub type GfpT = u32;
+
+/// Linux: __GFP_DMA.
+pub const __GFP_DMA: GfpT = 0x01;
+/// Linux: __GFP_HIGHMEM.
+pub const __GFP_HIGHMEM: GfpT = 0x02;
+/// Linux: __GFP_DMA32.
+pub const __GFP_DMA32: GfpT = 0x04;
+/// Linux: __GFP_MOVABLE.
+pub const __GFP_MOVABLE: GfpT = 0x08;
+/// Linux: __GFP_RECLAIMABLE.
+pub const __GFP_RECLAIMABLE: GfpT = 0x10;
+/// Linux: __GFP_HIGH — may use part of the min watermark's reserve.
+pub const __GFP_HIGH: GfpT = 0x20;
+/// Linux: __GFP_IO.
+pub const __GFP_IO: GfpT = 0x40;
+/// Linux: __GFP_FS.
+pub const __GFP_FS: GfpT = 0x80;
+/// Linux: __GFP_ZERO.
+pub const __GFP_ZERO: GfpT = 0x100;
+/// Linux: __GFP_ATOMIC (6.1; removed in 6.3) — cannot sleep, may dip further (ALLOC_HARDER).
+pub const __GFP_ATOMIC: GfpT = 0x200;
+/// Linux: __GFP_DIRECT_RECLAIM.
+pub const __GFP_DIRECT_RECLAIM: GfpT = 0x400;
+/// Linux: __GFP_KSWAPD_RECLAIM.
+pub const __GFP_KSWAPD_RECLAIM: GfpT = 0x800;
+/// Linux: __GFP_WRITE.
+pub const __GFP_WRITE: GfpT = 0x1000;
+/// Linux: __GFP_NOWARN.
+pub const __GFP_NOWARN: GfpT = 0x2000;
+/// Linux: __GFP_RETRY_MAYFAIL.
+pub const __GFP_RETRY_MAYFAIL: GfpT = 0x4000;
+/// Linux: __GFP_NOFAIL.
+pub const __GFP_NOFAIL: GfpT = 0x8000;
+/// Linux: __GFP_NORETRY.
+pub const __GFP_NORETRY: GfpT = 0x10000;
+/// Linux: __GFP_MEMALLOC.
+pub const __GFP_MEMALLOC: GfpT = 0x20000;
+/// Linux: __GFP_COMP.
+pub const __GFP_COMP: GfpT = 0x40000;
+/// Linux: __GFP_NOMEMALLOC.
+pub const __GFP_NOMEMALLOC: GfpT = 0x80000;
+/// Linux: __GFP_HARDWALL.
+pub const __GFP_HARDWALL: GfpT = 0x100000;
+/// Linux: __GFP_THISNODE.
+pub const __GFP_THISNODE: GfpT = 0x200000;
+/// Linux: __GFP_ACCOUNT.
+pub const __GFP_ACCOUNT: GfpT = 0x400000;
+/// Linux: __GFP_ZEROTAGS.
+pub const __GFP_ZEROTAGS: GfpT = 0x800000;
+
+/// Linux: __GFP_RECLAIM.
+pub const __GFP_RECLAIM: GfpT = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM;
+/// Linux: GFP_ATOMIC.
+pub const GFP_ATOMIC: GfpT = __GFP_HIGH | __GFP_ATOMIC | __GFP_KSWAPD_RECLAIM;
+/// Linux: GFP_KERNEL.
+pub const GFP_KERNEL: GfpT = __GFP_RECLAIM | __GFP_IO | __GFP_FS;
+/// Linux: GFP_KERNEL_ACCOUNT.
+pub const GFP_KERNEL_ACCOUNT: GfpT = GFP_KERNEL | __GFP_ACCOUNT;
+/// Linux: GFP_NOWAIT.
+pub const GFP_NOWAIT: GfpT = __GFP_KSWAPD_RECLAIM;
+/// Linux: GFP_NOIO.
+pub const GFP_NOIO: GfpT = __GFP_RECLAIM;
+/// Linux: GFP_NOFS.
+pub const GFP_NOFS: GfpT = __GFP_RECLAIM | __GFP_IO;
+/// Linux: GFP_USER.
+pub const GFP_USER: GfpT = __GFP_RECLAIM | __GFP_IO | __GFP_FS | __GFP_HARDWALL;
+/// Linux: GFP_DMA.
+pub const GFP_DMA: GfpT = __GFP_DMA;
+/// Linux: GFP_DMA32.
+pub const GFP_DMA32: GfpT = __GFP_DMA32;
+/// Linux: GFP_HIGHUSER.
+pub const GFP_HIGHUSER: GfpT = GFP_USER | __GFP_HIGHMEM;
+/// Linux: GFP_HIGHUSER_MOVABLE (the KASAN skip bits are 0 here).
+pub const GFP_HIGHUSER_MOVABLE: GfpT = GFP_HIGHUSER | __GFP_MOVABLE;
+/// Linux: GFP_TRANSHUGE_LIGHT.
+pub const GFP_TRANSHUGE_LIGHT: GfpT =
+    (GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOMEMALLOC | __GFP_NOWARN) & !__GFP_RECLAIM;
+/// Linux: GFP_TRANSHUGE.
+pub const GFP_TRANSHUGE: GfpT = GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM;
+
+/// Linux: GFP_ZONEMASK — the zone modifiers.
+pub const GFP_ZONEMASK: GfpT = __GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE;
+/// Linux: GFP_MOVABLE_MASK.
+pub const GFP_MOVABLE_MASK: GfpT = __GFP_RECLAIMABLE | __GFP_MOVABLE;
+/// Linux: GFP_MOVABLE_SHIFT.
+pub const GFP_MOVABLE_SHIFT: u32 = 3;
+
+/// Linux: gfp_zone() — the highest zone an allocation may use. GFP_ZONE_TABLE for arm64
+/// (ZONE_DMA and ZONE_DMA32, no highmem: __GFP_HIGHMEM means ZONE_NORMAL, and with
+/// __GFP_MOVABLE, ZONE_MOVABLE). Linux's GFP_ZONE_BAD combinations are a BUG here too.
+pub const fn gfp_zone(flags: GfpT) -> usize {
+    match flags & GFP_ZONEMASK {
+        0 => ZONE_NORMAL,
+        __GFP_DMA => ZONE_DMA,
+        __GFP_HIGHMEM => ZONE_NORMAL,
+        __GFP_DMA32 => ZONE_DMA32,
+        __GFP_MOVABLE => ZONE_NORMAL,
+        0x09 => ZONE_DMA,     // __GFP_MOVABLE | __GFP_DMA
+        0x0a => ZONE_MOVABLE, // __GFP_MOVABLE | __GFP_HIGHMEM
+        0x0c => ZONE_DMA32,   // __GFP_MOVABLE | __GFP_DMA32
+        _ => panic!("gfp_zone: more than one zone modifier (GFP_ZONE_BAD)"),
+    }
+}
+
+/// Linux: gfp_migratetype() — which free lists an allocation prefers.
+pub fn gfp_migratetype(flags: GfpT) -> u32 {
+    if page_group_by_mobility_disabled() {
+        return MIGRATE_UNMOVABLE;
+    }
+    (flags & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
+}
+
+/// Linux: __def_gfpflag_names (6.1), in the order `%pGg` tries them: composite names first.
+const GFPFLAG_NAMES: &[(GfpT, &str)] = &[
+    (GFP_TRANSHUGE, "GFP_TRANSHUGE"),
+    (GFP_TRANSHUGE_LIGHT, "GFP_TRANSHUGE_LIGHT"),
+    (GFP_HIGHUSER_MOVABLE, "GFP_HIGHUSER_MOVABLE"),
+    (GFP_HIGHUSER, "GFP_HIGHUSER"),
+    (GFP_USER, "GFP_USER"),
+    (GFP_KERNEL_ACCOUNT, "GFP_KERNEL_ACCOUNT"),
+    (GFP_KERNEL, "GFP_KERNEL"),
+    (GFP_NOFS, "GFP_NOFS"),
+    (GFP_ATOMIC, "GFP_ATOMIC"),
+    (GFP_NOIO, "GFP_NOIO"),
+    (GFP_NOWAIT, "GFP_NOWAIT"),
+    (GFP_DMA, "GFP_DMA"),
+    (__GFP_HIGHMEM, "__GFP_HIGHMEM"),
+    (GFP_DMA32, "GFP_DMA32"),
+    (__GFP_HIGH, "__GFP_HIGH"),
+    (__GFP_ATOMIC, "__GFP_ATOMIC"),
+    (__GFP_IO, "__GFP_IO"),
+    (__GFP_FS, "__GFP_FS"),
+    (__GFP_NOWARN, "__GFP_NOWARN"),
+    (__GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL"),
+    (__GFP_NOFAIL, "__GFP_NOFAIL"),
+    (__GFP_NORETRY, "__GFP_NORETRY"),
+    (__GFP_COMP, "__GFP_COMP"),
+    (__GFP_ZERO, "__GFP_ZERO"),
+    (__GFP_NOMEMALLOC, "__GFP_NOMEMALLOC"),
+    (__GFP_MEMALLOC, "__GFP_MEMALLOC"),
+    (__GFP_HARDWALL, "__GFP_HARDWALL"),
+    (__GFP_THISNODE, "__GFP_THISNODE"),
+    (__GFP_RECLAIMABLE, "__GFP_RECLAIMABLE"),
+    (__GFP_MOVABLE, "__GFP_MOVABLE"),
+    (__GFP_ACCOUNT, "__GFP_ACCOUNT"),
+    (__GFP_WRITE, "__GFP_WRITE"),
+    (__GFP_RECLAIM, "__GFP_RECLAIM"),
+    (__GFP_DIRECT_RECLAIM, "__GFP_DIRECT_RECLAIM"),
+    (__GFP_KSWAPD_RECLAIM, "__GFP_KSWAPD_RECLAIM"),
+    (__GFP_ZEROTAGS, "__GFP_ZEROTAGS"),
+];
+
+/// Linux: the `%pGg` format — GFP flags by name (`GFP_KERNEL|__GFP_ZERO`), leftover bits in
+/// hex, `none` for 0 (lib/vsprintf.c format_flags()).
+pub struct GfpNames(pub GfpT);
+
+impl fmt::Display for GfpNames {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let mut flags = self.0;
+        if flags == 0 {
+            return f.write_str("none");
+        }
+        let mut first = true;
+        for &(mask, name) in GFPFLAG_NAMES {
+            if flags == 0 {
+                break;
+            }
+            if flags & mask != mask {
+                continue;
+            }
+            flags &= !mask;
+            if !first {
+                f.write_str("|")?;
+            }
+            f.write_str(name)?;
+            first = false;
+        }
+        if flags != 0 {
+            if !first {
+                f.write_str("|")?;
+            }
+            write!(f, "{:#x}", flags)?;
+        }
+        Ok(())
+    }
+}
+
+/// Linux: `%pGp` — a page's flag word: its set flags by name, then node and zone.
+pub struct PageFlagNames(pub u64);
+
+impl fmt::Display for PageFlagNames {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let flags = self.0;
+        write!(f, "{:#x}(", flags)?;
+        for &(bit, name) in PAGEFLAG_NAMES.iter() {
+            if flags & (1 << bit) != 0 {
+                write!(f, "{}|", name)?;
+            }
+        }
+        use super::page::{NODES_MASK, NODES_PGSHIFT, ZONES_MASK, ZONES_PGSHIFT};
+        write!(
+            f,
+            "node={}|zone={})",
+            (flags >> NODES_PGSHIFT) & NODES_MASK,
+            (flags >> ZONES_PGSHIFT) & ZONES_MASK
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Allocation flags (mm/internal.h) and free flags.
+
+/// Linux: ALLOC_WMARK_MIN.
+pub const ALLOC_WMARK_MIN: u32 = WMARK_MIN as u32;
+/// Linux: ALLOC_WMARK_LOW.
+pub const ALLOC_WMARK_LOW: u32 = WMARK_LOW as u32;
+/// Linux: ALLOC_WMARK_HIGH.
+pub const ALLOC_WMARK_HIGH: u32 = WMARK_HIGH as u32;
+/// Linux: ALLOC_NO_WATERMARKS.
+pub const ALLOC_NO_WATERMARKS: u32 = 0x04;
+/// Linux: ALLOC_WMARK_MASK.
+pub const ALLOC_WMARK_MASK: u32 = ALLOC_NO_WATERMARKS - 1;
+/// Linux: ALLOC_OOM.
+pub const ALLOC_OOM: u32 = 0x08;
+/// Linux: ALLOC_HARDER — atomic: a quarter more of the min watermark, and the high-atomic
+/// reserve.
+pub const ALLOC_HARDER: u32 = 0x10;
+/// Linux: ALLOC_HIGH — __GFP_HIGH: half of the min watermark.
+pub const ALLOC_HIGH: u32 = 0x20;
+/// Linux: ALLOC_CPUSET.
+pub const ALLOC_CPUSET: u32 = 0x40;
+/// Linux: ALLOC_CMA.
+pub const ALLOC_CMA: u32 = 0x80;
+/// Linux: ALLOC_NOFRAGMENT — first pass: steal only whole pageblocks from other types.
+pub const ALLOC_NOFRAGMENT: u32 = 0x100;
+/// Linux: ALLOC_KSWAPD.
+pub const ALLOC_KSWAPD: u32 = 0x800;
+
+/// Linux: fpi_t FPI_NONE.
+pub const FPI_NONE: u32 = 0;
+/// Linux: FPI_TO_TAIL — put the freed block at the tail of its list (fresh memory).
+pub const FPI_TO_TAIL: u32 = 1 << 1;
+
+/// Linux: fallbacks[][] — where each type looks when its own lists are empty.
+pub const FALLBACKS: [[u32; 3]; MIGRATE_TYPES] = [
+    [MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE, MIGRATE_TYPES as u32],
+    [MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, MIGRATE_TYPES as u32],
+    [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_TYPES as u32],
+    [MIGRATE_TYPES as u32; 3], // HIGHATOMIC: never falls back
+    [MIGRATE_TYPES as u32; 3], // CMA: never used
+    [MIGRATE_TYPES as u32; 3], // ISOLATE: never used
+];
+
+/// Linux: sysctl_lowmem_reserve_ratio[] (DMA 256, DMA32 256, Normal 32, Movable 0).
+pub const SYSCTL_LOWMEM_RESERVE_RATIO: [u64; MAX_NR_ZONES] = [256, 256, 32, 0];
+/// Linux: watermark_scale_factor's default.
+pub const WATERMARK_SCALE_FACTOR: u64 = 10;
+/// Linux: SWAP_CLUSTER_MAX.
+const SWAP_CLUSTER_MAX: u64 = 32;
+/// Linux: min_free_kbytes' value before init_per_zone_wmark_min().
+pub const MIN_FREE_KBYTES_DEFAULT: u64 = 1024;
+/// Linux: POISON_FREE_INITMEM — what free_initmem() fills freed init memory with.
+pub const POISON_FREE_INITMEM: i32 = 0xcc;
+
+/// Linux: current->comm of the only context that allocates here.
+const COMM: &str = "swapper/0";
+
+/// Linux: pcp_allowed_order() — orders cached per CPU (with THP: also pageblock_order).
+pub const fn pcp_allowed_order(order: u32) -> bool {
+    order <= PAGE_ALLOC_COSTLY_ORDER || order == PAGEBLOCK_ORDER
+}
+
+/// Linux: order_to_pindex().
+pub const fn order_to_pindex(migratetype: u32, order: u32) -> usize {
+    if order > PAGE_ALLOC_COSTLY_ORDER {
+        return NR_LOWORDER_PCP_LISTS;
+    }
+    (MIGRATE_PCPTYPES * order + migratetype) as usize
+}
+
+/// Linux: pindex_to_order().
+pub const fn pindex_to_order(pindex: usize) -> u32 {
+    if pindex == NR_LOWORDER_PCP_LISTS {
+        return PAGEBLOCK_ORDER;
+    }
+    pindex as u32 / MIGRATE_PCPTYPES
+}
+
+/// Linux: get_order() — the smallest order whose block holds `size` bytes.
+pub const fn get_order(size: u64) -> u32 {
+    if size <= PAGE_SIZE {
+        return 0;
+    }
+    64 - ((size - 1) >> PAGE_SHIFT).leading_zeros()
+}
+
+/// Linux: int_sqrt() — floor(sqrt(x)), by Linux's bit-by-bit method.
+pub fn int_sqrt(x: u64) -> u64 {
+    if x <= 1 {
+        return x;
+    }
+    let mut m = 1u64 << ((63 - x.leading_zeros()) & !1);
+    let (mut x, mut y) = (x, 0u64);
+    while m != 0 {
+        let b = y + m;
+        y >>= 1;
+        if x >= b {
+            x -= b;
+            y += m;
+        }
+        m >>= 2;
+    }
+    y
+}
+
+/// Linux: mult_frac(x, n, d).
+const fn mult_frac(x: u64, n: u64, d: u64) -> u64 {
+    (x / d) * n + ((x % d) * n) / d
+}
+
+/// Linux: migratetype_is_mergeable().
+const fn migratetype_is_mergeable(mt: u32) -> bool {
+    mt < MIGRATE_PCPTYPES
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hooks and the instance.
+
+/// How the allocator reaches memory and asks which CPU it runs on: set once by the kernel
+/// (`page_alloc_init`), or by a host test over a Vec memmap and host buffers.
+#[derive(Clone, Copy, Debug)]
+pub struct PageAllocEnv {
+    /// Linux: vmemmap — `pfn_to_page(pfn)` is `vmemmap + pfn`. Only pfns of sections with
+    /// memory are dereferenced.
+    pub vmemmap: *mut Page,
+    /// Linux: __va() — a page's contents, for __GFP_ZERO, poisoning and page_address().
+    pub phys_to_virt: Option<fn(PhysAddr) -> *mut u8>,
+    /// Linux: __pa() of a linear-map address — for free_pages() and virt_to_page().
+    pub virt_to_phys: Option<fn(VirtAddr) -> PhysAddr>,
+    /// Linux: smp_processor_id().
+    pub smp_processor_id: fn() -> usize,
+    /// Linux: cpu_to_node().
+    pub cpu_to_node: fn(usize) -> i32,
+    /// Linux: cpumask_weight(cpumask_of_node(nid)) — online CPUs of a node.
+    pub nr_cpus_node: fn(i32) -> u32,
+    /// Linux: num_online_cpus().
+    pub num_online_cpus: fn() -> u32,
+}
+
+fn cpu0() -> usize {
+    0
+}
+fn node0(_cpu: usize) -> i32 {
+    0
+}
+fn no_cpus(_nid: i32) -> u32 {
+    0
+}
+fn one_cpu() -> u32 {
+    1
+}
+
+impl PageAllocEnv {
+    /// A uniprocessor environment over `vmemmap`, without access to page contents.
+    pub fn new(vmemmap: *mut Page) -> Self {
+        Self {
+            vmemmap,
+            phys_to_virt: None,
+            virt_to_phys: None,
+            smp_processor_id: cpu0,
+            cpu_to_node: node0,
+            nr_cpus_node: no_cpus,
+            num_online_cpus: one_cpu,
+        }
+    }
+}
+
+/// The allocator over one machine's nodes: Linux's page_alloc.c globals, the hooks, and the
+/// code. Lock: the counters are atomics; `wmark_lock` serialises watermark set-up (Linux's
+/// static lock in setup_per_zone_wmarks()); everything else is in the zones.
+pub struct PageAlloc<'a> {
+    nodes: &'a NodeDataMap,
+    env: PageAllocEnv,
+    /// Linux: _totalram_pages — pages managed by the buddy.
+    totalram_pages: AtomicU64,
+    /// Linux: totalreserve_pages.
+    totalreserve_pages: AtomicU64,
+    /// Linux: min_free_kbytes.
+    min_free_kbytes: AtomicU64,
+    /// Linux: user_min_free_kbytes (-1: not set by the user).
+    user_min_free_kbytes: AtomicI64,
+    /// Linux: watermark_scale_factor.
+    watermark_scale_factor: AtomicU64,
+    /// Linux: reset_managed_pages_done.
+    reset_managed_pages_done: AtomicBool,
+    wmark_lock: RawSpinlock,
+    /// Pages reported by bad_page() (Linux taints the kernel: TAINT_BAD_PAGE).
+    bad_pages: AtomicU64,
+    /// Linux: nr_online_nodes.
+    nr_online_nodes: u32,
+}
+
+// SAFETY: `env.vmemmap` is the memmap, whose pages are only written under the zone and pcp
+// locks or by their owner (the contract of PageAlloc::new); the rest is atomics, a lock, plain
+// data written before sharing, and `&NodeDataMap`, which is Sync.
+unsafe impl Sync for PageAlloc<'_> {}
+// SAFETY: as above.
+unsafe impl Send for PageAlloc<'_> {}
+
+/// What an allocation is after (Linux: struct alloc_context).
+struct AllocContext<'z> {
+    zonelist: &'z Zonelist,
+    nodemask: Option<Nodemask>,
+    /// Index in `zonelist` of the first zone allowed (Linux: preferred_zoneref).
+    preferred: Option<usize>,
+    highest_zoneidx: usize,
+    migratetype: u32,
+}
+
+/// A page handed out by the allocator (Linux: `struct page *`).
+pub type PagePtr = NonNull<Page>;
+
+/// The kernel image's layout as mem_init_print_info() reads it: the linker symbols.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelSymbols {
+    pub _stext: u64,
+    pub _etext: u64,
+    pub __start_rodata: u64,
+    pub __end_rodata: u64,
+    pub __init_begin: u64,
+    pub __init_end: u64,
+    pub _sinittext: u64,
+    pub _einittext: u64,
+    pub _sdata: u64,
+    pub _edata: u64,
+    pub __bss_start: u64,
+    pub __bss_stop: u64,
+}
+
+/// The numbers of Linux's `Memory:` line (mem_init_print_info()), in KiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemInitInfo {
+    pub available: u64,
+    pub physpages: u64,
+    pub codesize: u64,
+    pub datasize: u64,
+    pub rosize: u64,
+    pub init: u64,
+    pub bss: u64,
+    pub reserved: u64,
+    pub cma_reserved: u64,
+}
+
+impl fmt::Display for MemInitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved)",
+            self.available,
+            self.physpages,
+            self.codesize,
+            self.datasize,
+            self.rosize,
+            self.init,
+            self.bss,
+            self.reserved,
+            self.cma_reserved
+        )
+    }
+}
+
+/// Free blocks of one zone, per order and per migratetype (for buddyinfo, pagetypeinfo,
+/// show_free_areas). Per-type counts stop at 100000, as Linux's pagetypeinfo does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreeAreaSnapshot {
+    pub nr_free: [u64; MAX_ORDER],
+    pub per_type: [[u64; MAX_ORDER]; MIGRATE_TYPES],
+}
+
+/// Linux's cap on a pagetypeinfo list walk.
+pub const PAGETYPEINFO_CAP: u64 = 100000;
+
+/// Reads a zone's free areas under its lock (Linux: the loops of frag_show_print(),
+/// pagetypeinfo_showfree_print() and show_free_areas()).
+pub fn free_area_snapshot(zone: &Zone) -> FreeAreaSnapshot {
+    let mut s = FreeAreaSnapshot::default();
+    if !zone.zone_is_initialized() {
+        return s;
+    }
+    let _g = zone.lock.lock();
+    for order in 0..MAX_ORDER {
+        // SAFETY: the zone lock is held; the lists were initialised by free_area_init.
+        unsafe {
+            let fa = zone.free_area.get().add(order);
+            s.nr_free[order] = (*fa).nr_free;
+            for mt in 0..MIGRATE_TYPES {
+                let head: *mut ListHead = ptr::addr_of_mut!((*fa).free_list[mt]);
+                let mut n = 0;
+                let mut cur = (*head).next;
+                while !ptr::eq(cur, head) && n < PAGETYPEINFO_CAP {
+                    n += 1;
+                    cur = (*cur).next;
+                }
+                s.per_type[mt][order] = n;
+            }
+        }
+    }
+    s
+}
+
+impl<'a> PageAlloc<'a> {
+    /// An allocator over `nodes` (whose zones free_area_init() set up and
+    /// build_all_zonelists() linked), owning no memory until memblock_free_all().
+    ///
+    /// # Safety
+    /// `env.vmemmap + pfn` must be the initialised `struct page` of every pfn in a section
+    /// with memory, for as long as the allocator lives, and nothing else may write the page
+    /// structs of free pages. `env.phys_to_virt`, if set, must map every page the buddy
+    /// manages to writable memory nothing else uses while the page is free or owned by the
+    /// caller that asked for zeroing; `env.virt_to_phys` must be its inverse.
+    pub unsafe fn new(nodes: &'a NodeDataMap, env: PageAllocEnv) -> Self {
+        Self {
+            nodes,
+            env,
+            totalram_pages: AtomicU64::new(0),
+            totalreserve_pages: AtomicU64::new(0),
+            min_free_kbytes: AtomicU64::new(MIN_FREE_KBYTES_DEFAULT),
+            user_min_free_kbytes: AtomicI64::new(-1),
+            watermark_scale_factor: AtomicU64::new(WATERMARK_SCALE_FACTOR),
+            reset_managed_pages_done: AtomicBool::new(false),
+            wmark_lock: RawSpinlock::new(),
+            bad_pages: AtomicU64::new(0),
+            nr_online_nodes: nodes.pgdats().count() as u32,
+        }
+    }
+
+    /// The nodes this allocator serves.
+    pub fn nodes(&self) -> &'a NodeDataMap {
+        self.nodes
+    }
+
+    /// The hooks.
+    pub fn env(&self) -> &PageAllocEnv {
+        &self.env
+    }
+
+    /// Linux: totalram_pages().
+    pub fn totalram_pages(&self) -> u64 {
+        self.totalram_pages.load(Ordering::Relaxed)
+    }
+
+    /// Linux: totalram_pages_add().
+    pub fn totalram_pages_add(&self, count: i64) {
+        self.totalram_pages
+            .fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// Linux: totalreserve_pages.
+    pub fn totalreserve_pages(&self) -> u64 {
+        self.totalreserve_pages.load(Ordering::Relaxed)
+    }
+
+    /// Linux: min_free_kbytes.
+    pub fn min_free_kbytes(&self) -> u64 {
+        self.min_free_kbytes.load(Ordering::Relaxed)
+    }
+
+    /// Linux: the vm.min_free_kbytes sysctl — set by the user, recompute the watermarks.
+    pub fn set_min_free_kbytes(&self, kbytes: u64) {
+        self.min_free_kbytes.store(kbytes, Ordering::Relaxed);
+        self.user_min_free_kbytes
+            .store(kbytes as i64, Ordering::Relaxed);
+        self.setup_per_zone_wmarks();
+    }
+
+    /// How many bad pages were reported (Linux: the TAINT_BAD_PAGE taint, counted).
+    pub fn bad_pages(&self) -> u64 {
+        self.bad_pages.load(Ordering::Relaxed)
+    }
+
+    /// Linux: nr_online_nodes.
+    pub fn nr_online_nodes(&self) -> u32 {
+        self.nr_online_nodes
+    }
+
+    /// Linux: numa_node_id() — the running CPU's node.
+    pub fn numa_node_id(&self) -> i32 {
+        (self.env.cpu_to_node)((self.env.smp_processor_id)())
+    }
+
+    // ----- struct page <-> pfn <-> address
+
+    /// Linux: pfn_to_page().
+    pub fn pfn_to_page(&self, pfn: u64) -> *mut Page {
+        self.env.vmemmap.wrapping_add(pfn as usize)
+    }
+
+    /// Linux: page_to_pfn().
+    pub fn page_to_pfn(&self, page: *const Page) -> u64 {
+        ((page as usize).wrapping_sub(self.env.vmemmap as usize) / core::mem::size_of::<Page>())
+            as u64
+    }
+
+    /// Linux: page_address() — the page's linear-map address (needs `phys_to_virt`).
+    pub fn page_address(&self, page: PagePtr) -> VirtAddr {
+        let f = self
+            .env
+            .phys_to_virt
+            .expect("page_address: no phys_to_virt hook");
+        VirtAddr(f(PhysAddr(self.page_to_pfn(page.as_ptr()) << PAGE_SHIFT)) as u64)
+    }
+
+    /// Linux: virt_to_page() (needs `virt_to_phys`).
+    pub fn virt_to_page(&self, addr: VirtAddr) -> PagePtr {
+        let f = self
+            .env
+            .virt_to_phys
+            .expect("virt_to_page: no virt_to_phys hook");
+        let pfn = f(addr).0 >> PAGE_SHIFT;
+        NonNull::new(self.pfn_to_page(pfn)).expect("virt_to_page: null struct page")
+    }
+
+    /// Linux: page_zone().
+    fn page_zone(&self, page: *const Page) -> &'a Zone {
+        // SAFETY: callers pass pages of the memmap (see `new`); node and zone bits are atomic.
+        let p = unsafe { &*page };
+        let pgdat = self.nodes.get(p.page_to_nid()).unwrap_or_else(|| {
+            panic!(
+                "page_zone: pfn {:#x} on a node without pg_data_t",
+                self.page_to_pfn(page)
+            )
+        });
+        &pgdat.node_zones[p.page_zonenum()]
+    }
+
+    /// Linux: for_each_zone() — every zone of every online node, populated or not.
+    pub fn zones(&self) -> impl Iterator<Item = &'a Zone> + 'a {
+        self.nodes.pgdats().flat_map(|p| p.node_zones.iter())
+    }
+
+    /// Linux: for_each_populated_zone().
+    pub fn populated_zones(&self) -> impl Iterator<Item = &'a Zone> + 'a {
+        self.zones().filter(|z| z.populated_zone())
+    }
+
+    /// Linux: get_pfnblock_migratetype().
+    fn get_pfnblock_migratetype(&self, zone: &Zone, pfn: u64) -> u32 {
+        zone.get_pageblock_migratetype(pfn)
+    }
+
+    // ----- free lists (the zone lock is held by every caller of these)
+
+    fn free_list(zone: &Zone, order: u32, mt: u32) -> *mut ListHead {
+        // SAFETY: in bounds; a raw place, no reference is made.
+        unsafe {
+            ptr::addr_of_mut!((*zone.free_area.get().add(order as usize)).free_list[mt as usize])
+        }
+    }
+
+    fn nr_free_ptr(zone: &Zone, order: u32) -> *mut u64 {
+        // SAFETY: in bounds; a raw place.
+        unsafe { ptr::addr_of_mut!((*zone.free_area.get().add(order as usize)).nr_free) }
+    }
+
+    /// Linux: get_page_from_free_area().
+    unsafe fn get_page_from_free_area(zone: &Zone, order: u32, mt: u32) -> Option<*mut Page> {
+        let head = Self::free_list(zone, order, mt);
+        // SAFETY: zone lock held (caller).
+        unsafe {
+            if list_empty(head) {
+                None
+            } else {
+                Some(lru_to_page((*head).next))
+            }
+        }
+    }
+
+    /// Linux: add_to_free_list() / add_to_free_list_tail().
+    unsafe fn add_to_free_list(zone: &Zone, page: *mut Page, order: u32, mt: u32, tail: bool) {
+        let head = Self::free_list(zone, order, mt);
+        // SAFETY: zone lock held; the page is free and ours.
+        unsafe {
+            let lru = ptr::addr_of_mut!((*page).lru);
+            if tail {
+                list_add_tail(lru, head);
+            } else {
+                list_add(lru, head);
+            }
+            *Self::nr_free_ptr(zone, order) += 1;
+        }
+    }
+
+    /// Linux: move_to_free_list() — to the tail of another type's list of the same order.
+    unsafe fn move_to_free_list(zone: &Zone, page: *mut Page, order: u32, mt: u32) {
+        // SAFETY: zone lock held; the page is on one of this zone's lists.
+        unsafe {
+            list_move_tail(
+                ptr::addr_of_mut!((*page).lru),
+                Self::free_list(zone, order, mt),
+            )
+        }
+    }
+
+    /// Linux: del_page_from_free_list().
+    unsafe fn del_page_from_free_list(zone: &Zone, page: *mut Page, order: u32) {
+        // SAFETY: zone lock held; the page is on one of this zone's lists.
+        unsafe {
+            list_del(ptr::addr_of_mut!((*page).lru));
+            (*page).__clear_page_buddy();
+            (*page).set_page_private(0);
+            *Self::nr_free_ptr(zone, order) -= 1;
+        }
+    }
+
+    /// Linux: __mod_zone_freepage_state().
+    fn mod_zone_freepage_state(zone: &Zone, nr_pages: i64, mt: u32) {
+        zone.vm_stat[NR_FREE_PAGES].fetch_add(nr_pages, Ordering::Relaxed);
+        if mt == super::page::MIGRATE_CMA {
+            zone.vm_stat[NR_FREE_CMA_PAGES].fetch_add(nr_pages, Ordering::Relaxed);
+        }
+    }
+
+    /// Linux: page_is_buddy() — `buddy` is a free block of exactly `order` in the same zone.
+    unsafe fn page_is_buddy(page: *const Page, buddy: *const Page, order: u32) -> bool {
+        // SAFETY: both are in the same MAX_ORDER block, hence the same present section.
+        unsafe {
+            (*buddy).page_buddy()
+                && (*buddy).buddy_order() == order
+                && (*page).page_zone_id() == (*buddy).page_zone_id()
+        }
+    }
+
+    /// Linux: buddy_merge_likely() — will the block's buddy one order up be free soon? Then
+    /// put it at the tail, so it is not handed out before it can merge.
+    unsafe fn buddy_merge_likely(&self, pfn: u64, buddy_pfn: u64, order: u32) -> bool {
+        if order as usize >= MAX_ORDER - 2 {
+            return false;
+        }
+        let higher_pfn = buddy_pfn & pfn;
+        let higher_buddy_pfn = higher_pfn ^ (1 << (order + 1));
+        // SAFETY: same MAX_ORDER block.
+        unsafe {
+            Self::page_is_buddy(
+                self.pfn_to_page(higher_pfn),
+                self.pfn_to_page(higher_buddy_pfn),
+                order + 1,
+            )
+        }
+    }
+
+    /// Linux: __free_one_page() — give a block back, merging it with its buddy while the
+    /// buddy (`pfn ^ (1 << order)`) is a free block of the same order in the same zone.
+    unsafe fn __free_one_page(
+        &self,
+        zone: &Zone,
+        mut page: *mut Page,
+        mut pfn: u64,
+        mut order: u32,
+        mt: u32,
+        fpi_flags: u32,
+    ) {
+        debug_assert!(zone.zone_is_initialized());
+        debug_assert!(pfn & ((1 << order) - 1) == 0, "unaligned free");
+        debug_assert!(zone.zone_spans_pfn(pfn), "page outside its zone");
+        if mt != MIGRATE_ISOLATE {
+            Self::mod_zone_freepage_state(zone, 1 << order, mt);
+        }
+        let mut buddy_pfn = 0;
+        while (order as usize) < MAX_ORDER - 1 {
+            buddy_pfn = pfn ^ (1 << order);
+            let buddy = self.pfn_to_page(buddy_pfn);
+            // SAFETY: same MAX_ORDER block; zone lock held.
+            if !unsafe { Self::page_is_buddy(page, buddy, order) } {
+                break;
+            }
+            // Blocks of pageblock size or more of a type that must not mix do not merge.
+            if order >= PAGEBLOCK_ORDER {
+                let buddy_mt = zone.get_pageblock_migratetype(buddy_pfn);
+                if mt != buddy_mt
+                    && (!migratetype_is_mergeable(mt) || !migratetype_is_mergeable(buddy_mt))
+                {
+                    break;
+                }
+            }
+            // SAFETY: the buddy is PageBuddy, so on one of this zone's lists.
+            unsafe { Self::del_page_from_free_list(zone, buddy, order) };
+            let combined_pfn = buddy_pfn & pfn;
+            page = self.pfn_to_page(combined_pfn);
+            pfn = combined_pfn;
+            order += 1;
+        }
+        // SAFETY: zone lock held; the merged block is ours.
+        unsafe {
+            (*page).set_buddy_order(order);
+            let to_tail =
+                fpi_flags & FPI_TO_TAIL != 0 || self.buddy_merge_likely(pfn, buddy_pfn, order);
+            Self::add_to_free_list(zone, page, order, mt, to_tail);
+        }
+    }
+
+    /// Linux: expand() — split a block of order `high` down to `low`, putting the upper
+    /// halves back on the free lists.
+    unsafe fn expand(zone: &Zone, page: *mut Page, low: u32, mut high: u32, mt: u32) {
+        let mut size = 1usize << high;
+        while high > low {
+            high -= 1;
+            size >>= 1;
+            let p = page.wrapping_add(size);
+            // SAFETY: zone lock held; the half is part of the block just taken off a list.
+            unsafe {
+                Self::add_to_free_list(zone, p, high, mt, false);
+                (*p).set_buddy_order(high);
+            }
+        }
+    }
+
+    /// Linux: __rmqueue_smallest() — the smallest block of `mt` that fits, split to `order`.
+    unsafe fn __rmqueue_smallest(zone: &Zone, order: u32, mt: u32) -> Option<*mut Page> {
+        for current_order in order..MAX_ORDER as u32 {
+            // SAFETY: zone lock held (caller).
+            unsafe {
+                let Some(page) = Self::get_page_from_free_area(zone, current_order, mt) else {
+                    continue;
+                };
+                Self::del_page_from_free_list(zone, page, current_order);
+                Self::expand(zone, page, order, current_order, mt);
+                // Linux: set_pcppage_migratetype().
+                (*page).index = mt as u64;
+                return Some(page);
+            }
+        }
+        None
+    }
+
+    /// Linux: can_steal_fallback().
+    fn can_steal_fallback(order: u32, start_mt: u32) -> bool {
+        order >= PAGEBLOCK_ORDER
+            || order >= PAGEBLOCK_ORDER / 2
+            || start_mt == MIGRATE_RECLAIMABLE
+            || start_mt == MIGRATE_UNMOVABLE
+            || page_group_by_mobility_disabled()
+    }
+
+    /// Linux: find_suitable_fallback() — the first type in `mt`'s fallback list with a free
+    /// block of `order`, and whether a whole pageblock may be stolen.
+    unsafe fn find_suitable_fallback(
+        zone: &Zone,
+        order: u32,
+        mt: u32,
+        only_stealable: bool,
+    ) -> Option<(u32, bool)> {
+        // SAFETY: zone lock held (caller).
+        if unsafe { *Self::nr_free_ptr(zone, order) } == 0 {
+            return None;
+        }
+        let mut can_steal = false;
+        for &fallback_mt in FALLBACKS[mt as usize].iter() {
+            if fallback_mt == MIGRATE_TYPES as u32 {
+                break;
+            }
+            // SAFETY: as above.
+            if unsafe { list_empty(Self::free_list(zone, order, fallback_mt)) } {
+                continue;
+            }
+            if Self::can_steal_fallback(order, mt) {
+                can_steal = true;
+            }
+            if !only_stealable || can_steal {
+                return Some((fallback_mt, can_steal));
+            }
+        }
+        None
+    }
+
+    /// Linux: move_freepages() — move every free block in `[start_pfn, end_pfn]` to `mt`'s
+    /// lists; count the movable-looking pages that are not free.
+    unsafe fn move_freepages(
+        &self,
+        zone: &Zone,
+        start_pfn: u64,
+        end_pfn: u64,
+        mt: u32,
+        num_movable: &mut i64,
+    ) -> i64 {
+        let mut pages_moved = 0;
+        let mut pfn = start_pfn;
+        while pfn <= end_pfn {
+            let page = self.pfn_to_page(pfn);
+            // SAFETY: the pageblock lies in the zone and in one present section; lock held.
+            unsafe {
+                if !(*page).page_buddy() {
+                    // Linux: PageLRU() || __PageMovable(); no LRU pages exist here yet.
+                    if (*page).test_flag(PG_LRU) || (*page).mapping & 0x3 == 0x2 {
+                        *num_movable += 1;
+                    }
+                    pfn += 1;
+                    continue;
+                }
+                let order = (*page).buddy_order();
+                Self::move_to_free_list(zone, page, order, mt);
+                pfn += 1 << order;
+                pages_moved += 1 << order;
+            }
+        }
+        pages_moved
+    }
+
+    /// Linux: move_freepages_block() — the free blocks of `page`'s pageblock, unless the
+    /// pageblock crosses the zone's end.
+    unsafe fn move_freepages_block(
+        &self,
+        zone: &Zone,
+        page: *mut Page,
+        mt: u32,
+        num_movable: &mut i64,
+    ) -> i64 {
+        *num_movable = 0;
+        let pfn = self.page_to_pfn(page);
+        let mut start_pfn = pfn & !(PAGEBLOCK_NR_PAGES - 1);
+        let end_pfn = start_pfn + PAGEBLOCK_NR_PAGES - 1;
+        if !zone.zone_spans_pfn(start_pfn) {
+            start_pfn = pfn;
+        }
+        if !zone.zone_spans_pfn(end_pfn) {
+            return 0;
+        }
+        // SAFETY: lock held (caller).
+        unsafe { self.move_freepages(zone, start_pfn, end_pfn, mt, num_movable) }
+    }
+
+    /// Linux: change_pageblock_range().
+    fn change_pageblock_range(zone: &Zone, pfn: u64, start_order: u32, mt: u32) {
+        let nr = 1u64 << (start_order - PAGEBLOCK_ORDER);
+        for i in 0..nr {
+            zone.set_pageblock_migratetype(pfn + i * PAGEBLOCK_NR_PAGES, mt);
+        }
+    }
+
+    /// Linux: steal_suitable_fallback() — take `page` (a free block of another type) for
+    /// `start_type`, and its whole pageblock if enough of it is free or alike.
+    unsafe fn steal_suitable_fallback(
+        &self,
+        zone: &Zone,
+        page: *mut Page,
+        start_type: u32,
+        whole_block: bool,
+    ) {
+        let pfn = self.page_to_pfn(page);
+        // SAFETY: lock held; the page is a free block.
+        let current_order = unsafe { (*page).buddy_order() };
+        let old_block_type = zone.get_pageblock_migratetype(pfn);
+        let single_page = |zone: &Zone| {
+            // SAFETY: as above.
+            unsafe { Self::move_to_free_list(zone, page, current_order, start_type) }
+        };
+        // A high-atomic reserve keeps its type (races in Linux; never here, but cheap).
+        if old_block_type == MIGRATE_HIGHATOMIC {
+            return single_page(zone);
+        }
+        // Blocks of pageblock size or more: take ownership of all their pageblocks.
+        if current_order >= PAGEBLOCK_ORDER {
+            Self::change_pageblock_range(zone, pfn, current_order, start_type);
+            return single_page(zone);
+        }
+        // (boost_watermark(): off, see the module doc.)
+        if !whole_block {
+            return single_page(zone);
+        }
+        let mut movable_pages = 0;
+        // SAFETY: lock held.
+        let free_pages =
+            unsafe { self.move_freepages_block(zone, page, start_type, &mut movable_pages) };
+        let alike_pages = if start_type == MIGRATE_MOVABLE {
+            movable_pages
+        } else if old_block_type == MIGRATE_MOVABLE {
+            PAGEBLOCK_NR_PAGES as i64 - (free_pages + movable_pages)
+        } else {
+            0
+        };
+        // The block crosses the zone's end: only this page.
+        if free_pages == 0 {
+            return single_page(zone);
+        }
+        if free_pages + alike_pages >= 1 << (PAGEBLOCK_ORDER - 1)
+            || page_group_by_mobility_disabled()
+        {
+            zone.set_pageblock_migratetype(pfn, start_type);
+        }
+    }
+
+    /// Linux: __rmqueue_fallback() — steal from another type: the largest block first (it
+    /// approximates the pageblock with the most free pages), except that a movable request
+    /// that cannot take the whole block splits the smallest.
+    unsafe fn __rmqueue_fallback(
+        &self,
+        zone: &Zone,
+        order: u32,
+        start_mt: u32,
+        alloc_flags: u32,
+    ) -> bool {
+        let min_order = if alloc_flags & ALLOC_NOFRAGMENT != 0 {
+            PAGEBLOCK_ORDER
+        } else {
+            order
+        };
+        let mut found = None;
+        let mut current_order = MAX_ORDER as i64 - 1;
+        while current_order >= min_order as i64 {
+            let co = current_order as u32;
+            // SAFETY: lock held (caller).
+            if let Some((fmt, can_steal)) =
+                unsafe { Self::find_suitable_fallback(zone, co, start_mt, false) }
+            {
+                if !can_steal && start_mt == MIGRATE_MOVABLE && co > order {
+                    // find_smallest:
+                    for o in order..MAX_ORDER as u32 {
+                        // SAFETY: as above.
+                        if let Some((fmt, cs)) =
+                            unsafe { Self::find_suitable_fallback(zone, o, start_mt, false) }
+                        {
+                            found = Some((o, fmt, cs));
+                            break;
+                        }
+                    }
+                } else {
+                    found = Some((co, fmt, can_steal));
+                }
+                break;
+            }
+            current_order -= 1;
+        }
+        let Some((co, fallback_mt, can_steal)) = found else {
+            return false;
+        };
+        // SAFETY: lock held; find_suitable_fallback saw the list non-empty.
+        unsafe {
+            let page = Self::get_page_from_free_area(zone, co, fallback_mt)
+                .expect("fallback list emptied under the zone lock");
+            self.steal_suitable_fallback(zone, page, start_mt, can_steal);
+        }
+        true
+    }
+
+    /// Linux: __rmqueue() — own type first, then steal and retry.
+    unsafe fn __rmqueue(
+        &self,
+        zone: &Zone,
+        order: u32,
+        mt: u32,
+        alloc_flags: u32,
+    ) -> Option<*mut Page> {
+        loop {
+            // SAFETY: lock held (caller).
+            unsafe {
+                if let Some(p) = Self::__rmqueue_smallest(zone, order, mt) {
+                    return Some(p);
+                }
+                if !self.__rmqueue_fallback(zone, order, mt, alloc_flags) {
+                    return None;
+                }
+            }
+        }
+    }
+
+    // ----- per-CPU lists
+
+    /// Linux: this_cpu_ptr(zone->per_cpu_pageset), if the zone has pagesets yet.
+    fn this_cpu_pcp<'z>(&self, zone: &'z Zone) -> Option<&'z PerCpuPages> {
+        self.pcp_of(zone, (self.env.smp_processor_id)())
+    }
+
+    /// Linux: per_cpu_ptr(zone->per_cpu_pageset, cpu).
+    fn pcp_of<'z>(&self, zone: &'z Zone, cpu: usize) -> Option<&'z PerCpuPages> {
+        let p = zone.per_cpu_pageset.load(Ordering::Acquire);
+        if p.is_null() || cpu >= zone.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
+            return None;
+        }
+        // SAFETY: setup_zone_pageset() published `pcp_nr_cpus` initialised entries, in
+        // memory never freed, before the pointer (Release/Acquire).
+        Some(unsafe { &*p.add(cpu) })
+    }
+
+    /// Linux: rmqueue_bulk() — move up to `count` blocks from the buddy to a pcp list, in
+    /// physical order (each to the list's tail). Returns how many were added.
+    unsafe fn rmqueue_bulk(
+        &self,
+        zone: &Zone,
+        order: u32,
+        count: i32,
+        list: *mut ListHead,
+        mt: u32,
+        alloc_flags: u32,
+    ) -> i32 {
+        let mut allocated = 0;
+        let _g = zone.lock.lock();
+        let mut i = 0;
+        while i < count {
+            // SAFETY: zone lock held.
+            let Some(page) = (unsafe { self.__rmqueue(zone, order, mt, alloc_flags) }) else {
+                break;
+            };
+            i += 1;
+            // Linux: check_pcp_refill() — a bad page is leaked, not cached.
+            if self.check_new_pages(page, order) {
+                continue;
+            }
+            // SAFETY: the page is ours; the list is the caller's, under its pcp lock.
+            unsafe { list_add_tail(ptr::addr_of_mut!((*page).lru), list) };
+            allocated += 1;
+        }
+        zone.vm_stat[NR_FREE_PAGES].fetch_sub((i as i64) << order, Ordering::Relaxed);
+        allocated
+    }
+
+    /// Linux: __rmqueue_pcplist() — the first block of the list, refilling it by a batch
+    /// (scaled down by the order) when empty.
+    unsafe fn __rmqueue_pcplist(
+        &self,
+        zone: &Zone,
+        order: u32,
+        mt: u32,
+        alloc_flags: u32,
+        pcp: *mut PcpLists,
+        list: *mut ListHead,
+    ) -> Option<*mut Page> {
+        // SAFETY: the pcp lock is held (caller); list belongs to pcp.
+        unsafe {
+            if list_empty(list) {
+                let mut batch = (*pcp).batch;
+                if batch > 1 {
+                    batch = (batch >> order).max(2);
+                }
+                let alloced = self.rmqueue_bulk(zone, order, batch, list, mt, alloc_flags);
+                (*pcp).count += alloced << order;
+                if list_empty(list) {
+                    return None;
+                }
+            }
+            let page = lru_to_page((*list).next);
+            list_del(ptr::addr_of_mut!((*page).lru));
+            (*pcp).count -= 1 << order;
+            Some(page)
+        }
+    }
+
+    /// Linux: rmqueue_pcplist().
+    fn rmqueue_pcplist(
+        &self,
+        zone: &Zone,
+        order: u32,
+        mt: u32,
+        alloc_flags: u32,
+    ) -> Option<*mut Page> {
+        let pcp = self.this_cpu_pcp(zone)?;
+        let _g = pcp.lock.try_lock()?;
+        let inner = pcp.inner.get();
+        // SAFETY: the pcp lock is held.
+        unsafe {
+            // On allocation, halve the free batching factor (see nr_pcp_free()).
+            (*inner).free_factor >>= 1;
+            let list = ptr::addr_of_mut!((*inner).lists[order_to_pindex(mt, order)]);
+            self.__rmqueue_pcplist(zone, order, mt, alloc_flags, inner, list)
+        }
+    }
+
+    /// Linux: rmqueue_buddy() — straight from the free lists (the high-atomic reserve first
+    /// for atomic high-order requests).
+    fn rmqueue_buddy(
+        &self,
+        zone: &Zone,
+        order: u32,
+        alloc_flags: u32,
+        mt: u32,
+    ) -> Option<*mut Page> {
+        loop {
+            let page = {
+                let _g = zone.lock.lock();
+                // SAFETY: zone lock held.
+                unsafe {
+                    let mut page = None;
+                    if order > 0 && alloc_flags & ALLOC_HARDER != 0 {
+                        page = Self::__rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC);
+                    }
+                    if page.is_none() {
+                        page = self.__rmqueue(zone, order, mt, alloc_flags);
+                    }
+                    let page = page?;
+                    Self::mod_zone_freepage_state(zone, -(1i64 << order), (*page).index as u32);
+                    page
+                }
+            };
+            if !self.check_new_pages(page, order) {
+                return Some(page);
+            }
+        }
+    }
+
+    /// Linux: rmqueue().
+    fn rmqueue(&self, zone: &Zone, order: u32, alloc_flags: u32, mt: u32) -> Option<*mut Page> {
+        if pcp_allowed_order(order) {
+            if let Some(p) = self.rmqueue_pcplist(zone, order, mt, alloc_flags) {
+                return Some(p);
+            }
+        }
+        self.rmqueue_buddy(zone, order, alloc_flags, mt)
+    }
+
+    /// Linux: free_pcppages_bulk() — give `count` pages of a pcp back to the buddy, taking
+    /// lists round-robin starting after `pindex`, oldest (tail) entries first.
+    unsafe fn free_pcppages_bulk(
+        &self,
+        zone: &Zone,
+        count: i32,
+        pcp: *mut PcpLists,
+        pindex: usize,
+    ) {
+        // SAFETY: the pcp lock is held (caller).
+        unsafe {
+            let mut count = count.min((*pcp).count);
+            let (mut min_pindex, mut max_pindex) = (0usize, NR_PCP_LISTS - 1);
+            let mut pindex = pindex as isize - 1;
+            let _g = zone.lock.lock();
+            while count > 0 {
+                let list = loop {
+                    pindex += 1;
+                    if pindex as usize > max_pindex {
+                        pindex = min_pindex as isize;
+                    }
+                    let list = ptr::addr_of_mut!((*pcp).lists[pindex as usize]);
+                    if !list_empty(list) {
+                        break list;
+                    }
+                    if pindex as usize == max_pindex {
+                        max_pindex -= 1;
+                    }
+                    if pindex as usize == min_pindex {
+                        min_pindex += 1;
+                    }
+                };
+                let order = pindex_to_order(pindex as usize);
+                let nr_pages = 1 << order;
+                loop {
+                    let page = lru_to_page((*list).prev);
+                    let mt = (*page).index as u32;
+                    list_del(ptr::addr_of_mut!((*page).lru));
+                    count -= nr_pages;
+                    (*pcp).count -= nr_pages;
+                    // (bulkfree_pcp_prepare(): pages were checked when freed to the pcp.)
+                    let pfn = self.page_to_pfn(page);
+                    self.__free_one_page(zone, page, pfn, order, mt, FPI_NONE);
+                    if count <= 0 || list_empty(list) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Linux: nr_pcp_free() — how much a full pcp gives back: a batch, doubled for each
+    /// free in a row without an allocation, keeping at least a batch.
+    fn nr_pcp_free(pcp: &mut PcpLists, high: i32, batch: i32, free_high: bool) -> i32 {
+        if free_high {
+            return pcp.count;
+        }
+        if high < batch {
+            return 1;
+        }
+        let (min_nr_free, max_nr_free) = (batch, high - batch);
+        let batch = batch << pcp.free_factor;
+        if batch < max_nr_free {
+            pcp.free_factor += 1;
+        }
+        // Linux's clamp(): the upper bound wins if the bounds cross.
+        batch.max(min_nr_free).min(max_nr_free)
+    }
+
+    /// Linux: nr_pcp_high() (no reclaim, so never ZONE_RECLAIM_ACTIVE).
+    fn nr_pcp_high(pcp: &PcpLists, free_high: bool) -> i32 {
+        if pcp.high == 0 || free_high {
+            0
+        } else {
+            pcp.high
+        }
+    }
+
+    /// Linux: free_unref_page_commit().
+    unsafe fn free_unref_page_commit(
+        &self,
+        zone: &Zone,
+        pcp: *mut PcpLists,
+        page: *mut Page,
+        mt: u32,
+        order: u32,
+    ) {
+        let pindex = order_to_pindex(mt, order);
+        // SAFETY: the pcp lock is held; the page is ours.
+        unsafe {
+            list_add(
+                ptr::addr_of_mut!((*page).lru),
+                ptr::addr_of_mut!((*pcp).lists[pindex]),
+            );
+            (*pcp).count += 1 << order;
+            // Freeing high orders without allocating: do not hoard them.
+            let free_high =
+                (*pcp).free_factor != 0 && order != 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
+            let high = Self::nr_pcp_high(&*pcp, free_high);
+            if (*pcp).count >= high {
+                let batch = (*pcp).batch;
+                let n = Self::nr_pcp_free(&mut *pcp, high, batch, free_high);
+                self.free_pcppages_bulk(zone, n, pcp, pindex);
+            }
+        }
+    }
+
+    /// Linux: free_one_page().
+    fn free_one_page(&self, zone: &Zone, page: *mut Page, pfn: u64, order: u32, mt: u32, fpi: u32) {
+        let _g = zone.lock.lock();
+        // SAFETY: zone lock held; the page passed free_pages_prepare().
+        unsafe { self.__free_one_page(zone, page, pfn, order, mt, fpi) };
+    }
+
+    /// Linux: free_unref_page() — free a block of a pcp order to this CPU's list.
+    fn free_unref_page(&self, page: *mut Page, order: u32) {
+        if !self.free_pages_prepare(page, order, true) {
+            return;
+        }
+        let pfn = self.page_to_pfn(page);
+        let zone = self.page_zone(page);
+        let mut mt = self.get_pfnblock_migratetype(zone, pfn);
+        // SAFETY: the page is ours (prepared for freeing).
+        unsafe { (*page).index = mt as u64 };
+        // Only the pcp types have lists: isolated blocks go straight back, high-atomic
+        // pages are cached as movable (the page keeps its block's type for the drain).
+        let block_mt = mt;
+        if mt >= MIGRATE_PCPTYPES {
+            if mt == MIGRATE_ISOLATE {
+                return self.free_one_page(zone, page, pfn, order, mt, FPI_NONE);
+            }
+            mt = MIGRATE_MOVABLE;
+        }
+        let Some(pcp) = self.this_cpu_pcp(zone) else {
+            // No pagesets yet: Linux's boot_pageset (high 0) would drain the page at once,
+            // by its own type.
+            return self.free_one_page(zone, page, pfn, order, block_mt, FPI_NONE);
+        };
+        match pcp.lock.try_lock() {
+            // SAFETY: the pcp lock is held.
+            Some(_g) => unsafe {
+                self.free_unref_page_commit(zone, pcp.inner.get(), page, mt, order)
+            },
+            None => self.free_one_page(zone, page, pfn, order, mt, FPI_NONE),
+        }
+    }
+
+    /// Linux: __free_pages_ok() — free straight to the buddy.
+    fn __free_pages_ok(&self, page: *mut Page, order: u32, fpi_flags: u32) {
+        if !self.free_pages_prepare(page, order, true) {
+            return;
+        }
+        let pfn = self.page_to_pfn(page);
+        let zone = self.page_zone(page);
+        let mt = self.get_pfnblock_migratetype(zone, pfn);
+        self.free_one_page(zone, page, pfn, order, mt, fpi_flags);
+    }
+
+    /// Linux: free_the_page().
+    fn free_the_page(&self, page: *mut Page, order: u32) {
+        if pcp_allowed_order(order) {
+            self.free_unref_page(page, order);
+        } else {
+            self.__free_pages_ok(page, order, FPI_NONE);
+        }
+    }
+
+    /// Linux: drain_pages_zone() — give back everything `cpu` caches of `zone`.
+    pub fn drain_pages_zone(&self, cpu: usize, zone: &Zone) {
+        let Some(pcp) = self.pcp_of(zone, cpu) else {
+            return;
+        };
+        let _g = pcp.lock.lock();
+        let inner = pcp.inner.get();
+        // SAFETY: the pcp lock is held.
+        unsafe {
+            let count = (*inner).count;
+            if count > 0 {
+                self.free_pcppages_bulk(zone, count, inner, 0);
+            }
+        }
+    }
+
+    /// Linux: drain_all_pages() — every CPU's lists of `zone` (or of every zone). Linux
+    /// asks each CPU to drain itself; the pcp lock lets us drain them from here.
+    pub fn drain_all_pages(&self, zone: Option<&Zone>) {
+        let one = |z: &Zone| {
+            for cpu in 0..z.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
+                self.drain_pages_zone(cpu, z);
+            }
+        };
+        match zone {
+            Some(z) => one(z),
+            None => self.populated_zones().for_each(one),
+        }
+    }
+
+    /// Linux: drain_local_pages(zone).
+    pub fn drain_local_pages(&self, zone: Option<&Zone>) {
+        let cpu = (self.env.smp_processor_id)();
+        match zone {
+            Some(z) => self.drain_pages_zone(cpu, z),
+            None => self
+                .populated_zones()
+                .for_each(|z| self.drain_pages_zone(cpu, z)),
+        }
+    }
+
+    /// Pages in per-CPU lists of `zone`: (all CPUs, this CPU) (show_free_areas()'s
+    /// free_pcp and local_pcp).
+    pub fn zone_pcp_counts(&self, zone: &Zone) -> (u64, u64) {
+        let me = (self.env.smp_processor_id)();
+        let (mut all, mut local) = (0, 0);
+        for cpu in 0..zone.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
+            if let Some(pcp) = self.pcp_of(zone, cpu) {
+                let _g = pcp.lock.lock();
+                // SAFETY: the pcp lock is held.
+                let c = unsafe { (*pcp.inner.get()).count } as u64;
+                all += c;
+                if cpu == me {
+                    local = c;
+                }
+            }
+        }
+        (all, local)
+    }
+
+    /// One CPU's pageset of a zone: (count, high, batch), if it has one.
+    pub fn pcp_state(&self, zone: &Zone, cpu: usize) -> Option<(i32, i32, i32)> {
+        let pcp = self.pcp_of(zone, cpu)?;
+        let _g = pcp.lock.lock();
+        // SAFETY: the pcp lock is held.
+        let i = unsafe { &*pcp.inner.get() };
+        Some((i.count, i.high, i.batch))
+    }
+
+    // ----- checks
+
+    /// Linux: page_bad_reason().
+    fn page_bad_reason(page: &Page, flags: u64) -> Option<&'static str> {
+        let mut reason = None;
+        if page.page_mapcount_raw() != -1 {
+            reason = Some("nonzero mapcount");
+        }
+        if page.mapping != 0 {
+            reason = Some("non-NULL mapping");
+        }
+        if page.page_count() != 0 {
+            reason = Some("nonzero _refcount");
+        }
+        if page.flags.load(Ordering::Relaxed) & flags != 0 {
+            reason = Some(if flags == PAGE_FLAGS_CHECK_AT_PREP {
+                "PAGE_FLAGS_CHECK_AT_PREP flag(s) set"
+            } else {
+                "PAGE_FLAGS_CHECK_AT_FREE flag set"
+            });
+        }
+        if page.memcg_data != 0 {
+            reason = Some("page still charged to cgroup");
+        }
+        reason
+    }
+
+    /// Linux: dump_page() — the page's fields, its raw words and why.
+    fn dump_page(&self, page: *const Page, reason: &str) {
+        // SAFETY: a page of the memmap; reading its words for a report.
+        let p = unsafe { &*page };
+        let head = p.compound_head();
+        pr_warn!(
+            "page:{:016x} refcount:{} mapcount:{} mapping:{:016x} index:{:#x} pfn:{:#x}",
+            page as u64,
+            p.page_count(),
+            p.page_mapcount_raw().wrapping_add(1),
+            p.mapping,
+            p.index,
+            self.page_to_pfn(page)
+        );
+        if !ptr::eq(head, page) || p.page_head() {
+            // SAFETY: a tail's head is a page of the same block.
+            let h = unsafe { &*head };
+            let order = if h.page_head() {
+                // SAFETY: a head's first tail is in the same block.
+                unsafe { (*head.add(1)).first_tail_compound_order() }
+            } else {
+                0
+            };
+            pr_warn!(
+                "head:{:016x} order:{} compound_mapcount:0 compound_pincount:0",
+                head as u64,
+                order
+            );
+        }
+        pr_warn!("flags: {}", PageFlagNames(p.flags.load(Ordering::Relaxed)));
+        // SAFETY: struct page is 8 u64 words.
+        let words: &[u64; 8] = unsafe { &*page.cast() };
+        pr_warn!(
+            "raw: {:016x} {:016x} {:016x} {:016x}",
+            words[0],
+            words[1],
+            words[2],
+            words[3]
+        );
+        pr_warn!(
+            "raw: {:016x} {:016x} {:016x} {:016x}",
+            words[4],
+            words[5],
+            words[6],
+            words[7]
+        );
+        pr_warn!("page dumped because: {}", reason);
+    }
+
+    /// The report half of bad_page(): Linux's `BUG: Bad page state` lines (Linux then
+    /// prints the modules and a stack, and taints the kernel).
+    fn report_bad_page(&self, page: *const Page, reason: &str) {
+        pr_alert!(
+            "BUG: Bad page state in process {}  pfn:{:05x}",
+            COMM,
+            self.page_to_pfn(page)
+        );
+        self.dump_page(page, reason);
+        self.bad_pages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Linux: bad_page() — report, and leave the page out of the allocator (it leaks), with
+    /// PageBuddy cleared so nothing mistakes it for a free block.
+    fn bad_page(&self, page: *mut Page, reason: &str) {
+        self.report_bad_page(page, reason);
+        // SAFETY: a page of the memmap; _mapcount is atomic.
+        unsafe { (*page).page_mapcount_reset() };
+    }
+
+    /// Linux: free_page_is_bad() (check_free_page()).
+    fn free_page_is_bad(&self, page: *mut Page) -> bool {
+        // SAFETY: a page of the memmap.
+        match Self::page_bad_reason(unsafe { &*page }, PAGE_FLAGS_CHECK_AT_FREE) {
+            None => false,
+            Some(r) => {
+                self.bad_page(page, r);
+                true
+            }
+        }
+    }
+
+    /// Linux: check_new_pages() — every page of a block leaving the buddy must be clean.
+    fn check_new_pages(&self, page: *mut Page, order: u32) -> bool {
+        for i in 0..1usize << order {
+            let p = page.wrapping_add(i);
+            // SAFETY: a page of the block.
+            if let Some(r) = Self::page_bad_reason(unsafe { &*p }, PAGE_FLAGS_CHECK_AT_PREP) {
+                self.bad_page(p, r);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Linux: free_tail_pages_check() (with CONFIG_DEBUG_VM's checks) — also unmakes the
+    /// tail.
+    fn free_tail_pages_check(&self, head: *mut Page, page: *mut Page) -> bool {
+        let idx = (page as usize - head as usize) / core::mem::size_of::<Page>();
+        // SAFETY: a tail of the block being freed, owned by the freeing caller.
+        let p = unsafe { &mut *page };
+        let mut bad = false;
+        if idx == 1 && p.first_tail_compound_mapcount() != 0 {
+            self.bad_page(page, "nonzero compound_mapcount");
+            bad = true;
+        } else if idx > 2 && p.mapping != TAIL_MAPPING {
+            self.bad_page(page, "corrupted mapping in tail page");
+            bad = true;
+        } else if !p.page_tail() {
+            self.bad_page(page, "PageTail not set");
+            bad = true;
+        } else if !ptr::eq(p.compound_head(), head) {
+            self.bad_page(page, "compound_head not consistent");
+            bad = true;
+        }
+        p.mapping = 0;
+        p.clear_compound_head();
+        bad
+    }
+
+    /// Linux: compound_order().
+    fn compound_order(page: *const Page) -> u32 {
+        // SAFETY: a page of the memmap; a head's first tail is in its block.
+        unsafe {
+            if !(*page).page_head() {
+                0
+            } else {
+                (*page.add(1)).first_tail_compound_order()
+            }
+        }
+    }
+
+    /// Linux: free_pages_prepare() — check the block (tails first, then the head), undo the
+    /// compound page, clear the flags a page must not carry into the buddy. False: bad, the
+    /// block is not freed.
+    fn free_pages_prepare(&self, page: *mut Page, order: u32, check_free: bool) -> bool {
+        // SAFETY: the caller hands over the block; its pages are ours from here on.
+        unsafe {
+            if (*page).page_tail() {
+                self.report_bad_page(page, "VM_BUG_ON_PAGE(PageTail(page))");
+                return false;
+            }
+            let mut bad = 0;
+            if order > 0 {
+                let compound = (*page).page_compound();
+                if compound && Self::compound_order(page) != order {
+                    self.report_bad_page(
+                        page,
+                        "VM_BUG_ON_PAGE(compound && compound_order(page) != order)",
+                    );
+                    return false;
+                }
+                for i in 1..1usize << order {
+                    let p = page.add(i);
+                    if compound && self.free_tail_pages_check(page, p) {
+                        bad += 1;
+                    }
+                    if self.free_page_is_bad(p) {
+                        bad += 1;
+                        continue;
+                    }
+                    (*p).flags
+                        .fetch_and(!PAGE_FLAGS_CHECK_AT_PREP, Ordering::Relaxed);
+                }
+            }
+            // Linux: PageMappingFlags() — anon/movable mapping bits.
+            if (*page).mapping & 0x3 != 0 {
+                (*page).mapping = 0;
+            }
+            if check_free && self.free_page_is_bad(page) {
+                bad += 1;
+            }
+            if bad != 0 {
+                return false;
+            }
+            (*page)
+                .flags
+                .fetch_and(!PAGE_FLAGS_CHECK_AT_PREP, Ordering::Relaxed);
+        }
+        true
+    }
+
+    // ----- new pages
+
+    /// Linux: clear_highpage() over a block (needs `phys_to_virt`).
+    fn zero_pages(&self, page: *mut Page, order: u32) {
+        let f = self
+            .env
+            .phys_to_virt
+            .expect("__GFP_ZERO: no phys_to_virt hook");
+        let pfn = self.page_to_pfn(page);
+        for i in 0..1u64 << order {
+            // SAFETY: the hook's contract: the page is ours and mapped writable.
+            unsafe {
+                ptr::write_bytes(f(PhysAddr((pfn + i) << PAGE_SHIFT)), 0, PAGE_SIZE as usize)
+            };
+        }
+    }
+
+    /// Linux: prep_compound_page() — head flag, tails pointing at the head, order and
+    /// destructor in the first tail.
+    fn prep_compound_page(page: *mut Page, order: u32) {
+        // SAFETY: a freshly allocated block, ours.
+        unsafe {
+            (*page).set_flag(PG_HEAD);
+            for i in 1..1usize << order {
+                let p = &mut *page.add(i);
+                p.mapping = TAIL_MAPPING;
+                p.set_compound_head(page);
+                p.set_page_private(0);
+            }
+            (*page.add(1)).set_compound_head_info(COMPOUND_PAGE_DTOR, order);
+        }
+    }
+
+    /// Linux: prep_new_page() with post_alloc_hook().
+    fn prep_new_page(&self, page: *mut Page, order: u32, gfp: GfpT) {
+        // SAFETY: a freshly allocated block, ours.
+        unsafe {
+            (*page).set_page_private(0);
+            (*page).set_page_count(1);
+        }
+        if gfp & __GFP_ZERO != 0 {
+            self.zero_pages(page, order);
+        }
+        if order != 0 && gfp & __GFP_COMP != 0 {
+            Self::prep_compound_page(page, order);
+        }
+    }
+
+    // ----- watermarks
+
+    /// Linux: __zone_watermark_unusable_free().
+    fn __zone_watermark_unusable_free(zone: &Zone, order: u32, alloc_flags: u32) -> i64 {
+        let alloc_harder = alloc_flags & (ALLOC_HARDER | ALLOC_OOM) != 0;
+        let mut unusable = (1i64 << order) - 1;
+        if !alloc_harder {
+            unusable += zone.nr_reserved_highatomic.load(Ordering::Relaxed) as i64;
+        }
+        if alloc_flags & ALLOC_CMA == 0 {
+            unusable += zone.zone_page_state(NR_FREE_CMA_PAGES) as i64;
+        }
+        unusable
+    }
+
+    /// Linux: __zone_watermark_ok() — would `free_pages` stay above `mark` (less what the
+    /// flags allow to dip into) plus the zone's lowmem reserve, with a block of the order
+    /// free?
+    pub fn __zone_watermark_ok(
+        zone: &Zone,
+        order: u32,
+        mark: u64,
+        highest_zoneidx: usize,
+        alloc_flags: u32,
+        free_pages: i64,
+    ) -> bool {
+        let mut min = mark as i64;
+        let alloc_harder = alloc_flags & (ALLOC_HARDER | ALLOC_OOM) != 0;
+        let free_pages =
+            free_pages - Self::__zone_watermark_unusable_free(zone, order, alloc_flags);
+        if alloc_flags & ALLOC_HIGH != 0 {
+            min -= min / 2;
+        }
+        if alloc_harder {
+            if alloc_flags & ALLOC_OOM != 0 {
+                min -= min / 2;
+            } else {
+                min -= min / 4;
+            }
+        }
+        if free_pages <= min + zone.lowmem_reserve(highest_zoneidx) {
+            return false;
+        }
+        if order == 0 {
+            return true;
+        }
+        let _g = zone.lock.lock();
+        for o in order..MAX_ORDER as u32 {
+            // SAFETY: zone lock held.
+            unsafe {
+                if *Self::nr_free_ptr(zone, o) == 0 {
+                    continue;
+                }
+                for mt in 0..MIGRATE_PCPTYPES {
+                    if !list_empty(Self::free_list(zone, o, mt)) {
+                        return true;
+                    }
+                }
+                if alloc_harder && !list_empty(Self::free_list(zone, o, MIGRATE_HIGHATOMIC)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Linux: zone_watermark_ok().
+    pub fn zone_watermark_ok(
+        zone: &Zone,
+        order: u32,
+        mark: u64,
+        highest_zoneidx: usize,
+        alloc_flags: u32,
+    ) -> bool {
+        Self::__zone_watermark_ok(
+            zone,
+            order,
+            mark,
+            highest_zoneidx,
+            alloc_flags,
+            zone.zone_page_state(NR_FREE_PAGES) as i64,
+        )
+    }
+
+    /// Linux: zone_watermark_fast() — the order-0 shortcut, then the full check.
+    fn zone_watermark_fast(
+        zone: &Zone,
+        order: u32,
+        mark: u64,
+        highest_zoneidx: usize,
+        alloc_flags: u32,
+        gfp: GfpT,
+    ) -> bool {
+        let free_pages = zone.zone_page_state(NR_FREE_PAGES) as i64;
+        if order == 0 {
+            let reserved = Self::__zone_watermark_unusable_free(zone, 0, alloc_flags);
+            let usable = free_pages - free_pages.min(reserved);
+            if usable > mark as i64 + zone.lowmem_reserve(highest_zoneidx) {
+                return true;
+            }
+        }
+        if Self::__zone_watermark_ok(zone, order, mark, highest_zoneidx, alloc_flags, free_pages) {
+            return true;
+        }
+        // Atomic order-0 requests ignore a boost at the min watermark.
+        if order == 0
+            && gfp & __GFP_ATOMIC != 0
+            && zone.watermark_boost.load(Ordering::Relaxed) != 0
+            && alloc_flags & ALLOC_WMARK_MASK == ALLOC_WMARK_MIN
+        {
+            let mark = zone._watermark[WMARK_MIN].load(Ordering::Relaxed);
+            return Self::__zone_watermark_ok(
+                zone,
+                order,
+                mark,
+                highest_zoneidx,
+                alloc_flags,
+                free_pages,
+            );
+        }
+        false
+    }
+
+    /// Linux: reserve_highatomic_pageblock() — a high-order atomic allocation succeeded:
+    /// keep its pageblock for more of them (up to ~1% of the zone plus one block).
+    fn reserve_highatomic_pageblock(&self, page: *mut Page, zone: &Zone) {
+        let max_managed = zone.zone_managed_pages() / 100 + PAGEBLOCK_NR_PAGES;
+        if zone.nr_reserved_highatomic.load(Ordering::Relaxed) >= max_managed {
+            return;
+        }
+        let _g = zone.lock.lock();
+        if zone.nr_reserved_highatomic.load(Ordering::Relaxed) >= max_managed {
+            return;
+        }
+        let pfn = self.page_to_pfn(page);
+        let mt = zone.get_pageblock_migratetype(pfn);
+        if migratetype_is_mergeable(mt) {
+            zone.nr_reserved_highatomic
+                .fetch_add(PAGEBLOCK_NR_PAGES, Ordering::Relaxed);
+            zone.set_pageblock_migratetype(pfn, MIGRATE_HIGHATOMIC);
+            let mut n = 0;
+            // SAFETY: zone lock held.
+            unsafe { self.move_freepages_block(zone, page, MIGRATE_HIGHATOMIC, &mut n) };
+        }
+    }
+
+    /// Linux: unreserve_highatomic_pageblock() — under pressure, give a high-atomic
+    /// pageblock back to the allocation's type (keeping one unless `force`).
+    fn unreserve_highatomic_pageblock(&self, ac: &AllocContext, force: bool) -> bool {
+        for z in self.eligible_zonerefs(ac, 0) {
+            let zone = self.nodes.zone(ac.zonelist.zonerefs()[z]);
+            if !force && zone.nr_reserved_highatomic.load(Ordering::Relaxed) <= PAGEBLOCK_NR_PAGES {
+                continue;
+            }
+            let _g = zone.lock.lock();
+            for order in 0..MAX_ORDER as u32 {
+                // SAFETY: zone lock held.
+                let Some(page) =
+                    (unsafe { Self::get_page_from_free_area(zone, order, MIGRATE_HIGHATOMIC) })
+                else {
+                    continue;
+                };
+                let pfn = self.page_to_pfn(page);
+                if zone.get_pageblock_migratetype(pfn) == MIGRATE_HIGHATOMIC {
+                    let r = zone.nr_reserved_highatomic.load(Ordering::Relaxed);
+                    zone.nr_reserved_highatomic
+                        .fetch_sub(PAGEBLOCK_NR_PAGES.min(r), Ordering::Relaxed);
+                }
+                zone.set_pageblock_migratetype(pfn, ac.migratetype);
+                let mut n = 0;
+                // SAFETY: zone lock held.
+                if unsafe { self.move_freepages_block(zone, page, ac.migratetype, &mut n) } != 0 {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    // ----- the allocation path
+
+    /// The zonerefs of `ac` a request may use, from index `from` (Linux:
+    /// for_next_zone_zonelist_nodemask()).
+    fn eligible_zonerefs<'c>(
+        &self,
+        ac: &'c AllocContext,
+        from: usize,
+    ) -> impl Iterator<Item = usize> + 'c {
+        ac.zonelist
+            .zonerefs()
+            .iter()
+            .enumerate()
+            .skip(from)
+            .filter(move |(_, z)| {
+                (z.zone_idx as usize) <= ac.highest_zoneidx
+                    && ac.nodemask.is_none_or(|m| m.isset(z.nid as i32))
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// Linux: alloc_flags_nofragment() — with a DMA32 zone below Normal (or one node),
+    /// first try without splitting other types' pageblocks.
+    fn alloc_flags_nofragment(&self, zone: Option<&Zone>, gfp: GfpT) -> u32 {
+        let mut alloc_flags = gfp & __GFP_KSWAPD_RECLAIM;
+        let Some(zone) = zone else {
+            return alloc_flags;
+        };
+        if zone.zone_idx() != ZONE_NORMAL {
+            return alloc_flags;
+        }
+        let dma32 = &self
+            .nodes
+            .get(zone.node)
+            .expect("zone of a node without pg_data_t")
+            .node_zones[ZONE_DMA32];
+        if self.nr_online_nodes > 1 && !dma32.populated_zone() {
+            return alloc_flags;
+        }
+        alloc_flags |= ALLOC_NOFRAGMENT;
+        alloc_flags
+    }
+
+    /// Linux: get_page_from_freelist() — the first zone of the zonelist whose watermark
+    /// allows the request and that has the pages.
+    fn get_page_from_freelist(
+        &self,
+        gfp: GfpT,
+        order: u32,
+        mut alloc_flags: u32,
+        ac: &AllocContext,
+    ) -> Option<*mut Page> {
+        let preferred = ac.preferred?;
+        let pref_zone = self.nodes.zone(ac.zonelist.zonerefs()[preferred]);
+        'retry: loop {
+            let no_fallback = alloc_flags & ALLOC_NOFRAGMENT != 0;
+            for i in self.eligible_zonerefs(ac, preferred) {
+                let zone = self.nodes.zone(ac.zonelist.zonerefs()[i]);
+                // Leaving the local node: locality beats avoiding fragmentation.
+                if no_fallback
+                    && self.nr_online_nodes > 1
+                    && !ptr::eq(zone, pref_zone)
+                    && zone.node != pref_zone.node
+                {
+                    alloc_flags &= !ALLOC_NOFRAGMENT;
+                    continue 'retry;
+                }
+                let mark = zone.wmark_pages((alloc_flags & ALLOC_WMARK_MASK) as usize);
+                if !Self::zone_watermark_fast(
+                    zone,
+                    order,
+                    mark,
+                    ac.highest_zoneidx,
+                    alloc_flags,
+                    gfp,
+                ) && alloc_flags & ALLOC_NO_WATERMARKS == 0
+                {
+                    // (No node reclaim here.)
+                    continue;
+                }
+                if let Some(page) = self.rmqueue(zone, order, alloc_flags, ac.migratetype) {
+                    self.prep_new_page(page, order, gfp);
+                    if order != 0 && alloc_flags & ALLOC_HARDER != 0 {
+                        self.reserve_highatomic_pageblock(page, zone);
+                    }
+                    return Some(page);
+                }
+            }
+            // Every zone was fragmented: go again, allowing fallback.
+            if no_fallback {
+                alloc_flags &= !ALLOC_NOFRAGMENT;
+                continue;
+            }
+            return None;
+        }
+    }
+
+    /// Linux: gfp_to_alloc_flags() — the slow path's flags: the min watermark, half of it
+    /// for __GFP_HIGH, a quarter more for __GFP_ATOMIC.
+    pub fn gfp_to_alloc_flags(gfp: GfpT) -> u32 {
+        let mut alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET;
+        alloc_flags |= gfp & (__GFP_HIGH | __GFP_KSWAPD_RECLAIM);
+        if gfp & __GFP_ATOMIC != 0 {
+            if gfp & __GFP_NOMEMALLOC == 0 {
+                alloc_flags |= ALLOC_HARDER;
+            }
+            alloc_flags &= !ALLOC_CPUSET;
+        }
+        alloc_flags
+    }
+
+    /// Linux: prepare_alloc_pages().
+    fn prepare_alloc_pages(
+        &self,
+        gfp: GfpT,
+        preferred_nid: i32,
+        nodemask: Option<Nodemask>,
+    ) -> Option<AllocContext<'a>> {
+        let pgdat = self.nodes.get(preferred_nid)?;
+        let which = if gfp & __GFP_THISNODE != 0 {
+            ZONELIST_NOFALLBACK
+        } else {
+            ZONELIST_FALLBACK
+        };
+        let mut ac = AllocContext {
+            zonelist: &pgdat.node_zonelists[which],
+            nodemask,
+            preferred: None,
+            highest_zoneidx: gfp_zone(gfp),
+            migratetype: gfp_migratetype(gfp),
+        };
+        let preferred = self.eligible_zonerefs(&ac, 0).next();
+        ac.preferred = preferred;
+        Some(ac)
+    }
+
+    /// Linux: __alloc_pages() — a block of 2^order pages from `preferred_nid`'s zonelist
+    /// (restricted to `nodemask`), or None.
+    pub fn __alloc_pages(
+        &self,
+        gfp: GfpT,
+        order: u32,
+        preferred_nid: i32,
+        nodemask: Option<Nodemask>,
+    ) -> Option<PagePtr> {
+        if order as usize >= MAX_ORDER {
+            if gfp & __GFP_NOWARN == 0 {
+                pr_warn!("WARNING: CPU: 0 PID: 0 at mm/page_alloc.c (order >= MAX_ORDER)");
+            }
+            return None;
+        }
+        let preferred_nid = if preferred_nid < 0 {
+            self.numa_node_id()
+        } else {
+            preferred_nid
+        };
+        let Some(ac) = self.prepare_alloc_pages(gfp, preferred_nid, nodemask) else {
+            self.warn_alloc(gfp, nodemask, order);
+            return None;
+        };
+        let pref_zone = ac
+            .preferred
+            .map(|i| self.nodes.zone(ac.zonelist.zonerefs()[i]));
+        let alloc_flags = ALLOC_WMARK_LOW | self.alloc_flags_nofragment(pref_zone, gfp);
+        let page = self
+            .get_page_from_freelist(gfp, order, alloc_flags, &ac)
+            .or_else(|| self.__alloc_pages_slowpath(gfp, order, &ac));
+        page.and_then(NonNull::new)
+    }
+
+    /// Linux: __alloc_pages_slowpath(), without reclaim: the min watermark (less for atomic
+    /// requests); then, if the caller could have reclaimed, what Linux does when reclaim
+    /// makes no progress — hand back high-atomic reserves and drain the per-CPU lists —
+    /// and one more try; then the failure report.
+    fn __alloc_pages_slowpath(
+        &self,
+        gfp: GfpT,
+        order: u32,
+        ac: &AllocContext,
+    ) -> Option<*mut Page> {
+        let alloc_flags = Self::gfp_to_alloc_flags(gfp);
+        if ac.preferred.is_some() {
+            if let Some(p) = self.get_page_from_freelist(gfp, order, alloc_flags, ac) {
+                return Some(p);
+            }
+            if gfp & __GFP_DIRECT_RECLAIM != 0 {
+                // Linux: __alloc_pages_direct_reclaim()'s "drained" retry.
+                self.unreserve_highatomic_pageblock(ac, false);
+                self.drain_all_pages(None);
+                if let Some(p) = self.get_page_from_freelist(gfp, order, alloc_flags, ac) {
+                    return Some(p);
+                }
+                // Linux: should_reclaim_retry() after MAX_RECLAIM_RETRIES without progress.
+                if self.unreserve_highatomic_pageblock(ac, true) {
+                    if let Some(p) = self.get_page_from_freelist(gfp, order, alloc_flags, ac) {
+                        return Some(p);
+                    }
+                }
+            }
+        }
+        self.warn_alloc(gfp, ac.nodemask, order);
+        None
+    }
+
+    /// Linux: warn_alloc() with warn_alloc_show_mem() — unless __GFP_NOWARN, the failure
+    /// line and the memory report (Linux also prints the cpuset and a stack trace).
+    pub fn warn_alloc(&self, gfp: GfpT, nodemask: Option<Nodemask>, order: u32) {
+        if gfp & __GFP_NOWARN != 0 {
+            return;
+        }
+        if gfp & __GFP_DMA != 0 && !self.has_managed_dma() {
+            return;
+        }
+        let mut out = |l: &str| pr_warn!("{}", l);
+        warn_alloc_lines(gfp, nodemask, order, &mut out);
+        // Linux: only an allocation that may reclaim filters by its nodemask.
+        let filter = nodemask.filter(|_| gfp & __GFP_DIRECT_RECLAIM != 0);
+        super::show::show_mem(self, filter, gfp_zone(gfp), &mut out);
+    }
+
+    /// Linux: has_managed_dma().
+    fn has_managed_dma(&self) -> bool {
+        self.nodes
+            .pgdats()
+            .any(|p| p.node_zones[ZONE_DMA].zone_managed_pages() != 0)
+    }
+
+    // ----- the API
+
+    /// Linux: alloc_pages_node() — NUMA_NO_NODE (-1) means this CPU's node.
+    pub fn alloc_pages_node(&self, nid: i32, gfp: GfpT, order: u32) -> Option<PagePtr> {
+        self.__alloc_pages(gfp, order, nid, None)
+    }
+
+    /// Linux: alloc_pages() — from this CPU's node (no mempolicy here).
+    pub fn alloc_pages(&self, gfp: GfpT, order: u32) -> Option<PagePtr> {
+        self.alloc_pages_node(self.numa_node_id(), gfp, order)
+    }
+
+    /// Linux: __get_free_pages() — the block's linear-map address.
+    pub fn __get_free_pages(&self, gfp: GfpT, order: u32) -> Option<VirtAddr> {
+        let page = self.alloc_pages(gfp & !__GFP_HIGHMEM, order)?;
+        Some(self.page_address(page))
+    }
+
+    /// Linux: get_zeroed_page().
+    pub fn get_zeroed_page(&self, gfp: GfpT) -> Option<VirtAddr> {
+        self.__get_free_pages(gfp | __GFP_ZERO, 0)
+    }
+
+    /// Linux: __free_pages() — drop a reference; the last one frees the block. A block
+    /// that is not compound and still referenced gives back all but its first page.
+    pub fn __free_pages(&self, page: PagePtr, order: u32) {
+        let page = page.as_ptr();
+        // SAFETY: a page of the memmap; refcount and flags are atomic.
+        let p = unsafe { &*page };
+        if p.page_tail() {
+            return self.report_bad_page(page, "VM_BUG_ON_PAGE(PageTail(page))");
+        }
+        // A double free (or a free of a page the buddy owns): refuse, leave it alone.
+        if p.page_count() <= 0 {
+            return self.report_bad_page(page, "VM_BUG_ON_PAGE(page_ref_count(page) == 0)");
+        }
+        // Linux: put_page_testzero().
+        if p._refcount.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.free_the_page(page, order);
+        } else if !p.page_head() {
+            let mut order = order;
+            while order > 0 {
+                order -= 1;
+                self.free_the_page(page.wrapping_add(1 << order), order);
+            }
+        }
+    }
+
+    /// Linux: __free_page().
+    pub fn __free_page(&self, page: PagePtr) {
+        self.__free_pages(page, 0)
+    }
+
+    /// Linux: free_pages() — by address (needs `virt_to_phys`).
+    pub fn free_pages(&self, addr: VirtAddr, order: u32) {
+        if addr.0 != 0 {
+            self.__free_pages(self.virt_to_page(addr), order);
+        }
+    }
+
+    /// Linux: split_page() — make each page of a non-compound block its own page.
+    pub fn split_page(&self, page: PagePtr, order: u32) {
+        let page = page.as_ptr();
+        for i in 1..1usize << order {
+            // SAFETY: pages of the caller's block.
+            unsafe { (*page.add(i)).set_page_count(1) };
+        }
+    }
+
+    /// Linux: make_alloc_exact() — keep the pages `size` needs, free the rest of the block.
+    fn make_alloc_exact(&self, page: PagePtr, order: u32, size: u64) {
+        let nr = size.div_ceil(PAGE_SIZE) as usize;
+        let page = page.as_ptr();
+        for i in 1..nr {
+            // SAFETY: pages of our block.
+            unsafe { (*page.add(i)).set_page_count(1) };
+        }
+        for i in nr..1usize << order {
+            self.__free_pages_ok(page.wrapping_add(i), 0, FPI_TO_TAIL);
+        }
+    }
+
+    /// Linux: alloc_pages_exact() — `size` bytes of whole pages, contiguous, by address.
+    pub fn alloc_pages_exact(&self, size: u64, gfp: GfpT) -> Option<VirtAddr> {
+        let order = get_order(size);
+        let mut gfp = gfp;
+        if gfp & (__GFP_COMP | __GFP_HIGHMEM) != 0 {
+            pr_warn!("WARNING: CPU: 0 PID: 0 at mm/page_alloc.c (alloc_pages_exact with __GFP_COMP|__GFP_HIGHMEM)");
+            gfp &= !(__GFP_COMP | __GFP_HIGHMEM);
+        }
+        let page = self.alloc_pages(gfp, order)?;
+        self.make_alloc_exact(page, order, size);
+        Some(self.page_address(page))
+    }
+
+    /// Linux: free_pages_exact().
+    pub fn free_pages_exact(&self, virt: VirtAddr, size: u64) {
+        let end = virt.0 + super::addr::align_up(size, PAGE_SIZE);
+        let mut addr = virt.0;
+        while addr < end {
+            self.free_pages(VirtAddr(addr), 0);
+            addr += PAGE_SIZE;
+        }
+    }
+
+    /// Linux: nr_free_pages() — pages on the buddy's free lists (global NR_FREE_PAGES).
+    pub fn nr_free_pages(&self) -> u64 {
+        self.zones().map(|z| z.zone_page_state(NR_FREE_PAGES)).sum()
+    }
+
+    /// Linux: get_num_physpages() — present pages of all nodes.
+    pub fn get_num_physpages(&self) -> u64 {
+        self.nodes.pgdats().map(|p| p.node_present_pages).sum()
+    }
+
+    // ----- boot: handing memory to the buddy
+
+    /// Linux: reset_all_zones_managed_pages() — once: managed pages become what is freed.
+    pub fn reset_all_zones_managed_pages(&self) {
+        if self.reset_managed_pages_done.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        for z in self.zones() {
+            z.managed_pages.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Linux: reserve_bootmem_region() — PG_reserved on the pages of `[start, end)` whose
+    /// struct pages exist (`pfn_valid`).
+    pub fn reserve_bootmem_region(
+        &self,
+        start: PhysAddr,
+        end: PhysAddr,
+        pfn_valid: impl Fn(u64) -> bool,
+    ) {
+        for pfn in start.pfn_down().0..end.pfn_up().0 {
+            if pfn_valid(pfn) {
+                let page = self.pfn_to_page(pfn);
+                // SAFETY: a valid pfn's struct page; boot, nothing else runs.
+                unsafe {
+                    // Avoid a false PageTail().
+                    (*page).lru.init_list_head();
+                    (*page).set_page_reserved();
+                }
+            }
+        }
+    }
+
+    /// Linux: __free_pages_core() — hand a block memblock never used to the buddy: clear
+    /// PG_reserved and the boot reference of each page, count it managed, free it to the
+    /// tail (past the per-CPU lists).
+    pub fn __free_pages_core(&self, page: PagePtr, order: u32) {
+        let page = page.as_ptr();
+        let nr_pages = 1u64 << order;
+        for i in 0..nr_pages as usize {
+            // SAFETY: boot: the block's struct pages are initialised and nobody else's.
+            unsafe {
+                let p = &*page.add(i);
+                p.clear_page_reserved();
+                p.set_page_count(0);
+            }
+        }
+        self.page_zone(page)
+            .managed_pages
+            .fetch_add(nr_pages, Ordering::Relaxed);
+        self.__free_pages_ok(page, order, FPI_TO_TAIL);
+    }
+
+    /// Linux: memblock_free_pages() (no deferred struct-page init here).
+    pub fn memblock_free_pages(&self, pfn: u64, order: u32) {
+        let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
+        self.__free_pages_core(page, order);
+    }
+
+    /// Linux: adjust_managed_page_count().
+    pub fn adjust_managed_page_count(&self, page: PagePtr, count: i64) {
+        self.page_zone(page.as_ptr())
+            .managed_pages
+            .fetch_add(count as u64, Ordering::Relaxed);
+        self.totalram_pages_add(count);
+    }
+
+    /// Linux: free_reserved_page().
+    pub fn free_reserved_page(&self, page: PagePtr) {
+        // SAFETY: a reserved page of the memmap, handed over by the caller.
+        unsafe {
+            let p = page.as_ref();
+            p.clear_page_reserved();
+            p.init_page_count();
+        }
+        self.__free_page(page);
+        self.adjust_managed_page_count(page, 1);
+    }
+
+    /// Linux: free_reserved_area() — give the whole pages of `[start, end)` (memory the
+    /// kernel reserved and no longer needs) to the buddy, filled with `poison` if it is a
+    /// byte value, and print `Freeing <s> memory: NK`. Linux takes linear-map addresses;
+    /// this takes the physical ones (typed addresses). Returns the pages freed.
+    pub fn free_reserved_area(
+        &self,
+        start: PhysAddr,
+        end: PhysAddr,
+        poison: i32,
+        s: Option<&str>,
+    ) -> u64 {
+        let (start, end) = (start.pfn_up().0, end.pfn_down().0);
+        let mut pages = 0;
+        for pfn in start..end {
+            if (0..=0xff).contains(&poison) {
+                let f = self
+                    .env
+                    .phys_to_virt
+                    .expect("free_reserved_area: no phys_to_virt hook");
+                // SAFETY: the caller hands the page over; the hook maps it writable.
+                unsafe {
+                    ptr::write_bytes(
+                        f(PhysAddr(pfn << PAGE_SHIFT)),
+                        poison as u8,
+                        PAGE_SIZE as usize,
+                    )
+                };
+            }
+            let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
+            self.free_reserved_page(page);
+            pages += 1;
+        }
+        if pages != 0 {
+            if let Some(s) = s {
+                pr_info!("Freeing {} memory: {}K", s, pages << (PAGE_SHIFT - 10));
+            }
+        }
+        pages
+    }
+
+    /// Linux: mem_init_print_info()'s numbers: free and present memory, the kernel's
+    /// sections (with Linux's adj_init_size() for sections nested in others), and what is
+    /// reserved (present minus managed).
+    pub fn mem_init_info(&self, s: &KernelSymbols) -> MemInitInfo {
+        let physpages = self.get_num_physpages();
+        let mut codesize = s._etext - s._stext;
+        let mut datasize = s._edata - s._sdata;
+        let rosize = s.__end_rodata - s.__start_rodata;
+        let bss_size = s.__bss_stop - s.__bss_start;
+        let mut init_data_size = s.__init_end - s.__init_begin;
+        let init_code_size = s._einittext - s._sinittext;
+        let adj = |start: u64, end: u64, size: &mut u64, pos: u64, adj: u64| {
+            if start <= pos && pos < end && *size > adj {
+                *size -= adj;
+            }
+        };
+        adj(
+            s.__init_begin,
+            s.__init_end,
+            &mut init_data_size,
+            s._sinittext,
+            init_code_size,
+        );
+        adj(
+            s._stext,
+            s._etext,
+            &mut codesize,
+            s._sinittext,
+            init_code_size,
+        );
+        adj(
+            s._sdata,
+            s._edata,
+            &mut datasize,
+            s.__init_begin,
+            init_data_size,
+        );
+        adj(s._stext, s._etext, &mut codesize, s.__start_rodata, rosize);
+        adj(s._sdata, s._edata, &mut datasize, s.__start_rodata, rosize);
+        let k = |pages: u64| pages << (PAGE_SHIFT - 10);
+        let totalcma_pages = 0;
+        MemInitInfo {
+            available: k(self.nr_free_pages()),
+            physpages: k(physpages),
+            codesize: codesize >> 10,
+            datasize: datasize >> 10,
+            rosize: rosize >> 10,
+            init: (init_data_size + init_code_size) >> 10,
+            bss: bss_size >> 10,
+            reserved: k(physpages - self.totalram_pages() - totalcma_pages),
+            cma_reserved: k(totalcma_pages),
+        }
+    }
+
+    /// Linux: mem_init_print_info().
+    pub fn mem_init_print_info(&self, s: &KernelSymbols) {
+        pr_info!("{}", self.mem_init_info(s));
+    }
+
+    // ----- watermarks and per-CPU set-up
+
+    /// Linux: calculate_min_free_kbytes() — sqrt(lowmem_kbytes * 16), clamped to
+    /// [128, 262144] (6.1), unless the user set a larger value.
+    pub fn calculate_min_free_kbytes(&self) {
+        let lowmem_kbytes = nr_free_zone_pages(self.nodes, self.numa_node_id(), gfp_zone(GFP_USER))
+            * (PAGE_SIZE >> 10);
+        let new_min_free_kbytes = int_sqrt(lowmem_kbytes * 16);
+        let user = self.user_min_free_kbytes.load(Ordering::Relaxed);
+        if new_min_free_kbytes as i64 > user {
+            self.min_free_kbytes
+                .store(new_min_free_kbytes.clamp(128, 262144), Ordering::Relaxed);
+        } else {
+            pr_warn!(
+                "min_free_kbytes is not updated to {} because user defined value {} is preferred",
+                new_min_free_kbytes,
+                user
+            );
+        }
+    }
+
+    /// Linux: __setup_per_zone_wmarks() and setup_per_zone_wmarks() — min_free_kbytes
+    /// shared among the lowmem zones by size (ZONE_MOVABLE gets a small fixed min), low and
+    /// high a quarter of min (or watermark_scale_factor of the zone) above it; then the pcp
+    /// sizes that depend on them.
+    pub fn setup_per_zone_wmarks(&self) {
+        {
+            let _g = self.wmark_lock.lock();
+            let pages_min = self.min_free_kbytes() >> (PAGE_SHIFT - 10);
+            let lowmem_pages: u64 = self
+                .zones()
+                .filter(|z| z.zone_idx() != ZONE_MOVABLE)
+                .map(|z| z.zone_managed_pages())
+                .sum();
+            let scale = self.watermark_scale_factor.load(Ordering::Relaxed);
+            for zone in self.zones() {
+                let _zl = zone.lock.lock();
+                let managed = zone.zone_managed_pages();
+                let tmp = (pages_min * managed).checked_div(lowmem_pages).unwrap_or(0);
+                if zone.zone_idx() == ZONE_MOVABLE {
+                    let min_pages = (managed / 1024).clamp(SWAP_CLUSTER_MAX, 128);
+                    zone._watermark[WMARK_MIN].store(min_pages, Ordering::Relaxed);
+                } else {
+                    zone._watermark[WMARK_MIN].store(tmp, Ordering::Relaxed);
+                }
+                let tmp = (tmp >> 2).max(mult_frac(managed, scale, 10000));
+                zone.watermark_boost.store(0, Ordering::Relaxed);
+                let min = zone._watermark[WMARK_MIN].load(Ordering::Relaxed);
+                zone._watermark[WMARK_LOW].store(min + tmp, Ordering::Relaxed);
+                zone._watermark[WMARK_HIGH].store(min + 2 * tmp, Ordering::Relaxed);
+                zone._watermark[WMARK_PROMO].store(min + 3 * tmp, Ordering::Relaxed);
+            }
+            self.calculate_totalreserve_pages();
+        }
+        for zone in self.zones() {
+            self.zone_pcp_update(zone, 0);
+        }
+    }
+
+    /// Linux: calculate_totalreserve_pages() — per zone, its largest lowmem reserve plus
+    /// its high watermark (at most its managed pages).
+    pub fn calculate_totalreserve_pages(&self) {
+        let mut reserve_pages = 0;
+        for pgdat in self.nodes.pgdats() {
+            let mut node_total = 0;
+            for (i, zone) in pgdat.node_zones.iter().enumerate() {
+                let managed = zone.zone_managed_pages();
+                let mut max = (i..MAX_NR_ZONES)
+                    .map(|j| zone.lowmem_reserve(j))
+                    .max()
+                    .unwrap_or(0)
+                    .max(0) as u64;
+                max += zone.high_wmark_pages();
+                max = max.min(managed);
+                node_total += max;
+            }
+            pgdat
+                .totalreserve_pages
+                .store(node_total, Ordering::Relaxed);
+            reserve_pages += node_total;
+        }
+        self.totalreserve_pages
+            .store(reserve_pages, Ordering::Relaxed);
+    }
+
+    /// Linux: setup_per_zone_lowmem_reserve() — each zone keeps back, from allocations
+    /// that could have used a higher zone j, the managed pages of the zones up to j divided
+    /// by its sysctl_lowmem_reserve_ratio.
+    pub fn setup_per_zone_lowmem_reserve(&self) {
+        for pgdat in self.nodes.pgdats() {
+            for (i, &ratio) in SYSCTL_LOWMEM_RESERVE_RATIO[..MAX_NR_ZONES - 1]
+                .iter()
+                .enumerate()
+            {
+                let zone = &pgdat.node_zones[i];
+                let clear = ratio == 0 || zone.zone_managed_pages() == 0;
+                let mut managed_pages = 0;
+                for j in i + 1..MAX_NR_ZONES {
+                    managed_pages += pgdat.node_zones[j].zone_managed_pages();
+                    let v = if clear { 0 } else { managed_pages / ratio };
+                    zone.lowmem_reserve[j].store(v as i64, Ordering::Relaxed);
+                }
+            }
+        }
+        self.calculate_totalreserve_pages();
+    }
+
+    /// Linux: init_per_zone_wmark_min() (a postcore initcall): min_free_kbytes, the
+    /// watermarks, the lowmem reserves.
+    pub fn init_per_zone_wmark_min(&self) {
+        self.calculate_min_free_kbytes();
+        self.setup_per_zone_wmarks();
+        self.setup_per_zone_lowmem_reserve();
+    }
+
+    /// Linux: zone_batchsize() — ~0.1% of the zone or 1 MiB, whichever is smaller, a
+    /// quarter of that, clamped to 2^n - 1.
+    pub fn zone_batchsize(zone: &Zone) -> i32 {
+        let mut batch = (zone.zone_managed_pages() >> 10).min((1 << 20) / PAGE_SIZE);
+        batch /= 4;
+        if batch < 1 {
+            batch = 1;
+        }
+        let b = batch + batch / 2;
+        (1i64 << (63 - b.leading_zeros())) as i32 - 1
+    }
+
+    /// Linux: zone_highsize() — the zone's low watermark split among the node's CPUs, at
+    /// least four batches.
+    pub fn zone_highsize(&self, zone: &Zone, batch: i32, cpu_online: u32) -> i32 {
+        let total_pages = zone.low_wmark_pages();
+        let mut nr_split_cpus = (self.env.nr_cpus_node)(zone.node) + cpu_online;
+        if nr_split_cpus == 0 {
+            nr_split_cpus = (self.env.num_online_cpus)().max(1);
+        }
+        let high = (total_pages / nr_split_cpus as u64) as i32;
+        high.max(batch << 2)
+    }
+
+    /// Linux: zone_set_pageset_high_and_batch() / zone_pcp_update().
+    pub fn zone_pcp_update(&self, zone: &Zone, cpu_online: u32) {
+        let new_batch = Self::zone_batchsize(zone).max(1);
+        let new_high = self.zone_highsize(zone, new_batch, cpu_online);
+        if zone.pageset_high.load(Ordering::Relaxed) == new_high
+            && zone.pageset_batch.load(Ordering::Relaxed) == new_batch
+        {
+            return;
+        }
+        zone.pageset_high.store(new_high, Ordering::Relaxed);
+        zone.pageset_batch.store(new_batch, Ordering::Relaxed);
+        for cpu in 0..zone.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
+            if let Some(pcp) = self.pcp_of(zone, cpu) {
+                let _g = pcp.lock.lock();
+                // SAFETY: the pcp lock is held.
+                unsafe {
+                    (*pcp.inner.get()).high = new_high;
+                    (*pcp.inner.get()).batch = new_batch;
+                }
+            }
+        }
+    }
+
+    /// Linux: setup_zone_pageset() — the zone's per-CPU pagesets, one per possible CPU,
+    /// from the buddy on the zone's node (Linux: alloc_percpu()).
+    pub fn setup_zone_pageset(&self, zone: &Zone, nr_cpu_ids: usize) {
+        if !zone.per_cpu_pageset.load(Ordering::Acquire).is_null() || nr_cpu_ids == 0 {
+            return;
+        }
+        let size = (nr_cpu_ids * core::mem::size_of::<PerCpuPages>()) as u64;
+        let Some(page) = self
+            .__alloc_pages(
+                GFP_KERNEL | __GFP_THISNODE | __GFP_NOWARN,
+                get_order(size),
+                zone.node,
+                None,
+            )
+            .or_else(|| self.__alloc_pages(GFP_KERNEL, get_order(size), zone.node, None))
+        else {
+            pr_warn!(
+                "mm: no memory for the per-cpu pagesets of zone {}",
+                zone.name()
+            );
+            return;
+        };
+        let base = self.page_address(page).as_mut_ptr::<PerCpuPages>();
+        for cpu in 0..nr_cpu_ids {
+            // SAFETY: the block is ours, large enough and page-aligned; each entry is written
+            // once, then its lists are made empty in place (they must not move).
+            unsafe {
+                let p = base.add(cpu);
+                ptr::write(
+                    p,
+                    PerCpuPages {
+                        lock: RawSpinlock::new(),
+                        inner: core::cell::UnsafeCell::new(PcpLists {
+                            count: 0,
+                            high: 0,
+                            batch: 1,
+                            free_factor: 0,
+                            lists: [const { ListHead::new() }; NR_PCP_LISTS],
+                        }),
+                    },
+                );
+                for l in (*(*p).inner.get()).lists.iter_mut() {
+                    l.init_list_head();
+                }
+            }
+        }
+        zone.pcp_nr_cpus.store(nr_cpu_ids as u32, Ordering::Relaxed);
+        zone.per_cpu_pageset.store(base, Ordering::Release);
+        // Force the update: new pagesets start at Linux's boot values.
+        zone.pageset_high.store(-1, Ordering::Relaxed);
+        self.zone_pcp_update(zone, 0);
+    }
+
+    /// Linux: setup_per_cpu_pageset() — pagesets for every populated zone.
+    pub fn setup_per_cpu_pageset(&self, nr_cpu_ids: usize) {
+        for zone in self.populated_zones() {
+            self.setup_zone_pageset(zone, nr_cpu_ids);
+        }
+    }
+}
+
+/// warn_alloc()'s first line: `swapper/0: page allocation failure: order:N, mode:0x..(...),
+/// nodemask=(null)`.
+pub fn warn_alloc_lines(
+    gfp: GfpT,
+    nodemask: Option<Nodemask>,
+    order: u32,
+    out: &mut dyn FnMut(&str),
+) {
+    let mut l = LineBuf::new();
+    let _ = fmt::write(
+        &mut l,
+        format_args!(
+            "{}: page allocation failure: order:{}, mode:{:#x}({}), nodemask=",
+            COMM,
+            order,
+            gfp,
+            GfpNames(gfp)
+        ),
+    );
+    match nodemask {
+        None => {
+            let _ = fmt::write(&mut l, format_args!("(null)"));
+        }
+        Some(m) => {
+            let _ = fmt::write(&mut l, format_args!("{}", NodeList(m)));
+        }
+    }
+    out(l.as_str());
+}
+
+/// Linux: `%*pbl` of a nodemask — ranges, `0-1,3`.
+pub struct NodeList(pub Nodemask);
+
+impl fmt::Display for NodeList {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let mut first = true;
+        let mut n = 0;
+        while n < MAX_NUMNODES {
+            if !self.0.isset(n) {
+                n += 1;
+                continue;
+            }
+            let start = n;
+            while n + 1 < MAX_NUMNODES && self.0.isset(n + 1) {
+                n += 1;
+            }
+            if !first {
+                f.write_str(",")?;
+            }
+            if start == n {
+                write!(f, "{}", n)?;
+            } else {
+                write!(f, "{}-{}", start, n)?;
+            }
+            first = false;
+            n += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A fixed line buffer for reports (no allocator needed).
+pub(crate) struct LineBuf {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl LineBuf {
+    pub(crate) fn new() -> Self {
+        Self {
+            buf: [0; 512],
+            len: 0,
+        }
+    }
+    pub(crate) fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut n = s.len().min(self.buf.len() - self.len);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's allocator and Linux's free functions over it.
+
+static PAGE_ALLOC: spin::Once<PageAlloc<'static>> = spin::Once::new();
+
+/// Sets up the kernel's allocator over the published nodes (not a Linux function: Linux's
+/// allocator is its globals). Call once, after build_all_zonelists() and node_data_publish(),
+/// before mem_init(); later calls keep the first.
+///
+/// # Safety
+/// As [`PageAlloc::new`]: `env.vmemmap` is the kernel's vmemmap, `phys_to_virt` its __va()
+/// over the linear map, `virt_to_phys` its __pa().
+pub unsafe fn page_alloc_init(
+    nodes: &'static NodeDataMap,
+    env: PageAllocEnv,
+) -> &'static PageAlloc<'static> {
+    // SAFETY: the caller upholds PageAlloc::new's contract.
+    PAGE_ALLOC.call_once(|| unsafe { PageAlloc::new(nodes, env) })
+}
+
+/// The kernel's allocator, once page_alloc_init() ran.
+pub fn page_alloc() -> Option<&'static PageAlloc<'static>> {
+    PAGE_ALLOC.get()
+}
+
+fn pa() -> &'static PageAlloc<'static> {
+    PAGE_ALLOC
+        .get()
+        .expect("page allocator used before page_alloc_init()")
+}
+
+/// Linux: alloc_pages().
+pub fn alloc_pages(gfp: GfpT, order: u32) -> Option<PagePtr> {
+    pa().alloc_pages(gfp, order)
+}
+
+/// Linux: alloc_pages_node().
+pub fn alloc_pages_node(nid: i32, gfp: GfpT, order: u32) -> Option<PagePtr> {
+    pa().alloc_pages_node(nid, gfp, order)
+}
+
+/// Linux: __alloc_pages().
+pub fn __alloc_pages(
+    gfp: GfpT,
+    order: u32,
+    preferred_nid: i32,
+    nodemask: Option<Nodemask>,
+) -> Option<PagePtr> {
+    pa().__alloc_pages(gfp, order, preferred_nid, nodemask)
+}
+
+/// Linux: __get_free_pages().
+pub fn __get_free_pages(gfp: GfpT, order: u32) -> Option<VirtAddr> {
+    pa().__get_free_pages(gfp, order)
+}
+
+/// Linux: __get_free_page().
+pub fn __get_free_page(gfp: GfpT) -> Option<VirtAddr> {
+    pa().__get_free_pages(gfp, 0)
+}
+
+/// Linux: get_zeroed_page().
+pub fn get_zeroed_page(gfp: GfpT) -> Option<VirtAddr> {
+    pa().get_zeroed_page(gfp)
+}
+
+/// Linux: __free_pages().
+pub fn __free_pages(page: PagePtr, order: u32) {
+    pa().__free_pages(page, order)
+}
+
+/// Linux: __free_page().
+pub fn __free_page(page: PagePtr) {
+    pa().__free_page(page)
+}
+
+/// Linux: free_pages().
+pub fn free_pages(addr: VirtAddr, order: u32) {
+    pa().free_pages(addr, order)
+}
+
+/// Linux: free_page().
+pub fn free_page(addr: VirtAddr) {
+    pa().free_pages(addr, 0)
+}
+
+/// Linux: alloc_pages_exact().
+pub fn alloc_pages_exact(size: u64, gfp: GfpT) -> Option<VirtAddr> {
+    pa().alloc_pages_exact(size, gfp)
+}
+
+/// Linux: free_pages_exact().
+pub fn free_pages_exact(virt: VirtAddr, size: u64) {
+    pa().free_pages_exact(virt, size)
+}
+
+/// Linux: page_address().
+pub fn page_address(page: PagePtr) -> VirtAddr {
+    pa().page_address(page)
+}
+
+/// Linux: virt_to_page().
+pub fn virt_to_page(addr: VirtAddr) -> PagePtr {
+    pa().virt_to_page(addr)
+}
+
+/// Linux: nr_free_pages().
+pub fn nr_free_pages() -> u64 {
+    page_alloc().map_or(0, |p| p.nr_free_pages())
+}
+
+/// Linux: totalram_pages().
+pub fn totalram_pages() -> u64 {
+    page_alloc().map_or(0, |p| p.totalram_pages())
+}
+
+/// Linux: mem_init_print_info().
+pub fn mem_init_print_info(syms: &KernelSymbols) {
+    pa().mem_init_print_info(syms)
+}
+
+/// Linux: free_reserved_area() (physical bounds, see [`PageAlloc::free_reserved_area`]).
+pub fn free_reserved_area(start: PhysAddr, end: PhysAddr, poison: i32, s: Option<&str>) -> u64 {
+    pa().free_reserved_area(start, end, poison, s)
+}
+
+/// Linux: setup_per_cpu_pageset().
+pub fn setup_per_cpu_pageset(nr_cpu_ids: usize) {
+    pa().setup_per_cpu_pageset(nr_cpu_ids)
+}
+
+/// Linux: init_per_zone_wmark_min().
+pub fn init_per_zone_wmark_min() {
+    pa().init_per_zone_wmark_min()
+}
+
+/// Linux: drain_all_pages(NULL).
+pub fn drain_all_pages() {
+    pa().drain_all_pages(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::of::fdt::Fdt;
+    use crate::drivers::of::test_builder::FdtBuilder;
+    use crate::kernel::printk::take_captured;
+    use crate::mm::free_area_init::{
+        early_pfn_valid, free_area_init, zone_dma_bits, zone_sizes_init, Memmap, ZoneMovableParams,
+        PAGES_PER_SECTION,
+    };
+    use crate::mm::memblock::Memblock;
+    use crate::mm::numa::{arch_numa_init, NumaInfo};
+    use crate::mm::page::{PG_RESERVED, PG_SLAB};
+    use crate::mm::show;
+    use crate::mm::zonelist::build_all_zonelists;
+    use proptest::prelude::*;
+    use std::cell::RefCell;
+
+    const A_128M: &[u8] = include_bytes!("../../tests/fixtures/dtb/a_128M_smp1.dtb");
+    const C_4G: &[u8] = include_bytes!("../../tests/fixtures/dtb/c_4G_smp2.dtb");
+    const A_LOG: &str = include_str!("../../tests/fixtures/linux-6.1/a_128M_smp1.log");
+
+    // ----- simulated RAM: windows of host memory standing in for physical ranges
+
+    std::thread_local! {
+        static WINDOWS: RefCell<Vec<(u64, usize, usize)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// __va() over this thread's windows.
+    fn sim_va(pa: PhysAddr) -> *mut u8 {
+        WINDOWS.with(|w| {
+            for &(base, host, size) in w.borrow().iter() {
+                if pa.0 >= base && pa.0 - base < size as u64 {
+                    return (host + (pa.0 - base) as usize) as *mut u8;
+                }
+            }
+            panic!("phys {:#x} is outside the simulated RAM", pa.0)
+        })
+    }
+
+    /// __pa() of a window address.
+    fn sim_pa(va: VirtAddr) -> PhysAddr {
+        WINDOWS.with(|w| {
+            for &(base, host, size) in w.borrow().iter() {
+                let v = va.0 as usize;
+                if v >= host && v - host < size {
+                    return PhysAddr(base + (v - host) as u64);
+                }
+            }
+            panic!("{:#x} is not a simulated RAM address", va.0)
+        })
+    }
+
+    /// Backs `[base, base + size)` with leaked host memory filled with 0xaa.
+    fn back(base: u64, size: u64) {
+        let mem: &'static mut [u8] = Vec::leak(vec![0xaau8; size as usize + 4096]);
+        let host = (mem.as_mut_ptr() as usize + 4095) & !4095;
+        WINDOWS.with(|w| w.borrow_mut().push((base, host, size as usize)));
+    }
+
+    /// A device tree with these memory banks (`nid` Some: with numa-node-id) and CPUs.
+    fn fdt(mems: &[(u64, u64, Option<u32>)], cpus: &[Option<u32>]) -> Vec<u8> {
+        let mut b = FdtBuilder::new();
+        b.begin("")
+            .prop_u32s("#address-cells", &[2])
+            .prop_u32s("#size-cells", &[2]);
+        for &(base, size, nid) in mems {
+            b.begin(&format!("memory@{base:x}"))
+                .prop_str("device_type", "memory")
+                .prop_u32s(
+                    "reg",
+                    &[
+                        (base >> 32) as u32,
+                        base as u32,
+                        (size >> 32) as u32,
+                        size as u32,
+                    ],
+                );
+            if let Some(n) = nid {
+                b.prop_u32s("numa-node-id", &[n]);
+            }
+            b.end();
+        }
+        b.begin("cpus")
+            .prop_u32s("#address-cells", &[1])
+            .prop_u32s("#size-cells", &[0]);
+        for (i, nid) in cpus.iter().enumerate() {
+            b.begin(&format!("cpu@{i}"))
+                .prop_str("device_type", "cpu")
+                .prop_u32s("reg", &[i as u32]);
+            if let Some(n) = nid {
+                b.prop_u32s("numa-node-id", &[*n]);
+            }
+            b.end();
+        }
+        b.end();
+        b.end();
+        b.finish()
+    }
+
+    /// A machine booted up to mem_init(): memblock, NUMA, zones, memmap, zonelists, and an
+    /// allocator over them (memory not yet handed over: call `free_all`).
+    struct Sim {
+        mb: Memblock,
+        pa: &'static PageAlloc<'static>,
+    }
+
+    impl Sim {
+        /// mem_init()'s memblock_free_all().
+        fn free_all(&mut self) -> u64 {
+            self.mb.free_all(self.pa)
+        }
+        fn zone(&self, nid: i32, idx: usize) -> &'static Zone {
+            &self.pa.nodes().get(nid).unwrap().node_zones[idx]
+        }
+        fn pfn(&self, p: PagePtr) -> u64 {
+            self.pa.page_to_pfn(p.as_ptr())
+        }
+        fn page(&self, pfn: u64) -> &'static Page {
+            // SAFETY: a pfn of the simulated memmap (leaked, lives forever).
+            unsafe { &*self.pa.pfn_to_page(pfn) }
+        }
+        /// Free block heads of `[start, end)`: (pfn, order), found by walking the memmap.
+        fn buddy_heads(&self, start: u64, end: u64) -> Vec<(u64, u32)> {
+            (start..end)
+                .filter(|&p| self.page(p).page_buddy())
+                .map(|p| (p, self.page(p).buddy_order()))
+                .collect()
+        }
+        fn alloc(&self, gfp: GfpT, order: u32) -> Option<u64> {
+            self.pa.alloc_pages(gfp, order).map(|p| self.pfn(p))
+        }
+        fn free(&self, pfn: u64, order: u32) {
+            self.pa
+                .__free_pages(NonNull::new(self.pa.pfn_to_page(pfn)).unwrap(), order)
+        }
+        fn counts(&self, nid: i32, idx: usize) -> [u64; MAX_ORDER] {
+            free_area_snapshot(self.zone(nid, idx)).nr_free
+        }
+    }
+
+    /// Boots `dtb`: RAM fully backed by host memory (`full`), or 8 MiB at each end of each
+    /// bank; `limits` replaces arm64's zone limits; `reserve` is reserved before NUMA init
+    /// (like the kernel image).
+    fn boot(
+        dtb: &[u8],
+        full: bool,
+        limits: Option<[u64; MAX_NR_ZONES]>,
+        reserve: &[(u64, u64)],
+    ) -> Sim {
+        let fdt = Fdt::new(dtb).unwrap();
+        WINDOWS.with(|w| w.borrow_mut().clear());
+        let mut mb = Memblock::new();
+        // SAFETY: sim_va maps the windows backed below; memblock allocates top-down, within
+        // the top window of the last bank.
+        unsafe { mb.set_phys_to_virt(sim_va) };
+        for r in fdt.memory_ranges() {
+            mb.add(r.base, r.size).unwrap();
+            let w = r.size.min(8 << 20);
+            if full || r.size <= 2 * w {
+                back(r.base.0, r.size);
+            } else {
+                back(r.base.0, w);
+                back(r.end().0 - w, w);
+            }
+        }
+        for &(b, s) in reserve {
+            mb.reserve(PhysAddr(b), s).unwrap();
+        }
+        let mut numa = NumaInfo::new();
+        let mut nodes = NodeDataMap::new();
+        take_captured();
+        arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, sim_va);
+        let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
+        let limits = limits.unwrap_or_else(|| {
+            zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down().0).max_zone_pfns
+        });
+        let first = start.pfn_down().0 & !(PAGES_PER_SECTION - 1);
+        let last = end.pfn_up().0.next_multiple_of(PAGES_PER_SECTION);
+        let pages: &'static mut [Page] =
+            Vec::leak((first..last).map(|_| Page::zeroed()).collect::<Vec<_>>());
+        {
+            let mut mm = Memmap::new(&mut pages[..], first);
+            let params = ZoneMovableParams::default();
+            free_area_init(
+                &mut mb,
+                &mut nodes,
+                &numa,
+                &limits,
+                &params,
+                0,
+                Some(&mut mm),
+            );
+        }
+        let base = pages.as_mut_ptr();
+        numa.of_map_cpus_to_nodes(&fdt);
+        build_all_zonelists(&mut nodes, &numa);
+        let nodes: &'static NodeDataMap = Box::leak(Box::new(nodes));
+        let mut env = PageAllocEnv::new(base.wrapping_sub(first as usize));
+        env.phys_to_virt = Some(sim_va);
+        env.virt_to_phys = Some(sim_pa);
+        // SAFETY: the memmap covers every section from the first to the last pfn of RAM and
+        // is leaked; the windows back what the tests zero or poison.
+        let pa = Box::leak(Box::new(unsafe { PageAlloc::new(nodes, env) }));
+        take_captured();
+        Sim { mb, pa }
+    }
+
+    const RAM: u64 = 0x4000_0000;
+    const MB: u64 = 1 << 20;
+
+    /// Bank A: 16 MiB at 1 GiB (pfns 0x40000-0x40fff); bank B: 2 MiB at 0x5000_0000, the top,
+    /// where memblock puts NODE_DATA and the pageblock bitmaps. One node, one CPU.
+    fn two_banks() -> Vec<u8> {
+        fdt(
+            &[(RAM, 16 * MB, None), (0x5000_0000, 2 * MB, None)],
+            &[None],
+        )
+    }
+
+    // ----- flags and small arithmetic
+
+    #[test]
+    fn gfp_values_names_and_zones_are_linuxs() {
+        assert_eq!(GFP_KERNEL, 0xcc0);
+        assert_eq!(GFP_ATOMIC, 0xa20);
+        assert_eq!(GFP_HIGHUSER_MOVABLE, 0x100cca);
+        assert_eq!(GFP_USER, 0x100cc0);
+        assert_eq!(GfpNames(GFP_KERNEL).to_string(), "GFP_KERNEL");
+        assert_eq!(GfpNames(GFP_ATOMIC).to_string(), "GFP_ATOMIC");
+        assert_eq!(
+            GfpNames(GFP_HIGHUSER_MOVABLE).to_string(),
+            "GFP_HIGHUSER_MOVABLE"
+        );
+        assert_eq!(
+            GfpNames(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN | __GFP_COMP).to_string(),
+            "GFP_KERNEL|__GFP_NOWARN|__GFP_COMP|__GFP_ZERO"
+        );
+        assert_eq!(
+            GfpNames(GFP_KERNEL | GFP_DMA).to_string(),
+            "GFP_KERNEL|GFP_DMA"
+        );
+        assert_eq!(
+            GfpNames(GFP_ATOMIC | __GFP_NOWARN).to_string(),
+            "GFP_ATOMIC|__GFP_NOWARN"
+        );
+        assert_eq!(GfpNames(0).to_string(), "none");
+        assert_eq!(GfpNames(0x1000_0000).to_string(), "0x10000000");
+        assert_eq!(gfp_zone(GFP_KERNEL), ZONE_NORMAL);
+        assert_eq!(gfp_zone(GFP_DMA), ZONE_DMA);
+        assert_eq!(gfp_zone(GFP_DMA32), ZONE_DMA32);
+        assert_eq!(gfp_zone(GFP_HIGHUSER_MOVABLE), ZONE_MOVABLE);
+        assert_eq!(gfp_zone(GFP_KERNEL | __GFP_MOVABLE), ZONE_NORMAL);
+        assert_eq!(gfp_zone(GFP_DMA | __GFP_MOVABLE), ZONE_DMA);
+        assert_eq!(gfp_migratetype(GFP_KERNEL), MIGRATE_UNMOVABLE);
+        assert_eq!(gfp_migratetype(GFP_HIGHUSER_MOVABLE), MIGRATE_MOVABLE);
+        assert_eq!(
+            gfp_migratetype(GFP_KERNEL | __GFP_RECLAIMABLE),
+            MIGRATE_RECLAIMABLE
+        );
+        assert_eq!(NR_PCP_LISTS, 13);
+        assert_eq!(order_to_pindex(MIGRATE_MOVABLE, 0), 1);
+        assert_eq!(order_to_pindex(MIGRATE_UNMOVABLE, 3), 9);
+        assert_eq!(order_to_pindex(MIGRATE_MOVABLE, 9), 12);
+        assert_eq!((pindex_to_order(11), pindex_to_order(12)), (3, 9));
+        assert!(pcp_allowed_order(3) && pcp_allowed_order(9) && !pcp_allowed_order(4));
+        assert_eq!(
+            (
+                get_order(1),
+                get_order(4096),
+                get_order(4097),
+                get_order(5 << 12)
+            ),
+            (0, 0, 1, 3)
+        );
+        assert_eq!(
+            (
+                int_sqrt(0),
+                int_sqrt(15),
+                int_sqrt(16),
+                int_sqrt(63_258_624)
+            ),
+            (0, 3, 4, 7953)
+        );
+        assert_eq!(NodeList(Nodemask(0b1011)).to_string(), "0-1,3");
+    }
+
+    // ----- memblock_free_all
+
+    /// Bank A minus the reserved pfns 0x40003-0x40004, freed as Linux's
+    /// __free_pages_memory() does: [0x40000, 0x40003) as order 1 + order 0, then from
+    /// 0x40005 the largest aligned blocks: 0, 1, 3, 4, ..., 9, then three order-10 blocks.
+    /// Nothing merges: every buddy is reserved or freed later at another order.
+    #[test]
+    fn memblock_free_all_splits_like_linux() {
+        let mut sim = boot(&two_banks(), true, None, &[(RAM + 0x3000, 0x2000)]);
+        let freed = sim.free_all();
+        let heads = sim.buddy_heads(0x40000, 0x41000);
+        assert_eq!(
+            heads,
+            [
+                (0x40000, 1),
+                (0x40002, 0),
+                (0x40005, 0),
+                (0x40006, 1),
+                (0x40008, 3),
+                (0x40010, 4),
+                (0x40020, 5),
+                (0x40040, 6),
+                (0x40080, 7),
+                (0x40100, 8),
+                (0x40200, 9),
+                (0x40400, 10),
+                (0x40800, 10),
+                (0x40c00, 10)
+            ]
+        );
+        // Bank B: memblock's allocations at its top are reserved; the rest is free.
+        let b_free: u64 = sim
+            .buddy_heads(0x50000, 0x50200)
+            .iter()
+            .map(|&(_, o)| 1u64 << o)
+            .sum();
+        let reserved_top = (0x50000..0x50200u64)
+            .filter(|&p| {
+                sim.mb
+                    .is_region_reserved(PhysAddr(p << PAGE_SHIFT), PAGE_SIZE)
+            })
+            .count() as u64;
+        assert!(reserved_top > 0 && b_free == 512 - reserved_top);
+        assert_eq!(freed, 4096 - 2 + b_free);
+        // The zone's lists agree with the memmap walk, and every count with every other.
+        let dma = sim.zone(0, ZONE_DMA);
+        let c = sim.counts(0, ZONE_DMA);
+        let mut expect = [0u64; MAX_ORDER];
+        for (_, o) in sim
+            .buddy_heads(0x40000, 0x41000)
+            .into_iter()
+            .chain(sim.buddy_heads(0x50000, 0x50200))
+        {
+            expect[o as usize] += 1;
+        }
+        assert_eq!(c, expect);
+        assert!(c[0] >= 2 && c[1] >= 2 && c[10] == 3);
+        assert_eq!(dma.zone_managed_pages(), freed);
+        assert_eq!(sim.pa.totalram_pages(), freed);
+        assert_eq!(sim.pa.nr_free_pages(), freed);
+        assert_eq!(dma.zone_page_state(NR_FREE_PAGES), freed);
+        // Reserved pages keep PG_reserved and their boot reference; free pages have neither.
+        for p in [0x40003, 0x40004] {
+            assert!(sim.page(p).page_reserved() && sim.page(p).page_count() == 1);
+        }
+        assert!(!sim.page(0x40005).page_reserved() && sim.page(0x40005).page_count() == 0);
+        assert!(sim.page(0x501ff).page_reserved());
+        assert_eq!(sim.pa.bad_pages(), 0);
+    }
+
+    #[test]
+    fn memory_line_reproduces_linux_128m() {
+        let mut sim = boot(A_128M, false, None, &[]);
+        // Linux reserved 36600K of this machine (kernel, memmap, DTB, ...); reserve the
+        // same total here, as a kernel image at RAM + 2 MiB, so totalram matches.
+        let free_now: u64 = sim
+            .mb
+            .free_mem_ranges(
+                crate::mm::memblock::NUMA_NO_NODE,
+                crate::mm::memblock::MemblockFlags::NONE,
+            )
+            .map(|(s, e, _)| e.pfn_down().0.saturating_sub(s.pfn_up().0))
+            .sum();
+        let linux_totalram = 94472 / 4;
+        let extra = free_now - linux_totalram;
+        sim.mb
+            .reserve(PhysAddr(RAM + 2 * MB), extra << PAGE_SHIFT)
+            .unwrap();
+        sim.free_all();
+        // Linux 6.1's section sizes for this kernel: 13248K code, 2806K rwdata, 9524K
+        // rodata, 6464K init (text inside init), 627K bss.
+        let k = 1024;
+        let stext = 0xffff_8000_0801_0000u64;
+        let etext = stext + 13248 * k + 100;
+        let srodata = etext.next_multiple_of(0x10000);
+        let erodata = srodata + 9524 * k + 5;
+        let init_begin = erodata.next_multiple_of(0x10000);
+        let syms = KernelSymbols {
+            _stext: stext,
+            _etext: etext,
+            __start_rodata: srodata,
+            __end_rodata: erodata,
+            __init_begin: init_begin,
+            _sinittext: init_begin + 0x1000,
+            _einittext: init_begin + 0x1000 + 1500 * k,
+            __init_end: init_begin + 6464 * k,
+            _sdata: init_begin + 6464 * k,
+            _edata: init_begin + 6464 * k + 2806 * k + 7,
+            __bss_start: init_begin + 9300 * k,
+            __bss_stop: init_begin + 9300 * k + 627 * k + 3,
+        };
+        take_captured();
+        sim.pa.mem_init_print_info(&syms);
+        let out = take_captured();
+        let ours = out
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("[    0.000000] ")
+            .unwrap();
+        let linux = A_LOG
+            .lines()
+            .find_map(|l| l.find("Memory: ").map(|i| &l[i..]))
+            .unwrap();
+        assert_eq!(ours, linux);
+        assert_eq!(
+            ours,
+            "Memory: 94472K/131072K available (13248K kernel code, 2806K rwdata, 9524K rodata, 6464K init, 627K bss, 36600K reserved, 0K cma-reserved)"
+        );
+    }
+
+    #[test]
+    fn physpages_of_the_4g_machine_is_linuxs() {
+        let sim = boot(C_4G, false, None, &[]);
+        // Linux: "Memory: ...K/4194304K available".
+        assert_eq!(sim.pa.get_num_physpages() * 4, 4194304);
+    }
+
+    // ----- split and merge
+
+    /// ZONE_DMA is exactly one MAX_ORDER block [0x40000, 0x40400): splits and merges in it
+    /// are fully predictable.
+    fn one_block_dma() -> Sim {
+        let mut sim = boot(
+            &two_banks(),
+            true,
+            Some([0x40400, 0x40400, 0x50200, 0]),
+            &[],
+        );
+        sim.free_all();
+        assert_eq!(sim.counts(0, ZONE_DMA), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        sim
+    }
+
+    const DMA_MOVABLE: GfpT = GFP_DMA | __GFP_MOVABLE;
+
+    #[test]
+    fn split_and_merge_exactly() {
+        let sim = one_block_dma();
+        // Order 0 from an order-10 block: one free block of each order 0..9 remains.
+        let a = sim.alloc(DMA_MOVABLE, 0).unwrap();
+        assert_eq!(a, 0x40000);
+        assert_eq!(sim.counts(0, ZONE_DMA), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+        assert_eq!(
+            sim.buddy_heads(0x40000, 0x40400),
+            [
+                (0x40001, 0),
+                (0x40002, 1),
+                (0x40004, 2),
+                (0x40008, 3),
+                (0x40010, 4),
+                (0x40020, 5),
+                (0x40040, 6),
+                (0x40080, 7),
+                (0x40100, 8),
+                (0x40200, 9)
+            ]
+        );
+        // The next order-0 is the buddy; then an order-1 split.
+        assert_eq!(sim.alloc(DMA_MOVABLE, 0), Some(0x40001));
+        assert_eq!(sim.alloc(DMA_MOVABLE, 0), Some(0x40002));
+        assert_eq!(sim.alloc(DMA_MOVABLE, 0), Some(0x40003));
+        assert_eq!(sim.counts(0, ZONE_DMA), [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+        // Free 0x40002: its buddy 0x40003 is in use, so it stays order 0.
+        sim.free(0x40002, 0);
+        assert_eq!(sim.buddy_heads(0x40000, 0x40004), [(0x40002, 0)]);
+        // Free 0x40000 and 0x40001: they merge to order 1; the order-1 buddy 0x40002 is
+        // free but of order 0, so no further merge.
+        sim.free(0x40000, 0);
+        sim.free(0x40001, 0);
+        assert_eq!(
+            sim.buddy_heads(0x40000, 0x40004),
+            [(0x40000, 1), (0x40002, 0)]
+        );
+        assert_eq!(sim.counts(0, ZONE_DMA), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+        // The last page merges everything back into the order-10 block.
+        sim.free(0x40003, 0);
+        assert_eq!(sim.counts(0, ZONE_DMA), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(sim.buddy_heads(0x40000, 0x40400), [(0x40000, 10)]);
+        // High orders: split and merge back.
+        assert_eq!(sim.alloc(DMA_MOVABLE, 9), Some(0x40000));
+        assert_eq!(sim.alloc(DMA_MOVABLE, 9), Some(0x40200));
+        assert_eq!(sim.alloc(DMA_MOVABLE | __GFP_NOWARN, 0), None);
+        sim.free(0x40200, 9);
+        sim.free(0x40000, 9);
+        assert_eq!(sim.counts(0, ZONE_DMA), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(sim.pa.bad_pages(), 0);
+    }
+
+    /// Two nodes meeting at 0x40100, inside the MAX_ORDER block [0x40000, 0x40400): the free
+    /// order-8 blocks at 0x40000 (node 0's ZONE_DMA) and 0x40100 (node 1's) are buddies by
+    /// pfn, equal in order and both free, but of different zones: they must not merge.
+    /// Node 0 has a second bank at 0x5000_0000 so that its pg_data_t goes there, leaving
+    /// [0x40000, 0x40100) free.
+    /// (A zone limit inside a MAX_ORDER block is not something Linux ever builds — its
+    /// zone limits are MAX_ORDER aligned, and memblock_free_all() frees ranges without
+    /// looking at zones — but a node boundary is, and page_zone_id() covers both.)
+    #[test]
+    fn merge_only_within_the_same_zone() {
+        let blob = fdt(
+            &[
+                (RAM, MB, Some(0)),
+                (RAM + MB, 15 * MB, Some(1)),
+                (0x5000_0000, 2 * MB, Some(0)),
+            ],
+            &[Some(0), Some(1)],
+        );
+        let mut sim = boot(&blob, true, None, &[]);
+        sim.free_all();
+        assert_eq!(
+            sim.buddy_heads(0x40000, 0x40400),
+            [(0x40000, 8), (0x40100, 8), (0x40200, 9)]
+        );
+        let before0 = sim.counts(0, ZONE_DMA);
+        assert_eq!(
+            (
+                sim.page(0x40000).page_to_nid(),
+                sim.page(0x40100).page_to_nid()
+            ),
+            (0, 1)
+        );
+        // Take node 0's order-8 block (the first of its order-8 list) and give it back: it
+        // finds its buddy free and of equal order, but in node 1's zone, and stays order 8.
+        let p = sim
+            .pa
+            .alloc_pages_node(0, GFP_KERNEL | __GFP_MOVABLE | __GFP_THISNODE, 8)
+            .unwrap();
+        assert_eq!(sim.pfn(p), 0x40000);
+        assert!(sim.page(0x40100).page_buddy() && sim.page(0x40100).buddy_order() == 8);
+        sim.pa.__free_pages(p, 8);
+        assert_eq!(
+            sim.buddy_heads(0x40000, 0x40400),
+            [(0x40000, 8), (0x40100, 8), (0x40200, 9)]
+        );
+        assert_eq!(sim.counts(0, ZONE_DMA), before0);
+        // Node 1's side likewise. Its zone starts mid-pageblock, and memmap_init() marks
+        // only the pageblocks that start in a zone movable: this one stays unmovable.
+        let before = sim.counts(1, ZONE_DMA);
+        assert_eq!(
+            sim.zone(1, ZONE_DMA).get_pageblock_migratetype(0x40100),
+            MIGRATE_UNMOVABLE
+        );
+        let q = sim
+            .pa
+            .alloc_pages_node(1, GFP_KERNEL | __GFP_THISNODE, 8)
+            .unwrap();
+        assert_eq!(sim.pfn(q), 0x40100);
+        sim.pa.__free_pages(q, 8);
+        assert_eq!(sim.counts(1, ZONE_DMA), before);
+        assert_eq!(
+            sim.buddy_heads(0x40000, 0x40400),
+            [(0x40000, 8), (0x40100, 8), (0x40200, 9)]
+        );
+    }
+
+    // ----- migratetype fallback
+
+    #[test]
+    fn fallback_order_and_stealing() {
+        // Two MAX_ORDER blocks of ZONE_DMA: [0x40000, 0x40800), four movable pageblocks.
+        let mut sim = boot(
+            &two_banks(),
+            true,
+            Some([0x40800, 0x40800, 0x50200, 0]),
+            &[],
+        );
+        sim.free_all();
+        let dma = sim.zone(0, ZONE_DMA);
+        let mt = |pfn| dma.get_pageblock_migratetype(pfn);
+        let types = |o: usize| {
+            let s = free_area_snapshot(dma);
+            (0..MIGRATE_TYPES)
+                .map(|t| s.per_type[t][o])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(types(10), [0, 2, 0, 0, 0, 0]);
+        // A reclaimable request: its own lists and UNMOVABLE's are empty, so it takes the
+        // largest MOVABLE block, and with it both pageblocks (order >= pageblock_order).
+        let r = sim.alloc(GFP_DMA | __GFP_RECLAIMABLE, 0).unwrap();
+        assert_eq!(r, 0x40000);
+        assert_eq!(
+            (mt(0x40000), mt(0x40200), mt(0x40400)),
+            (MIGRATE_RECLAIMABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE)
+        );
+        assert_eq!(types(9), [0, 0, 1, 0, 0, 0]);
+        // Freed, it merges back into a RECLAIMABLE order-10 block.
+        sim.free(r, 0);
+        assert_eq!(types(10), [0, 1, 1, 0, 0, 0]);
+        // An unmovable request with RECLAIMABLE and MOVABLE order-10 blocks free: Linux's
+        // fallbacks[UNMOVABLE] tries RECLAIMABLE first.
+        let u = sim.alloc(GFP_DMA, 0).unwrap();
+        assert_eq!(u, 0x40000);
+        assert_eq!(
+            (mt(0x40000), mt(0x40400)),
+            (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE)
+        );
+        sim.free(u, 0);
+        assert_eq!(types(10), [1, 1, 0, 0, 0, 0]);
+        // A movable request uses its own block; a reclaimable one now falls back to
+        // UNMOVABLE before MOVABLE (fallbacks[RECLAIMABLE]).
+        assert_eq!(sim.alloc(DMA_MOVABLE, 0), Some(0x40400));
+        let r = sim.alloc(GFP_DMA | __GFP_RECLAIMABLE, 0).unwrap();
+        assert_eq!(r, 0x40000);
+        assert_eq!(mt(0x40000), MIGRATE_RECLAIMABLE);
+        sim.free(r, 0);
+        sim.free(0x40400, 0);
+        assert_eq!(sim.counts(0, ZONE_DMA)[10], 2);
+    }
+
+    #[test]
+    fn stealing_a_partly_used_pageblock() {
+        let sim = one_block_dma();
+        let dma = sim.zone(0, ZONE_DMA);
+        let mt = |pfn| dma.get_pageblock_migratetype(pfn);
+        // Movable order 8 takes 0x40000; 0x40100 (o8) and 0x40200 (o9) stay movable.
+        assert_eq!(sim.alloc(DMA_MOVABLE, 8), Some(0x40000));
+        // Unmovable: the largest movable block (o9, a whole pageblock) is taken over.
+        assert_eq!(sim.alloc(GFP_DMA, 0), Some(0x40200));
+        assert_eq!(
+            (mt(0x40000), mt(0x40200)),
+            (MIGRATE_MOVABLE, MIGRATE_UNMOVABLE)
+        );
+        // Unmovable order 8: first its own (the upper half of the block just split), then
+        // none of its own, so it steals the movable o8 at 0x40100. Half of that pageblock is
+        // free and the rest counts as alike (no movable pages in use are known), so the
+        // whole pageblock changes type.
+        assert_eq!(sim.alloc(GFP_DMA, 8), Some(0x40300));
+        assert_eq!(mt(0x40000), MIGRATE_MOVABLE);
+        assert_eq!(sim.alloc(GFP_DMA, 8), Some(0x40100));
+        assert_eq!(mt(0x40000), MIGRATE_UNMOVABLE);
+    }
+
+    // ----- zones and nodes
+
+    #[test]
+    fn gfp_dma_comes_only_from_zone_dma() {
+        let sim = one_block_dma();
+        let mut got = Vec::new();
+        while let Some(p) = sim.alloc(GFP_DMA | __GFP_NOWARN, 0) {
+            got.push(p);
+        }
+        assert_eq!(got.len(), 1024);
+        assert!(got.iter().all(|&p| (0x40000..0x40400).contains(&p)));
+        // GFP_KERNEL prefers ZONE_NORMAL (the zonelist's first entry).
+        let k = sim.alloc(GFP_KERNEL, 0).unwrap();
+        assert!(k >= 0x40400);
+        for p in got {
+            sim.free(p, 0);
+        }
+        sim.free(k, 0);
+        assert_eq!(sim.counts(0, ZONE_DMA)[10], 1);
+    }
+
+    #[test]
+    fn thisnode_on_a_two_node_machine() {
+        let blob = fdt(
+            &[(RAM, 16 * MB, Some(0)), (RAM + 16 * MB, 16 * MB, Some(1))],
+            &[Some(0), Some(1)],
+        );
+        let mut sim = boot(&blob, true, None, &[]);
+        sim.free_all();
+        assert_eq!(sim.pa.nr_online_nodes(), 2);
+        let node1 = 0x41000..0x42000;
+        let p = sim
+            .pa
+            .alloc_pages_node(1, GFP_KERNEL | __GFP_THISNODE, 0)
+            .unwrap();
+        assert_eq!(sim.page(sim.pfn(p)).page_to_nid(), 1);
+        assert!(node1.contains(&sim.pfn(p)));
+        // Exhaust node 1 with __GFP_THISNODE: every page is node 1's, and then it fails
+        // although node 0 has plenty.
+        let mut pages = vec![sim.pfn(p)];
+        while let Some(p) =
+            sim.pa
+                .alloc_pages_node(1, GFP_KERNEL | __GFP_THISNODE | __GFP_NOWARN, 0)
+        {
+            pages.push(sim.pfn(p));
+        }
+        assert!(pages.iter().all(|p| node1.contains(p)));
+        assert_eq!(sim.zone(1, ZONE_DMA).zone_page_state(NR_FREE_PAGES), 0);
+        assert!(sim.zone(0, ZONE_DMA).zone_page_state(NR_FREE_PAGES) > 3000);
+        // Without it, node 1's request falls back to node 0.
+        let q = sim.pa.alloc_pages_node(1, GFP_KERNEL, 0).unwrap();
+        assert_eq!(sim.page(sim.pfn(q)).page_to_nid(), 0);
+        // A nodemask restricts too: only node 1 allowed, nothing left there.
+        assert!(sim
+            .pa
+            .__alloc_pages(GFP_KERNEL | __GFP_NOWARN, 0, 0, Some(Nodemask(0b10)))
+            .is_none());
+        for p in pages {
+            sim.free(p, 0);
+        }
+        sim.free(sim.pfn(q), 0);
+        assert_eq!(sim.pa.nr_free_pages(), sim.pa.totalram_pages());
+    }
+
+    // ----- watermarks
+
+    /// 32 MiB in ZONE_DMA only. managed = 8192 - reserved; lowmem_kbytes = managed * 4;
+    /// min_free_kbytes = sqrt(lowmem_kbytes * 16).
+    #[test]
+    fn watermarks_refuse_non_atomic_below_min_but_atomic_may_dip() {
+        let mut sim = boot(&fdt(&[(RAM, 32 * MB, None)], &[None]), true, None, &[]);
+        sim.free_all();
+        let dma = sim.zone(0, ZONE_DMA);
+        let managed = dma.zone_managed_pages();
+        sim.pa.init_per_zone_wmark_min();
+        let mfk = int_sqrt(managed * 4 * 16);
+        assert_eq!(sim.pa.min_free_kbytes(), mfk);
+        let min = mfk / 4;
+        let delta = (min / 4).max(managed * 10 / 10000);
+        assert_eq!(dma.min_wmark_pages(), min);
+        assert_eq!(dma.low_wmark_pages(), min + delta);
+        assert_eq!(dma.high_wmark_pages(), min + 2 * delta);
+        assert_eq!(sim.pa.totalreserve_pages(), min + 2 * delta);
+        // GFP_KERNEL allocates down to the min watermark and no further.
+        let mut pages = Vec::new();
+        while let Some(p) = sim.alloc(GFP_KERNEL | __GFP_NOWARN, 0) {
+            pages.push(p);
+        }
+        assert_eq!(dma.zone_page_state(NR_FREE_PAGES), min);
+        // GFP_ATOMIC may go below: to min - min/2 - (min - min/2)/4.
+        while let Some(p) = sim.alloc(GFP_ATOMIC | __GFP_NOWARN, 0) {
+            pages.push(p);
+        }
+        let half = min - min / 2;
+        assert_eq!(dma.zone_page_state(NR_FREE_PAGES), half - half / 4);
+        // Without __GFP_NOWARN the failure is reported as Linux does.
+        take_captured();
+        assert!(sim.alloc(GFP_ATOMIC, 0).is_none());
+        let out = take_captured();
+        assert!(
+            out.contains("swapper/0: page allocation failure: order:0, mode:0xa20(GFP_ATOMIC), nodemask=(null)\n"),
+            "{out}"
+        );
+        assert!(out.contains("Mem-Info:\n"));
+        assert!(out.contains(&format!(
+            "Node 0 DMA free:{}kB boost:0kB min:{}kB",
+            (half - half / 4) * 4,
+            min * 4
+        )));
+        for p in pages {
+            sim.free(p, 0);
+        }
+        assert_eq!(sim.pa.nr_free_pages(), managed);
+    }
+
+    #[test]
+    fn lowmem_reserve_keeps_dma_for_dma_requests() {
+        // DMA: [0x40000, 0x40800), Normal: the rest of bank A and bank B.
+        let mut sim = boot(
+            &two_banks(),
+            true,
+            Some([0x40800, 0x40800, 0x50200, 0]),
+            &[],
+        );
+        sim.free_all();
+        sim.pa.init_per_zone_wmark_min();
+        let (dma, normal) = (sim.zone(0, ZONE_DMA), sim.zone(0, ZONE_NORMAL));
+        let reserve = normal.zone_managed_pages() / 256;
+        assert_eq!(
+            (0..4).map(|i| dma.lowmem_reserve(i)).collect::<Vec<_>>(),
+            [0, 0, reserve as i64, reserve as i64]
+        );
+        assert_eq!(
+            (0..4).map(|i| normal.lowmem_reserve(i)).collect::<Vec<_>>(),
+            [0, 0, 0, 0]
+        );
+        // GFP_KERNEL empties Normal to its min, then uses DMA only down to min + reserve.
+        let mut pages = Vec::new();
+        while let Some(p) = sim.alloc(GFP_KERNEL | __GFP_NOWARN, 0) {
+            pages.push(p);
+        }
+        assert_eq!(
+            normal.zone_page_state(NR_FREE_PAGES),
+            normal.min_wmark_pages()
+        );
+        assert_eq!(
+            dma.zone_page_state(NR_FREE_PAGES),
+            dma.min_wmark_pages() + reserve
+        );
+        // GFP_DMA (highest zone DMA: no reserve applies) still gets pages.
+        assert!(sim.alloc(GFP_DMA | __GFP_NOWARN, 0).is_some());
+        let _ = pages;
+    }
+
+    // ----- per-CPU lists
+
+    #[test]
+    fn pcp_refill_and_drain() {
+        // 256 MiB: a zone large enough for a batch of 15.
+        let mut sim = boot(&fdt(&[(RAM, 256 * MB, None)], &[None]), false, None, &[]);
+        sim.free_all();
+        let dma = sim.zone(0, ZONE_DMA);
+        sim.pa.setup_per_cpu_pageset(2);
+        let managed = dma.zone_managed_pages();
+        let batch = PageAlloc::zone_batchsize(dma);
+        assert_eq!(batch, 15);
+        // Before the watermarks exist, high is four batches.
+        assert_eq!(sim.pa.pcp_state(dma, 0), Some((0, 60, 15)));
+        assert_eq!(sim.pa.pcp_state(dma, 1), Some((0, 60, 15)));
+        let free0 = sim.pa.nr_free_pages();
+        // The first order-0 allocation refills the list with a batch.
+        let p = sim.alloc(GFP_HIGHUSER_MOVABLE, 0).unwrap();
+        assert_eq!(sim.pa.pcp_state(dma, 0).unwrap().0, 14);
+        assert_eq!(sim.pa.nr_free_pages(), free0 - 15);
+        // Freeing goes to the list, not the buddy.
+        sim.free(p, 0);
+        assert_eq!(sim.pa.pcp_state(dma, 0).unwrap().0, 15);
+        assert_eq!(sim.pa.nr_free_pages(), free0 - 15);
+        // Many frees: the list never reaches high; the excess goes back in batches.
+        let pages: Vec<u64> = (0..200)
+            .map(|_| sim.alloc(GFP_HIGHUSER_MOVABLE, 0).unwrap())
+            .collect();
+        for &p in &pages {
+            sim.free(p, 0);
+            let (count, high, _) = sim.pa.pcp_state(dma, 0).unwrap();
+            assert!(count < high, "{count} >= {high}");
+        }
+        let (count, _, _) = sim.pa.pcp_state(dma, 0).unwrap();
+        assert_eq!(sim.pa.nr_free_pages() + count as u64, free0);
+        let (all, local) = sim.pa.zone_pcp_counts(dma);
+        assert!(all > 0 && all == local && all == count as u64);
+        // Order-3 pages are cached too, on their own list; but freeing a high order while
+        // the CPU only frees (free_factor > 0) flushes the whole pageset (Linux's
+        // free_high).
+        let big = sim.alloc(GFP_HIGHUSER_MOVABLE, 3).unwrap();
+        assert_eq!(sim.pa.pcp_state(dma, 0).unwrap().0, count + 8);
+        sim.free(big, 3);
+        assert_eq!(sim.pa.pcp_state(dma, 0).unwrap().0, 0);
+        let small = sim.alloc(GFP_HIGHUSER_MOVABLE, 0).unwrap();
+        sim.free(small, 0);
+        assert!(sim.pa.pcp_state(dma, 0).unwrap().0 > 0);
+        // Draining gives everything back, and the buddy is as before.
+        sim.pa.drain_all_pages(None);
+        assert_eq!(sim.pa.zone_pcp_counts(dma), (0, 0));
+        assert_eq!(sim.pa.nr_free_pages(), free0);
+        // The watermarks raise high: low watermark / CPUs of the node (1 when none known).
+        sim.pa.init_per_zone_wmark_min();
+        assert_eq!(
+            sim.pa.pcp_state(dma, 0).unwrap().1 as u64,
+            dma.low_wmark_pages().max(60)
+        );
+        let _ = managed;
+        assert_eq!(sim.pa.bad_pages(), 0);
+    }
+
+    // ----- compound pages, misuse, exact allocations, zeroing
+
+    #[test]
+    fn compound_pages_have_head_and_tails() {
+        let sim = one_block_dma();
+        let p = sim.pa.alloc_pages(DMA_MOVABLE | __GFP_COMP, 2).unwrap();
+        let pfn = sim.pfn(p);
+        let head = sim.page(pfn);
+        assert!(head.page_head() && !head.page_tail() && head.page_count() == 1);
+        for i in 1..4 {
+            let t = sim.page(pfn + i);
+            assert!(t.page_tail() && !t.page_head());
+            assert!(ptr::eq(t.compound_head(), head));
+            assert_eq!(t.mapping, TAIL_MAPPING);
+        }
+        assert_eq!(sim.page(pfn + 1).first_tail_compound_order(), 2);
+        assert_eq!(PageAlloc::compound_order(head), 2);
+        // Freeing a tail is refused with Linux's report.
+        take_captured();
+        sim.free(pfn + 2, 0);
+        let out = take_captured();
+        assert!(
+            out.contains(&format!(
+                "BUG: Bad page state in process swapper/0  pfn:{:05x}",
+                pfn + 2
+            )),
+            "{out}"
+        );
+        assert!(out.contains("page dumped because: VM_BUG_ON_PAGE(PageTail(page))"));
+        assert_eq!(sim.pa.bad_pages(), 1);
+        // Freeing the head frees the whole compound page and unmakes it.
+        sim.pa.__free_pages(p, 2);
+        assert!(!head.page_head());
+        assert!((1..4).all(|i| !sim.page(pfn + i).page_tail() && sim.page(pfn + i).mapping == 0));
+        assert_eq!(sim.counts(0, ZONE_DMA)[10], 1);
+    }
+
+    #[test]
+    fn double_free_and_bad_page_state_are_reported_not_accepted() {
+        let sim = one_block_dma();
+        let p = sim.alloc(DMA_MOVABLE, 0).unwrap();
+        sim.free(p, 0);
+        let before = sim.counts(0, ZONE_DMA);
+        take_captured();
+        sim.free(p, 0);
+        let out = take_captured();
+        assert!(
+            out.contains(&format!(
+                "BUG: Bad page state in process swapper/0  pfn:{:05x}",
+                p
+            )),
+            "{out}"
+        );
+        assert!(out.contains("page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"));
+        assert!(out.contains("flags: 0x0(node=0|zone=0)"), "{out}");
+        assert_eq!(sim.counts(0, ZONE_DMA), before);
+        assert_eq!(sim.pa.bad_pages(), 1);
+        // A page freed with a flag it must not carry is reported and leaked.
+        let q = sim.alloc(DMA_MOVABLE, 0).unwrap();
+        sim.page(q).set_flag(PG_SLAB);
+        let free = sim.pa.nr_free_pages();
+        sim.free(q, 0);
+        let out = take_captured();
+        assert!(
+            out.contains("page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag set"),
+            "{out}"
+        );
+        assert!(out.contains("flags: 0x200(slab|node=0|zone=0)"), "{out}");
+        assert_eq!(sim.pa.nr_free_pages(), free);
+        assert_eq!(sim.pa.bad_pages(), 2);
+        // A block whose second page is still referenced: "nonzero _refcount".
+        let r = sim.alloc(DMA_MOVABLE, 1).unwrap();
+        sim.page(r + 1).set_page_count(1);
+        sim.free(r, 1);
+        assert!(take_captured().contains("page dumped because: nonzero _refcount"));
+        assert_eq!(sim.pa.bad_pages(), 3);
+        // Reserved pages never reach the buddy through a normal free either.
+        assert!(sim.page(0x501ff).test_flag(PG_RESERVED));
+    }
+
+    #[test]
+    fn alloc_pages_exact_frees_the_tail() {
+        let sim = one_block_dma();
+        let free0 = sim.pa.nr_free_pages();
+        let before = sim.counts(0, ZONE_DMA);
+        // 5 pages come from an order-3 block; pages 5-7 go straight back.
+        let va = sim
+            .pa
+            .alloc_pages_exact(5 * PAGE_SIZE - 100, GFP_DMA | __GFP_MOVABLE)
+            .unwrap();
+        let pfn = sim_pa(va).0 >> PAGE_SHIFT;
+        assert_eq!(pfn, 0x40000);
+        assert_eq!(sim.pa.nr_free_pages(), free0 - 5);
+        assert!((0..5).all(|i| sim.page(pfn + i).page_count() == 1));
+        assert_eq!(
+            sim.buddy_heads(0x40000, 0x40008),
+            [(0x40005, 0), (0x40006, 1)]
+        );
+        sim.pa.free_pages_exact(va, 5 * PAGE_SIZE - 100);
+        assert_eq!(sim.pa.nr_free_pages(), free0);
+        assert_eq!(sim.counts(0, ZONE_DMA), before);
+    }
+
+    #[test]
+    fn gfp_zero_and_addresses() {
+        let sim = one_block_dma();
+        let va = sim.pa.__get_free_pages(DMA_MOVABLE, 1).unwrap();
+        // SAFETY: two pages we own, backed by the simulated RAM.
+        unsafe { ptr::write_bytes(va.as_mut_ptr::<u8>(), 0x5a, 2 * PAGE_SIZE as usize) };
+        sim.pa.free_pages(va, 1);
+        let z = sim.pa.alloc_pages(DMA_MOVABLE | __GFP_ZERO, 1).unwrap();
+        let zva = sim.pa.page_address(z);
+        assert_eq!(zva, va);
+        // SAFETY: as above.
+        let bytes =
+            unsafe { core::slice::from_raw_parts(zva.as_ptr::<u8>(), 2 * PAGE_SIZE as usize) };
+        assert!(bytes.iter().all(|&b| b == 0));
+        assert_eq!(sim.pa.virt_to_page(zva), z);
+        let g = sim.pa.get_zeroed_page(GFP_DMA | __GFP_MOVABLE).unwrap();
+        // SAFETY: as above.
+        assert!(
+            unsafe { core::slice::from_raw_parts(g.as_ptr::<u8>(), PAGE_SIZE as usize) }
+                .iter()
+                .all(|&b| b == 0)
+        );
+    }
+
+    #[test]
+    fn free_reserved_area_returns_init_memory() {
+        // The "init section": 16 pages reserved at RAM + 4 MiB.
+        let init = RAM + 4 * MB;
+        let mut sim = boot(
+            &fdt(&[(RAM, 32 * MB, None)], &[None]),
+            true,
+            None,
+            &[(init, 16 * PAGE_SIZE)],
+        );
+        sim.free_all();
+        let (total, free) = (sim.pa.totalram_pages(), sim.pa.nr_free_pages());
+        let managed = sim.zone(0, ZONE_DMA).zone_managed_pages();
+        take_captured();
+        let n = sim.pa.free_reserved_area(
+            PhysAddr(init - 100),
+            PhysAddr(init + 16 * PAGE_SIZE + 100),
+            POISON_FREE_INITMEM,
+            Some("unused kernel"),
+        );
+        assert_eq!(n, 16, "the whole pages inside the range");
+        assert_eq!(
+            take_captured(),
+            "[    0.000000] Freeing unused kernel memory: 64K\n"
+        );
+        assert_eq!(sim.pa.totalram_pages(), total + 16);
+        assert_eq!(sim.pa.nr_free_pages(), free + 16);
+        assert_eq!(sim.zone(0, ZONE_DMA).zone_managed_pages(), managed + 16);
+        // SAFETY: the freed page is backed; nothing allocated it yet.
+        assert_eq!(unsafe { *sim_va(PhysAddr(init + 8 * PAGE_SIZE)) }, 0xcc);
+        assert!(!sim.page((init >> PAGE_SHIFT) + 8).page_reserved());
+    }
+
+    #[test]
+    fn order_ten_fails_cleanly_on_a_fragmented_zone() {
+        let sim = one_block_dma();
+        // Take every page, give back every other one: 512 free pages, no two adjacent.
+        let pages: Vec<u64> = (0..1024)
+            .map(|_| sim.alloc(DMA_MOVABLE, 0).unwrap())
+            .collect();
+        for p in pages.iter().filter(|&&p| p % 2 == 0) {
+            sim.free(*p, 0);
+        }
+        assert_eq!(sim.counts(0, ZONE_DMA), [512, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        take_captured();
+        assert!(sim
+            .pa
+            .__alloc_pages(GFP_KERNEL | GFP_DMA, 10, 0, None)
+            .is_none());
+        let out = take_captured();
+        let lines: Vec<&str> = out.lines().map(|l| &l[15..]).collect();
+        assert_eq!(
+            lines[0],
+            "swapper/0: page allocation failure: order:10, mode:0xcc1(GFP_KERNEL|GFP_DMA), nodemask=(null)"
+        );
+        assert_eq!(lines[1], "Mem-Info:");
+        assert!(lines.contains(&"Node 0 DMA: 512*4kB (M) 0*8kB 0*16kB 0*32kB 0*64kB 0*128kB 0*256kB 0*512kB 0*1024kB 0*2048kB 0*4096kB = 2048kB"), "{out}");
+        assert!(lines.contains(&"lowmem_reserve[]: 0 0 0 0"), "{out}");
+        assert_eq!(sim.counts(0, ZONE_DMA), [512, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for p in pages.iter().filter(|&&p| p % 2 == 1) {
+            sim.free(*p, 0);
+        }
+        assert_eq!(sim.counts(0, ZONE_DMA)[10], 1);
+        // Past MAX_ORDER: refused outright.
+        assert!(sim.alloc(DMA_MOVABLE | __GFP_NOWARN, 11).is_none());
+    }
+
+    #[test]
+    fn atomic_high_order_reserves_a_highatomic_pageblock() {
+        let sim = one_block_dma();
+        let dma = sim.zone(0, ZONE_DMA);
+        // Only the slow path sets ALLOC_HARDER: put the zone below its low watermark (and
+        // above min, 0) so that the fast path fails.
+        dma._watermark[WMARK_LOW].store(2000, Ordering::Relaxed);
+        let p = sim.alloc(GFP_ATOMIC | GFP_DMA, 1).unwrap();
+        assert_eq!(p, 0x40000);
+        assert_eq!(dma.get_pageblock_migratetype(0x40000), MIGRATE_HIGHATOMIC);
+        assert_eq!(dma.nr_reserved_highatomic.load(Ordering::Relaxed), 512);
+        let snap = free_area_snapshot(dma);
+        assert_eq!(
+            snap.per_type[MIGRATE_HIGHATOMIC as usize][..9],
+            [0, 1, 1, 1, 1, 1, 1, 1, 1]
+        );
+        // Freed, the block is whole again but a HIGHATOMIC pageblock does not merge with
+        // its (unmovable) neighbour: two order-9 blocks, not one order-10.
+        sim.free(p, 1);
+        assert_eq!(sim.counts(0, ZONE_DMA), [0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
+        // Non-atomic requests do not count the reserve as free.
+        assert!(!PageAlloc::zone_watermark_ok(
+            dma,
+            0,
+            600,
+            ZONE_DMA,
+            ALLOC_WMARK_MIN
+        ));
+        assert!(PageAlloc::zone_watermark_ok(
+            dma,
+            0,
+            600,
+            ZONE_DMA,
+            ALLOC_HARDER
+        ));
+    }
+
+    // ----- reports
+
+    #[test]
+    fn reports_have_linuxs_format() {
+        let sim = one_block_dma();
+        let mut lines = Vec::new();
+        show::buddyinfo(sim.pa.nodes(), &mut |l| lines.push(l.to_string()));
+        assert_eq!(
+            lines[0],
+            "Node 0, zone      DMA      0      0      0      0      0      0      0      0      0      0      1 "
+        );
+        assert!(lines[1].starts_with("Node 0, zone   Normal "));
+        let mut lines = Vec::new();
+        let mb = &sim.mb;
+        show::pagetypeinfo(sim.pa.nodes(), &|pfn| early_pfn_valid(mb, pfn), &mut |l| {
+            lines.push(l.to_string())
+        });
+        assert_eq!(lines[0], "Page block order: 9");
+        assert_eq!(lines[1], "Pages per block:  512");
+        assert_eq!(lines[2], "");
+        assert_eq!(
+            lines[3],
+            "Free pages count per migrate type at order       0      1      2      3      4      5      6      7      8      9     10 "
+        );
+        assert_eq!(
+            lines[5],
+            "Node    0, zone      DMA, type      Movable      0      0      0      0      0      0      0      0      0      0      1 "
+        );
+        let hdr = lines
+            .iter()
+            .position(|l| l.starts_with("Number of blocks type"))
+            .unwrap();
+        assert_eq!(
+            lines[hdr],
+            "Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic          CMA      Isolate "
+        );
+        assert_eq!(
+            lines[hdr + 1],
+            "Node 0, zone      DMA            0            2            0            0            0            0 "
+        );
+        let mut lines = Vec::new();
+        show::meminfo(sim.pa, &mut |l| lines.push(l.to_string()));
+        let total = sim.pa.totalram_pages() * 4;
+        assert_eq!(lines[0], format!("MemTotal:       {:8} kB", total));
+        assert_eq!(lines[1], format!("MemFree:        {:8} kB", total));
+        assert_eq!(lines[2], format!("MemAvailable:   {:8} kB", total));
+        assert_eq!(show::parse_mm_reports("buddyinfo,meminfo"), Ok(5));
+        assert!(show::parse_mm_reports("slabinfo").is_err());
+        take_captured();
+        show::print_mm_reports_bits(sim.pa, &|pfn| early_pfn_valid(mb, pfn), 15);
+        let out = take_captured();
+        assert!(out.contains("] mm: buddyinfo\n") && out.contains("] Mem-Info:\n"));
+    }
+
+    // ----- property: no page handed out twice; everything back restores the buddy
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Alloc(u32, u8),
+        Free(usize),
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        let op = prop_oneof![
+            3 => (prop_oneof![6 => 0u32..=3, 2 => 4u32..=10], 0u8..6).prop_map(|(o, g)| Op::Alloc(o, g)),
+            2 => any::<usize>().prop_map(Op::Free),
+        ];
+        proptest::collection::vec(op, 1..300)
+    }
+
+    #[test]
+    fn random_alloc_free_never_hands_out_a_page_twice() {
+        // DMA [0x40000, 0x40800) and Normal above, with per-CPU lists.
+        let mut sim = boot(
+            &two_banks(),
+            true,
+            Some([0x40800, 0x40800, 0x50200, 0]),
+            &[],
+        );
+        sim.free_all();
+        sim.pa.setup_per_cpu_pageset(1);
+        sim.pa.init_per_zone_wmark_min();
+        let initial: Vec<[u64; MAX_ORDER]> = [ZONE_DMA, ZONE_NORMAL]
+            .iter()
+            .map(|&z| sim.counts(0, z))
+            .collect();
+        let free0 = sim.pa.nr_free_pages();
+        let gfps = [
+            GFP_KERNEL,
+            GFP_HIGHUSER_MOVABLE,
+            GFP_DMA | __GFP_MOVABLE,
+            GFP_KERNEL | __GFP_RECLAIMABLE,
+            GFP_ATOMIC,
+            GFP_KERNEL | __GFP_COMP,
+        ];
+        let handed_out = std::cell::Cell::new(0u64);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 64,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&ops(), |ops| {
+                let mut used = std::collections::HashSet::new();
+                let mut live: Vec<(u64, u32)> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Alloc(order, g) => {
+                            let gfp = gfps[g as usize] | __GFP_NOWARN;
+                            // High-order atomic allocations reserve HIGHATOMIC pageblocks,
+                            // which (as in Linux) do not merge with their neighbours.
+                            let order = if gfp & __GFP_ATOMIC != 0 { 0 } else { order };
+                            let Some(p) = sim.pa.alloc_pages(gfp, order) else {
+                                continue;
+                            };
+                            let pfn = sim.pfn(p);
+                            prop_assert_eq!(pfn & ((1 << order) - 1), 0, "unaligned block");
+                            if gfp_zone(gfp) == ZONE_DMA {
+                                prop_assert!(pfn < 0x40800);
+                            }
+                            for i in 0..1u64 << order {
+                                prop_assert!(
+                                    used.insert(pfn + i),
+                                    "pfn {:#x} handed out twice",
+                                    pfn + i
+                                );
+                            }
+                            live.push((pfn, order));
+                            handed_out.set(handed_out.get() + 1);
+                        }
+                        Op::Free(i) if !live.is_empty() => {
+                            let (pfn, order) = live.swap_remove(i % live.len());
+                            for j in 0..1u64 << order {
+                                used.remove(&(pfn + j));
+                            }
+                            sim.free(pfn, order);
+                        }
+                        Op::Free(_) => {}
+                    }
+                }
+                for (pfn, order) in live {
+                    sim.free(pfn, order);
+                }
+                sim.pa.drain_all_pages(None);
+                prop_assert_eq!(sim.pa.nr_free_pages(), free0);
+                let now: Vec<[u64; MAX_ORDER]> = [ZONE_DMA, ZONE_NORMAL]
+                    .iter()
+                    .map(|&z| sim.counts(0, z))
+                    .collect();
+                prop_assert_eq!(&now, &initial);
+                prop_assert_eq!(sim.pa.bad_pages(), 0);
+                Ok(())
+            })
+            .unwrap();
+        assert!(
+            handed_out.get() > 1000,
+            "the sequences allocate: {}",
+            handed_out.get()
+        );
+    }
+}
