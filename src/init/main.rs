@@ -74,6 +74,8 @@ fn build_all_zonelists() {
 fn mm_init() {
     timed("mem_init", mm_init::mem_init);
     mm_init::mem_init_print_info();
+    timed("pgtable_init", mmu::pgtable_init);
+    timed("vmalloc_init", crate::mm::vmalloc::api::vmalloc_init);
 }
 
 /// Linux: mark_readonly() — rodata becomes read-only once boot stops writing it.

@@ -85,6 +85,10 @@
 
 mod tree;
 
+/// The kernel-facing API (vmalloc, vfree, vmap, ioremap...) over this allocator.
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod api;
+
 use core::fmt::{self, Write};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};

@@ -217,6 +217,14 @@ fn die_kernel_fault(addr: u64, esr: u64, regs: &mut PtRegs) -> ! {
         addr
     );
     mem_abort_decode(esr);
+    if let Some((start, end)) = crate::mm::vmalloc::api::vmalloc_guard_area(addr) {
+        pr_alert!(
+            "[{:016x}] vmalloc guard page of the area {:#x}-{:#x}",
+            addr,
+            start,
+            end
+        );
+    }
     show_pte(addr);
     die("Oops", regs, esr)
 }

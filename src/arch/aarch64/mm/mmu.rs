@@ -326,26 +326,37 @@ fn parse_rodata(val: Option<&str>) -> crate::kernel::params::SetupResult {
 }
 crate::early_param!("rodata", parse_rodata);
 
-/// Linux: map_kernel_segment().
+/// Linux: map_kernel_segment() — map one segment and register it as an early vmalloc
+/// area (the image lies in the vmalloc range), with a guard page unless `no_guard`.
+#[allow(clippy::too_many_arguments)]
 fn map_kernel_segment(
     pgd: PhysAddr,
     start: u64,
     end: u64,
     prot: PgProt,
     flags: u32,
+    no_guard: bool,
     acc: &mut FixmapTables,
 ) {
-    if end > start {
-        create_pgd_mapping(
-            pgd,
-            kimg_to_phys(VirtAddr(start)),
-            start,
-            end - start,
-            prot,
-            flags,
-            acc,
-        );
+    if end <= start {
+        return;
     }
+    create_pgd_mapping(
+        pgd,
+        kimg_to_phys(VirtAddr(start)),
+        start,
+        end - start,
+        prot,
+        flags,
+        acc,
+    );
+    use crate::mm::vmalloc::{VM_MAP, VM_NO_GUARD};
+    let (vm_flags, size) = if no_guard {
+        (VM_MAP | VM_NO_GUARD, end - start)
+    } else {
+        (VM_MAP, end - start + PAGE_SIZE)
+    };
+    crate::mm::vmalloc::api::vm_area_add_early(start, size, vm_flags, "paging_init");
 }
 
 /// Linux: map_kernel() — each segment with its own permissions: text read-only
@@ -366,12 +377,20 @@ fn map_kernel(pgd: PhysAddr, acc: &mut FixmapTables) {
         sym!(init_stack),
         sym!(_end),
     );
-    map_kernel_segment(pgd, stext, etext, PAGE_KERNEL_ROX, 0, acc);
-    map_kernel_segment(pgd, rodata, itext, PAGE_KERNEL, NO_CONT_MAPPINGS, acc);
-    map_kernel_segment(pgd, itext, itext_end, PAGE_KERNEL_ROX, 0, acc);
-    map_kernel_segment(pgd, idata, idata_end, PAGE_KERNEL, 0, acc);
-    map_kernel_segment(pgd, data, guard, PAGE_KERNEL, 0, acc);
-    map_kernel_segment(pgd, stack, end, PAGE_KERNEL, 0, acc);
+    map_kernel_segment(pgd, stext, etext, PAGE_KERNEL_ROX, 0, true, acc);
+    map_kernel_segment(pgd, rodata, itext, PAGE_KERNEL, NO_CONT_MAPPINGS, true, acc);
+    map_kernel_segment(pgd, itext, itext_end, PAGE_KERNEL_ROX, 0, true, acc);
+    map_kernel_segment(pgd, idata, idata_end, PAGE_KERNEL, 0, true, acc);
+    map_kernel_segment(pgd, data, guard, PAGE_KERNEL, 0, true, acc);
+    // The unmapped page below the stack stays out of vmalloc's reach too.
+    use crate::mm::vmalloc::{VM_MAP, VM_NO_GUARD};
+    crate::mm::vmalloc::api::vm_area_add_early(
+        guard,
+        stack - guard,
+        VM_MAP | VM_NO_GUARD,
+        "stack guard",
+    );
+    map_kernel_segment(pgd, stack, end, PAGE_KERNEL, 0, false, acc);
     fixmap_copy(pgd, acc);
 }
 
@@ -592,7 +611,9 @@ impl PgTableAccess for SwapperTables {
     /// Linux: pgd_pgtable_alloc() — a zeroed page: from the buddy once it runs, from
     /// memblock before.
     fn alloc_table(&mut self) -> PhysAddr {
-        if let Some(pa) = crate::mm::page_alloc::page_alloc() {
+        if let Some(pa) = crate::mm::page_alloc::page_alloc()
+            .filter(|_| PGTABLE_FROM_BUDDY.load(Ordering::Acquire))
+        {
             let va = pa
                 .get_zeroed_page(crate::mm::page_alloc::GFP_KERNEL)
                 .unwrap_or_else(|| panic!("Failed to allocate page table page"));
@@ -632,10 +653,74 @@ pub fn vmemmap_populate(start: u64, end: u64, nid: i32) {
     }
 }
 
-/// Linux: vunmap_range() for kernel-image ranges — clear every leaf in `[start, end)`
-/// (break), then flush the TLB (so nothing can use the old entries), as a removed mapping
-/// needs no make. Tables stay; only init's range is ever removed.
+/// Linux: vunmap_range() for kernel-image ranges — clear the leaves, then flush the TLB.
 pub fn unmap_kernel_range(start: u64, end: u64) {
+    vunmap_range_noflush(start, end);
+    flush_tlb_all();
+}
+
+/// Linux: flush_tlb_kernel_range() — page by page for small ranges, everything for large
+/// ones (Linux's MAX_TLBI_OPS threshold: 512 pages with 4 KiB pages).
+pub fn flush_tlb_kernel_range(start: u64, end: u64) {
+    if (end - start) >> 12 > 512 {
+        flush_tlb_all();
+        return;
+    }
+    let mut va = start & !(PAGE_SIZE - 1);
+    while va < end {
+        // SAFETY: TLB maintenance changes no memory the compiler knows about.
+        unsafe {
+            core::arch::asm!("tlbi vaale1is, {0}", in(reg) (va >> 12) & ((1 << 44) - 1), options(nostack, preserves_flags))
+        };
+        va += PAGE_SIZE;
+    }
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+}
+
+/// Linux: vmap_pages_range() for one page — map `pa` at `va` with `prot` at page
+/// granularity, tables from the buddy (the caller flushes nothing: the entry was empty).
+pub fn vmap_page(va: u64, pa: PhysAddr, prot: PgProt) {
+    let mut acc = SwapperTables::new();
+    create_pgd_mapping(
+        swapper_pg_dir_phys(),
+        pa,
+        va,
+        PAGE_SIZE,
+        prot,
+        NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS,
+        &mut acc,
+    );
+}
+
+/// Linux: ioremap_page_range() — map a physical range with `prot`, blocks where aligned.
+pub fn ioremap_page_range(va: u64, pa: PhysAddr, size: u64, prot: PgProt) {
+    let mut acc = SwapperTables::new();
+    create_pgd_mapping(
+        swapper_pg_dir_phys(),
+        pa,
+        va,
+        size,
+        prot,
+        NO_CONT_MAPPINGS,
+        &mut acc,
+    );
+}
+
+/// Linux: vmalloc_to_page()'s walk — the physical page mapped at `va`, if any.
+pub fn kernel_va_to_phys(va: u64) -> Option<PhysAddr> {
+    let mut acc = SwapperTables::new();
+    let leaf = super::pgtable::walk(swapper_pg_dir_phys(), va, &mut acc);
+    if !leaf.desc.is_valid() || (leaf.level < 3 && leaf.desc.is_table()) {
+        return None;
+    }
+    let size = 1u64 << super::pgtable::level_shift(leaf.level);
+    Some(leaf.desc.output_address() + (va & (size - 1)))
+}
+
+/// Linux: vunmap_range_noflush() — clear every leaf in `[start, end)`; the caller flushes
+/// the TLB (at once, or lazily for vmalloc areas). Tables stay.
+pub fn vunmap_range_noflush(start: u64, end: u64) {
     let mut acc = SwapperTables::new();
     let pgd = swapper_pg_dir_phys();
     let mut addr = start;
@@ -666,5 +751,14 @@ pub fn unmap_kernel_range(start: u64, end: u64) {
         };
         addr = next;
     }
-    flush_tlb_all();
+}
+
+/// Set by pgtable_init(): page-table pages come from the buddy from then on.
+static PGTABLE_FROM_BUDDY: AtomicBool = AtomicBool::new(false);
+
+/// Linux: pgtable_init() — ptlock_cache_init() and pgtable_cache_init() are no-ops for
+/// arm64 with 4 KiB pages and 48-bit VA (no split ptlocks, the PGD is a page); what is left
+/// is the hand-over: from here page-table pages come from the page allocator, not memblock.
+pub fn pgtable_init() {
+    PGTABLE_FROM_BUDDY.store(true, Ordering::Release);
 }

@@ -1,0 +1,361 @@
+//! The vmalloc family for the kernel (Linux: mm/vmalloc.c's API half): `vmalloc`, `vzalloc`,
+//! `vmalloc_node`, `vfree` (deferred from atomic context), `vmap`/`vunmap`, `ioremap`/
+//! `iounmap`, `vmalloc_to_page`, `is_vmalloc_addr`, `vmallocinfo`, over the vmap-area
+//! allocator in `super` and the arch's page-table code (`arch::aarch64::mm::mmu`: the one
+//! place this file reaches into the arch).
+//!
+//! Locks: `VMAP` is Linux's vmap_area_lock (+ the free/purge locks); page-table updates run
+//! outside it except the lazy-purge TLB flush. `VMLIST` holds the early areas until
+//! vmalloc_init imports them.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::{
+    VfreeDeferred, VmList, VmStruct, VmapArea, VmapAreaAlloc, VmapAreas, VM_ALLOC, VM_IOREMAP,
+    VM_MAP, VM_NO_GUARD,
+};
+use crate::arch::aarch64::memory::{__va, VMALLOC_END, VMALLOC_START};
+use crate::arch::aarch64::mm::mmu as arch_mmu;
+use crate::arch::aarch64::mm::pgtable::{PgProt, PAGE_KERNEL, PROT_DEVICE_NGNRE};
+use crate::mm::page::Page;
+use crate::mm::page_alloc::{
+    page_alloc, GfpT, PagePtr, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_KERNEL,
+};
+use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
+
+/// Linux: vmap_area_cachep — where vmap_area nodes come from: whole pages from the buddy
+/// cut into nodes, with a free list through the free nodes (the kmem_cache the spec names
+/// replaces this once SLUB can be used this early; the interface is the same).
+pub struct VmapAreaCache {
+    free: Option<NonNull<VmapArea>>,
+    pages: u64,
+}
+
+// SAFETY: the cache is only used under the VMAP lock.
+unsafe impl Send for VmapAreaCache {}
+
+// SAFETY: alloc hands out distinct, properly aligned VmapArea slots from pages the cache
+// owns; free takes back only what alloc handed out (VmapAreas's contract).
+unsafe impl VmapAreaAlloc for VmapAreaCache {
+    fn alloc(&mut self) -> Option<NonNull<VmapArea>> {
+        if self.free.is_none() {
+            let pa = page_alloc()?;
+            let page = pa.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 0)?;
+            let base = pa.page_address(page).as_mut_ptr::<VmapArea>();
+            let n = PAGE_SIZE as usize / core::mem::size_of::<VmapArea>();
+            for i in 0..n {
+                // SAFETY: slot i lies inside the page just allocated for this cache.
+                unsafe { self.free_slot(NonNull::new_unchecked(base.add(i))) };
+            }
+            self.pages += 1;
+        }
+        let va = self.free?;
+        // SAFETY: a free slot's first word holds the next free slot (free_slot wrote it).
+        self.free = unsafe { va.cast::<Option<NonNull<VmapArea>>>().read() };
+        // SAFETY: the slot is ours now; initialise it.
+        unsafe { va.as_ptr().write(VmapArea::new()) };
+        Some(va)
+    }
+
+    unsafe fn free(&mut self, va: NonNull<VmapArea>) {
+        // SAFETY: the caller returns a slot this cache handed out.
+        unsafe { self.free_slot(va) };
+    }
+}
+
+impl VmapAreaCache {
+    const fn new() -> Self {
+        Self {
+            free: None,
+            pages: 0,
+        }
+    }
+
+    /// # Safety
+    /// `va` is a slot of one of this cache's pages that nobody uses.
+    unsafe fn free_slot(&mut self, va: NonNull<VmapArea>) {
+        // SAFETY: per the contract the slot is free memory of ours.
+        unsafe { va.cast::<Option<NonNull<VmapArea>>>().write(self.free) };
+        self.free = Some(va);
+    }
+}
+
+static VMAP: spin::Mutex<VmapAreas<VmapAreaCache>> =
+    spin::Mutex::new(VmapAreas::new(VmapAreaCache::new()));
+static VMLIST: spin::Mutex<VmList> = spin::Mutex::new(VmList::new());
+/// Linux: vfree_deferred (one per CPU; CPU 0 only today).
+static VFREE_DEFERRED: VfreeDeferred = VfreeDeferred::new();
+/// TLB flushes the lazy purge issued (the tests check a burst of vfree costs one).
+pub static VMAP_FLUSHES: AtomicU64 = AtomicU64::new(0);
+
+fn flush(start: u64, end: u64) {
+    VMAP_FLUSHES.fetch_add(1, Ordering::Relaxed);
+    arch_mmu::flush_tlb_kernel_range(start, end);
+}
+
+/// Linux: vm_area_add_early() — areas mapped before vmalloc_init (the kernel's segments,
+/// as map_kernel_segment registers them) join the busy tree when it is built.
+pub fn vm_area_add_early(addr: u64, size: u64, flags: u64, caller: &'static str) {
+    let vm = VmStruct::new(VirtAddr(addr), size, flags, Some(caller));
+    if VMLIST.lock().vm_area_add_early(vm).is_err() {
+        pr_warn!(
+            "vmalloc: no room in the early vmlist for {} at {:#x}",
+            caller,
+            addr
+        );
+    }
+}
+
+/// Linux: vmalloc_init() — import the early areas and build the free tree over
+/// `[VMALLOC_START, VMALLOC_END)`.
+pub fn vmalloc_init() {
+    let vmlist = VMLIST.lock();
+    let mut v = VMAP.lock();
+    v.ioremap_max_order = 30;
+    if let Err(e) = v.vmalloc_init(&vmlist, VMALLOC_START, VMALLOC_END) {
+        panic!("vmalloc_init failed: {:?}", e);
+    }
+}
+
+/// Linux: is_vmalloc_addr().
+pub fn is_vmalloc_addr(addr: u64) -> bool {
+    (VMALLOC_START..VMALLOC_END).contains(&addr)
+}
+
+/// Frees what vfree_atomic() queued (Linux: the vfree_deferred work, run here on the next
+/// call from process context).
+fn drain_vfree_deferred() {
+    VFREE_DEFERRED.llist_del_all(|p| vfree(p.as_ptr() as u64));
+}
+
+/// Linux: __vmalloc_node_range() — a virtual area, order-0 pages from the buddy (on `nid`
+/// if given), each mapped with `prot`; a guard page follows the area.
+fn vmalloc_node_range(
+    size: u64,
+    gfp: GfpT,
+    nid: Option<i32>,
+    prot: PgProt,
+    caller: &'static str,
+) -> Option<VirtAddr> {
+    drain_vfree_deferred();
+    let pa = page_alloc()?;
+    let vm = VMAP
+        .lock()
+        .get_vm_area_node(
+            size,
+            PAGE_SIZE,
+            VM_ALLOC | super::VM_UNINITIALIZED,
+            VMALLOC_START,
+            VMALLOC_END,
+            Some(caller),
+            flush,
+        )
+        .ok()?;
+    let nr = (vm.get_vm_area_size() / PAGE_SIZE) as usize;
+    // The page array: from the buddy (Linux uses kmalloc or, when large, vmalloc itself).
+    let array_bytes = (nr * core::mem::size_of::<*mut Page>()) as u64;
+    let array_order = array_bytes
+        .div_ceil(PAGE_SIZE)
+        .next_power_of_two()
+        .trailing_zeros();
+    let array = pa.alloc_pages(GFP_KERNEL | __GFP_NOWARN, array_order);
+    let Some(array) = array else {
+        let _ = VMAP.lock().remove_vm_area(vm.addr.0, |_, _| {}, flush);
+        return None;
+    };
+    let pages = pa.page_address(array).as_mut_ptr::<*mut Page>();
+    let page_gfp = gfp | __GFP_NOWARN | if nid.is_some() { __GFP_THISNODE } else { 0 };
+    for i in 0..nr {
+        let page = match nid {
+            Some(n) => pa.alloc_pages_node(n, page_gfp, 0),
+            None => pa.alloc_pages(page_gfp, 0),
+        };
+        let Some(page) = page else {
+            // Linux: "vmalloc error: size %lu, failed to allocate pages" then vfree.
+            pr_warn!("vmalloc error: size {}, failed to allocate pages", size);
+            for j in 0..i {
+                // SAFETY: entries 0..i were filled below.
+                let p = unsafe { *pages.add(j) };
+                arch_mmu::vunmap_range_noflush(
+                    vm.addr.0 + (j as u64) * PAGE_SIZE,
+                    vm.addr.0 + (j as u64 + 1) * PAGE_SIZE,
+                );
+                pa.__free_pages(NonNull::new(p).expect("page"), 0);
+            }
+            pa.__free_pages(array, array_order);
+            let _ = VMAP.lock().remove_vm_area(vm.addr.0, |_, _| {}, flush);
+            return None;
+        };
+        // SAFETY: the array holds `nr` entries.
+        unsafe { pages.add(i).write(page.as_ptr()) };
+        let phys = PhysAddr(pa.page_to_pfn(page.as_ptr()) << 12);
+        arch_mmu::vmap_page(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
+    }
+    let mut v = VMAP.lock();
+    // SAFETY: `pages` holds `nr` pages we own, kept until vfree.
+    unsafe { v.set_vm_pages(vm.addr.0, pages, nr as u32) };
+    if let Some(vm) = v.find_vm_area_mut(vm.addr.0) {
+        vm.flags &= !super::VM_UNINITIALIZED;
+    }
+    Some(vm.addr)
+}
+
+/// Linux: vmalloc().
+pub fn vmalloc(size: u64) -> Option<VirtAddr> {
+    vmalloc_node_range(size, GFP_KERNEL, None, PAGE_KERNEL, "vmalloc")
+}
+
+/// Linux: vzalloc().
+pub fn vzalloc(size: u64) -> Option<VirtAddr> {
+    vmalloc_node_range(size, GFP_KERNEL | __GFP_ZERO, None, PAGE_KERNEL, "vzalloc")
+}
+
+/// Linux: vmalloc_node() — pages from node `nid`.
+pub fn vmalloc_node(size: u64, nid: i32) -> Option<VirtAddr> {
+    vmalloc_node_range(size, GFP_KERNEL, Some(nid), PAGE_KERNEL, "vmalloc_node")
+}
+
+/// Linux: vfree() — unmap (lazily: the TLB flush waits for the purge), free the pages.
+pub fn vfree(addr: u64) {
+    if addr == 0 {
+        return;
+    }
+    let Some(pa) = page_alloc() else { return };
+    let r = VMAP
+        .lock()
+        .remove_vm_area(addr, arch_mmu::vunmap_range_noflush, flush);
+    let Ok(vm) = r else {
+        pr_err!("Trying to vfree() nonexistent vm area ({:#x})", addr);
+        return;
+    };
+    if vm.flags & VM_ALLOC == 0 {
+        return;
+    }
+    let (pages, nr) = (vm.pages(), vm.nr_pages() as usize);
+    if pages.is_null() {
+        return;
+    }
+    for i in 0..nr {
+        // SAFETY: the area's page array holds `nr` pages, ours since vmalloc.
+        let p = unsafe { *pages.add(i) };
+        pa.__free_pages(NonNull::new(p).expect("vmalloc page"), 0);
+    }
+    let array_bytes = (nr * core::mem::size_of::<*mut Page>()) as u64;
+    let array_order = array_bytes
+        .div_ceil(PAGE_SIZE)
+        .next_power_of_two()
+        .trailing_zeros();
+    pa.__free_pages(pa.virt_to_page(VirtAddr(pages as u64)), array_order);
+}
+
+/// Linux: vfree_atomic() — from contexts that cannot unmap or sleep: queue, free later.
+///
+/// # Safety
+/// `addr` is a live vmalloc area that nothing uses any more.
+pub unsafe fn vfree_atomic(addr: u64) {
+    if let Some(p) = NonNull::new(addr as *mut u8) {
+        // SAFETY: per the contract the area's first word is ours to use as the list link.
+        unsafe { VFREE_DEFERRED.llist_add(p) };
+    }
+}
+
+/// Linux: vmap() — map the given pages contiguously; the caller keeps owning them.
+pub fn vmap(pages: &[PagePtr], prot: PgProt) -> Option<VirtAddr> {
+    let pa = page_alloc()?;
+    let size = pages.len() as u64 * PAGE_SIZE;
+    let vm = VMAP
+        .lock()
+        .get_vm_area_node(
+            size,
+            PAGE_SIZE,
+            VM_MAP,
+            VMALLOC_START,
+            VMALLOC_END,
+            Some("vmap"),
+            flush,
+        )
+        .ok()?;
+    for (i, p) in pages.iter().enumerate() {
+        let phys = PhysAddr(pa.page_to_pfn(p.as_ptr()) << 12);
+        arch_mmu::vmap_page(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
+    }
+    Some(vm.addr)
+}
+
+/// Linux: vunmap().
+pub fn vunmap(addr: u64) {
+    let _ = VMAP
+        .lock()
+        .remove_vm_area(addr, arch_mmu::vunmap_range_noflush, flush);
+}
+
+/// Linux: ioremap() (arm64: ioremap_prot with PROT_DEVICE_nGnRE) — device memory at `phys`.
+pub fn ioremap(phys: PhysAddr, size: u64) -> Option<VirtAddr> {
+    let offset = phys.as_u64() & (PAGE_SIZE - 1);
+    let base = phys.align_down(PAGE_SIZE);
+    let size = crate::mm::addr::align_up(size + offset, PAGE_SIZE);
+    let mut vm = VMAP
+        .lock()
+        .get_vm_area_node(
+            size,
+            1,
+            VM_IOREMAP,
+            VMALLOC_START,
+            VMALLOC_END,
+            Some("ioremap"),
+            flush,
+        )
+        .ok()?;
+    vm.phys_addr = base;
+    if let Some(v) = VMAP.lock().find_vm_area_mut(vm.addr.0) {
+        v.phys_addr = base;
+    }
+    arch_mmu::ioremap_page_range(vm.addr.0, base, size, PROT_DEVICE_NGNRE);
+    Some(vm.addr + offset)
+}
+
+/// Linux: iounmap().
+pub fn iounmap(addr: u64) {
+    vunmap(addr & !(PAGE_SIZE - 1));
+}
+
+/// Linux: vmalloc_to_page().
+pub fn vmalloc_to_page(addr: u64) -> Option<PagePtr> {
+    let phys = arch_mmu::kernel_va_to_phys(addr)?;
+    Some(page_alloc()?.virt_to_page(__va(phys)))
+}
+
+/// Linux: vread()'s cousin for the fault handler — is `addr` the guard page after a busy
+/// vmalloc area? Returns the area. Uses try_lock: the fault may have hit inside vmalloc.
+pub fn vmalloc_guard_area(addr: u64) -> Option<(u64, u64)> {
+    if !is_vmalloc_addr(addr) {
+        return None;
+    }
+    let v = VMAP.try_lock()?;
+    let area = v.find_vmap_area(addr)?;
+    let vm = area.vm?;
+    let guard_start = area.va_start + vm.get_vm_area_size();
+    (vm.flags & VM_NO_GUARD == 0 && addr >= guard_start && addr < area.va_end)
+        .then_some((area.va_start, area.va_end))
+}
+
+/// Linux: /proc/vmallocinfo.
+pub fn vmallocinfo(out: &mut dyn FnMut(&str)) {
+    VMAP.lock().vmallocinfo(out);
+}
+
+/// The allocator's counters and an invariant check, for the tests.
+pub fn vmap_stats() -> Result<super::VmapStats, &'static str> {
+    VMAP.lock().vmap_check()
+}
+
+/// Purge the lazily freed areas now (one TLB flush for all of them).
+pub fn purge_vmap_area_lazy() {
+    VMAP.lock().purge_vmap_area_lazy(flush);
+}
+
+/// Pages the vmap_area node cache holds (kept for reuse, like a kmem_cache's slabs).
+pub fn vmap_area_cache_pages() -> u64 {
+    VMAP.lock().allocator().pages
+}
