@@ -31,7 +31,9 @@ run -m 128M --smp 1 --append "test.guard"
 expect-exit 1
 expect-output vmalloc guard page of the area
 expect-output Unable to handle kernel paging request at virtual address ffff8000
-run -m 4G --numa 2 --append "test.node"
+run -m 4G --numa 2 --append "test.node vmallocinfo"
+expect-output mm: vmallocinfo
+expect-output stack guard
 "#
 );
 

@@ -35,6 +35,7 @@ pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
         };
         crate::mm::show::print_mm_reports(pa, &mb_valid);
     }
+    crate::mm::vmalloc::api::print_vmallocinfo_if_asked();
     ptdump::ptdump_check_boot();
     rest_init()
 }

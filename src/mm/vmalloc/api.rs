@@ -359,3 +359,21 @@ pub fn purge_vmap_area_lazy() {
 pub fn vmap_area_cache_pages() -> u64 {
     VMAP.lock().allocator().pages
 }
+
+static VMALLOCINFO_AT_BOOT: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+/// `vmallocinfo`: print /proc/vmallocinfo at the end of boot (ours; Linux has procfs).
+fn vmallocinfo_setup(_val: Option<&str>) -> crate::kernel::params::SetupResult {
+    VMALLOCINFO_AT_BOOT.store(true, Ordering::Relaxed);
+    Ok(())
+}
+crate::early_param!("vmallocinfo", vmallocinfo_setup);
+
+/// Prints vmallocinfo if the `vmallocinfo` parameter asked for it.
+pub fn print_vmallocinfo_if_asked() {
+    if VMALLOCINFO_AT_BOOT.load(Ordering::Relaxed) {
+        pr_info!("mm: vmallocinfo");
+        vmallocinfo(&mut |l| pr_info!("{}", l));
+    }
+}
