@@ -8,6 +8,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)]
 
+extern crate alloc;
+
 #[macro_use]
 pub mod kernel;
 pub mod drivers;

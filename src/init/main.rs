@@ -19,6 +19,10 @@ pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
     pr_notice!("Kernel command line: {}", boot_command_line());
     params::parse_late_params(boot_command_line());
     timed("mm_init", mm_init);
+    timed(
+        "kmem_cache_init_late",
+        crate::mm::slab_common::kmem_cache_init_late,
+    );
     timed("setup_per_cpu_pageset", || {
         crate::mm::page_alloc::setup_per_cpu_pageset(setup::nr_cpu_ids())
     });
@@ -36,6 +40,7 @@ pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
         crate::mm::show::print_mm_reports(pa, &mb_valid);
     }
     crate::mm::vmalloc::api::print_vmallocinfo_if_asked();
+    crate::mm::slab_common::print_slabinfo_if_asked();
     ptdump::ptdump_check_boot();
     rest_init()
 }
@@ -75,8 +80,25 @@ fn build_all_zonelists() {
 fn mm_init() {
     timed("mem_init", mm_init::mem_init);
     mm_init::mem_init_print_info();
+    timed("kmem_cache_init", kmem_cache_init);
     timed("pgtable_init", mmu::pgtable_init);
     timed("vmalloc_init", crate::mm::vmalloc::api::vmalloc_init);
+    // Rust allocations above kmalloc's limit go to vmalloc from here (Linux's kvmalloc).
+    crate::mm::heap::KERNEL_HEAP.set_vmalloc_hooks(crate::mm::vmalloc::api::kvmalloc_hooks());
+}
+
+/// Linux: kmem_cache_init() — SLUB bootstraps its own caches and the kmalloc caches over
+/// the buddy, prints the `SLUB:` line, and takes over Rust's global allocator from the
+/// early heap.
+fn kmem_cache_init() {
+    use crate::mm::{page_alloc, slub::SlubParams};
+    let pa: &'static dyn crate::mm::slub::SlabPageSource =
+        page_alloc::page_alloc().expect("mem_init ran");
+    let nodes = crate::mm::numa::numa_publish().nr_online_nodes();
+    // The freelist randomisation seed (Linux: get_random_bytes; here the counter at boot).
+    let seed = crate::arch::aarch64::kernel::time::counter() ^ 0x9e37_79b9_7f4a_7c15;
+    let params = SlubParams::new(setup::nr_cpu_ids() as u32, nodes, seed).with_boot_params();
+    crate::mm::slab_common::kmem_cache_init(pa, params);
 }
 
 /// Linux: mark_readonly() — rodata becomes read-only once boot stops writing it.

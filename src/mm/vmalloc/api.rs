@@ -22,67 +22,38 @@ use crate::mm::page::Page;
 use crate::mm::page_alloc::{
     page_alloc, GfpT, PagePtr, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_KERNEL,
 };
+use crate::mm::slab_common::{kmem_cache_alloc, kmem_cache_create, kmem_cache_free, SLAB_PANIC};
+use crate::mm::slub::KmemCache;
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 
-/// Linux: vmap_area_cachep — where vmap_area nodes come from: whole pages from the buddy
-/// cut into nodes, with a free list through the free nodes (the kmem_cache the spec names
-/// replaces this once SLUB can be used this early; the interface is the same).
-pub struct VmapAreaCache {
-    free: Option<NonNull<VmapArea>>,
-    pages: u64,
-}
+/// Linux: vmap_area_cachep — the kmem_cache vmap_area nodes come from (created by
+/// vmalloc_init, which runs after kmem_cache_init as in Linux).
+static VMAP_AREA_CACHEP: spin::Once<&'static KmemCache> = spin::Once::new();
 
-// SAFETY: the cache is only used under the VMAP lock.
-unsafe impl Send for VmapAreaCache {}
+/// The node allocator of the vmap trees: the `vmap_area` kmem_cache.
+pub struct VmapAreaCache;
 
-// SAFETY: alloc hands out distinct, properly aligned VmapArea slots from pages the cache
-// owns; free takes back only what alloc handed out (VmapAreas's contract).
+// SAFETY: alloc returns distinct objects of the vmap_area cache, sized and aligned for a
+// VmapArea; free gives back only what alloc returned (VmapAreas's contract).
 unsafe impl VmapAreaAlloc for VmapAreaCache {
     fn alloc(&mut self) -> Option<NonNull<VmapArea>> {
-        if self.free.is_none() {
-            let pa = page_alloc()?;
-            let page = pa.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 0)?;
-            let base = pa.page_address(page).as_mut_ptr::<VmapArea>();
-            let n = PAGE_SIZE as usize / core::mem::size_of::<VmapArea>();
-            for i in 0..n {
-                // SAFETY: slot i lies inside the page just allocated for this cache.
-                unsafe { self.free_slot(NonNull::new_unchecked(base.add(i))) };
-            }
-            self.pages += 1;
-        }
-        let va = self.free?;
-        // SAFETY: a free slot's first word holds the next free slot (free_slot wrote it).
-        self.free = unsafe { va.cast::<Option<NonNull<VmapArea>>>().read() };
-        // SAFETY: the slot is ours now; initialise it.
-        unsafe { va.as_ptr().write(VmapArea::new()) };
-        Some(va)
+        let c = VMAP_AREA_CACHEP.get()?;
+        let p = NonNull::new(kmem_cache_alloc(c, GFP_KERNEL | __GFP_NOWARN).cast::<VmapArea>())?;
+        // SAFETY: a fresh object of the right size and alignment.
+        unsafe { p.as_ptr().write(VmapArea::new()) };
+        Some(p)
     }
 
     unsafe fn free(&mut self, va: NonNull<VmapArea>) {
-        // SAFETY: the caller returns a slot this cache handed out.
-        unsafe { self.free_slot(va) };
-    }
-}
-
-impl VmapAreaCache {
-    const fn new() -> Self {
-        Self {
-            free: None,
-            pages: 0,
+        if let Some(c) = VMAP_AREA_CACHEP.get() {
+            // SAFETY: `va` came from this cache (alloc above).
+            unsafe { kmem_cache_free(c, va.as_ptr().cast()) };
         }
-    }
-
-    /// # Safety
-    /// `va` is a slot of one of this cache's pages that nobody uses.
-    unsafe fn free_slot(&mut self, va: NonNull<VmapArea>) {
-        // SAFETY: per the contract the slot is free memory of ours.
-        unsafe { va.cast::<Option<NonNull<VmapArea>>>().write(self.free) };
-        self.free = Some(va);
     }
 }
 
 static VMAP: spin::Mutex<VmapAreas<VmapAreaCache>> =
-    spin::Mutex::new(VmapAreas::new(VmapAreaCache::new()));
+    spin::Mutex::new(VmapAreas::new(VmapAreaCache));
 static VMLIST: spin::Mutex<VmList> = spin::Mutex::new(VmList::new());
 /// Linux: vfree_deferred (one per CPU; CPU 0 only today).
 static VFREE_DEFERRED: VfreeDeferred = VfreeDeferred::new();
@@ -110,6 +81,16 @@ pub fn vm_area_add_early(addr: u64, size: u64, flags: u64, caller: &'static str)
 /// Linux: vmalloc_init() — import the early areas and build the free tree over
 /// `[VMALLOC_START, VMALLOC_END)`.
 pub fn vmalloc_init() {
+    VMAP_AREA_CACHEP.call_once(|| {
+        kmem_cache_create(
+            "vmap_area",
+            core::mem::size_of::<VmapArea>() as u32,
+            8,
+            SLAB_PANIC,
+            None,
+        )
+        .expect("vmalloc_init: cannot create the vmap_area cache")
+    });
     let vmlist = VMLIST.lock();
     let mut v = VMAP.lock();
     v.ioremap_max_order = 30;
@@ -355,9 +336,15 @@ pub fn purge_vmap_area_lazy() {
     VMAP.lock().purge_vmap_area_lazy(flush);
 }
 
-/// Pages the vmap_area node cache holds (kept for reuse, like a kmem_cache's slabs).
+/// Pages the vmap_area kmem_cache holds in slabs.
 pub fn vmap_area_cache_pages() -> u64 {
-    VMAP.lock().allocator().pages
+    match (VMAP_AREA_CACHEP.get(), crate::mm::slab_common::slub()) {
+        (Some(c), Some(s)) => {
+            let i = s.get_slabinfo(c);
+            i.num_slabs << i.cache_order
+        }
+        _ => 0,
+    }
 }
 
 static VMALLOCINFO_AT_BOOT: core::sync::atomic::AtomicBool =
@@ -375,5 +362,24 @@ pub fn print_vmallocinfo_if_asked() {
     if VMALLOCINFO_AT_BOOT.load(Ordering::Relaxed) {
         pr_info!("mm: vmallocinfo");
         vmallocinfo(&mut |l| pr_info!("{}", l));
+    }
+}
+
+/// The global allocator's hooks for blocks above kmalloc's limit (Linux's kvmalloc).
+pub fn kvmalloc_hooks() -> crate::mm::heap::VmallocHooks {
+    fn va(size: usize, _align: usize) -> *mut u8 {
+        // vmalloc areas are page aligned, which covers every Layout up to a page.
+        vmalloc(size as u64).map_or(core::ptr::null_mut(), |a| a.as_mut_ptr())
+    }
+    fn vf(p: *mut u8) {
+        vfree(p as u64)
+    }
+    fn is_va(p: *const u8) -> bool {
+        is_vmalloc_addr(p as u64)
+    }
+    crate::mm::heap::VmallocHooks {
+        vmalloc: va,
+        vfree: vf,
+        is_vmalloc_addr: is_va,
     }
 }

@@ -329,10 +329,28 @@ pub fn setup_arch() {
     // memblock address is mapped.
     unsafe { memblock::memblock_set_phys_to_virt(crate::arch::aarch64::memory::phys_to_virt) };
     memblock::memblock_set_virt_to_phys(crate::arch::aarch64::memory::virt_to_phys);
+    early_heap_init();
     crate::arch::aarch64::memory::print_vm_layout();
     timed("bootmem_init", mm_init::bootmem_init);
     psci_dt_init();
     smp_init_cpus();
+}
+
+/// The early heap behind Rust's global allocator until kmem_cache_init (ours: Linux has
+/// no Rust allocations to serve this early). Its memory stays reserved in memblock.
+const EARLY_HEAP_SIZE: u64 = 256 << 10;
+
+fn early_heap_init() {
+    let p = MEMBLOCK.lock().alloc(EARLY_HEAP_SIZE, crate::mm::PAGE_SIZE);
+    match p {
+        // SAFETY: memblock gave us this zeroed, linear-mapped range; it is never freed.
+        Some(p) => unsafe {
+            crate::mm::heap::early_heap_init(p.as_ptr() as usize, EARLY_HEAP_SIZE as usize)
+        },
+        None => pr_warn!(
+            "mm: no memory for the early heap; Rust allocations fail until kmem_cache_init"
+        ),
+    }
 }
 
 /// Linux: smp_init_cpus() (its NUMA part, early_map_cpu_to_node()) — each CPU of /cpus on

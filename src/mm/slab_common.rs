@@ -1,0 +1,1436 @@
+//! The allocator-independent half of the slab layer: the `SLAB_*` cache flags, the kmalloc
+//! size classes (`kmalloc_info[]`, `size_index[]`, `kmalloc_slab()`, `create_kmalloc_caches()`),
+//! kmalloc / kzalloc / kcalloc / krealloc / kfree / ksize and `kmalloc_large` above
+//! `KMALLOC_MAX_CACHE_SIZE`, `kmem_cache_create()` with cache merging (`find_mergeable`,
+//! `slab_unmergeable`, `slab_nomerge`), `kmem_cache_destroy()`, `kfree_rcu()`, and
+//! `/proc/slabinfo`. Mirrors Linux 6.1's mm/slab_common.c and include/linux/slab.h; the gfp
+//! bits are page_alloc.rs's.
+//!
+//! The functions are methods of [`SlubAllocator`] (so host tests run many allocators side by
+//! side); the kernel-facing free functions at the bottom (`kmalloc`, `kfree`, ...) call the
+//! one allocator that [`kmem_cache_init`] sets up.
+//!
+//! # kmalloc classes on arm64 in 6.1
+//! Linux 6.1's arm64 defines `ARCH_DMA_MINALIGN` as 128, and include/linux/slab.h then makes
+//! `ARCH_KMALLOC_MINALIGN`, `KMALLOC_MIN_SIZE` and `1 << KMALLOC_SHIFT_LOW` all 128: the
+//! smallest kmalloc cache on a 6.1 arm64 kernel is kmalloc-128, kmalloc-96 and kmalloc-192
+//! are never created (`create_kmalloc_caches` only adds them when `KMALLOC_MIN_SIZE` is at
+//! most 32 / 64), and `setup_kmalloc_cache_index_table()` points sizes 1..=128 at
+//! kmalloc-128 and 129..=192 at kmalloc-256. (Linux 6.5 lowered this to 8 with
+//! `ARCH_KMALLOC_MINALIGN` = 8 and DMA bouncing.) The kernel uses that,
+//! [`ARM64_KMALLOC_MIN_SIZE`]; the minimum is a parameter of the allocator so the host tests
+//! also check the full 8 … 8192 + 96 + 192 set other architectures get.
+//!
+//! # Alignment kmalloc guarantees (what heap.rs relies on)
+//! Every object is aligned to `ARCH_KMALLOC_MINALIGN` (= `kmalloc_min_size`), and, as Linux
+//! guarantees since 5.4, a power-of-two size is naturally aligned (`create_boot_cache` gives
+//! kmalloc-N an alignment of N). Large kmalloc blocks are whole buddy blocks: page aligned,
+//! and naturally aligned to their size in the linear map.
+//!
+//! # What is different from Linux
+//! - krealloc() keeps the kmalloc red zone and `__GFP_ZERO` right the way Linux 6.12 does
+//!   (6.1 compared only against ksize(), leaving a stale `orig_size`).
+//! - kfree_rcu(): there is no RCU here; objects wait on a list until the next
+//!   `kvfree_rcu_barrier()`, which `kmem_cache_destroy()` calls first (as 6.12 does).
+//! - No memcg: `__GFP_ACCOUNT` allocations use the normal caches (Linux with
+//!   `cgroup.memory=nokmem`), and there are no kmalloc-cg-* caches.
+
+use core::fmt::{self, Write};
+use core::panic::Location;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::Ordering;
+
+use super::memblock::NUMA_NO_NODE;
+use super::page_alloc::{GfpT, __GFP_COMP, __GFP_DMA, __GFP_RECLAIMABLE, __GFP_ZERO};
+use super::slub::{
+    slab_ksize, slub_debug_orig_size, KmemCache, SlabPageSource, SlabState, SlubAllocator,
+    SlubParams, PAGE_SZ, SLUB_RED_ACTIVE,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cache flags (include/linux/slab.h, 6.1; `slab_flags_t`).
+
+/// Linux: slab_flags_t.
+pub type SlabFlags = u32;
+/// Linux: SLAB_CONSISTENCY_CHECKS — `F` in `slub_debug=`.
+pub const SLAB_CONSISTENCY_CHECKS: SlabFlags = 0x0000_0100;
+/// Linux: SLAB_RED_ZONE — `Z`.
+pub const SLAB_RED_ZONE: SlabFlags = 0x0000_0400;
+/// Linux: SLAB_POISON — `P`.
+pub const SLAB_POISON: SlabFlags = 0x0000_0800;
+/// Linux: SLAB_KMALLOC — a kmalloc cache (its objects remember the requested size when
+/// `SLAB_STORE_USER` is on).
+pub const SLAB_KMALLOC: SlabFlags = 0x0000_1000;
+/// Linux: SLAB_HWCACHE_ALIGN.
+pub const SLAB_HWCACHE_ALIGN: SlabFlags = 0x0000_2000;
+/// Linux: SLAB_CACHE_DMA.
+pub const SLAB_CACHE_DMA: SlabFlags = 0x0000_4000;
+/// Linux: SLAB_CACHE_DMA32.
+pub const SLAB_CACHE_DMA32: SlabFlags = 0x0000_8000;
+/// Linux: SLAB_STORE_USER — `U`.
+pub const SLAB_STORE_USER: SlabFlags = 0x0001_0000;
+/// Linux: SLAB_RECLAIM_ACCOUNT.
+pub const SLAB_RECLAIM_ACCOUNT: SlabFlags = 0x0002_0000;
+/// Linux: SLAB_PANIC.
+pub const SLAB_PANIC: SlabFlags = 0x0004_0000;
+/// Linux: SLAB_TYPESAFE_BY_RCU (accepted; no RCU readers exist here).
+pub const SLAB_TYPESAFE_BY_RCU: SlabFlags = 0x0008_0000;
+/// Linux: SLAB_MEM_SPREAD.
+pub const SLAB_MEM_SPREAD: SlabFlags = 0x0010_0000;
+/// Linux: SLAB_TRACE — `T`.
+pub const SLAB_TRACE: SlabFlags = 0x0020_0000;
+/// Linux: SLAB_DEBUG_OBJECTS.
+pub const SLAB_DEBUG_OBJECTS: SlabFlags = 0x0040_0000;
+/// Linux: SLAB_NOLEAKTRACE.
+pub const SLAB_NOLEAKTRACE: SlabFlags = 0x0080_0000;
+/// Linux 6.5: SLAB_NO_MERGE (the later slub_kunit cases need it; 6.1 had only slab_nomerge).
+pub const SLAB_NO_MERGE: SlabFlags = 0x0100_0000;
+/// Linux: SLAB_FAILSLAB — `A`.
+pub const SLAB_FAILSLAB: SlabFlags = 0x0200_0000;
+/// Linux: SLAB_ACCOUNT.
+pub const SLAB_ACCOUNT: SlabFlags = 0x0400_0000;
+/// Linux: SLAB_NO_USER_FLAGS — `slub_debug=` does not apply to this cache.
+pub const SLAB_NO_USER_FLAGS: SlabFlags = 0x1000_0000;
+/// Linux: SLAB_SKIP_KFENCE.
+pub const SLAB_SKIP_KFENCE: SlabFlags = 0x2000_0000;
+/// Linux: SLAB_TEMPORARY (= SLAB_RECLAIM_ACCOUNT).
+pub const SLAB_TEMPORARY: SlabFlags = SLAB_RECLAIM_ACCOUNT;
+
+/// Linux: SLAB_NEVER_MERGE (mm/slab_common.c) — plus 6.5's SLAB_NO_MERGE.
+pub const SLAB_NEVER_MERGE: SlabFlags = SLAB_RED_ZONE
+    | SLAB_POISON
+    | SLAB_STORE_USER
+    | SLAB_TRACE
+    | SLAB_TYPESAFE_BY_RCU
+    | SLAB_NOLEAKTRACE
+    | SLAB_FAILSLAB
+    | SLAB_NO_MERGE;
+/// Linux: SLAB_MERGE_SAME — flags two caches must agree on to merge.
+pub const SLAB_MERGE_SAME: SlabFlags =
+    SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT;
+/// Linux: SLAB_CORE_FLAGS (mm/slab.h).
+pub const SLAB_CORE_FLAGS: SlabFlags = SLAB_HWCACHE_ALIGN
+    | SLAB_CACHE_DMA
+    | SLAB_CACHE_DMA32
+    | SLAB_PANIC
+    | SLAB_TYPESAFE_BY_RCU
+    | SLAB_DEBUG_OBJECTS;
+/// Linux: SLAB_DEBUG_FLAGS (SLUB_DEBUG).
+pub const SLAB_DEBUG_FLAGS: SlabFlags =
+    SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | SLAB_CONSISTENCY_CHECKS;
+/// Linux: SLAB_CACHE_FLAGS (SLUB) — plus SLAB_NO_MERGE.
+pub const SLAB_CACHE_FLAGS: SlabFlags = SLAB_NOLEAKTRACE
+    | SLAB_RECLAIM_ACCOUNT
+    | SLAB_TEMPORARY
+    | SLAB_ACCOUNT
+    | SLAB_NO_USER_FLAGS
+    | SLAB_KMALLOC
+    | SLAB_NO_MERGE;
+/// Linux: CACHE_CREATE_MASK.
+pub const CACHE_CREATE_MASK: SlabFlags = SLAB_CORE_FLAGS | SLAB_DEBUG_FLAGS | SLAB_CACHE_FLAGS;
+/// Linux: SLAB_FLAGS_PERMITTED.
+pub const SLAB_FLAGS_PERMITTED: SlabFlags = SLAB_CORE_FLAGS
+    | SLAB_DEBUG_FLAGS
+    | SLAB_MEM_SPREAD
+    | SLAB_CACHE_FLAGS
+    | SLAB_SKIP_KFENCE
+    | SLAB_FAILSLAB;
+
+// ---------------------------------------------------------------------------------------------
+// kmalloc size classes (include/linux/slab.h for SLUB, mm/slab_common.c).
+
+/// `KMALLOC_MIN_SIZE` = `ARCH_KMALLOC_MINALIGN` = `ARCH_DMA_MINALIGN` of Linux 6.1 on arm64.
+pub const ARM64_KMALLOC_MIN_SIZE: usize = 128;
+/// Linux: KMALLOC_SHIFT_HIGH (SLUB: PAGE_SHIFT + 1).
+pub const KMALLOC_SHIFT_HIGH: usize = super::PAGE_SHIFT as usize + 1;
+/// Linux: KMALLOC_MAX_CACHE_SIZE — larger requests go to the page allocator.
+pub const KMALLOC_MAX_CACHE_SIZE: usize = 1 << KMALLOC_SHIFT_HIGH;
+/// Linux: KMALLOC_SHIFT_MAX (MAX_ORDER + PAGE_SHIFT - 1).
+pub const KMALLOC_SHIFT_MAX: usize = super::mmzone::MAX_ORDER + super::PAGE_SHIFT as usize - 1;
+/// Linux: KMALLOC_MAX_SIZE — the largest kmalloc (4 MiB).
+pub const KMALLOC_MAX_SIZE: usize = 1 << KMALLOC_SHIFT_MAX;
+/// Linux: ZERO_SIZE_PTR — what kmalloc(0) returns: not NULL, but faults on any access.
+pub const ZERO_SIZE_PTR: *mut u8 = 16 as *mut u8;
+
+/// Linux: ZERO_OR_NULL_PTR().
+pub fn zero_or_null_ptr(p: *const u8) -> bool {
+    p as usize <= ZERO_SIZE_PTR as usize
+}
+
+/// Linux: enum kmalloc_cache_type (ZONE_DMA as on arm64; no KMALLOC_CGROUP: no memcg).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum KmallocCacheType {
+    /// Linux: KMALLOC_NORMAL.
+    Normal = 0,
+    /// Linux: KMALLOC_RECLAIM.
+    Reclaim = 1,
+    /// Linux: KMALLOC_DMA.
+    Dma = 2,
+}
+
+/// Linux: NR_KMALLOC_TYPES.
+pub const NR_KMALLOC_TYPES: usize = 3;
+
+/// Linux: kmalloc_type() — which family of kmalloc caches serves `flags`.
+pub const fn kmalloc_type(flags: GfpT) -> KmallocCacheType {
+    if flags & (__GFP_DMA | __GFP_RECLAIMABLE) == 0 {
+        KmallocCacheType::Normal
+    } else if flags & __GFP_DMA != 0 {
+        KmallocCacheType::Dma
+    } else {
+        KmallocCacheType::Reclaim
+    }
+}
+
+/// One row of Linux's `kmalloc_info[]`: the names by type and the object size.
+pub struct KmallocInfo {
+    pub name: [&'static str; NR_KMALLOC_TYPES],
+    pub size: usize,
+}
+
+macro_rules! init_kmalloc_info {
+    ($size:expr, $short:literal) => {
+        KmallocInfo {
+            name: [
+                concat!("kmalloc-", $short),
+                concat!("kmalloc-rcl-", $short),
+                concat!("dma-kmalloc-", $short),
+            ],
+            size: $size,
+        }
+    };
+}
+
+/// Linux: kmalloc_info[] — index i holds size 2^i, but 1 and 2 hold 96 and 192.
+pub const KMALLOC_INFO: [KmallocInfo; KMALLOC_SHIFT_HIGH + 1] = [
+    KmallocInfo {
+        name: ["", "", ""],
+        size: 0,
+    },
+    init_kmalloc_info!(96, "96"),
+    init_kmalloc_info!(192, "192"),
+    init_kmalloc_info!(8, "8"),
+    init_kmalloc_info!(16, "16"),
+    init_kmalloc_info!(32, "32"),
+    init_kmalloc_info!(64, "64"),
+    init_kmalloc_info!(128, "128"),
+    init_kmalloc_info!(256, "256"),
+    init_kmalloc_info!(512, "512"),
+    init_kmalloc_info!(1024, "1k"),
+    init_kmalloc_info!(2048, "2k"),
+    init_kmalloc_info!(4096, "4k"),
+    init_kmalloc_info!(8192, "8k"),
+];
+
+/// Linux: the initial size_index[] — the cache index of each 8-byte step up to 192.
+pub const SIZE_INDEX_INIT: [u8; 24] = [
+    3, // 8
+    4, // 16
+    5, // 24
+    5, // 32
+    6, // 40
+    6, // 48
+    6, // 56
+    6, // 64
+    1, // 72
+    1, // 80
+    1, // 88
+    1, // 96
+    7, // 104
+    7, // 112
+    7, // 120
+    7, // 128
+    2, // 136
+    2, // 144
+    2, // 152
+    2, // 160
+    2, // 168
+    2, // 176
+    2, // 184
+    2, // 192
+];
+
+/// Linux: size_index_elem().
+pub const fn size_index_elem(bytes: usize) -> usize {
+    (bytes - 1) / 8
+}
+
+/// Linux: fls() — the 1-based index of the highest set bit, 0 for 0.
+pub const fn fls(x: u64) -> u32 {
+    64 - x.leading_zeros()
+}
+
+/// Linux: get_order() — the smallest order whose block holds `size` bytes.
+pub const fn get_order(size: usize) -> u32 {
+    if size <= PAGE_SZ {
+        0
+    } else {
+        fls(((size - 1) >> super::PAGE_SHIFT) as u64)
+    }
+}
+
+/// Linux: setup_kmalloc_cache_index_table() — redirect the small sizes below
+/// `KMALLOC_MIN_SIZE` (and 96 / 192 when those caches do not exist) to real caches.
+pub fn setup_kmalloc_cache_index_table(size_index: &mut [u8; 24], kmalloc_min_size: usize) {
+    assert!(kmalloc_min_size <= 256 && kmalloc_min_size.is_power_of_two());
+    let shift_low = kmalloc_min_size.trailing_zeros() as u8;
+    let mut i = 8;
+    while i < kmalloc_min_size {
+        let elem = size_index_elem(i);
+        if elem >= size_index.len() {
+            break;
+        }
+        size_index[elem] = shift_low;
+        i += 8;
+    }
+    if kmalloc_min_size >= 64 {
+        // The 96 byte sized cache is not used if the alignment is 64 byte.
+        for i in (64 + 8..=96).step_by(8) {
+            size_index[size_index_elem(i)] = 7;
+        }
+    }
+    if kmalloc_min_size >= 128 {
+        // The 192 byte sized cache is not used if the alignment is 128 byte. Redirect kmalloc
+        // to use the 256 byte cache instead.
+        for i in (128 + 8..=192).step_by(8) {
+            size_index[size_index_elem(i)] = 8;
+        }
+    }
+}
+
+/// Linux: calculate_alignment() — the alignment a cache's objects get.
+pub fn calculate_alignment(flags: SlabFlags, align: u32, size: u32, cache_line: u32) -> u32 {
+    let mut align = align;
+    if flags & SLAB_HWCACHE_ALIGN != 0 {
+        let mut ralign = cache_line;
+        while size <= ralign / 2 {
+            ralign /= 2;
+        }
+        align = align.max(ralign);
+    }
+    // Linux: arch_slab_minalign() — ARCH_SLAB_MINALIGN, __alignof__(unsigned long long).
+    align = align.max(8);
+    align.next_multiple_of(8)
+}
+
+/// A cache's constructor (Linux: `void (*ctor)(void *)`).
+pub type Ctor = fn(*mut u8);
+
+/// Linux: kmem_cache_create()'s error numbers.
+const EINVAL: i32 = -22;
+const ENOMEM: i32 = -12;
+const EBUSY: i32 = -16;
+
+impl SlubAllocator<'_> {
+    /// Linux: kmalloc_slab() — the cache that serves `size` bytes with `flags`; `None` for
+    /// sizes above `KMALLOC_MAX_CACHE_SIZE` and for 0 (callers turn 0 into ZERO_SIZE_PTR).
+    pub fn kmalloc_slab(&self, size: usize, flags: GfpT) -> Option<&KmemCache> {
+        let index = if size <= 192 {
+            if size == 0 {
+                return None;
+            }
+            self.size_index[size_index_elem(size)].load(Ordering::Relaxed) as usize
+        } else {
+            if size > KMALLOC_MAX_CACHE_SIZE {
+                return None;
+            }
+            fls(size as u64 - 1) as usize
+        };
+        let s = self.kmalloc_caches[kmalloc_type(flags) as usize][index].load(Ordering::Acquire);
+        // SAFETY: kmalloc caches live as long as the allocator (never destroyed).
+        unsafe { s.as_ref() }
+    }
+
+    /// Linux: create_kmalloc_cache() (create_boot_cache() with SLAB_KMALLOC).
+    fn create_kmalloc_cache(
+        &self,
+        name: &'static str,
+        size: u32,
+        flags: SlabFlags,
+    ) -> *mut KmemCache {
+        let kc = self.kmem_cache().expect("kmalloc caches before kmem_cache");
+        let s = self
+            .kmem_cache_zalloc(kc, super::page_alloc::GFP_NOWAIT)
+            .cast::<KmemCache>();
+        if s.is_null() {
+            panic!("Out of memory when creating slab {}", name);
+        }
+        // SAFETY: a fresh kmem_cache object with room for nr_cpu_ids CPU slots.
+        unsafe {
+            ptr::write(
+                s,
+                KmemCache::new(name, size, 0, None, self.params.nr_cpu_ids),
+            );
+            self.create_boot_cache(s, name, size, flags | SLAB_KMALLOC);
+        }
+        // SAFETY: initialised above.
+        let sr = unsafe { &*s };
+        let _g = self.slab_mutex.lock();
+        self.slab_caches_add(sr);
+        sr.refcount.store(1, Ordering::Relaxed);
+        s
+    }
+
+    /// Linux: new_kmalloc_cache().
+    fn new_kmalloc_cache(&self, idx: usize, ty: KmallocCacheType, flags: SlabFlags) {
+        let flags = flags
+            | match ty {
+                KmallocCacheType::Reclaim => SLAB_RECLAIM_ACCOUNT,
+                KmallocCacheType::Dma => SLAB_CACHE_DMA,
+                KmallocCacheType::Normal => 0,
+            };
+        let info = &KMALLOC_INFO[idx];
+        let s = self.create_kmalloc_cache(info.name[ty as usize], info.size as u32, flags);
+        self.kmalloc_caches[ty as usize][idx].store(s, Ordering::Release);
+    }
+
+    /// Linux: create_kmalloc_caches() — every type's caches from `KMALLOC_SHIFT_LOW` to
+    /// `KMALLOC_SHIFT_HIGH`, 96 and 192 right after 64 and 128 when the minimum allows them;
+    /// then kmalloc is usable: `slab_state = UP`.
+    pub(super) fn create_kmalloc_caches(&self, flags: SlabFlags) {
+        let min = self.params.kmalloc_min_size;
+        let shift_low = min.trailing_zeros() as usize;
+        for ty in [
+            KmallocCacheType::Normal,
+            KmallocCacheType::Reclaim,
+            KmallocCacheType::Dma,
+        ] {
+            let missing = |i: usize| {
+                self.kmalloc_caches[ty as usize][i]
+                    .load(Ordering::Relaxed)
+                    .is_null()
+            };
+            for i in shift_low..=KMALLOC_SHIFT_HIGH {
+                if missing(i) {
+                    self.new_kmalloc_cache(i, ty, flags);
+                }
+                // Caches that are not of the two-to-the-power-of size. These have to be
+                // created immediately after the earlier power of two caches.
+                if min <= 32 && i == 6 && missing(1) {
+                    self.new_kmalloc_cache(1, ty, flags);
+                }
+                if min <= 64 && i == 7 && missing(2) {
+                    self.new_kmalloc_cache(2, ty, flags);
+                }
+            }
+        }
+        // Kmalloc array is now usable.
+        self.set_slab_state(SlabState::Up);
+    }
+
+    /// Linux: __kmalloc_large_node() — above `KMALLOC_MAX_CACHE_SIZE`, a compound page
+    /// straight from the page allocator.
+    fn kmalloc_large_node(&self, size: usize, flags: GfpT, node: i32) -> *mut u8 {
+        let order = get_order(size);
+        match self.source().alloc_pages(flags | __GFP_COMP, order, node) {
+            Some(page) => self.source().page_address(page),
+            None => ptr::null_mut(),
+        }
+    }
+
+    /// Linux: kmalloc_large().
+    pub fn kmalloc_large(&self, size: usize, flags: GfpT) -> *mut u8 {
+        self.kmalloc_large_node(size, flags, NUMA_NO_NODE)
+    }
+
+    /// Linux: __do_kmalloc_node() — the body of kmalloc and kmalloc_node.
+    fn do_kmalloc_node(
+        &self,
+        size: usize,
+        flags: GfpT,
+        node: i32,
+        caller: &'static Location<'static>,
+    ) -> *mut u8 {
+        if size > KMALLOC_MAX_CACHE_SIZE {
+            return self.kmalloc_large_node(size, flags, node);
+        }
+        if size == 0 {
+            return ZERO_SIZE_PTR;
+        }
+        let Some(s) = self.kmalloc_slab(size, flags) else {
+            return ptr::null_mut();
+        };
+        self.slab_alloc_node(s, flags, node, caller, size)
+    }
+
+    /// Linux: kmalloc() — `size` bytes; `ZERO_SIZE_PTR` for 0; NULL when out of memory.
+    #[track_caller]
+    pub fn kmalloc(&self, size: usize, flags: GfpT) -> *mut u8 {
+        self.do_kmalloc_node(size, flags, NUMA_NO_NODE, Location::caller())
+    }
+
+    /// Linux: kmalloc_node().
+    #[track_caller]
+    pub fn kmalloc_node(&self, size: usize, flags: GfpT, node: i32) -> *mut u8 {
+        self.do_kmalloc_node(size, flags, node, Location::caller())
+    }
+
+    /// Linux: kzalloc() — kmalloc, zeroed.
+    #[track_caller]
+    pub fn kzalloc(&self, size: usize, flags: GfpT) -> *mut u8 {
+        self.do_kmalloc_node(size, flags | __GFP_ZERO, NUMA_NO_NODE, Location::caller())
+    }
+
+    /// Linux: kcalloc() / kmalloc_array(n, size, flags | __GFP_ZERO) — NULL on overflow.
+    #[track_caller]
+    pub fn kcalloc(&self, n: usize, size: usize, flags: GfpT) -> *mut u8 {
+        match n.checked_mul(size) {
+            Some(bytes) => {
+                self.do_kmalloc_node(bytes, flags | __GFP_ZERO, NUMA_NO_NODE, Location::caller())
+            }
+            None => ptr::null_mut(),
+        }
+    }
+
+    /// Linux: kmalloc_trace() — allocate from a given kmalloc-type cache, recording the
+    /// requested size (the slub_kunit cases build such caches themselves).
+    #[track_caller]
+    pub fn kmalloc_trace(&self, s: &KmemCache, flags: GfpT, size: usize) -> *mut u8 {
+        self.slab_alloc_node(s, flags, NUMA_NO_NODE, Location::caller(), size)
+    }
+
+    /// Linux: folio_order() of a head page.
+    fn head_order(page: NonNull<super::page::Page>) -> u32 {
+        // SAFETY: a struct page of the source; a head's first tail is in its block.
+        unsafe {
+            let p = page.as_ref();
+            if p.page_head() {
+                (*page.as_ptr().add(1)).first_tail_compound_order()
+            } else {
+                0
+            }
+        }
+    }
+
+    /// Linux: free_large_kmalloc().
+    ///
+    /// # Safety
+    /// `head` heads a block kmalloc_large() returned, no longer used.
+    unsafe fn free_large_kmalloc(&self, head: NonNull<super::page::Page>, object: *mut u8) {
+        let order = Self::head_order(head);
+        if order == 0 {
+            pr_warn!(
+                "WARNING: CPU: {} PID: 0 at mm/slab_common.c free_large_kmalloc",
+                self.source().smp_processor_id()
+            );
+            pr_warn!("object pointer: 0x{:016x}", object as usize);
+        }
+        // SAFETY: the caller's guarantee.
+        unsafe { self.source().free_pages(head, order) };
+    }
+
+    /// Linux: kfree() — free what kmalloc returned (slab object or large block); NULL and
+    /// `ZERO_SIZE_PTR` are ignored.
+    ///
+    /// # Safety
+    /// `object` is NULL, ZERO_SIZE_PTR, or a live kmalloc/kmem_cache_alloc result of this
+    /// allocator that nobody uses afterwards.
+    #[track_caller]
+    pub unsafe fn kfree(&self, object: *const u8) {
+        if zero_or_null_ptr(object) {
+            return;
+        }
+        let Some(head) = self.virt_to_head_page(object) else {
+            pr_err!(
+                "kfree: 0x{:016x} is not memory of this allocator; not freed",
+                object as usize
+            );
+            return;
+        };
+        match self.virt_to_slab(object) {
+            Some(slab) => {
+                // SAFETY: PG_slab: the slab's cache is live while it has objects.
+                let s = unsafe { &*slab.slab_cache() };
+                self.slab_free(s, slab, object as *mut u8, Location::caller());
+            }
+            // SAFETY: a non-slab block under a kmalloc'ed pointer came from kmalloc_large.
+            None => unsafe { self.free_large_kmalloc(head, object as *mut u8) },
+        }
+    }
+
+    /// Linux: __ksize() / ksize() — how many bytes the object really has room for.
+    pub fn ksize(&self, object: *const u8) -> usize {
+        if zero_or_null_ptr(object) {
+            return 0;
+        }
+        let Some(head) = self.virt_to_head_page(object) else {
+            return 0;
+        };
+        if let Some(slab) = self.virt_to_slab(object) {
+            // SAFETY: PG_slab: the slab's cache is live.
+            return slab_ksize(unsafe { &*slab.slab_cache() });
+        }
+        let size = PAGE_SZ << Self::head_order(head);
+        if size <= KMALLOC_MAX_CACHE_SIZE {
+            pr_warn!(
+                "WARNING: ksize: 0x{:016x} is not a slab object",
+                object as usize
+            );
+            return 0;
+        }
+        if object != self.source().page_address(head) {
+            pr_warn!(
+                "WARNING: ksize: 0x{:016x} is inside a large kmalloc block",
+                object as usize
+            );
+            return 0;
+        }
+        size
+    }
+
+    /// Linux: krealloc() — resize in place when the object has room, else allocate, copy,
+    /// free (in the form of 6.12's __do_krealloc(), see the module doc).
+    ///
+    /// # Safety
+    /// As kfree() for `p`; on success `p` must not be used any more.
+    #[track_caller]
+    pub unsafe fn krealloc(&self, p: *const u8, new_size: usize, flags: GfpT) -> *mut u8 {
+        let caller = Location::caller();
+        if new_size == 0 {
+            // SAFETY: forwarded.
+            unsafe { self.kfree(p) };
+            return ZERO_SIZE_PTR;
+        }
+        let (mut ks, mut orig_size, mut cache) = (0usize, 0usize, None);
+        if !zero_or_null_ptr(p) {
+            if let Some(slab) = self.virt_to_slab(p) {
+                // SAFETY: PG_slab: the slab's cache is live.
+                let s = unsafe { &*slab.slab_cache() };
+                orig_size = self.get_orig_size(s, p as *mut u8);
+                ks = s.object_size() as usize;
+                cache = Some(s);
+            } else {
+                ks = self.ksize(p);
+            }
+        }
+        if new_size <= ks {
+            let p = p as *mut u8;
+            // Zero out spare memory.
+            if flags & __GFP_ZERO != 0 {
+                // SAFETY: both ranges lie inside the object's `ks` bytes.
+                unsafe {
+                    if orig_size != 0 && orig_size < new_size {
+                        ptr::write_bytes(p.add(orig_size), 0, new_size - orig_size);
+                    } else {
+                        ptr::write_bytes(p.add(new_size), 0, ks - new_size);
+                    }
+                }
+            }
+            // Setup kmalloc redzone when needed.
+            if let Some(s) = cache.filter(|s| slub_debug_orig_size(s)) {
+                self.set_orig_size(s, p, new_size);
+                if s.flags & SLAB_RED_ZONE != 0 && new_size < ks {
+                    // SAFETY: the tail of the object, inside its `ks` bytes.
+                    unsafe { ptr::write_bytes(p.add(new_size), SLUB_RED_ACTIVE, ks - new_size) };
+                }
+            }
+            return p;
+        }
+        let ret = self.do_kmalloc_node(new_size, flags, NUMA_NO_NODE, caller);
+        if !ret.is_null() && !zero_or_null_ptr(p) {
+            let n = if orig_size != 0 { orig_size } else { ks };
+            // SAFETY: `n` bytes are the old object's; the new one is bigger.
+            unsafe {
+                ptr::copy_nonoverlapping(p, ret, n);
+                self.kfree(p);
+            }
+        }
+        ret
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // kfree_rcu.
+
+    /// Linux: kfree_rcu(ptr, rhf) — free `obj` after a grace period; its `struct rcu_head`
+    /// (two words) is at `rcu_offset`. See the module doc for when that is.
+    ///
+    /// # Safety
+    /// As kfree(); the object has 16 bytes at `rcu_offset` for the rcu_head.
+    pub unsafe fn kfree_rcu(&self, obj: *mut u8, rcu_offset: usize) {
+        let head = obj.wrapping_add(rcu_offset).cast::<usize>();
+        let mut pending = self.rcu_pending.lock();
+        // SAFETY: the rcu_head is inside the live object (caller's guarantee). Like Linux's
+        // kvfree_call_rcu(), `next` links the list and `func` holds the offset.
+        unsafe {
+            ptr::write_unaligned(head, *pending);
+            ptr::write_unaligned(head.add(1), rcu_offset);
+        }
+        *pending = head as usize;
+    }
+
+    /// Linux: kvfree_rcu_barrier() — end the grace period: free every kfree_rcu() object.
+    pub fn kvfree_rcu_barrier(&self) {
+        let mut head = core::mem::take(&mut *self.rcu_pending.lock());
+        while head != 0 {
+            let h = head as *mut usize;
+            // SAFETY: queued by kfree_rcu(): a live object's rcu_head.
+            unsafe {
+                let next = ptr::read_unaligned(h);
+                let off = ptr::read_unaligned(h.add(1));
+                self.kfree(h.cast::<u8>().sub(off));
+                head = next;
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // kmem_cache_create and merging.
+
+    /// Linux: slab_unmergeable().
+    pub fn slab_unmergeable(&self, s: &KmemCache) -> bool {
+        self.params.slab_nomerge
+            || s.flags & SLAB_NEVER_MERGE != 0
+            || s.ctor.is_some()
+            || s.usersize != 0
+            // We may have set a slab to be unmergeable during bootstrap.
+            || s.refcount.load(Ordering::Relaxed) < 0
+    }
+
+    /// Linux: find_mergeable() — an existing cache that can serve this request. Called with
+    /// `slab_mutex` held.
+    fn find_mergeable(
+        &self,
+        size: u32,
+        align: u32,
+        flags: SlabFlags,
+        name: &str,
+        ctor: Option<Ctor>,
+    ) -> Option<&KmemCache> {
+        if self.params.slab_nomerge || ctor.is_some() {
+            return None;
+        }
+        let size = size.next_multiple_of(8);
+        let align = calculate_alignment(flags, align, size, self.params.cache_line_size);
+        let size = size.next_multiple_of(align);
+        let flags = super::slub::kmem_cache_flags(&self.params, flags, name);
+        if flags & SLAB_NEVER_MERGE != 0 {
+            return None;
+        }
+        let mut found: Option<*const KmemCache> = None;
+        self.for_each_cache_rev(|s| {
+            if found.is_some()
+                || self.slab_unmergeable(s)
+                || size > s.size
+                || (flags & SLAB_MERGE_SAME) != (s.flags & SLAB_MERGE_SAME)
+                // Check if alignment is compatible.
+                || (s.size & !(align - 1)) != s.size
+                || s.size - size >= 8
+            {
+                return;
+            }
+            found = Some(s);
+        });
+        // SAFETY: caches on slab_caches live until destroyed under slab_mutex, which the
+        // caller holds.
+        found.map(|s| unsafe { &*s })
+    }
+
+    /// Linux: __kmem_cache_alias().
+    fn kmem_cache_alias(
+        &self,
+        name: &str,
+        size: u32,
+        align: u32,
+        flags: SlabFlags,
+        ctor: Option<Ctor>,
+    ) -> Option<&KmemCache> {
+        let s = self.find_mergeable(size, align, flags, name, ctor)?;
+        s.refcount.fetch_add(1, Ordering::Relaxed);
+        // Adjust the object sizes so that we clear the complete object on kzalloc.
+        s.grow_for_alias(size);
+        Some(s)
+    }
+
+    /// Linux: create_cache().
+    #[allow(clippy::too_many_arguments)]
+    fn create_cache(
+        &self,
+        name: &'static str,
+        object_size: u32,
+        align: u32,
+        flags: SlabFlags,
+        useroffset: u32,
+        usersize: u32,
+        ctor: Option<Ctor>,
+    ) -> Result<*mut KmemCache, i32> {
+        let kc = self.kmem_cache().ok_or(EINVAL)?;
+        let s = self
+            .kmem_cache_zalloc(kc, super::page_alloc::GFP_KERNEL)
+            .cast::<KmemCache>();
+        if s.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: a fresh kmem_cache object with room for nr_cpu_ids CPU slots.
+        unsafe {
+            let mut c = KmemCache::new(name, object_size, align, ctor, self.params.nr_cpu_ids);
+            c.useroffset = useroffset;
+            c.usersize = usersize;
+            ptr::write(s, c);
+            if !self.kmem_cache_open(s, flags) {
+                self.__kmem_cache_release(&*s);
+                self.kmem_cache_free(kc, s.cast());
+                return Err(EINVAL);
+            }
+            (*s).refcount.store(1, Ordering::Relaxed);
+            self.slab_caches_add(&*s);
+        }
+        Ok(s)
+    }
+
+    /// Linux: kmem_cache_create() (kmem_cache_create_usercopy with no usercopy region) — a
+    /// cache of `size`-byte objects, or an existing compatible cache it merges with.
+    pub fn kmem_cache_create(
+        &self,
+        name: &'static str,
+        size: u32,
+        align: u32,
+        flags: SlabFlags,
+        ctor: Option<Ctor>,
+    ) -> Option<&KmemCache> {
+        self.kmem_cache_create_usercopy(name, size, align, flags, 0, 0, ctor)
+    }
+
+    /// Linux: kmem_cache_create_usercopy().
+    #[allow(clippy::too_many_arguments)]
+    pub fn kmem_cache_create_usercopy(
+        &self,
+        name: &'static str,
+        size: u32,
+        align: u32,
+        flags: SlabFlags,
+        useroffset: u32,
+        usersize: u32,
+        ctor: Option<Ctor>,
+    ) -> Option<&KmemCache> {
+        let result = {
+            let _guard = self.slab_mutex.lock();
+            (|| {
+                // Linux: kmem_cache_sanity_check().
+                if self.slab_state() < SlabState::Up
+                    || name.is_empty()
+                    || size as usize > KMALLOC_MAX_SIZE
+                {
+                    pr_err!("kmem_cache_create({}) integrity check failed", name);
+                    return Err(EINVAL);
+                }
+                // Refuse requests with allocator specific flags.
+                if flags & !SLAB_FLAGS_PERMITTED != 0 {
+                    return Err(EINVAL);
+                }
+                let flags = flags & CACHE_CREATE_MASK;
+                // Fail closed on bad usersize of useroffset values.
+                let (useroffset, usersize) = if (usersize == 0 && useroffset != 0)
+                    || size < usersize
+                    || size - usersize < useroffset
+                {
+                    (0, 0)
+                } else {
+                    (useroffset, usersize)
+                };
+                if usersize == 0 {
+                    if let Some(s) = self.kmem_cache_alias(name, size, align, flags, ctor) {
+                        return Ok(s as *const KmemCache as *mut KmemCache);
+                    }
+                }
+                let align = calculate_alignment(flags, align, size, self.params.cache_line_size);
+                self.create_cache(name, size, align, flags, useroffset, usersize, ctor)
+            })()
+        };
+        match result {
+            // SAFETY: a cache on slab_caches; it lives until kmem_cache_destroy.
+            Ok(s) => Some(unsafe { &*s }),
+            Err(err) => {
+                if flags & SLAB_PANIC != 0 {
+                    panic!(
+                        "kmem_cache_create_usercopy: Failed to create slab '{}'. Error {}",
+                        name, err
+                    );
+                }
+                pr_warn!(
+                    "kmem_cache_create_usercopy({}) failed with error {}",
+                    name,
+                    err
+                );
+                None
+            }
+        }
+    }
+
+    /// Linux: kmem_cache_destroy() — drop one reference; the last one shuts the cache down,
+    /// which is refused (the cache stays, with Linux's report) while objects are live.
+    ///
+    /// # Safety
+    /// `s` came from kmem_cache_create() of this allocator; the caller drops this reference
+    /// (after the last one the cache's memory is gone).
+    #[track_caller]
+    pub unsafe fn kmem_cache_destroy(&self, s: &KmemCache) {
+        let caller = Location::caller();
+        // Pending kfree_rcu() objects may be in this cache.
+        self.kvfree_rcu_barrier();
+        let _guard = self.slab_mutex.lock();
+        if s.refcount.fetch_sub(1, Ordering::Relaxed) - 1 != 0 {
+            return;
+        }
+        // SAFETY: the last reference, under slab_mutex.
+        if let Err(err) = unsafe { self.shutdown_cache(s) } {
+            // Linux: WARN(shutdown_cache(s), ...).
+            pr_warn!("------------[ cut here ]------------");
+            pr_warn!(
+                "kmem_cache_destroy {}: Slab cache still has objects when called from {}:{}",
+                s.name,
+                caller.file(),
+                caller.line()
+            );
+            pr_warn!(
+                "WARNING: CPU: {} PID: 0 at mm/slab_common.c kmem_cache_destroy (error {})",
+                self.source().smp_processor_id(),
+                err
+            );
+        }
+    }
+
+    /// Linux: shutdown_cache() — empty the cache; if that worked, unlink and free it.
+    ///
+    /// # Safety
+    /// slab_mutex is held; this was the cache's last reference.
+    unsafe fn shutdown_cache(&self, s: &KmemCache) -> Result<(), i32> {
+        if self.__kmem_cache_shutdown(s) != 0 {
+            return Err(EBUSY);
+        }
+        self.slab_caches_del(s);
+        // Linux: slab_kmem_cache_release().
+        self.__kmem_cache_release(s);
+        let kc = self.kmem_cache().expect("kmem_cache");
+        // SAFETY: unlinked and empty: nobody can reach it any more.
+        unsafe { self.kmem_cache_free(kc, s as *const KmemCache as *mut u8) };
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // /proc/slabinfo.
+
+    /// Linux: slab_show() over every cache, with print_slabinfo_header() — the text of
+    /// /proc/slabinfo, newest cache first as Linux lists them.
+    pub fn slabinfo(&self, m: &mut impl Write) -> fmt::Result {
+        print_slabinfo_header(m)?;
+        let _guard = self.slab_mutex.lock();
+        let mut res = Ok(());
+        self.for_each_cache(|s| {
+            if res.is_ok() {
+                res = cache_show(s, &self.get_slabinfo(s), m);
+            }
+        });
+        res
+    }
+}
+
+/// Linux: struct slabinfo.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slabinfo {
+    pub active_objs: u64,
+    pub num_objs: u64,
+    pub active_slabs: u64,
+    pub num_slabs: u64,
+    pub shared_avail: u64,
+    pub limit: u32,
+    pub batchcount: u32,
+    pub shared: u32,
+    pub objects_per_slab: u32,
+    pub cache_order: u32,
+}
+
+/// Linux: print_slabinfo_header().
+pub fn print_slabinfo_header(m: &mut impl Write) -> fmt::Result {
+    writeln!(m, "slabinfo - version: 2.1")?;
+    m.write_str(
+        "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>",
+    )?;
+    m.write_str(" : tunables <limit> <batchcount> <sharedfactor>")?;
+    m.write_str(" : slabdata <active_slabs> <num_slabs> <sharedavail>")?;
+    m.write_str("\n")
+}
+
+/// Linux: cache_show() — one line of /proc/slabinfo.
+pub fn cache_show(s: &KmemCache, sinfo: &Slabinfo, m: &mut impl Write) -> fmt::Result {
+    write!(
+        m,
+        "{:<17} {:>6} {:>6} {:>6} {:>4} {:>4}",
+        s.name,
+        sinfo.active_objs,
+        sinfo.num_objs,
+        s.size,
+        sinfo.objects_per_slab,
+        1u32 << sinfo.cache_order
+    )?;
+    write!(
+        m,
+        " : tunables {:>4} {:>4} {:>4}",
+        sinfo.limit, sinfo.batchcount, sinfo.shared
+    )?;
+    writeln!(
+        m,
+        " : slabdata {:>6} {:>6} {:>6}",
+        sinfo.active_slabs, sinfo.num_slabs, sinfo.shared_avail
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's allocator: Linux's global functions over the one SlubAllocator.
+
+static SLUB: spin::Once<SlubAllocator<'static>> = spin::Once::new();
+
+/// The kernel's slab allocator, once `kmem_cache_init` has run.
+pub fn slub() -> Option<&'static SlubAllocator<'static>> {
+    SLUB.get()
+}
+
+fn the_slub() -> &'static SlubAllocator<'static> {
+    SLUB.get()
+        .expect("slab allocator used before kmem_cache_init")
+}
+
+/// Linux: kmem_cache_init() — the kernel's entry point, from mm_init() after mem_init() has
+/// released memblock's memory to the buddy. `source` is the buddy (`page_alloc()`), `params`
+/// the machine: `SlubParams::new(nr_cpu_ids, nr_node_ids, seed)` with `slab_nodes` set to the
+/// nodes with normal memory, then `.with_boot_params()` for the command line. From here on
+/// the global allocator (heap.rs) serves new allocations with kmalloc.
+pub fn kmem_cache_init(source: &'static dyn SlabPageSource, params: SlubParams) {
+    let s = SLUB.call_once(|| SlubAllocator::new(source, params));
+    s.kmem_cache_init();
+    super::heap::KERNEL_HEAP.slab_ready(s);
+}
+
+/// Linux: kmem_cache_shrink() over every cache (what `echo 1 > /sys/kernel/slab/*/shrink`
+/// does): every empty slab back to the page allocator. Returns the caches shrunk.
+pub fn kmem_cache_shrink_all() -> usize {
+    let slub = the_slub();
+    let mut caches = [core::ptr::null::<KmemCache>(); 256];
+    let mut n = 0;
+    {
+        let _g = slub.slab_mutex.lock();
+        slub.for_each_cache(|s| {
+            if n < caches.len() {
+                caches[n] = s;
+                n += 1;
+            }
+        });
+    }
+    for &s in &caches[..n] {
+        // SAFETY: caches are never destroyed while this runs (single CPU, no destroy here).
+        slub.kmem_cache_shrink(unsafe { &*s });
+    }
+    n
+}
+
+static SLABINFO_AT_BOOT: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+/// `slabinfo`: print /proc/slabinfo at the end of boot (ours; Linux has procfs).
+fn slabinfo_setup(_val: Option<&str>) -> crate::kernel::params::SetupResult {
+    SLABINFO_AT_BOOT.store(true, core::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+crate::early_param!("slabinfo", slabinfo_setup);
+
+/// Prints slabinfo if the `slabinfo` parameter asked for it.
+pub fn print_slabinfo_if_asked() {
+    if SLABINFO_AT_BOOT.load(core::sync::atomic::Ordering::Relaxed) && slub().is_some() {
+        pr_info!("mm: slabinfo");
+        slabinfo_show();
+    }
+}
+
+/// Linux: kmem_cache_init_late().
+pub fn kmem_cache_init_late() {
+    the_slub().kmem_cache_init_late();
+}
+
+/// Linux: slab_state (DOWN until kmem_cache_init).
+pub fn slab_state() -> SlabState {
+    SLUB.get().map_or(SlabState::Down, |s| s.slab_state())
+}
+
+/// Linux: slab_is_available().
+pub fn slab_is_available() -> bool {
+    slab_state() >= SlabState::Up
+}
+
+/// Linux: kmem_cache_create().
+pub fn kmem_cache_create(
+    name: &'static str,
+    size: u32,
+    align: u32,
+    flags: SlabFlags,
+    ctor: Option<Ctor>,
+) -> Option<&'static KmemCache> {
+    the_slub().kmem_cache_create(name, size, align, flags, ctor)
+}
+
+/// Linux: kmem_cache_alloc().
+#[track_caller]
+pub fn kmem_cache_alloc(s: &KmemCache, flags: GfpT) -> *mut u8 {
+    the_slub().kmem_cache_alloc(s, flags)
+}
+
+/// Linux: kmem_cache_zalloc().
+#[track_caller]
+pub fn kmem_cache_zalloc(s: &KmemCache, flags: GfpT) -> *mut u8 {
+    the_slub().kmem_cache_zalloc(s, flags)
+}
+
+/// Linux: kmem_cache_free().
+///
+/// # Safety
+/// See [`SlubAllocator::kmem_cache_free`].
+#[track_caller]
+pub unsafe fn kmem_cache_free(s: &KmemCache, x: *mut u8) {
+    // SAFETY: forwarded.
+    unsafe { the_slub().kmem_cache_free(s, x) }
+}
+
+/// Linux: kmem_cache_shrink().
+pub fn kmem_cache_shrink(s: &KmemCache) -> i32 {
+    the_slub().kmem_cache_shrink(s)
+}
+
+/// Linux: kmem_cache_destroy().
+///
+/// # Safety
+/// See [`SlubAllocator::kmem_cache_destroy`].
+#[track_caller]
+pub unsafe fn kmem_cache_destroy(s: &KmemCache) {
+    // SAFETY: forwarded.
+    unsafe { the_slub().kmem_cache_destroy(s) }
+}
+
+/// Linux: kmalloc().
+#[track_caller]
+pub fn kmalloc(size: usize, flags: GfpT) -> *mut u8 {
+    the_slub().kmalloc(size, flags)
+}
+
+/// Linux: kzalloc().
+#[track_caller]
+pub fn kzalloc(size: usize, flags: GfpT) -> *mut u8 {
+    the_slub().kzalloc(size, flags)
+}
+
+/// Linux: kcalloc().
+#[track_caller]
+pub fn kcalloc(n: usize, size: usize, flags: GfpT) -> *mut u8 {
+    the_slub().kcalloc(n, size, flags)
+}
+
+/// Linux: krealloc().
+///
+/// # Safety
+/// See [`SlubAllocator::krealloc`].
+#[track_caller]
+pub unsafe fn krealloc(p: *const u8, new_size: usize, flags: GfpT) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { the_slub().krealloc(p, new_size, flags) }
+}
+
+/// Linux: kfree().
+///
+/// # Safety
+/// See [`SlubAllocator::kfree`].
+#[track_caller]
+pub unsafe fn kfree(p: *const u8) {
+    // SAFETY: forwarded.
+    unsafe { the_slub().kfree(p) }
+}
+
+/// Linux: ksize().
+pub fn ksize(p: *const u8) -> usize {
+    the_slub().ksize(p)
+}
+
+/// /proc/slabinfo of the kernel's allocator (empty before kmem_cache_init).
+pub fn slabinfo(m: &mut impl Write) -> fmt::Result {
+    match SLUB.get() {
+        Some(s) => s.slabinfo(m),
+        None => print_slabinfo_header(m),
+    }
+}
+
+/// Prints /proc/slabinfo to the log, one printk line per line.
+pub fn slabinfo_show() {
+    struct Lines(crate::kernel::printk::LineBuf<256>);
+    impl Write for Lines {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for (i, part) in s.split('\n').enumerate() {
+                if i > 0 {
+                    pr_info!("{}", self.0.as_str());
+                    self.0.clear();
+                }
+                self.0.write_str(part)?;
+            }
+            Ok(())
+        }
+    }
+    let _ = slabinfo(&mut Lines(crate::kernel::printk::LineBuf::new()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::printk::take_captured;
+    use crate::mm::page_alloc::{GFP_DMA, GFP_KERNEL};
+    use crate::mm::slub::sim::Machine;
+
+    #[test]
+    fn zero_size_and_null() {
+        let m = Machine::small();
+        assert_eq!(m.slub.kmalloc(0, GFP_KERNEL), ZERO_SIZE_PTR);
+        assert_eq!(m.slub.ksize(ZERO_SIZE_PTR), 0);
+        // SAFETY: NULL and ZERO_SIZE_PTR are no-ops.
+        unsafe {
+            m.slub.kfree(ptr::null());
+            m.slub.kfree(ZERO_SIZE_PTR);
+        }
+        assert!(
+            m.slub.kcalloc(usize::MAX / 2, 4, GFP_KERNEL).is_null(),
+            "overflow"
+        );
+        let p = m.slub.kcalloc(10, 30, GFP_KERNEL);
+        // SAFETY: 300 zeroed bytes.
+        assert!(unsafe { core::slice::from_raw_parts(p, 300) }
+            .iter()
+            .all(|&b| b == 0));
+        // SAFETY: live.
+        unsafe { m.slub.kfree(p) };
+    }
+
+    /// arm64 6.1: kmalloc-128 is the smallest class; 129..=192 go to kmalloc-256.
+    #[test]
+    fn arm64_size_classes() {
+        let m = Machine::with_params(32, SlubParams::new(2, 1, 1));
+        for (size, name) in [
+            (1, "kmalloc-128"),
+            (96, "kmalloc-128"),
+            (128, "kmalloc-128"),
+            (129, "kmalloc-256"),
+            (192, "kmalloc-256"),
+            (257, "kmalloc-512"),
+            (4097, "kmalloc-8k"),
+        ] {
+            assert_eq!(
+                m.slub.kmalloc_slab(size, GFP_KERNEL).unwrap().name,
+                name,
+                "size {size}"
+            );
+        }
+        assert_eq!(
+            m.slub.kmalloc_slab(100, GFP_DMA).unwrap().name,
+            "dma-kmalloc-128"
+        );
+        assert_eq!(
+            m.slub.kmalloc_slab(3000, __GFP_RECLAIMABLE).unwrap().name,
+            "kmalloc-rcl-4k"
+        );
+        let p = m.slub.kmalloc(1, GFP_KERNEL);
+        assert_eq!(p as usize % 128, 0, "ARCH_KMALLOC_MINALIGN");
+        assert_eq!(m.slub.ksize(p), 128);
+        let d = m.slub.kmalloc(700, GFP_DMA);
+        // SAFETY (in the closure): a slab's cache is live.
+        assert_eq!(
+            m.slub
+                .virt_to_slab(d)
+                .map(|s| unsafe { (*s.slab_cache()).name }),
+            Some("dma-kmalloc-1k")
+        );
+        // SAFETY: live.
+        unsafe {
+            m.slub.kfree(p);
+            m.slub.kfree(d);
+        }
+    }
+
+    /// ksize() of every class, of a large block, and krealloc across them.
+    #[test]
+    fn ksize_and_krealloc() {
+        let m = Machine::small();
+        for info in KMALLOC_INFO.iter().skip(1) {
+            let p = m.slub.kmalloc(info.size, GFP_KERNEL);
+            assert_eq!(m.slub.ksize(p), info.size, "{}", info.name[0]);
+            // SAFETY: live.
+            unsafe { m.slub.kfree(p) };
+        }
+        m.shrink_all();
+        let base = m.pages.pages_out();
+        let p = m.slub.kmalloc(20000, GFP_KERNEL);
+        assert_eq!(
+            m.pages.pages_out(),
+            base + 8,
+            "order 3 straight from the page allocator"
+        );
+        assert_eq!(m.slub.ksize(p), 32768);
+        assert_eq!(p as usize % 32768, 0, "a naturally aligned block");
+        // SAFETY: the object and its reallocations are ours.
+        unsafe {
+            for i in 0..20000 {
+                *p.add(i) = i as u8;
+            }
+            // Shrinking in place keeps the block.
+            let q = m.slub.krealloc(p, 16000, GFP_KERNEL);
+            assert_eq!(q, p);
+            // Even to a slab size: Linux keeps an object that still fits.
+            assert_eq!(m.slub.krealloc(q, 5000, GFP_KERNEL), q);
+            m.slub.kfree(q);
+            let r = m.slub.kmalloc(5000, GFP_KERNEL);
+            assert!(m.slub.virt_to_slab(r).is_some());
+            for i in 0..5000 {
+                *r.add(i) = i as u8;
+            }
+            // Growing from kmalloc-8k to large: copied, the object freed.
+            let t = m.slub.krealloc(r, 100_000, GFP_KERNEL | __GFP_ZERO);
+            assert!((0..5000).all(|i| *t.add(i) == i as u8));
+            assert_eq!(m.slub.ksize(t), 131072);
+            // Growing within the object returns it.
+            let u = m.slub.kmalloc(100, GFP_KERNEL);
+            assert_eq!(m.slub.krealloc(u, 128, GFP_KERNEL), u);
+            // krealloc(NULL) is kmalloc; krealloc(p, 0) frees.
+            let v = m.slub.krealloc(ptr::null(), 10, GFP_KERNEL);
+            assert_eq!(m.slub.ksize(v), 16);
+            assert_eq!(m.slub.krealloc(v, 0, GFP_KERNEL), ZERO_SIZE_PTR);
+            m.slub.kfree(u);
+            m.slub.kfree(t);
+        }
+        m.shrink_all();
+        assert_eq!(m.pages.pages_out(), base);
+        // Above KMALLOC_MAX_SIZE the page allocator has no block that large.
+        assert!(m
+            .slub
+            .kmalloc(
+                KMALLOC_MAX_SIZE * 2,
+                GFP_KERNEL | crate::mm::page_alloc::__GFP_NOWARN
+            )
+            .is_null());
+    }
+
+    /// kmem_cache_create() merging (find_mergeable) and its refusals.
+    #[test]
+    fn merging() {
+        fn ctor(_: *mut u8) {}
+        let m = Machine::small();
+        let a = m
+            .slub
+            .kmem_cache_create("merge_a", 100, 0, 0, None)
+            .unwrap();
+        let b = m
+            .slub
+            .kmem_cache_create("merge_b", 100, 0, 0, None)
+            .unwrap();
+        assert!(ptr::eq(a, b), "same size merges");
+        assert_eq!(a.refcount.load(Ordering::Relaxed), 2);
+        let c = m
+            .slub
+            .kmem_cache_create("merge_c", 104, 0, 0, None)
+            .unwrap();
+        assert!(ptr::eq(a, c), "fits the same 104-byte objects");
+        assert_eq!(a.object_size(), 104, "kzalloc clears the whole alias");
+        let d = m.slub.kmem_cache_create("merge_d", 96, 0, 0, None).unwrap();
+        assert!(!ptr::eq(a, d), "a word or more of waste does not merge");
+        for (name, flags, ctor) in [
+            ("merge_ctor", 0, Some(ctor as Ctor)),
+            ("merge_poison", SLAB_POISON, None),
+            ("merge_rcl", SLAB_RECLAIM_ACCOUNT, None),
+            ("merge_nomerge", SLAB_NO_MERGE, None),
+        ] {
+            let x = m.slub.kmem_cache_create(name, 100, 0, flags, ctor).unwrap();
+            assert!(!ptr::eq(a, x), "{name}");
+        }
+        // kmalloc caches are never merge targets (usersize, refcount).
+        let k = m
+            .slub
+            .kmem_cache_create("merge_k", 128, 0, 0, None)
+            .unwrap();
+        assert_ne!(k.name, "kmalloc-128");
+        // Destroying an alias drops a reference; the cache lives on.
+        // SAFETY: each create is paired with one destroy.
+        unsafe {
+            m.slub.kmem_cache_destroy(b);
+            m.slub.kmem_cache_destroy(c);
+        }
+        assert!(m.slub.find_cache("merge_a").is_some());
+        // SAFETY: the last reference.
+        unsafe { m.slub.kmem_cache_destroy(a) };
+        assert!(m.slub.find_cache("merge_a").is_none());
+        // slab_nomerge.
+        let mut p = SlubParams::new(1, 1, 2);
+        p.slab_nomerge = true;
+        let m = Machine::with_params(16, p);
+        let a = m.slub.kmem_cache_create("nm_a", 100, 0, 0, None).unwrap();
+        let b = m.slub.kmem_cache_create("nm_b", 100, 0, 0, None).unwrap();
+        assert!(!ptr::eq(a, b));
+    }
+
+    /// kmem_cache_create() refusals, in Linux's words.
+    #[test]
+    fn create_errors() {
+        let m = Machine::small();
+        take_captured();
+        assert!(m.slub.kmem_cache_create("", 10, 0, 0, None).is_none());
+        assert!(m
+            .slub
+            .kmem_cache_create("huge", (KMALLOC_MAX_SIZE + 1) as u32, 0, 0, None)
+            .is_none());
+        assert!(m
+            .slub
+            .kmem_cache_create("badflags", 10, 0, 0x8000_0000, None)
+            .is_none());
+        let log = take_captured();
+        assert!(
+            log.contains("kmem_cache_create(huge) integrity check failed"),
+            "{log}"
+        );
+        assert!(
+            log.contains("kmem_cache_create_usercopy(badflags) failed with error -22"),
+            "{log}"
+        );
+    }
+
+    /// /proc/slabinfo: Linux's header and line format.
+    #[test]
+    fn slabinfo_format() {
+        let m = Machine::small();
+        let s = m
+            .slub
+            .kmem_cache_create("slabinfo_test", 100, 0, SLAB_NO_MERGE, None)
+            .unwrap();
+        let objs: Vec<*mut u8> = (0..3)
+            .map(|_| m.slub.kmem_cache_alloc(s, GFP_KERNEL))
+            .collect();
+        let mut out = String::new();
+        m.slub.slabinfo(&mut out).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("slabinfo - version: 2.1"));
+        assert_eq!(
+            lines.next(),
+            Some("# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>")
+        );
+        // Newest first; objects on a CPU slab count as active, as in Linux.
+        assert_eq!(
+            lines.next(),
+            Some("slabinfo_test         39     39    104   39    1 : tunables    0    0    0 : slabdata      1      1      0")
+        );
+        // Oldest last: bootstrap() listed kmem_cache, then kmem_cache_node.
+        let last: Vec<&str> = out
+            .lines()
+            .rev()
+            .take(2)
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(last, ["kmem_cache", "kmem_cache_node"]);
+        for p in objs {
+            // SAFETY: live.
+            unsafe { m.slub.kmem_cache_free(s, p) };
+        }
+        m.slub.kmem_cache_shrink(s);
+        let mut out = String::new();
+        m.slub.slabinfo(&mut out).unwrap();
+        assert!(out.contains("slabinfo_test          0      0    104   39    1 : tunables    0    0    0 : slabdata      0      0      0"), "{out}");
+    }
+}
