@@ -26,6 +26,8 @@ expect-output mm: slabinfo
 expect-output vmap_area
 expect-output kmalloc-128
 expect-output test_ctor
+run -m 128M --smp 1 --append "slub_debug"
+expect-no-output BUG 
 run -m 4G --smp 2 --numa 2
 expect-output SLUB: HWalign=64, Order=0-3, MinObjects=0, CPUs=2, Nodes=2
 run -m 4G --smp 4 --numa 4
