@@ -13,8 +13,9 @@ use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
 use arm64_mm::kernel::ktest;
 use arm64_mm::mm::page_alloc::page_alloc;
 use arm64_mm::mm::vmalloc::api::{
-    ioremap, iounmap, is_vmalloc_addr, purge_vmap_area_lazy, vfree, vmalloc, vmalloc_node,
-    vmalloc_to_page, vmallocinfo, vmap_area_cache_pages, vmap_stats, vzalloc, VMAP_FLUSHES,
+    ioremap, iounmap, is_vmalloc_addr, nr_vmap_blocks, purge_vmap_area_lazy, vfree, vm_map_ram,
+    vm_unmap_ram, vmalloc, vmalloc_node, vmalloc_to_page, vmallocinfo, vmap_area_cache_pages,
+    vmap_stats, vzalloc, VMAP_FLUSHES,
 };
 use arm64_mm::mm::PhysAddr;
 use arm64_mm::{check, qemu_test};
@@ -183,6 +184,48 @@ pub fn kernel_init() -> ! {
         stats0.nr_busy,
         stats0.nr_free
     );
+
+    // vm_map_ram: small mappings from a per-CPU 4 MiB block, freed block by block.
+    let blocks0 = nr_vmap_blocks();
+    let mut pages = [core::ptr::NonNull::<arm64_mm::mm::page::Page>::dangling(); 4];
+    for (i, p) in pages.iter_mut().enumerate() {
+        *p = pa
+            .alloc_pages(arm64_mm::mm::page_alloc::GFP_KERNEL, 0)
+            .expect("page");
+        // SAFETY: our page, through the linear map.
+        unsafe {
+            pa.page_address(*p)
+                .as_mut_ptr::<u64>()
+                .write(0xab00 + i as u64)
+        };
+    }
+    let mut maps = [0u64; 300];
+    for m in maps.iter_mut() {
+        *m = vm_map_ram(&pages, 0).expect("vm_map_ram").as_u64();
+    }
+    // SAFETY: each mapping shows our four pages.
+    let same = maps.iter().all(|&m| {
+        (0..4).all(|i| unsafe { ((m + i * PAGE) as *const u64).read_volatile() } == 0xab00 + i)
+    });
+    check!(
+        same,
+        "300 vm_map_ram mappings of 4 pages read the pages ({} blocks)",
+        nr_vmap_blocks() - blocks0
+    );
+    check!(
+        nr_vmap_blocks() - blocks0 == 2,
+        "1200 pages came from two 4 MiB vmap blocks"
+    );
+    for m in maps {
+        vm_unmap_ram(m, 4);
+    }
+    check!(
+        nr_vmap_blocks() == blocks0 + 1,
+        "fully dirty blocks are freed; the partly used one stays"
+    );
+    for p in pages {
+        pa.__free_pages(p, 0);
+    }
 
     // ioremap of the PL011: a working console mapping.
     let uart = ioremap(PhysAddr(0x0900_0000), 0x1000).expect("ioremap");

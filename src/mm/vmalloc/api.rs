@@ -383,3 +383,146 @@ pub fn kvmalloc_hooks() -> crate::mm::heap::VmallocHooks {
         is_vmalloc_addr: is_va,
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// vm_map_ram(): small mappings from per-CPU 4 MiB blocks (Linux: struct vmap_block,
+// vmap_block_queue, vb_alloc, vb_free, new_vmap_block, free_vmap_block).
+
+use super::{VMAP_BBMAP_BITS, VMAP_BLOCK_SIZE, VMAP_MAX_ALLOC};
+
+/// Linux: struct vmap_block — one VMAP_BLOCK_SIZE area handed out front to back (`free`
+/// pages left); freed pieces only count as `dirty`, and the whole block goes back to the
+/// vmap space when every page is dirty.
+#[derive(Clone, Copy)]
+struct VmapBlock {
+    va_start: u64,
+    cpu: usize,
+    free: u64,
+    dirty: u64,
+    dirty_min: u64,
+    dirty_max: u64,
+}
+
+/// Live blocks (Linux: the vmap_blocks xarray) — a block stays here until it is all dirty.
+const MAX_VMAP_BLOCKS: usize = 64;
+
+/// Linux: struct vmap_block_queue — the blocks of every CPU, each tagged with its CPU, so a
+/// CPU's queue is its blocks with free pages.
+struct VmapBlocks {
+    blocks: [Option<VmapBlock>; MAX_VMAP_BLOCKS],
+}
+
+/// Lock: Linux has one per vmap_block_queue and one per block; one lock covers both here.
+static VMAP_BLOCKS: spin::Mutex<VmapBlocks> = spin::Mutex::new(VmapBlocks {
+    blocks: [None; MAX_VMAP_BLOCKS],
+});
+
+fn get_order(size: u64) -> u32 {
+    size.div_ceil(PAGE_SIZE)
+        .next_power_of_two()
+        .trailing_zeros()
+}
+
+/// Linux: vb_alloc() — `size` bytes from the current CPU's first block with room, else a
+/// new block (new_vmap_block()).
+fn vb_alloc(size: u64, cpu: usize) -> Option<u64> {
+    let pages = 1u64 << get_order(size);
+    let mut vbs = VMAP_BLOCKS.lock();
+    for vb in vbs.blocks.iter_mut().flatten() {
+        if vb.cpu == cpu && vb.free >= pages {
+            let off = VMAP_BBMAP_BITS - vb.free;
+            vb.free -= pages;
+            return Some(vb.va_start + off * PAGE_SIZE);
+        }
+    }
+    // Linux: new_vmap_block() — a VMAP_BLOCK_SIZE-aligned area of its own.
+    let slot = vbs.blocks.iter().position(|b| b.is_none())?;
+    let va = VMAP
+        .lock()
+        .alloc_vmap_area(
+            VMAP_BLOCK_SIZE,
+            VMAP_BLOCK_SIZE,
+            VMALLOC_START,
+            VMALLOC_END,
+            flush,
+        )
+        .ok()?;
+    vbs.blocks[slot] = Some(VmapBlock {
+        va_start: va.va_start,
+        cpu,
+        free: VMAP_BBMAP_BITS - pages,
+        dirty: 0,
+        dirty_min: VMAP_BBMAP_BITS,
+        dirty_max: 0,
+    });
+    Some(va.va_start)
+}
+
+/// Linux: vb_free() — unmap, count the pages dirty, free the block when all are.
+fn vb_free(addr: u64, size: u64) {
+    let pages = 1u64 << get_order(size);
+    arch_mmu::vunmap_range_noflush(addr, addr + pages * PAGE_SIZE);
+    let mut vbs = VMAP_BLOCKS.lock();
+    let Some(slot) = vbs.blocks.iter().position(|b| {
+        b.is_some_and(|b| (b.va_start..b.va_start + VMAP_BLOCK_SIZE).contains(&addr))
+    }) else {
+        pr_err!("vm_unmap_ram: {:#x} is not in any vmap block", addr);
+        return;
+    };
+    let vb = vbs.blocks[slot].as_mut().expect("found above");
+    let off = (addr - vb.va_start) / PAGE_SIZE;
+    vb.dirty_min = vb.dirty_min.min(off);
+    vb.dirty_max = vb.dirty_max.max(off + pages);
+    vb.dirty += pages;
+    if vb.dirty == VMAP_BBMAP_BITS {
+        // Linux: free_vmap_block() — the range joins the lazy list; the purge flushes it.
+        let start = vb.va_start;
+        vbs.blocks[slot] = None;
+        drop(vbs);
+        if let Ok(true) = VMAP.lock().free_vmap_area_noflush(start) {
+            VMAP.lock().drain_vmap_area_work(flush);
+        }
+    }
+}
+
+/// Linux: vm_map_ram() — map `pages` contiguously; up to VMAP_MAX_ALLOC pages come from a
+/// per-CPU vmap block (cheap, no tree operation), larger requests get their own area.
+pub fn vm_map_ram(pages: &[PagePtr], nid: i32) -> Option<VirtAddr> {
+    let _ = nid;
+    let pa = page_alloc()?;
+    let size = pages.len() as u64 * PAGE_SIZE;
+    let addr = if pages.len() as u64 <= VMAP_MAX_ALLOC {
+        vb_alloc(
+            size,
+            crate::arch::aarch64::kernel::setup::smp_processor_id(),
+        )?
+    } else {
+        VMAP.lock()
+            .alloc_vmap_area(size, PAGE_SIZE, VMALLOC_START, VMALLOC_END, flush)
+            .ok()?
+            .va_start
+    };
+    for (i, p) in pages.iter().enumerate() {
+        let phys = PhysAddr(pa.page_to_pfn(p.as_ptr()) << 12);
+        arch_mmu::vmap_page(addr + i as u64 * PAGE_SIZE, phys, PAGE_KERNEL);
+    }
+    Some(VirtAddr(addr))
+}
+
+/// Linux: vm_unmap_ram().
+pub fn vm_unmap_ram(addr: u64, count: usize) {
+    let size = count as u64 * PAGE_SIZE;
+    if count as u64 <= VMAP_MAX_ALLOC {
+        vb_free(addr, size);
+        return;
+    }
+    arch_mmu::vunmap_range_noflush(addr, addr + size);
+    if let Ok(true) = VMAP.lock().free_vmap_area_noflush(addr) {
+        VMAP.lock().drain_vmap_area_work(flush);
+    }
+}
+
+/// Live vmap blocks (for the tests).
+pub fn nr_vmap_blocks() -> usize {
+    VMAP_BLOCKS.lock().blocks.iter().flatten().count()
+}

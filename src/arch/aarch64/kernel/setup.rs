@@ -64,6 +64,12 @@ pub fn percpu_static_image() -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
 }
 
+/// Linux: smp_processor_id() — only the boot CPU (0) runs today; with secondary CPUs this
+/// becomes a read of this CPU's `cpu_number` through TPIDR_EL1's per-CPU offset.
+pub fn smp_processor_id() -> usize {
+    0
+}
+
 /// Linux: nr_cpu_ids — the CPUs the device tree lists (at least the boot CPU).
 pub fn nr_cpu_ids() -> usize {
     device_tree()
