@@ -2919,7 +2919,6 @@ pub fn drain_all_pages() {
 mod tests {
     use super::*;
     use crate::drivers::of::fdt::Fdt;
-    use crate::drivers::of::test_builder::FdtBuilder;
     use crate::kernel::printk::take_captured;
     use crate::mm::free_area_init::{
         early_pfn_valid, free_area_init, zone_dma_bits, zone_sizes_init, Memmap, ZoneMovableParams,
@@ -2977,42 +2976,7 @@ mod tests {
 
     /// A device tree with these memory banks (`nid` Some: with numa-node-id) and CPUs.
     fn fdt(mems: &[(u64, u64, Option<u32>)], cpus: &[Option<u32>]) -> Vec<u8> {
-        let mut b = FdtBuilder::new();
-        b.begin("")
-            .prop_u32s("#address-cells", &[2])
-            .prop_u32s("#size-cells", &[2]);
-        for &(base, size, nid) in mems {
-            b.begin(&format!("memory@{base:x}"))
-                .prop_str("device_type", "memory")
-                .prop_u32s(
-                    "reg",
-                    &[
-                        (base >> 32) as u32,
-                        base as u32,
-                        (size >> 32) as u32,
-                        size as u32,
-                    ],
-                );
-            if let Some(n) = nid {
-                b.prop_u32s("numa-node-id", &[n]);
-            }
-            b.end();
-        }
-        b.begin("cpus")
-            .prop_u32s("#address-cells", &[1])
-            .prop_u32s("#size-cells", &[0]);
-        for (i, nid) in cpus.iter().enumerate() {
-            b.begin(&format!("cpu@{i}"))
-                .prop_str("device_type", "cpu")
-                .prop_u32s("reg", &[i as u32]);
-            if let Some(n) = nid {
-                b.prop_u32s("numa-node-id", &[*n]);
-            }
-            b.end();
-        }
-        b.end();
-        b.end();
-        b.finish()
+        crate::drivers::of::test_builder::numa_machine_fdt(mems, cpus, &[])
     }
 
     /// A machine booted up to mem_init(): memblock, NUMA, zones, memmap, zonelists, and an

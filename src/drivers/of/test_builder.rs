@@ -120,3 +120,54 @@ impl FdtBuilder {
         b
     }
 }
+
+/// A QEMU-virt-like tree for NUMA tests: memory banks (`Some(nid)`: with `numa-node-id`),
+/// CPUs (likewise), and a `/distance-map` if `dist` (triples) is not empty.
+pub fn numa_machine_fdt(
+    mems: &[(u64, u64, Option<u32>)],
+    cpus: &[Option<u32>],
+    dist: &[u32],
+) -> Vec<u8> {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32s("#address-cells", &[2])
+        .prop_u32s("#size-cells", &[2]);
+    for &(base, size, nid) in mems {
+        b.begin(&format!("memory@{base:x}"))
+            .prop_str("device_type", "memory")
+            .prop_u32s(
+                "reg",
+                &[
+                    (base >> 32) as u32,
+                    base as u32,
+                    (size >> 32) as u32,
+                    size as u32,
+                ],
+            );
+        if let Some(n) = nid {
+            b.prop_u32s("numa-node-id", &[n]);
+        }
+        b.end();
+    }
+    b.begin("cpus")
+        .prop_u32s("#address-cells", &[1])
+        .prop_u32s("#size-cells", &[0]);
+    for (i, nid) in cpus.iter().enumerate() {
+        b.begin(&format!("cpu@{i}"))
+            .prop_str("device_type", "cpu")
+            .prop_u32s("reg", &[i as u32]);
+        if let Some(n) = nid {
+            b.prop_u32s("numa-node-id", &[*n]);
+        }
+        b.end();
+    }
+    b.end();
+    if !dist.is_empty() {
+        b.begin("distance-map")
+            .prop_str("compatible", "numa-distance-map-v1")
+            .prop_u32s("distance-matrix", dist)
+            .end();
+    }
+    b.end();
+    b.finish()
+}
