@@ -906,7 +906,6 @@ pub fn reserve_bootmem_region(mb: &Memblock, memmap: &mut Memmap, start: PhysAdd
 mod tests {
     use super::*;
     use crate::drivers::of::fdt::Fdt;
-    use crate::drivers::of::test_builder::FdtBuilder;
     use crate::kernel::printk::take_captured;
     use crate::mm::mmzone::test_support::{add_window, test_va};
     use crate::mm::mmzone::{
@@ -1169,34 +1168,9 @@ mod tests {
     }
 
     fn one_node_fdt(ranges: &[(u64, u64)]) -> Vec<u8> {
-        let mut b = FdtBuilder::new();
-        b.begin("")
-            .prop_u32s("#address-cells", &[2])
-            .prop_u32s("#size-cells", &[2]);
-        for &(base, size) in ranges {
-            b.begin(&format!("memory@{base:x}"))
-                .prop_str("device_type", "memory")
-                .prop_u32s(
-                    "reg",
-                    &[
-                        (base >> 32) as u32,
-                        base as u32,
-                        (size >> 32) as u32,
-                        size as u32,
-                    ],
-                )
-                .end();
-        }
-        b.begin("cpus")
-            .prop_u32s("#address-cells", &[1])
-            .prop_u32s("#size-cells", &[0])
-            .begin("cpu@0")
-            .prop_str("device_type", "cpu")
-            .prop_u32s("reg", &[0])
-            .end()
-            .end();
-        b.end();
-        b.finish()
+        let mems: Vec<(u64, u64, Option<u32>)> =
+            ranges.iter().map(|&(b, s)| (b, s, None)).collect();
+        crate::drivers::of::test_builder::numa_machine_fdt(&mems, &[None], &[])
     }
 
     /// 8 GiB at 0x4000_0000, no reference log. By Linux's rules: ZONE_DMA is the 32-bit

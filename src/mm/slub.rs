@@ -2940,43 +2940,41 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Calls `f` for every cache on slab_caches, newest first (caller holds slab_mutex).
-    pub(super) fn for_each_cache(&self, mut f: impl FnMut(&KmemCache)) {
+    pub(super) fn for_each_cache(&self, f: impl FnMut(&KmemCache)) {
+        self.walk_caches(false, f);
+    }
+
+    /// Calls `f` for every cache, oldest first (Linux: list_for_each_entry_reverse).
+    pub(super) fn for_each_cache_rev(&self, f: impl FnMut(&KmemCache)) {
+        self.walk_caches(true, f);
+    }
+
+    /// Linux: list_for_each_entry[_reverse] over slab_caches; `f` may not unlink the entry
+    /// after the one it is given (the next link is read before the call).
+    fn walk_caches(&self, reverse: bool, mut f: impl FnMut(&KmemCache)) {
         let head = self.slab_caches.get();
+        // SAFETY: only called below on the list head and live entries (slab_mutex held).
+        let step = |p: *mut ListHead| unsafe {
+            if reverse {
+                (*p).prev
+            } else {
+                (*p).next
+            }
+        };
         // SAFETY: slab_mutex is held by the caller; entries are live caches.
         unsafe {
-            if (*head).next.is_null() {
+            let mut cur = step(head);
+            if cur.is_null() {
                 return;
             }
-            let mut cur = (*head).next;
             while !ptr::eq(cur, head) {
-                let next = (*cur).next;
+                let next = step(cur);
                 let s = cur
                     .cast::<u8>()
                     .sub(core::mem::offset_of!(KmemCache, list))
                     .cast::<KmemCache>();
                 f(&*s);
                 cur = next;
-            }
-        }
-    }
-
-    /// Calls `f` for every cache, oldest first (Linux: list_for_each_entry_reverse).
-    pub(super) fn for_each_cache_rev(&self, mut f: impl FnMut(&KmemCache)) {
-        let head = self.slab_caches.get();
-        // SAFETY: as for_each_cache().
-        unsafe {
-            if (*head).prev.is_null() {
-                return;
-            }
-            let mut cur = (*head).prev;
-            while !ptr::eq(cur, head) {
-                let prev = (*cur).prev;
-                let s = cur
-                    .cast::<u8>()
-                    .sub(core::mem::offset_of!(KmemCache, list))
-                    .cast::<KmemCache>();
-                f(&*s);
-                cur = prev;
             }
         }
     }
