@@ -1,0 +1,258 @@
+use super::*;
+use crate::kernel::printk::take_captured;
+use crate::mm::page_alloc::{GFP_DMA, GFP_KERNEL};
+use crate::mm::slub::sim::Machine;
+
+#[test]
+fn zero_size_and_null() {
+    let m = Machine::small();
+    assert_eq!(m.slub.kmalloc(0, GFP_KERNEL), ZERO_SIZE_PTR);
+    assert_eq!(m.slub.ksize(ZERO_SIZE_PTR), 0);
+    // SAFETY: NULL and ZERO_SIZE_PTR are no-ops.
+    unsafe {
+        m.slub.kfree(ptr::null());
+        m.slub.kfree(ZERO_SIZE_PTR);
+    }
+    assert!(
+        m.slub.kcalloc(usize::MAX / 2, 4, GFP_KERNEL).is_null(),
+        "overflow"
+    );
+    let p = m.slub.kcalloc(10, 30, GFP_KERNEL);
+    // SAFETY: 300 zeroed bytes.
+    assert!(unsafe { core::slice::from_raw_parts(p, 300) }
+        .iter()
+        .all(|&b| b == 0));
+    // SAFETY: live.
+    unsafe { m.slub.kfree(p) };
+}
+
+/// arm64 6.1: kmalloc-128 is the smallest class; 129..=192 go to kmalloc-256.
+#[test]
+fn arm64_size_classes() {
+    let m = Machine::with_params(32, SlubParams::new(2, 1, 1));
+    for (size, name) in [
+        (1, "kmalloc-128"),
+        (96, "kmalloc-128"),
+        (128, "kmalloc-128"),
+        (129, "kmalloc-256"),
+        (192, "kmalloc-256"),
+        (257, "kmalloc-512"),
+        (4097, "kmalloc-8k"),
+    ] {
+        assert_eq!(
+            m.slub.kmalloc_slab(size, GFP_KERNEL).unwrap().name,
+            name,
+            "size {size}"
+        );
+    }
+    assert_eq!(
+        m.slub.kmalloc_slab(100, GFP_DMA).unwrap().name,
+        "dma-kmalloc-128"
+    );
+    assert_eq!(
+        m.slub.kmalloc_slab(3000, __GFP_RECLAIMABLE).unwrap().name,
+        "kmalloc-rcl-4k"
+    );
+    let p = m.slub.kmalloc(1, GFP_KERNEL);
+    assert_eq!(p as usize % 128, 0, "ARCH_KMALLOC_MINALIGN");
+    assert_eq!(m.slub.ksize(p), 128);
+    let d = m.slub.kmalloc(700, GFP_DMA);
+    // SAFETY (in the closure): a slab's cache is live.
+    assert_eq!(
+        m.slub
+            .virt_to_slab(d)
+            .map(|s| unsafe { (*s.slab_cache()).name }),
+        Some("dma-kmalloc-1k")
+    );
+    // SAFETY: live.
+    unsafe {
+        m.slub.kfree(p);
+        m.slub.kfree(d);
+    }
+}
+
+/// ksize() of every class, of a large block, and krealloc across them.
+#[test]
+fn ksize_and_krealloc() {
+    let m = Machine::small();
+    for info in KMALLOC_INFO.iter().skip(1) {
+        let p = m.slub.kmalloc(info.size, GFP_KERNEL);
+        assert_eq!(m.slub.ksize(p), info.size, "{}", info.name[0]);
+        // SAFETY: live.
+        unsafe { m.slub.kfree(p) };
+    }
+    m.shrink_all();
+    let base = m.pages.pages_out();
+    let p = m.slub.kmalloc(20000, GFP_KERNEL);
+    assert_eq!(
+        m.pages.pages_out(),
+        base + 8,
+        "order 3 straight from the page allocator"
+    );
+    assert_eq!(m.slub.ksize(p), 32768);
+    assert_eq!(p as usize % 32768, 0, "a naturally aligned block");
+    // SAFETY: the object and its reallocations are ours.
+    unsafe {
+        for i in 0..20000 {
+            *p.add(i) = i as u8;
+        }
+        // Shrinking in place keeps the block.
+        let q = m.slub.krealloc(p, 16000, GFP_KERNEL);
+        assert_eq!(q, p);
+        // Even to a slab size: Linux keeps an object that still fits.
+        assert_eq!(m.slub.krealloc(q, 5000, GFP_KERNEL), q);
+        m.slub.kfree(q);
+        let r = m.slub.kmalloc(5000, GFP_KERNEL);
+        assert!(m.slub.virt_to_slab(r).is_some());
+        for i in 0..5000 {
+            *r.add(i) = i as u8;
+        }
+        // Growing from kmalloc-8k to large: copied, the object freed.
+        let t = m.slub.krealloc(r, 100_000, GFP_KERNEL | __GFP_ZERO);
+        assert!((0..5000).all(|i| *t.add(i) == i as u8));
+        assert_eq!(m.slub.ksize(t), 131072);
+        // Growing within the object returns it.
+        let u = m.slub.kmalloc(100, GFP_KERNEL);
+        assert_eq!(m.slub.krealloc(u, 128, GFP_KERNEL), u);
+        // krealloc(NULL) is kmalloc; krealloc(p, 0) frees.
+        let v = m.slub.krealloc(ptr::null(), 10, GFP_KERNEL);
+        assert_eq!(m.slub.ksize(v), 16);
+        assert_eq!(m.slub.krealloc(v, 0, GFP_KERNEL), ZERO_SIZE_PTR);
+        m.slub.kfree(u);
+        m.slub.kfree(t);
+    }
+    m.shrink_all();
+    assert_eq!(m.pages.pages_out(), base);
+    // Above KMALLOC_MAX_SIZE the page allocator has no block that large.
+    assert!(m
+        .slub
+        .kmalloc(
+            KMALLOC_MAX_SIZE * 2,
+            GFP_KERNEL | crate::mm::page_alloc::__GFP_NOWARN
+        )
+        .is_null());
+}
+
+/// kmem_cache_create() merging (find_mergeable) and its refusals.
+#[test]
+fn merging() {
+    fn ctor(_: *mut u8) {}
+    let m = Machine::small();
+    let a = m
+        .slub
+        .kmem_cache_create("merge_a", 100, 0, 0, None)
+        .unwrap();
+    let b = m
+        .slub
+        .kmem_cache_create("merge_b", 100, 0, 0, None)
+        .unwrap();
+    assert!(ptr::eq(a, b), "same size merges");
+    assert_eq!(a.refcount.load(Ordering::Relaxed), 2);
+    let c = m
+        .slub
+        .kmem_cache_create("merge_c", 104, 0, 0, None)
+        .unwrap();
+    assert!(ptr::eq(a, c), "fits the same 104-byte objects");
+    assert_eq!(a.object_size(), 104, "kzalloc clears the whole alias");
+    let d = m.slub.kmem_cache_create("merge_d", 96, 0, 0, None).unwrap();
+    assert!(!ptr::eq(a, d), "a word or more of waste does not merge");
+    for (name, flags, ctor) in [
+        ("merge_ctor", 0, Some(ctor as Ctor)),
+        ("merge_poison", SLAB_POISON, None),
+        ("merge_rcl", SLAB_RECLAIM_ACCOUNT, None),
+        ("merge_nomerge", SLAB_NO_MERGE, None),
+    ] {
+        let x = m.slub.kmem_cache_create(name, 100, 0, flags, ctor).unwrap();
+        assert!(!ptr::eq(a, x), "{name}");
+    }
+    // kmalloc caches are never merge targets (usersize, refcount).
+    let k = m
+        .slub
+        .kmem_cache_create("merge_k", 128, 0, 0, None)
+        .unwrap();
+    assert_ne!(k.name, "kmalloc-128");
+    // Destroying an alias drops a reference; the cache lives on.
+    // SAFETY: each create is paired with one destroy.
+    unsafe {
+        m.slub.kmem_cache_destroy(b);
+        m.slub.kmem_cache_destroy(c);
+    }
+    assert!(m.slub.find_cache("merge_a").is_some());
+    // SAFETY: the last reference.
+    unsafe { m.slub.kmem_cache_destroy(a) };
+    assert!(m.slub.find_cache("merge_a").is_none());
+    // slab_nomerge.
+    let mut p = SlubParams::new(1, 1, 2);
+    p.slab_nomerge = true;
+    let m = Machine::with_params(16, p);
+    let a = m.slub.kmem_cache_create("nm_a", 100, 0, 0, None).unwrap();
+    let b = m.slub.kmem_cache_create("nm_b", 100, 0, 0, None).unwrap();
+    assert!(!ptr::eq(a, b));
+}
+
+/// kmem_cache_create() refusals, in Linux's words.
+#[test]
+fn create_errors() {
+    let m = Machine::small();
+    take_captured();
+    assert!(m.slub.kmem_cache_create("", 10, 0, 0, None).is_none());
+    assert!(m
+        .slub
+        .kmem_cache_create("huge", (KMALLOC_MAX_SIZE + 1) as u32, 0, 0, None)
+        .is_none());
+    assert!(m
+        .slub
+        .kmem_cache_create("badflags", 10, 0, 0x8000_0000, None)
+        .is_none());
+    let log = take_captured();
+    assert!(
+        log.contains("kmem_cache_create(huge) integrity check failed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("kmem_cache_create_usercopy(badflags) failed with error -22"),
+        "{log}"
+    );
+}
+
+/// /proc/slabinfo: Linux's header and line format.
+#[test]
+fn slabinfo_format() {
+    let m = Machine::small();
+    let s = m
+        .slub
+        .kmem_cache_create("slabinfo_test", 100, 0, SLAB_NO_MERGE, None)
+        .unwrap();
+    let objs: Vec<*mut u8> = (0..3)
+        .map(|_| m.slub.kmem_cache_alloc(s, GFP_KERNEL))
+        .collect();
+    let mut out = String::new();
+    m.slub.slabinfo(&mut out).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("slabinfo - version: 2.1"));
+    assert_eq!(
+        lines.next(),
+        Some("# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>")
+    );
+    // Newest first; objects on a CPU slab count as active, as in Linux.
+    assert_eq!(
+        lines.next(),
+        Some("slabinfo_test         39     39    104   39    1 : tunables    0    0    0 : slabdata      1      1      0")
+    );
+    // Oldest last: bootstrap() listed kmem_cache, then kmem_cache_node.
+    let last: Vec<&str> = out
+        .lines()
+        .rev()
+        .take(2)
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(last, ["kmem_cache", "kmem_cache_node"]);
+    for p in objs {
+        // SAFETY: live.
+        unsafe { m.slub.kmem_cache_free(s, p) };
+    }
+    m.slub.kmem_cache_shrink(s);
+    let mut out = String::new();
+    m.slub.slabinfo(&mut out).unwrap();
+    assert!(out.contains("slabinfo_test          0      0    104   39    1 : tunables    0    0    0 : slabdata      0      0      0"), "{out}");
+}
