@@ -1,7 +1,7 @@
 //! The flat-tree reader (Linux: scripts/dtc/libfdt — fdt_ro.c, fdt_addresses.c, and the
 //! flat-tree helpers of drivers/of/fdt.c): a validated view of a device-tree blob, its nodes,
 //! properties, `reg` decoding and /memreserve/ list, and the diagnostics its queries return.
-//! The header check and the validating walk are in [`fdt`] (Linux: libfdt/fdt.c).
+//! The header check and the validating walk are in `libfdt/fdt.rs` (Linux: libfdt/fdt.c).
 //!
 //! Flow in the kernel: map the first 40 bytes, [`fdt_check_header`] them (or
 //! [`fdt_header_from_ptr`]), map `totalsize` bytes, then [`Fdt::new`] walks the whole structure
