@@ -8,12 +8,15 @@ use crate::init::stages::timed;
 use crate::kernel::{params, printk};
 
 /// Linux: start_kernel(). Entered from head.S on the boot stack, MMU on, at the kernel's
-/// virtual address, with the device tree's physical address (also in `__fdt_pointer`).
+/// virtual address, with the device tree's physical address (also in `__fdt_pointer`),
+/// which it hands to setup_arch().
 #[no_mangle]
-pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
+pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     printk::set_clock(time::sched_clock);
     setup::print_boot_banner();
-    timed("setup_arch", setup::setup_arch);
+    timed("setup_arch", || {
+        setup::setup_arch(crate::mm::PhysAddr(fdt_phys))
+    });
     timed("setup_per_cpu_areas", setup_per_cpu_areas);
     timed("build_all_zonelists", build_all_zonelists);
     pr_notice!("Kernel command line: {}", boot_command_line());

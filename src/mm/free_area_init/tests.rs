@@ -1,5 +1,6 @@
 use super::*;
-use crate::drivers::of::fdt::Fdt;
+use crate::drivers::of::libfdt::Fdt;
+use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
 use crate::kernel::printk::take_captured;
 use crate::mm::mmzone::test_support::{add_window, test_va};
 use crate::mm::mmzone::{Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZONE_DMA, ZONE_NORMAL};
@@ -74,7 +75,13 @@ fn boot(
     numa.numa_off = numa_off;
     let mut nodes = NodeDataMap::new();
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(
+        &mut numa,
+        Some(&mut of_numa_init_fn(&fdt)),
+        &mut mb,
+        &mut nodes,
+        test_va,
+    );
     let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
     let limits = zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down().0);
     let mut mm;
@@ -102,7 +109,7 @@ fn boot(
         0,
         memmap,
     );
-    numa.of_map_cpus_to_nodes(&fdt);
+    of_map_cpus_to_nodes(&mut numa, &fdt);
     let zl = build_all_zonelists(&mut nodes, &numa);
     Booted {
         out: take_captured(),

@@ -1,4 +1,6 @@
 use super::*;
+use crate::drivers::of::libfdt::Fdt;
+use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
 use crate::kernel::printk::take_captured;
 use crate::mm::mmzone::test_support::{memblock_with, test_va};
 
@@ -41,7 +43,13 @@ fn distance_map_sets_both_directions_and_defaults() {
     let mut numa = NumaInfo::new();
     let mut nodes = NodeDataMap::new();
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(
+        &mut numa,
+        Some(&mut of_numa_init_fn(&fdt)),
+        &mut mb,
+        &mut nodes,
+        test_va,
+    );
     let out = take_captured();
     assert!(
         out.contains("OF: NUMA: parsing numa-distance-map-v1"),
@@ -69,7 +77,7 @@ fn distance_map_sets_both_directions_and_defaults() {
         assert_eq!(nodes.get(nid).unwrap().node_id, nid);
     }
     assert!(!out.contains("on node"), "{out}");
-    numa.of_map_cpus_to_nodes(&fdt);
+    of_map_cpus_to_nodes(&mut numa, &fdt);
     assert_eq!((numa.cpu_to_node(0), numa.cpu_to_node(2)), (0, 2));
     assert!(numa.node_has_cpus(1) && !numa.node_has_cpus(3));
 }
@@ -88,7 +96,13 @@ fn invalid_distances_fall_back_to_a_fake_node() {
     );
     let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(
+        &mut numa,
+        Some(&mut of_numa_init_fn(&fdt)),
+        &mut mb,
+        &mut nodes,
+        test_va,
+    );
     let out = take_captured();
     let l = lines(&out);
     assert_eq!(l[0], "OF: NUMA: parsing numa-distance-map-v1");
@@ -112,7 +126,13 @@ fn bad_node_id_and_memoryless_cpu_node() {
     let mut mb = memblock_with(&[(0x4000_0000, SZ_1G, None)], 1 << 20);
     let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(
+        &mut numa,
+        Some(&mut of_numa_init_fn(&fdt)),
+        &mut mb,
+        &mut nodes,
+        test_va,
+    );
     let out = take_captured();
     let l = lines(&out);
     assert_eq!(l[0], "OF: NUMA: Node id 16 exceeds maximum value");
@@ -128,7 +148,13 @@ fn bad_node_id_and_memoryless_cpu_node() {
     let fdt = Fdt::new(&blob).unwrap();
     let mut mb = memblock_with(&[(0x4000_0000, SZ_1G, None)], 1 << 20);
     let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(
+        &mut numa,
+        Some(&mut of_numa_init_fn(&fdt)),
+        &mut mb,
+        &mut nodes,
+        test_va,
+    );
     let out = take_captured();
     let l = lines(&out);
     assert!(l[0].starts_with("NUMA: NODE_DATA [mem 0x7f"), "{out}");

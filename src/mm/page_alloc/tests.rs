@@ -1,5 +1,6 @@
 use super::*;
-use crate::drivers::of::fdt::Fdt;
+use crate::drivers::of::libfdt::Fdt;
+use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
 use crate::kernel::printk::take_captured;
 use crate::mm::free_area_init::{
     early_pfn_valid, free_area_init, zone_dma_bits, zone_sizes_init, Memmap, ZoneMovableParams,
@@ -132,7 +133,13 @@ fn boot(
     let mut numa = NumaInfo::new();
     let mut nodes = NodeDataMap::new();
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, sim_va);
+    arch_numa_init(
+        &mut numa,
+        Some(&mut of_numa_init_fn(&fdt)),
+        &mut mb,
+        &mut nodes,
+        sim_va,
+    );
     let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
     let limits = limits.unwrap_or_else(|| {
         zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down().0).max_zone_pfns
@@ -155,7 +162,7 @@ fn boot(
         );
     }
     let base = pages.as_mut_ptr();
-    numa.of_map_cpus_to_nodes(&fdt);
+    of_map_cpus_to_nodes(&mut numa, &fdt);
     build_all_zonelists(&mut nodes, &numa);
     let nodes: &'static NodeDataMap = Box::leak(Box::new(nodes));
     let mut env = PageAllocEnv::new(base.wrapping_sub(first as usize));

@@ -13,6 +13,7 @@ use crate::arch::aarch64::memory::{
 use crate::arch::aarch64::memory::{pfn_to_page, phys_to_virt};
 use crate::arch::aarch64::mm::mmu::vmemmap_populate;
 use crate::drivers::of::fdt::EarlyScan;
+use crate::drivers::of::libfdt::Fdt;
 use crate::kernel::params::{self, SetupResult};
 use crate::mm::memblock::{self, MEMBLOCK};
 use crate::mm::{PhysAddr, PAGE_SIZE};
@@ -64,7 +65,7 @@ fn cpu_pa_bits() -> u32 {
 }
 
 /// Linux: arm64_memblock_init().
-pub fn arm64_memblock_init(scan: &EarlyScan) {
+pub fn arm64_memblock_init(scan: &EarlyScan, fdt: &Fdt) {
     let linear_region_size = PAGE_END - PAGE_OFFSET;
     let text = pa_symbol(&raw const _text);
     let stext = pa_symbol(&raw const _stext);
@@ -141,7 +142,6 @@ pub fn arm64_memblock_init(scan: &EarlyScan) {
     let _ = mb.reserve(stext, end - stext);
     drop(mb);
 
-    let fdt = crate::arch::aarch64::kernel::setup::device_tree();
     crate::drivers::of::fdt::early_init_fdt_scan_reserved_mem(fdt, &mut MEMBLOCK.lock());
 
     let mb = MEMBLOCK.lock();
@@ -280,7 +280,8 @@ fn reserve_crashkernel() {
 
 /// Linux: bootmem_init() — everything that needs the linear map: memtest, NUMA, the
 /// vmemmap, the zones and the memory map, the crash kernel; then `memblock=debug`'s dump.
-pub fn bootmem_init() {
+/// `of_numa_init` reads the device tree's NUMA description (Linux: of_numa_init()).
+pub fn bootmem_init(of_numa_init: &mut crate::mm::numa::FwNumaInit) {
     use crate::mm::free_area_init::PAGES_PER_SECTION;
     use crate::mm::free_area_init::{
         free_area_init, zone_dma_bits, zone_movable_params, zone_sizes_init, Memmap,
@@ -296,13 +297,12 @@ pub fn bootmem_init() {
     crate::mm::memtest::early_memtest(PhysAddr(min << 12), PhysAddr(max << 12));
     MAX_PFN.store(max, Ordering::Relaxed);
 
-    let fdt = crate::arch::aarch64::kernel::setup::device_tree();
     let mut numa = NUMA_EARLY.lock();
     *numa = NumaInfo::from_cmdline();
     let mut nodes = NODE_DATA_EARLY.lock();
     arch_numa_init(
         &mut numa,
-        Some(fdt),
+        Some(of_numa_init),
         &mut MEMBLOCK.lock(),
         &mut nodes,
         phys_to_virt,
