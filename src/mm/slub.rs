@@ -83,7 +83,7 @@ use super::page_alloc::{
     __GFP_NOMEMALLOC, __GFP_NORETRY, __GFP_NOWARN, __GFP_RECLAIM, __GFP_RECLAIMABLE, __GFP_ZERO,
     GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT,
 };
-use super::slab_common::{
+use super::slab::{
     calculate_alignment, get_order, Ctor, SlabFlags, KMALLOC_SHIFT_HIGH, NR_KMALLOC_TYPES,
     SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_CHECKS, SLAB_DEBUG_FLAGS, SLAB_FAILSLAB,
     SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_NOLEAKTRACE, SLAB_NO_USER_FLAGS, SLAB_POISON,
@@ -916,7 +916,7 @@ impl SlubParams {
             nr_node_ids,
             slab_nodes: (1u64 << nr_node_ids) - 1,
             cache_line_size: 64,
-            kmalloc_min_size: super::slab_common::ARM64_KMALLOC_MIN_SIZE,
+            kmalloc_min_size: super::slab::ARM64_KMALLOC_MIN_SIZE,
             slub_min_order: 0,
             slub_max_order: PAGE_ALLOC_COSTLY_ORDER,
             slub_min_objects: 0,
@@ -1192,7 +1192,7 @@ pub fn calculate_order(size: u32, p: &SlubParams) -> Option<u32> {
         if nr_cpus <= 1 {
             nr_cpus = p.nr_cpu_ids;
         }
-        min_objects = 4 * (super::slab_common::fls(nr_cpus as u64) + 1);
+        min_objects = 4 * (super::slab::fls(nr_cpus as u64) + 1);
     }
     let max_objects = order_objects(p.slub_max_order, size);
     min_objects = min_objects.min(max_objects);
@@ -1334,7 +1334,7 @@ impl<'a> SlubAllocator<'a> {
             kmalloc_caches: [const {
                 [const { AtomicPtr::new(ptr::null_mut()) }; KMALLOC_SHIFT_HIGH + 1]
             }; NR_KMALLOC_TYPES],
-            size_index: super::slab_common::SIZE_INDEX_INIT.map(AtomicU8::new),
+            size_index: super::slab::SIZE_INDEX_INIT.map(AtomicU8::new),
             object_map: spin::Mutex::new([0; (MAX_OBJS_PER_PAGE as usize).div_ceil(64)]),
             slab_errors: AtomicUsize::new(0),
             tainted: AtomicBool::new(false),
@@ -2908,10 +2908,7 @@ impl<'a> SlubAllocator<'a> {
             for (d, s) in idx.iter_mut().zip(self.size_index.iter()) {
                 *d = s.load(Ordering::Relaxed);
             }
-            super::slab_common::setup_kmalloc_cache_index_table(
-                &mut idx,
-                self.params.kmalloc_min_size,
-            );
+            super::slab::setup_kmalloc_cache_index_table(&mut idx, self.params.kmalloc_min_size);
             for (d, s) in self.size_index.iter().zip(idx) {
                 d.store(s, Ordering::Relaxed);
             }
@@ -3020,14 +3017,14 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: get_slabinfo().
-    pub fn get_slabinfo(&self, s: &KmemCache) -> super::slab_common::Slabinfo {
+    pub fn get_slabinfo(&self, s: &KmemCache) -> super::slab::Slabinfo {
         let (mut nr_slabs, mut nr_objs, mut nr_free) = (0u64, 0u64, 0u64);
         for (_, n) in s.nodes() {
             nr_slabs += n.node_nr_slabs() as u64;
             nr_objs += n.node_nr_objs() as u64;
             nr_free += Self::count_partial_free(n);
         }
-        super::slab_common::Slabinfo {
+        super::slab::Slabinfo {
             active_objs: nr_objs - nr_free,
             num_objs: nr_objs,
             active_slabs: nr_slabs,
