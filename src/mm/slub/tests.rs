@@ -1,7 +1,8 @@
 use super::sim::{set_cpu, Machine};
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::slab::SLAB_NO_MERGE;
+use crate::mm::page_alloc::GFP_KERNEL;
+use crate::mm::slab::{SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_NO_MERGE, SLAB_NO_USER_FLAGS};
 use crate::mm::slab_common::KMALLOC_INFO;
 
 fn test_kmem_cache_create<'m>(
