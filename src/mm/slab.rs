@@ -242,3 +242,6 @@ pub struct Slabinfo {
     pub objects_per_slab: u32,
     pub cache_order: u32,
 }
+
+#[cfg(test)]
+mod tests;

@@ -578,3 +578,6 @@ impl SlubAllocator<'_> {
         found.map(|s| unsafe { &*s })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -902,3 +902,6 @@ impl SlubAllocator<'_> {
         s.nodes().map(|(_, n)| self.validate_slab_node(s, n)).sum()
     }
 }
+
+#[cfg(test)]
+mod tests;

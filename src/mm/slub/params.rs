@@ -333,3 +333,6 @@ fn setup_slab_merge(_val: Option<&str>) -> crate::kernel::params::SetupResult {
     Ok(())
 }
 crate::setup_param!("slab_merge", setup_slab_merge);
+
+#[cfg(test)]
+mod tests;

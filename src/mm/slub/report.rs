@@ -100,3 +100,6 @@ impl SlubAllocator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
