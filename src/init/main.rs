@@ -101,7 +101,9 @@ fn kmem_cache_init() {
     // The freelist randomisation seed (Linux: get_random_bytes; here the counter at boot).
     let seed = crate::arch::aarch64::kernel::time::counter() ^ 0x9e37_79b9_7f4a_7c15;
     let params = SlubParams::new(setup::nr_cpu_ids() as u32, nodes, seed).with_boot_params();
-    crate::mm::slab_common::kmem_cache_init(pa, params);
+    let slub = crate::mm::slab_common::kmem_cache_init(pa, params);
+    // From here on the global allocator serves new allocations with kmalloc.
+    crate::mm::heap::KERNEL_HEAP.slab_ready(slub);
 }
 
 /// Linux: mark_readonly() — rodata becomes read-only once boot stops writing it.

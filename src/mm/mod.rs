@@ -10,6 +10,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod percpu;
 pub mod show;
+pub mod slab;
 pub mod slab_common;
 pub mod slub;
 pub mod sparse;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::page_alloc::{GFP_DMA, GFP_KERNEL};
+use crate::mm::page_alloc::{__GFP_RECLAIMABLE, GFP_DMA, GFP_KERNEL};
 use crate::mm::slub::sim::Machine;
 
 #[test]

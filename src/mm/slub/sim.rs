@@ -1,4 +1,5 @@
 use super::*;
+use crate::mm::mmzone::MAX_ORDER;
 use crate::mm::page::{init_single_page, PG_HEAD, TAIL_MAPPING};
 use std::cell::Cell;
 use std::sync::Mutex;
