@@ -9,4 +9,6 @@ pub mod ktest;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod panic;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod sections;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod semihosting;

@@ -87,12 +87,6 @@ pub fn kimg_to_phys(va: VirtAddr) -> PhysAddr {
     pa_symbol(va.as_ptr::<u8>())
 }
 
-/// Is `va` inside the kernel image `[_text, _end)`?
-pub fn is_kernel_image(va: u64) -> bool {
-    let (start, end) = crate::arch::aarch64::kernel::setup::kernel_image_range();
-    (start..end).contains(&va)
-}
-
 /// Linux: memstart_addr — the physical address the linear map starts at (PHYS_OFFSET).
 /// Set by arm64_memblock_init(); `u64::MAX` (Linux: -1) until then.
 #[allow(non_upper_case_globals)]
@@ -149,18 +143,7 @@ pub static high_memory: AtomicU64 = AtomicU64::new(0);
 /// Linux (up to 4.x): mem_init()'s "Virtual kernel memory layout:" — the regions of the
 /// map drawn at the top of this file, with the kernel's segments and the memory mapped.
 pub fn print_vm_layout() {
-    extern "C" {
-        static _text: u8;
-        static _etext: u8;
-        static __start_rodata: u8;
-        static __init_begin: u8;
-        static __init_end: u8;
-        static _sdata: u8;
-        static _edata: u8;
-        static __bss_start: u8;
-        static __bss_stop: u8;
-    }
-    let sym = |p: *const u8| p as u64;
+    use crate::kernel::sections::*;
     let kb = |a: u64, b: u64| (b - a) >> 10;
     let (mb, gb) = (
         |a: u64, b: u64| (b - a) >> 20,
@@ -183,27 +166,11 @@ pub fn print_vm_layout() {
         gb(VMALLOC_START, VMALLOC_END)
     );
     for (name, a, b) in [
-        ("      .text", sym(&raw const _text), sym(&raw const _etext)),
-        (
-            "    .rodata",
-            sym(&raw const __start_rodata),
-            sym(&raw const __init_begin),
-        ),
-        (
-            "      .init",
-            sym(&raw const __init_begin),
-            sym(&raw const __init_end),
-        ),
-        (
-            "      .data",
-            sym(&raw const _sdata),
-            sym(&raw const _edata),
-        ),
-        (
-            "       .bss",
-            sym(&raw const __bss_start),
-            sym(&raw const __bss_stop),
-        ),
+        ("      .text", _text(), _etext()),
+        ("    .rodata", __start_rodata(), __init_begin()),
+        ("      .init", __init_begin(), __init_end()),
+        ("      .data", _sdata(), _edata()),
+        ("       .bss", __bss_start(), __bss_stop()),
     ] {
         pr_notice!(
             "{} : 0x{:016x} - 0x{:016x}   ({:6} KB)",

@@ -17,6 +17,8 @@ use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan, Fdt, PsciMeth
 use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
 use crate::init::stages::timed;
 use crate::kernel::params;
+use crate::kernel::sections::kernel_image_range;
+pub use crate::kernel::sections::percpu_static_image;
 use crate::mm::memblock::{self, MEMBLOCK};
 use crate::mm::PhysAddr;
 
@@ -35,34 +37,12 @@ pub static boot_args: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 #[allow(non_upper_case_globals)]
 pub static __boot_cpu_mode: AtomicU64 = AtomicU64::new(0);
 
-extern "C" {
-    static _text: u8;
-    static _end: u8;
-}
-
-/// `[_text, _end)` as virtual addresses.
-pub fn kernel_image_range() -> (u64, u64) {
-    (&raw const _text as u64, &raw const _end as u64)
-}
-
 /// Linux: cpu_number — arm64's per-CPU id (DEFINE_PER_CPU_READ_MOSTLY); the first static
 /// per-CPU variable, so the per-CPU image is never empty.
 #[no_mangle]
 #[link_section = ".data..percpu"]
 #[allow(non_upper_case_globals)]
 pub static cpu_number: AtomicU64 = AtomicU64::new(0);
-
-/// The static per-CPU image `[__per_cpu_start, __per_cpu_end)` (Linux: the per-cpu section).
-pub fn percpu_static_image() -> &'static [u8] {
-    extern "C" {
-        static __per_cpu_start: u8;
-        static __per_cpu_end: u8;
-    }
-    let (start, end) = (&raw const __per_cpu_start, &raw const __per_cpu_end);
-    // SAFETY: the linker script places the per-CPU image between the two symbols, in the
-    // init data segment, mapped until free_initmem (after setup_per_cpu_areas copied it).
-    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
-}
 
 /// Linux: smp_processor_id() — only the boot CPU (0) runs today; with secondary CPUs this
 /// becomes a read of this CPU's `cpu_number` through TPIDR_EL1's per-CPU offset.

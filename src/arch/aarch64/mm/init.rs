@@ -14,6 +14,7 @@ use crate::arch::aarch64::memory::{pfn_to_page, phys_to_virt};
 use crate::arch::aarch64::mm::mmu::vmemmap_populate;
 use crate::drivers::of::fdt::EarlyScan;
 use crate::kernel::params::{self, SetupResult};
+use crate::kernel::sections;
 use crate::mm::memblock::{self, MEMBLOCK};
 use crate::mm::{PhysAddr, PAGE_SIZE};
 
@@ -44,12 +45,6 @@ crate::early_param!("mem", early_mem);
 /// Linux: phys_initrd_start / phys_initrd_size, after arm64_memblock_init checked them.
 pub static PHYS_INITRD: spin::Once<(PhysAddr, u64)> = spin::Once::new();
 
-extern "C" {
-    static _text: u8;
-    static _stext: u8;
-    static _end: u8;
-}
-
 /// The physical address bits this CPU implements (ID_AA64MMFR0_EL1.PARange).
 fn cpu_pa_bits() -> u32 {
     match ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) {
@@ -66,9 +61,9 @@ fn cpu_pa_bits() -> u32 {
 /// Linux: arm64_memblock_init().
 pub fn arm64_memblock_init(scan: &EarlyScan) {
     let linear_region_size = PAGE_END - PAGE_OFFSET;
-    let text = pa_symbol(&raw const _text);
-    let stext = pa_symbol(&raw const _stext);
-    let end = pa_symbol(&raw const _end);
+    let text = pa_symbol(sections::_text() as *const u8);
+    let stext = pa_symbol(sections::_stext() as *const u8);
+    let end = pa_symbol(sections::_end() as *const u8);
     let mut mb = MEMBLOCK.lock();
 
     // Remove memory above our supported physical address size.
@@ -365,33 +360,19 @@ pub fn linear_map_phys_range() -> (PhysAddr, PhysAddr) {
 
 /// The linker's section boundaries, as `mem_init_print_info` reads them.
 fn kernel_symbols() -> crate::mm::page_alloc::KernelSymbols {
-    extern "C" {
-        static _etext: u8;
-        static __start_rodata: u8;
-        static __end_rodata: u8;
-        static __init_begin: u8;
-        static __init_end: u8;
-        static __inittext_begin: u8;
-        static __inittext_end: u8;
-        static _sdata: u8;
-        static _edata: u8;
-        static __bss_start: u8;
-        static __bss_stop: u8;
-    }
-    let a = |p: *const u8| p as u64;
     crate::mm::page_alloc::KernelSymbols {
-        _stext: a(&raw const _stext),
-        _etext: a(&raw const _etext),
-        __start_rodata: a(&raw const __start_rodata),
-        __end_rodata: a(&raw const __end_rodata),
-        __init_begin: a(&raw const __init_begin),
-        __init_end: a(&raw const __init_end),
-        _sinittext: a(&raw const __inittext_begin),
-        _einittext: a(&raw const __inittext_end),
-        _sdata: a(&raw const _sdata),
-        _edata: a(&raw const _edata),
-        __bss_start: a(&raw const __bss_start),
-        __bss_stop: a(&raw const __bss_stop),
+        _stext: sections::_stext(),
+        _etext: sections::_etext(),
+        __start_rodata: sections::__start_rodata(),
+        __end_rodata: sections::__end_rodata(),
+        __init_begin: sections::__init_begin(),
+        __init_end: sections::__init_end(),
+        _sinittext: sections::__inittext_begin(),
+        _einittext: sections::__inittext_end(),
+        _sdata: sections::_sdata(),
+        _edata: sections::_edata(),
+        __bss_start: sections::__bss_start(),
+        __bss_stop: sections::__bss_stop(),
     }
 }
 

@@ -14,6 +14,7 @@ use super::pgtable::{
     NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PTRS_PER_TABLE,
 };
 use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol, FIXADDR_TOP};
+use crate::kernel::sections;
 use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 
@@ -284,32 +285,6 @@ impl PgTableAccess for FixmapTables {
 /// Page-table pages paging_init allocated (reported, and checked by the tests).
 pub static PAGES_FOR_TABLES: AtomicU64 = AtomicU64::new(0);
 
-extern "C" {
-    static _stext: u8;
-    static _etext: u8;
-    static __start_rodata: u8;
-    static __inittext_begin: u8;
-    static __inittext_end: u8;
-    static __initdata_begin: u8;
-    static __initdata_end: u8;
-    static __init_begin: u8;
-    static _data: u8;
-    static _end: u8;
-    static swapper_pg_dir: u8;
-    static init_pg_dir: u8;
-    static init_pg_end: u8;
-    static init_idmap_pg_dir: u8;
-    static init_stack_guard: u8;
-    static init_stack: u8;
-}
-
-/// A linker symbol's address.
-macro_rules! sym {
-    ($s:ident) => {
-        (&raw const $s) as u64
-    };
-}
-
 /// Linux: rodata=full (the default in Linux 6.1's arm64 defconfig and Debian) maps the
 /// linear map with pages so that permissions can change page by page. Off by default
 /// here: this kernel shows the linear map with block mappings; `rodata=full` turns it on.
@@ -365,17 +340,17 @@ fn map_kernel_segment(
 /// stack stays unmapped, so overflowing the stack faults.
 fn map_kernel(pgd: PhysAddr, acc: &mut FixmapTables) {
     let (stext, etext, rodata, itext, itext_end, idata, idata_end, data, guard, stack, end) = (
-        sym!(_stext),
-        sym!(_etext),
-        sym!(__start_rodata),
-        sym!(__inittext_begin),
-        sym!(__inittext_end),
-        sym!(__initdata_begin),
-        sym!(__initdata_end),
-        sym!(_data),
-        sym!(init_stack_guard),
-        sym!(init_stack),
-        sym!(_end),
+        sections::_stext(),
+        sections::_etext(),
+        sections::__start_rodata(),
+        sections::__inittext_begin(),
+        sections::__inittext_end(),
+        sections::__initdata_begin(),
+        sections::__initdata_end(),
+        sections::_data(),
+        sections::init_stack_guard(),
+        sections::init_stack(),
+        sections::_end(),
     );
     map_kernel_segment(pgd, stext, etext, PAGE_KERNEL_ROX, 0, true, acc);
     map_kernel_segment(pgd, rodata, itext, PAGE_KERNEL, NO_CONT_MAPPINGS, true, acc);
@@ -426,7 +401,7 @@ fn map_memblock(
 /// The kernel's text and rodata are marked NOMAP first, so the loop makes no writable
 /// alias of them, and then mapped read-only and non-executable on their own.
 fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
-    let (stext, init_begin) = (sym!(_stext), sym!(__init_begin));
+    let (stext, init_begin) = (sections::_stext(), sections::__init_begin());
     let kernel_start = kimg_to_phys(VirtAddr(stext));
     let kernel_end = kimg_to_phys(VirtAddr(init_begin));
     let mut flags = NO_EXEC_MAPPINGS;
@@ -493,7 +468,7 @@ fn cpu_install_idmap() {
     // SAFETY: init_idmap_pg_dir maps the kernel image at its physical address; nothing
     // else uses TTBR0, and the flush drops stale entries of the reserved table.
     unsafe {
-        let pa = pa_symbol(&raw const init_idmap_pg_dir);
+        let pa = pa_symbol(sections::init_idmap_pg_dir() as *const u8);
         core::arch::asm!("msr ttbr0_el1, {0}", "isb", in(reg) pa.as_u64(), options(nostack));
     }
     flush_tlb_all();
@@ -517,8 +492,11 @@ pub fn cpu_replace_ttbr1(pgd: PhysAddr) {
 /// Linux: paging_init() — build swapper_pg_dir (kernel segments, linear map, fixmap),
 /// switch TTBR1 to it, give init_pg_dir back to memblock, let memblock grow its arrays.
 pub fn paging_init() {
-    let (swapper, init_pg, init_pg_end_va) =
-        (sym!(swapper_pg_dir), sym!(init_pg_dir), sym!(init_pg_end));
+    let (swapper, init_pg, init_pg_end_va) = (
+        sections::swapper_pg_dir(),
+        sections::init_pg_dir(),
+        sections::init_pg_end(),
+    );
     let pgd = kimg_to_phys(VirtAddr(swapper));
     let mut acc = FixmapTables::new();
     let t = acc.table(0, pgd);
@@ -549,7 +527,7 @@ pub static SWAPPER_LIVE: AtomicBool = AtomicBool::new(false);
 
 /// The physical address of swapper_pg_dir.
 pub fn swapper_pg_dir_phys() -> PhysAddr {
-    pa_symbol(&raw const swapper_pg_dir)
+    pa_symbol(sections::swapper_pg_dir() as *const u8)
 }
 
 /// Linux: update_mapping_prot() — change the permissions of a live kernel mapping.
@@ -569,7 +547,7 @@ pub fn update_mapping_prot(phys: PhysAddr, virt: u64, size: u64, prot: PgProt) {
 
 /// Linux: mark_rodata_ro() — rodata becomes read-only once boot no longer writes it.
 pub fn mark_rodata_ro() {
-    let (start, end) = (sym!(__start_rodata), sym!(__inittext_begin));
+    let (start, end) = (sections::__start_rodata(), sections::__inittext_begin());
     update_mapping_prot(
         kimg_to_phys(VirtAddr(start)),
         start,
