@@ -1,4 +1,4 @@
-//! Core kernel services: printk, boot parameters, panic, semihosting.
+//! Core kernel services: printk, boot parameters, panic, the image's sections.
 #[macro_use]
 pub mod printk;
 #[macro_use]
@@ -10,5 +10,3 @@ pub mod ktest;
 pub mod panic;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod sections;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod semihosting;

@@ -4,8 +4,7 @@
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::arch::aarch64::kernel::{psci, stacktrace};
-use crate::kernel::semihosting;
+use crate::arch::aarch64::kernel::{psci, semihosting, stacktrace};
 
 static PANICKING: AtomicBool = AtomicBool::new(false);
 

@@ -5,8 +5,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::entry::PtRegs;
-use crate::arch::aarch64::mm::fault::FaultInfo;
+use crate::arch::aarch64::esr::FaultInfo;
+use crate::arch::aarch64::ptrace::PtRegs;
 use crate::kernel::sections;
 
 /// One `__ex_table` entry: absolute addresses of the faulting instruction and the fixup.

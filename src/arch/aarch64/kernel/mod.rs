@@ -2,6 +2,8 @@
 pub mod entry;
 pub mod extable;
 pub mod psci;
+pub mod semihosting;
 pub mod setup;
 pub mod stacktrace;
 pub mod time;
+pub mod traps;
