@@ -6,7 +6,8 @@ pub mod params;
 pub mod crash_core;
 pub mod kallsyms;
 pub mod ktest;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[cfg(target_os = "none")]
 pub mod panic;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[cfg(target_os = "none")]
 pub mod sections;
+pub mod stages;

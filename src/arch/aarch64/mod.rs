@@ -27,6 +27,7 @@ core::arch::global_asm!(
 );
 
 pub mod esr;
+pub mod fixmap;
 pub mod kernel;
 pub mod memory;
 pub mod mm;

@@ -1,6 +1,7 @@
 //! arm64 core kernel code (Linux: arch/arm64/kernel).
 pub mod entry;
 pub mod extable;
+pub mod process;
 pub mod psci;
 pub mod semihosting;
 pub mod setup;

@@ -10,15 +10,17 @@ use tock_registers::interfaces::Readable;
 
 use super::psci::{self, Conduit};
 use crate::arch::aarch64::memory::MIN_KIMG_ALIGN;
-use crate::arch::aarch64::mm::mmu::{cpu_uninstall_idmap, early_fixmap_init, fixmap_remap_fdt};
+use crate::arch::aarch64::mm::mmu::{
+    cpu_uninstall_idmap, early_fixmap_init, earlycon_map, fixmap_remap_fdt,
+};
 use crate::arch::aarch64::mm::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO};
 use crate::arch::aarch64::mm::{init as mm_init, mmu};
 use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan, Fdt, PsciMethod};
 use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
-use crate::init::stages::timed;
 use crate::kernel::params;
 use crate::kernel::sections::kernel_image_range;
 pub use crate::kernel::sections::percpu_static_image;
+use crate::kernel::stages::timed;
 use crate::mm::memblock::{self, MEMBLOCK};
 use crate::mm::PhysAddr;
 
@@ -267,7 +269,7 @@ fn setup_boot_console() {
             }
         }
     };
-    pl011::earlycon_setup(PhysAddr(base), "");
+    pl011::earlycon_setup(PhysAddr(base), earlycon_map(PhysAddr(base)), "");
 }
 
 /// Linux: psci_dt_init() — the conduit for SYSTEM_OFF.
@@ -316,7 +318,7 @@ pub fn setup_arch() {
     unsafe { memblock::memblock_set_phys_to_virt(crate::arch::aarch64::memory::phys_to_virt) };
     memblock::memblock_set_virt_to_phys(crate::arch::aarch64::memory::virt_to_phys);
     early_heap_init();
-    crate::arch::aarch64::memory::print_vm_layout();
+    mm_init::print_vm_layout();
     timed("bootmem_init", mm_init::bootmem_init);
     psci_dt_init();
     smp_init_cpus();

@@ -11,41 +11,17 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use super::pgtable::{
     create_pgd_mapping, flush_tlb_all, flush_tlb_kernel_page, get_entry, set_entry, table_index,
     Descriptor, PageTable, PgProt, PgTableAccess, NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS,
-    NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PTRS_PER_TABLE,
+    NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PROT_DEVICE_NGNRE,
+    PTRS_PER_TABLE,
 };
-use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol, FIXADDR_TOP};
+use crate::arch::aarch64::fixmap::{
+    fix_to_virt, END_OF_FIXED_ADDRESSES, FIXADDR_TOP, FIX_EARLYCON_MEM_BASE, FIX_FDT, FIX_PGD,
+    FIX_PMD, FIX_PTE, FIX_PUD, MAX_FDT_SIZE, MIN_FDT_ALIGN,
+};
+use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol};
 use crate::kernel::sections;
 use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
-use crate::mm::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-
-/// Linux: MAX_FDT_SIZE.
-pub const MAX_FDT_SIZE: u64 = 2 << 20;
-/// Linux: MIN_FDT_ALIGN.
-pub const MIN_FDT_ALIGN: u64 = 8;
-/// Linux: FIX_FDT_SIZE — room for a 2 MiB blob at any offset inside a 2 MiB block.
-const FIX_FDT_SIZE: u64 = MAX_FDT_SIZE + (2 << 20);
-
-/// Linux: enum fixed_addresses. Slot N is the page at FIXADDR_TOP - N * PAGE_SIZE.
-pub mod fixed_addresses {
-    pub const FIX_HOLE: usize = 0;
-    pub const FIX_FDT_END: usize = 1;
-    pub const FIX_FDT: usize = FIX_FDT_END + (super::FIX_FDT_SIZE / super::PAGE_SIZE) as usize - 1;
-    pub const FIX_EARLYCON_MEM_BASE: usize = FIX_FDT + 1;
-    pub const FIX_PTE: usize = FIX_EARLYCON_MEM_BASE + 1;
-    pub const FIX_PMD: usize = FIX_PTE + 1;
-    pub const FIX_PUD: usize = FIX_PMD + 1;
-    pub const FIX_PGD: usize = FIX_PUD + 1;
-    pub const END_OF_FIXED_ADDRESSES: usize = FIX_PGD + 1;
-}
-use fixed_addresses::*;
-
-/// Linux: FIXADDR_START.
-pub const FIXADDR_START: u64 = FIXADDR_TOP - ((END_OF_FIXED_ADDRESSES as u64) << PAGE_SHIFT);
-
-/// Linux: __fix_to_virt().
-pub const fn fix_to_virt(idx: usize) -> u64 {
-    FIXADDR_TOP - ((idx as u64) << PAGE_SHIFT)
-}
+use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 
 /// Linux: reserved_pg_dir — an empty table for TTBR0 when nothing should be mapped there
 /// (and for TTBR1 during the switch to swapper_pg_dir; head.S's idmap code names it).
@@ -121,6 +97,13 @@ pub fn set_fixmap(idx: usize, phys: PhysAddr, prot: Option<PgProt>) -> u64 {
     unsafe { set_entry(BM_PTE.as_ptr(), table_index(va, 3), desc) };
     flush_tlb_kernel_page(va);
     va + (phys.as_u64() & (PAGE_SIZE - 1))
+}
+
+/// Linux: earlycon_map() — the early console's registers at `phys`, mapped with device
+/// attributes in the FIX_EARLYCON_MEM_BASE slot (Linux: set_fixmap_io()); returns the
+/// virtual address of `phys`.
+pub fn earlycon_map(phys: PhysAddr) -> u64 {
+    set_fixmap(FIX_EARLYCON_MEM_BASE, phys, Some(PROT_DEVICE_NGNRE))
 }
 
 /// Why the device tree could not be mapped.
@@ -301,6 +284,23 @@ fn parse_rodata(val: Option<&str>) -> crate::kernel::params::SetupResult {
 }
 crate::early_param!("rodata", parse_rodata);
 
+/// Linux: crash_mem_map — `crashkernel` was given, so the linear map is built with pages
+/// (the region is reserved only after the zones are known, and must be unmappable then).
+static CRASH_MEM_MAP: AtomicBool = AtomicBool::new(false);
+
+/// Linux: enable_crash_mem_map() — runs for any `crashkernel` argument, valid or not;
+/// reserve_crashkernel() parses it properly later.
+fn enable_crash_mem_map(_val: Option<&str>) -> crate::kernel::params::SetupResult {
+    CRASH_MEM_MAP.store(true, Ordering::Relaxed);
+    Ok(())
+}
+crate::early_param!("crashkernel", enable_crash_mem_map);
+
+/// Was `crashkernel` on the command line (parse_early_param has run)?
+pub fn crash_mem_map() -> bool {
+    CRASH_MEM_MAP.load(Ordering::Relaxed)
+}
+
 /// Linux: map_kernel_segment() — map one segment and register it as an early vmalloc
 /// area (the image lies in the vmalloc range), with a guard page unless `no_guard`.
 #[allow(clippy::too_many_arguments)]
@@ -407,7 +407,7 @@ fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
     let mut flags = NO_EXEC_MAPPINGS;
     // Linux 6.1 defers the crash kernel reservation until the zones are known, so with
     // `crashkernel=` the whole linear map is built with pages.
-    if RODATA_FULL.load(Ordering::Relaxed) || super::init::crash_mem_map() {
+    if RODATA_FULL.load(Ordering::Relaxed) || crash_mem_map() {
         flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
     }
     let _ = memblock::memblock_mark_nomap(kernel_start, kernel_end - kernel_start);

@@ -13,6 +13,7 @@ use tock_registers::LocalRegisterCopy;
 use super::pgtable::{
     get_entry, level_shift, Descriptor, PgTableAccess, PTRS_PER_TABLE, STAGE1_DESC,
 };
+use crate::arch::aarch64::fixmap::FIXADDR_START;
 use crate::arch::aarch64::memory::{
     __va, FIXADDR_TOP, MODULES_END, MODULES_VADDR, PAGE_END, PAGE_OFFSET, PCI_IO_END, PCI_IO_START,
     VMALLOC_END, VMALLOC_START, VMEMMAP_END, VMEMMAP_START,
@@ -91,7 +92,7 @@ const MARKERS: [(u64, &str); 12] = [
     (MODULES_END, "Modules end"),
     (VMALLOC_START, "vmalloc() area"),
     (VMALLOC_END, "vmalloc() end"),
-    (super::mmu::FIXADDR_START, "Fixmap start"),
+    (FIXADDR_START, "Fixmap start"),
     (FIXADDR_TOP, "Fixmap end"),
     (PCI_IO_START, "PCI I/O start"),
     (PCI_IO_END, "PCI I/O end"),
