@@ -36,6 +36,10 @@
 .equ SWAPPER_BLOCK_SIZE,   (1 << SWAPPER_BLOCK_SHIFT)
 .equ PAGE_SIZE,            {PAGE_SIZE}
 
+/* Where the image is linked: an absolute symbol for linker.ld (`. = KIMAGE_VADDR`). */
+    .global KIMAGE_VADDR
+    .set    KIMAGE_VADDR, {KIMAGE_VADDR}
+
 /* Semihosting SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit. */
 .equ SYS_EXIT_EXTENDED,    {SYS_EXIT_EXTENDED}
 .equ ADP_STOPPED_APP_EXIT, {ADP_STOPPED_APP_EXIT}

@@ -15,6 +15,7 @@ core::arch::global_asm!(
     SWAPPER_MM_MMUFLAGS = const mm::pgtable::SWAPPER_MM_MMUFLAGS,
     SWAPPER_BLOCK_SHIFT = const mm::pgtable::SWAPPER_BLOCK_SHIFT,
     PAGE_SIZE = const crate::mm::PAGE_SIZE,
+    KIMAGE_VADDR = const memory::KIMAGE_VADDR,
     SYS_EXIT_EXTENDED = const kernel::semihosting::SYS_EXIT_EXTENDED,
     ADP_STOPPED_APP_EXIT = const kernel::semihosting::ADP_STOPPED_APPLICATION_EXIT,
 );

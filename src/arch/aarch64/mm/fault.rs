@@ -112,11 +112,13 @@ fn die_kernel_fault(addr: u64, esr: u64, regs: &mut PtRegs) -> ! {
 /// Linux: show_pte() — which half of the address space the fault is in, and for the
 /// kernel half, which page tables were live.
 fn show_pte(addr: u64) {
+    use crate::arch::aarch64::memory::{PAGE_OFFSET, VA_BITS};
     use aarch64_cpu::registers::TTBR1_EL1;
-    // Linux: is_ttbr0_addr() is below TASK_SIZE (2^48); is_ttbr1_addr() from PAGE_OFFSET.
-    if addr < 1 << 48 {
+    // Linux: is_ttbr0_addr() is below TASK_SIZE (2^VA_BITS); is_ttbr1_addr() from
+    // PAGE_OFFSET.
+    if addr < 1 << VA_BITS {
         pr_alert!("[{:016x}] user address but active_mm is swapper", addr);
-    } else if addr < crate::arch::aarch64::memory::PAGE_OFFSET {
+    } else if addr < PAGE_OFFSET {
         pr_alert!(
             "[{:016x}] address between user and kernel address ranges",
             addr
