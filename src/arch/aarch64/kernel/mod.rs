@@ -2,8 +2,11 @@
 pub mod cpu_ops;
 pub mod entry;
 pub mod extable;
+pub mod process;
 pub mod psci;
+pub mod semihosting;
 pub mod setup;
 pub mod smp;
 pub mod stacktrace;
 pub mod time;
+pub mod traps;

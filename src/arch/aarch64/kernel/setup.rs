@@ -16,15 +16,19 @@ use tock_registers::interfaces::Readable;
 use super::psci::{self, PsciProbe};
 use super::smp::SmpCpus;
 use crate::arch::aarch64::memory::MIN_KIMG_ALIGN;
-use crate::arch::aarch64::mm::mmu::{cpu_uninstall_idmap, early_fixmap_init, fixmap_remap_fdt};
+use crate::arch::aarch64::mm::mmu::{
+    cpu_uninstall_idmap, early_fixmap_init, earlycon_map, fixmap_remap_fdt,
+};
 use crate::arch::aarch64::mm::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO};
 use crate::arch::aarch64::mm::{init as mm_init, mmu};
 use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan};
 use crate::drivers::of::libfdt::Fdt;
 use crate::drivers::of::of_numa::of_numa_init;
 use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
-use crate::init::stages::timed;
 use crate::kernel::params;
+use crate::kernel::sections::kernel_image_range;
+pub use crate::kernel::sections::percpu_static_image;
+use crate::kernel::stages::timed;
 use crate::mm::memblock::{self, Memblock, MEMBLOCK};
 use crate::mm::numa::{NumaError, NumaInfo, NR_CPUS};
 use crate::mm::PhysAddr;
@@ -44,34 +48,12 @@ pub static boot_args: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 #[allow(non_upper_case_globals)]
 pub static __boot_cpu_mode: AtomicU64 = AtomicU64::new(0);
 
-extern "C" {
-    static _text: u8;
-    static _end: u8;
-}
-
-/// `[_text, _end)` as virtual addresses.
-pub fn kernel_image_range() -> (u64, u64) {
-    (&raw const _text as u64, &raw const _end as u64)
-}
-
 /// Linux: cpu_number — arm64's per-CPU id (DEFINE_PER_CPU_READ_MOSTLY); the first static
 /// per-CPU variable, so the per-CPU image is never empty.
 #[no_mangle]
 #[link_section = ".data..percpu"]
 #[allow(non_upper_case_globals)]
 pub static cpu_number: AtomicU64 = AtomicU64::new(0);
-
-/// The static per-CPU image `[__per_cpu_start, __per_cpu_end)` (Linux: the per-cpu section).
-pub fn percpu_static_image() -> &'static [u8] {
-    extern "C" {
-        static __per_cpu_start: u8;
-        static __per_cpu_end: u8;
-    }
-    let (start, end) = (&raw const __per_cpu_start, &raw const __per_cpu_end);
-    // SAFETY: the linker script places the per-CPU image between the two symbols, in the
-    // init data segment, mapped until free_initmem (after setup_per_cpu_areas copied it).
-    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
-}
 
 /// Moved to smp.rs (Linux: arch/arm64/include/asm/smp.h); re-exported for existing callers.
 pub use super::smp::smp_processor_id;
@@ -326,7 +308,7 @@ fn setup_boot_console(m: &MachineDesc) {
             }
         }
     };
-    pl011::earlycon_setup(PhysAddr(base), "");
+    pl011::earlycon_setup(PhysAddr(base), earlycon_map(PhysAddr(base)), "");
 }
 
 /// Linux: setup_arch(), in its order, on the device tree start_kernel() was given (Linux
@@ -360,7 +342,7 @@ pub fn setup_arch(fdt_phys: PhysAddr) {
     unsafe { memblock::memblock_set_phys_to_virt(crate::arch::aarch64::memory::phys_to_virt) };
     memblock::memblock_set_virt_to_phys(crate::arch::aarch64::memory::virt_to_phys);
     early_heap_init();
-    crate::arch::aarch64::memory::print_vm_layout();
+    mm_init::print_vm_layout();
     timed("bootmem_init", || {
         mm_init::bootmem_init(&mut |numa, mb| m.of_numa_init(numa, mb))
     });
