@@ -32,6 +32,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use super::addr::{align_down, align_up, Pfn, PhysAddr, PAGE_SIZE};
 use crate::kernel::params::SetupResult;
 
+// Temporary re-exports: these constants moved to `crate::include`; modules that still import
+// them from here keep compiling until they import the leaves directly.
+pub use crate::include::cache::SMP_CACHE_BYTES;
+pub use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
+
 /// Linux: WARN_ON() — report an unexpected condition and go on.
 macro_rules! warn_on {
     ($cond:expr) => {{
@@ -73,16 +78,6 @@ pub const MEMBLOCK_ALLOC_ACCESSIBLE: PhysAddr = PhysAddr(0);
 pub const MEMBLOCK_ALLOC_NOLEAKTRACE: PhysAddr = PhysAddr(1);
 /// Linux: MEMBLOCK_LOW_LIMIT.
 pub const MEMBLOCK_LOW_LIMIT: PhysAddr = PhysAddr(0);
-
-/// Linux: NUMA_NO_NODE.
-pub const NUMA_NO_NODE: i32 = -1;
-/// Linux: CONFIG_NODES_SHIFT (arm64's default).
-pub const NODES_SHIFT: u32 = 4;
-/// Linux: MAX_NUMNODES — also the node of regions nobody assigned a node to.
-pub const MAX_NUMNODES: i32 = 1 << NODES_SHIFT;
-/// Linux: SMP_CACHE_BYTES (arm64's L1_CACHE_BYTES), the alignment used when a caller asks
-/// for none.
-pub const SMP_CACHE_BYTES: u64 = 64;
 
 /// Attributes of a memory region (Linux: `enum memblock_flags`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -2062,7 +2057,7 @@ pub fn memblock_dump_all() {
 /// Linux: __free_pages_memory() — free `[start, end)` in the largest naturally aligned
 /// blocks, at most MAX_ORDER - 1.
 fn __free_pages_memory(pa: &super::page_alloc::PageAlloc, mut start: u64, end: u64) {
-    let max = super::mmzone::MAX_ORDER as u32 - 1;
+    let max = crate::include::mmzone::MAX_ORDER as u32 - 1;
     while start < end {
         let mut order = max.min(start.trailing_zeros());
         while start + (1 << order) > end {

@@ -8,12 +8,12 @@ use core::fmt::Write;
 use core::sync::atomic::Ordering;
 
 use super::mmzone::{
-    NodeDataMap, Zone, MAX_NR_ZONES, MAX_ORDER, NR_FREE_CMA_PAGES, NR_FREE_PAGES, WMARK_HIGH,
-    WMARK_LOW, WMARK_MIN,
+    NodeDataMap, Zone, NR_FREE_CMA_PAGES, NR_FREE_PAGES, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
 };
 use super::numa::Nodemask;
-use super::page::{MIGRATETYPE_NAMES, MIGRATE_TYPES, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 use super::page_alloc::{free_area_snapshot, PageAlloc, PAGETYPEINFO_CAP};
+use crate::include::mmzone::{MAX_NR_ZONES, MAX_ORDER, MIGRATETYPE_NAMES, MIGRATE_TYPES};
+use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 use crate::kernel::params::SetupResult;
 
 /// A line of a report (fixed buffer: no allocator is needed to print one; Linux's longest,
