@@ -35,7 +35,6 @@
 //!   the `Memory:` line's first number is all free memory, as Linux's with `early_page_ext`).
 //! - No interrupts allocate yet, so the locks do not disable them.
 
-use core::fmt;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
@@ -55,15 +54,19 @@ use super::zonelist::nr_free_zone_pages;
 use crate::include::mmzone::{
     page_group_by_mobility_disabled, MAX_NR_ZONES, MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE,
     MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
-    PAGE_ALLOC_COSTLY_ORDER, ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL,
+    PAGE_ALLOC_COSTLY_ORDER, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL,
 };
-use crate::include::numa::MAX_NUMNODES;
 use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 
 // Temporary re-export: the GFP flags moved to `mm::gfp`; modules that still import them from
 // here keep compiling until they import `mm::gfp` directly. (Also this file's own import.)
 pub use super::gfp::*;
 pub use super::page::PageFlagNames;
+
+mod mm_init;
+mod show_mem;
+pub use self::mm_init::{memblock_free_all, KernelSymbols, MemInitInfo};
+pub use self::show_mem::{show_free_areas, show_mem, warn_alloc_lines, NodeList};
 
 // ---------------------------------------------------------------------------------------------
 // Allocation flags (mm/internal.h) and free flags.
@@ -277,55 +280,6 @@ struct AllocContext<'z> {
 
 /// A page handed out by the allocator (Linux: `struct page *`).
 pub type PagePtr = NonNull<Page>;
-
-/// The kernel image's layout as mem_init_print_info() reads it: the linker symbols.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelSymbols {
-    pub _stext: u64,
-    pub _etext: u64,
-    pub __start_rodata: u64,
-    pub __end_rodata: u64,
-    pub __init_begin: u64,
-    pub __init_end: u64,
-    pub _sinittext: u64,
-    pub _einittext: u64,
-    pub _sdata: u64,
-    pub _edata: u64,
-    pub __bss_start: u64,
-    pub __bss_stop: u64,
-}
-
-/// The numbers of Linux's `Memory:` line (mem_init_print_info()), in KiB.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MemInitInfo {
-    pub available: u64,
-    pub physpages: u64,
-    pub codesize: u64,
-    pub datasize: u64,
-    pub rosize: u64,
-    pub init: u64,
-    pub bss: u64,
-    pub reserved: u64,
-    pub cma_reserved: u64,
-}
-
-impl fmt::Display for MemInitInfo {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved)",
-            self.available,
-            self.physpages,
-            self.codesize,
-            self.datasize,
-            self.rosize,
-            self.init,
-            self.bss,
-            self.reserved,
-            self.cma_reserved
-        )
-    }
-}
 
 /// Free blocks of one zone, per order and per migratetype (for buddyinfo, pagetypeinfo,
 /// show_free_areas). Per-type counts stop at 100000, as Linux's pagetypeinfo does.
@@ -1938,29 +1892,6 @@ impl<'a> PageAlloc<'a> {
         None
     }
 
-    /// Linux: warn_alloc() with warn_alloc_show_mem() — unless __GFP_NOWARN, the failure
-    /// line and the memory report (Linux also prints the cpuset and a stack trace).
-    pub fn warn_alloc(&self, gfp: GfpT, nodemask: Option<Nodemask>, order: u32) {
-        if gfp & __GFP_NOWARN != 0 {
-            return;
-        }
-        if gfp & __GFP_DMA != 0 && !self.has_managed_dma() {
-            return;
-        }
-        let mut out = |l: &str| pr_warn!("{}", l);
-        warn_alloc_lines(gfp, nodemask, order, &mut out);
-        // Linux: only an allocation that may reclaim filters by its nodemask.
-        let filter = nodemask.filter(|_| gfp & __GFP_DIRECT_RECLAIM != 0);
-        super::show::show_mem(self, filter, gfp_zone(gfp), &mut out);
-    }
-
-    /// Linux: has_managed_dma().
-    fn has_managed_dma(&self) -> bool {
-        self.nodes
-            .pgdats()
-            .any(|p| p.node_zones[ZONE_DMA].zone_managed_pages() != 0)
-    }
-
     // ----- the API
 
     /// Linux: alloc_pages_node() — NUMA_NO_NODE (-1) means this CPU's node.
@@ -2074,184 +2005,6 @@ impl<'a> PageAlloc<'a> {
     /// Linux: get_num_physpages() — present pages of all nodes.
     pub fn get_num_physpages(&self) -> u64 {
         self.nodes.pgdats().map(|p| p.node_present_pages).sum()
-    }
-
-    // ----- boot: handing memory to the buddy
-
-    /// Linux: reset_all_zones_managed_pages() — once: managed pages become what is freed.
-    pub fn reset_all_zones_managed_pages(&self) {
-        if self.reset_managed_pages_done.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        for z in self.zones() {
-            z.managed_pages.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Linux: reserve_bootmem_region() — PG_reserved on the pages of `[start, end)` whose
-    /// struct pages exist (`pfn_valid`).
-    pub fn reserve_bootmem_region(
-        &self,
-        start: PhysAddr,
-        end: PhysAddr,
-        pfn_valid: impl Fn(u64) -> bool,
-    ) {
-        for pfn in start.pfn_down().0..end.pfn_up().0 {
-            if pfn_valid(pfn) {
-                let page = self.pfn_to_page(pfn);
-                // SAFETY: a valid pfn's struct page; boot, nothing else runs.
-                unsafe {
-                    // Avoid a false PageTail().
-                    (*page).lru.init_list_head();
-                    (*page).set_page_reserved();
-                }
-            }
-        }
-    }
-
-    /// Linux: __free_pages_core() — hand a block memblock never used to the buddy: clear
-    /// PG_reserved and the boot reference of each page, count it managed, free it to the
-    /// tail (past the per-CPU lists).
-    pub fn __free_pages_core(&self, page: PagePtr, order: u32) {
-        let page = page.as_ptr();
-        let nr_pages = 1u64 << order;
-        for i in 0..nr_pages as usize {
-            // SAFETY: boot: the block's struct pages are initialised and nobody else's.
-            unsafe {
-                let p = &*page.add(i);
-                p.clear_page_reserved();
-                p.set_page_count(0);
-            }
-        }
-        self.page_zone(page)
-            .managed_pages
-            .fetch_add(nr_pages, Ordering::Relaxed);
-        self.__free_pages_ok(page, order, FPI_TO_TAIL);
-    }
-
-    /// Linux: memblock_free_pages() (no deferred struct-page init here).
-    pub fn memblock_free_pages(&self, pfn: u64, order: u32) {
-        let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
-        self.__free_pages_core(page, order);
-    }
-
-    /// Linux: adjust_managed_page_count().
-    pub fn adjust_managed_page_count(&self, page: PagePtr, count: i64) {
-        self.page_zone(page.as_ptr())
-            .managed_pages
-            .fetch_add(count as u64, Ordering::Relaxed);
-        self.totalram_pages_add(count);
-    }
-
-    /// Linux: free_reserved_page().
-    pub fn free_reserved_page(&self, page: PagePtr) {
-        // SAFETY: a reserved page of the memmap, handed over by the caller.
-        unsafe {
-            let p = page.as_ref();
-            p.clear_page_reserved();
-            p.init_page_count();
-        }
-        self.__free_page(page);
-        self.adjust_managed_page_count(page, 1);
-    }
-
-    /// Linux: free_reserved_area() — give the whole pages of `[start, end)` (memory the
-    /// kernel reserved and no longer needs) to the buddy, filled with `poison` if it is a
-    /// byte value, and print `Freeing <s> memory: NK`. Linux takes linear-map addresses;
-    /// this takes the physical ones (typed addresses). Returns the pages freed.
-    pub fn free_reserved_area(
-        &self,
-        start: PhysAddr,
-        end: PhysAddr,
-        poison: i32,
-        s: Option<&str>,
-    ) -> u64 {
-        let (start, end) = (start.pfn_up().0, end.pfn_down().0);
-        let mut pages = 0;
-        for pfn in start..end {
-            if (0..=0xff).contains(&poison) {
-                let f = self
-                    .env
-                    .phys_to_virt
-                    .expect("free_reserved_area: no phys_to_virt hook");
-                // SAFETY: the caller hands the page over; the hook maps it writable.
-                unsafe {
-                    ptr::write_bytes(
-                        f(PhysAddr(pfn << PAGE_SHIFT)),
-                        poison as u8,
-                        PAGE_SIZE as usize,
-                    )
-                };
-            }
-            let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
-            self.free_reserved_page(page);
-            pages += 1;
-        }
-        if pages != 0 {
-            if let Some(s) = s {
-                pr_info!("Freeing {} memory: {}K", s, pages << (PAGE_SHIFT - 10));
-            }
-        }
-        pages
-    }
-
-    /// Linux: mem_init_print_info()'s numbers: free and present memory, the kernel's
-    /// sections (with Linux's adj_init_size() for sections nested in others), and what is
-    /// reserved (present minus managed).
-    pub fn mem_init_info(&self, s: &KernelSymbols) -> MemInitInfo {
-        let physpages = self.get_num_physpages();
-        let mut codesize = s._etext - s._stext;
-        let mut datasize = s._edata - s._sdata;
-        let rosize = s.__end_rodata - s.__start_rodata;
-        let bss_size = s.__bss_stop - s.__bss_start;
-        let mut init_data_size = s.__init_end - s.__init_begin;
-        let init_code_size = s._einittext - s._sinittext;
-        let adj = |start: u64, end: u64, size: &mut u64, pos: u64, adj: u64| {
-            if start <= pos && pos < end && *size > adj {
-                *size -= adj;
-            }
-        };
-        adj(
-            s.__init_begin,
-            s.__init_end,
-            &mut init_data_size,
-            s._sinittext,
-            init_code_size,
-        );
-        adj(
-            s._stext,
-            s._etext,
-            &mut codesize,
-            s._sinittext,
-            init_code_size,
-        );
-        adj(
-            s._sdata,
-            s._edata,
-            &mut datasize,
-            s.__init_begin,
-            init_data_size,
-        );
-        adj(s._stext, s._etext, &mut codesize, s.__start_rodata, rosize);
-        adj(s._sdata, s._edata, &mut datasize, s.__start_rodata, rosize);
-        let k = |pages: u64| pages << (PAGE_SHIFT - 10);
-        let totalcma_pages = 0;
-        MemInitInfo {
-            available: k(self.nr_free_pages()),
-            physpages: k(physpages),
-            codesize: codesize >> 10,
-            datasize: datasize >> 10,
-            rosize: rosize >> 10,
-            init: (init_data_size + init_code_size) >> 10,
-            bss: bss_size >> 10,
-            reserved: k(physpages - self.totalram_pages() - totalcma_pages),
-            cma_reserved: k(totalcma_pages),
-        }
-    }
-
-    /// Linux: mem_init_print_info().
-    pub fn mem_init_print_info(&self, s: &KernelSymbols) {
-        pr_info!("{}", self.mem_init_info(s));
     }
 
     // ----- watermarks and per-CPU set-up
@@ -2474,97 +2227,6 @@ impl<'a> PageAlloc<'a> {
         for zone in self.populated_zones() {
             self.setup_zone_pageset(zone, nr_cpu_ids);
         }
-    }
-}
-
-/// warn_alloc()'s first line: `swapper/0: page allocation failure: order:N, mode:0x..(...),
-/// nodemask=(null)`.
-pub fn warn_alloc_lines(
-    gfp: GfpT,
-    nodemask: Option<Nodemask>,
-    order: u32,
-    out: &mut dyn FnMut(&str),
-) {
-    let mut l = LineBuf::new();
-    let _ = fmt::write(
-        &mut l,
-        format_args!(
-            "{}: page allocation failure: order:{}, mode:{:#x}({}), nodemask=",
-            COMM,
-            order,
-            gfp,
-            GfpNames(gfp)
-        ),
-    );
-    match nodemask {
-        None => {
-            let _ = fmt::write(&mut l, format_args!("(null)"));
-        }
-        Some(m) => {
-            let _ = fmt::write(&mut l, format_args!("{}", NodeList(m)));
-        }
-    }
-    out(l.as_str());
-}
-
-/// Linux: `%*pbl` of a nodemask — ranges, `0-1,3`.
-pub struct NodeList(pub Nodemask);
-
-impl fmt::Display for NodeList {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let mut first = true;
-        let mut n = 0;
-        while n < MAX_NUMNODES {
-            if !self.0.isset(n) {
-                n += 1;
-                continue;
-            }
-            let start = n;
-            while n + 1 < MAX_NUMNODES && self.0.isset(n + 1) {
-                n += 1;
-            }
-            if !first {
-                f.write_str(",")?;
-            }
-            if start == n {
-                write!(f, "{}", n)?;
-            } else {
-                write!(f, "{}-{}", start, n)?;
-            }
-            first = false;
-            n += 1;
-        }
-        Ok(())
-    }
-}
-
-/// A fixed line buffer for reports (no allocator needed).
-pub(crate) struct LineBuf {
-    buf: [u8; 512],
-    len: usize,
-}
-
-impl LineBuf {
-    pub(crate) fn new() -> Self {
-        Self {
-            buf: [0; 512],
-            len: 0,
-        }
-    }
-    pub(crate) fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl fmt::Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut n = s.len().min(self.buf.len() - self.len);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
     }
 }
 

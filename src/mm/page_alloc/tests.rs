@@ -1,5 +1,6 @@
 use super::*;
 use crate::drivers::of::fdt::Fdt;
+use crate::include::mmzone::ZONE_DMA;
 use crate::kernel::printk::take_captured;
 use crate::mm::free_area_init::{
     early_pfn_valid, free_area_init, zone_dma_bits, zone_sizes_init, Memmap, ZoneMovableParams,
@@ -70,7 +71,7 @@ struct Sim {
 impl Sim {
     /// mem_init()'s memblock_free_all().
     fn free_all(&mut self) -> u64 {
-        self.mb.free_all(self.pa)
+        self.pa.memblock_free_all(&mut self.mb)
     }
     fn zone(&self, nid: i32, idx: usize) -> &'static Zone {
         &self.pa.nodes().get(nid).unwrap().node_zones[idx]

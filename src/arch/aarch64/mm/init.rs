@@ -413,7 +413,7 @@ pub fn mem_init() {
     // SAFETY: the vmemmap backs every present section (sparse_init), __va/__pa are the
     // linear map's, and NODE_DATA is published and lives for the kernel's lifetime.
     unsafe { crate::mm::page_alloc::page_alloc_init(nodes, env) };
-    crate::mm::memblock::memblock_free_all();
+    crate::mm::page_alloc::memblock_free_all();
 }
 
 /// Linux: mem_init_print_info() — the `Memory:` line from the linker's section sizes.
