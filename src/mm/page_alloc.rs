@@ -4,10 +4,25 @@
 //! pageblock stealing, the per-CPU page lists (`rmqueue_pcplist`, `rmqueue_bulk`,
 //! `free_unref_page`, `free_pcppages_bulk`), `get_page_from_freelist` over the zonelist with
 //! watermarks and `lowmem_reserve`, `__alloc_pages` and its slow path's failure report
-//! (`warn_alloc`), `prep_new_page`/compound pages, the bad-page checks, `__free_pages_core`,
-//! `free_reserved_area`, the watermark set-up (`init_per_zone_wmark_min`) and
-//! `mem_init_print_info`; plus include/linux/gfp_types.h's 6.1 GFP bits with `gfp_zone()` and
-//! `gfp_migratetype()`.
+//! (`warn_alloc`), `prep_new_page`/compound pages and the bad-page checks. Its sibling files:
+//! - `page_alloc/mm_init.rs`: boot memory into the buddy (`memblock_free_all`,
+//!   `__free_pages_core`, `free_reserved_area`) and the `Memory:` line;
+//! - `page_alloc/setup.rs`: watermarks, `lowmem_reserve` and the per-CPU pagesets
+//!   (`init_per_zone_wmark_min`, `setup_per_cpu_pageset`);
+//! - `page_alloc/show_mem.rs`: the failure report (`warn_alloc`, `show_free_areas`,
+//!   `show_mem`) and the free-list snapshot the reports in `mm::show` read;
+//! - `page_alloc/debug.rs`: `BUG: Bad page state` and `dump_page`.
+//!
+//! The GFP flags are in `mm::gfp`; the zone, order and migratetype constants in
+//! `crate::include`.
+//!
+//! ## One way in
+//! Arch and init code call the Linux-named free functions at the end of this file
+//! (`page_alloc_init`, `memblock_free_all`, `free_reserved_area`, `mem_init_print_info`,
+//! `setup_per_cpu_pageset`, `init_per_zone_wmark_min`); each is a thin call on the kernel's
+//! instance. Everything else — the cores, other mm code and every test — calls the methods
+//! of a [`PageAlloc`] (the kernel's is [`page_alloc()`]). A free function exists only while
+//! arch or init code calls it.
 //!
 //! ## Where the state lives
 //! Everything the allocator changes is in the zones (`free_area` under `zone.lock`, the
@@ -15,8 +30,7 @@
 //! A [`PageAlloc`] adds the machine-wide counters Linux keeps in globals (`totalram_pages`,
 //! `min_free_kbytes`, ...) and the [`PageAllocEnv`] hooks through which it reaches page
 //! structs and page contents, so the core never calls arch code: the kernel has one instance
-//! (`page_alloc_init`, then the Linux-named free functions at the end of this file); host
-//! tests build as many as they like over simulated memory.
+//! (`page_alloc_init`); host tests build as many as they like over simulated memory.
 //!
 //! ## What is different from Linux, and why
 //! - No reclaim, compaction or OOM killer: the slow path drains the per-CPU lists and gives
@@ -42,7 +56,7 @@ use super::addr::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use super::mmzone::{
     NodeDataMap, PcpLists, PerCpuPages, RawSpinlock, Zone, Zonelist, NR_FREE_CMA_PAGES,
     NR_FREE_PAGES, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
-    WMARK_PROMO, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK,
+    ZONELIST_FALLBACK, ZONELIST_NOFALLBACK,
 };
 use super::numa::Nodemask;
 use super::page::{
@@ -50,11 +64,10 @@ use super::page::{
     COMPOUND_PAGE_DTOR, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP, PG_HEAD, PG_LRU,
     TAIL_MAPPING,
 };
-use super::zonelist::nr_free_zone_pages;
 use crate::include::mmzone::{
-    page_group_by_mobility_disabled, MAX_NR_ZONES, MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE,
+    page_group_by_mobility_disabled, MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE,
     MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
-    PAGE_ALLOC_COSTLY_ORDER, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL,
+    PAGE_ALLOC_COSTLY_ORDER, ZONE_DMA32, ZONE_NORMAL,
 };
 use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 
@@ -63,10 +76,16 @@ use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 pub use super::gfp::*;
 pub use super::page::PageFlagNames;
 
+mod debug;
 mod mm_init;
+mod setup;
 mod show_mem;
 pub use self::mm_init::{memblock_free_all, KernelSymbols, MemInitInfo};
-pub use self::show_mem::{show_free_areas, show_mem, warn_alloc_lines, NodeList};
+pub use self::setup::int_sqrt;
+pub use self::show_mem::{
+    free_area_snapshot, show_free_areas, show_mem, warn_alloc_lines, FreeAreaSnapshot, NodeList,
+    PAGETYPEINFO_CAP,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Allocation flags (mm/internal.h) and free flags.
@@ -112,12 +131,8 @@ pub const FALLBACKS: [[u32; 3]; MIGRATE_TYPES] = [
     [MIGRATE_TYPES as u32; 3], // ISOLATE: never used
 ];
 
-/// Linux: sysctl_lowmem_reserve_ratio[] (DMA 256, DMA32 256, Normal 32, Movable 0).
-pub const SYSCTL_LOWMEM_RESERVE_RATIO: [u64; MAX_NR_ZONES] = [256, 256, 32, 0];
 /// Linux: watermark_scale_factor's default.
 pub const WATERMARK_SCALE_FACTOR: u64 = 10;
-/// Linux: SWAP_CLUSTER_MAX.
-const SWAP_CLUSTER_MAX: u64 = 32;
 /// Linux: min_free_kbytes' value before init_per_zone_wmark_min().
 pub const MIN_FREE_KBYTES_DEFAULT: u64 = 1024;
 /// Linux: POISON_FREE_INITMEM — what free_initmem() fills freed init memory with.
@@ -153,30 +168,6 @@ pub const fn get_order(size: u64) -> u32 {
         return 0;
     }
     64 - ((size - 1) >> PAGE_SHIFT).leading_zeros()
-}
-
-/// Linux: int_sqrt() — floor(sqrt(x)), by Linux's bit-by-bit method.
-pub fn int_sqrt(x: u64) -> u64 {
-    if x <= 1 {
-        return x;
-    }
-    let mut m = 1u64 << ((63 - x.leading_zeros()) & !1);
-    let (mut x, mut y) = (x, 0u64);
-    while m != 0 {
-        let b = y + m;
-        y >>= 1;
-        if x >= b {
-            x -= b;
-            y += m;
-        }
-        m >>= 2;
-    }
-    y
-}
-
-/// Linux: mult_frac(x, n, d).
-const fn mult_frac(x: u64, n: u64, d: u64) -> u64 {
-    (x / d) * n + ((x % d) * n) / d
 }
 
 /// Linux: migratetype_is_mergeable().
@@ -280,45 +271,6 @@ struct AllocContext<'z> {
 
 /// A page handed out by the allocator (Linux: `struct page *`).
 pub type PagePtr = NonNull<Page>;
-
-/// Free blocks of one zone, per order and per migratetype (for buddyinfo, pagetypeinfo,
-/// show_free_areas). Per-type counts stop at 100000, as Linux's pagetypeinfo does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FreeAreaSnapshot {
-    pub nr_free: [u64; MAX_ORDER],
-    pub per_type: [[u64; MAX_ORDER]; MIGRATE_TYPES],
-}
-
-/// Linux's cap on a pagetypeinfo list walk.
-pub const PAGETYPEINFO_CAP: u64 = 100000;
-
-/// Reads a zone's free areas under its lock (Linux: the loops of frag_show_print(),
-/// pagetypeinfo_showfree_print() and show_free_areas()).
-pub fn free_area_snapshot(zone: &Zone) -> FreeAreaSnapshot {
-    let mut s = FreeAreaSnapshot::default();
-    if !zone.zone_is_initialized() {
-        return s;
-    }
-    let _g = zone.lock.lock();
-    for order in 0..MAX_ORDER {
-        // SAFETY: the zone lock is held; the lists were initialised by free_area_init.
-        unsafe {
-            let fa = zone.free_area.get().add(order);
-            s.nr_free[order] = (*fa).nr_free;
-            for mt in 0..MIGRATE_TYPES {
-                let head: *mut ListHead = ptr::addr_of_mut!((*fa).free_list[mt]);
-                let mut n = 0;
-                let mut cur = (*head).next;
-                while !ptr::eq(cur, head) && n < PAGETYPEINFO_CAP {
-                    n += 1;
-                    cur = (*cur).next;
-                }
-                s.per_type[mt][order] = n;
-            }
-        }
-    }
-    s
-}
 
 impl<'a> PageAlloc<'a> {
     /// An allocator over `nodes` (whose zones free_area_init() set up and
@@ -1280,75 +1232,6 @@ impl<'a> PageAlloc<'a> {
         reason
     }
 
-    /// Linux: dump_page() — the page's fields, its raw words and why.
-    fn dump_page(&self, page: *const Page, reason: &str) {
-        // SAFETY: a page of the memmap; reading its words for a report.
-        let p = unsafe { &*page };
-        let head = p.compound_head();
-        pr_warn!(
-            "page:{:016x} refcount:{} mapcount:{} mapping:{:016x} index:{:#x} pfn:{:#x}",
-            page as u64,
-            p.page_count(),
-            p.page_mapcount_raw().wrapping_add(1),
-            p.mapping,
-            p.index,
-            self.page_to_pfn(page)
-        );
-        if !ptr::eq(head, page) || p.page_head() {
-            // SAFETY: a tail's head is a page of the same block.
-            let h = unsafe { &*head };
-            let order = if h.page_head() {
-                // SAFETY: a head's first tail is in the same block.
-                unsafe { (*head.add(1)).first_tail_compound_order() }
-            } else {
-                0
-            };
-            pr_warn!(
-                "head:{:016x} order:{} compound_mapcount:0 compound_pincount:0",
-                head as u64,
-                order
-            );
-        }
-        pr_warn!("flags: {}", PageFlagNames(p.flags.load(Ordering::Relaxed)));
-        // SAFETY: struct page is 8 u64 words.
-        let words: &[u64; 8] = unsafe { &*page.cast() };
-        pr_warn!(
-            "raw: {:016x} {:016x} {:016x} {:016x}",
-            words[0],
-            words[1],
-            words[2],
-            words[3]
-        );
-        pr_warn!(
-            "raw: {:016x} {:016x} {:016x} {:016x}",
-            words[4],
-            words[5],
-            words[6],
-            words[7]
-        );
-        pr_warn!("page dumped because: {}", reason);
-    }
-
-    /// The report half of bad_page(): Linux's `BUG: Bad page state` lines (Linux then
-    /// prints the modules and a stack, and taints the kernel).
-    fn report_bad_page(&self, page: *const Page, reason: &str) {
-        pr_alert!(
-            "BUG: Bad page state in process {}  pfn:{:05x}",
-            COMM,
-            self.page_to_pfn(page)
-        );
-        self.dump_page(page, reason);
-        self.bad_pages.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Linux: bad_page() — report, and leave the page out of the allocator (it leaks), with
-    /// PageBuddy cleared so nothing mistakes it for a free block.
-    fn bad_page(&self, page: *mut Page, reason: &str) {
-        self.report_bad_page(page, reason);
-        // SAFETY: a page of the memmap; _mapcount is atomic.
-        unsafe { (*page).page_mapcount_reset() };
-    }
-
     /// Linux: free_page_is_bad() (check_free_page()).
     fn free_page_is_bad(&self, page: *mut Page) -> bool {
         // SAFETY: a page of the memmap.
@@ -2006,228 +1889,6 @@ impl<'a> PageAlloc<'a> {
     pub fn get_num_physpages(&self) -> u64 {
         self.nodes.pgdats().map(|p| p.node_present_pages).sum()
     }
-
-    // ----- watermarks and per-CPU set-up
-
-    /// Linux: calculate_min_free_kbytes() — sqrt(lowmem_kbytes * 16), clamped to
-    /// [128, 262144] (6.1), unless the user set a larger value.
-    pub fn calculate_min_free_kbytes(&self) {
-        let lowmem_kbytes = nr_free_zone_pages(self.nodes, self.numa_node_id(), gfp_zone(GFP_USER))
-            * (PAGE_SIZE >> 10);
-        let new_min_free_kbytes = int_sqrt(lowmem_kbytes * 16);
-        let user = self.user_min_free_kbytes.load(Ordering::Relaxed);
-        if new_min_free_kbytes as i64 > user {
-            self.min_free_kbytes
-                .store(new_min_free_kbytes.clamp(128, 262144), Ordering::Relaxed);
-        } else {
-            pr_warn!(
-                "min_free_kbytes is not updated to {} because user defined value {} is preferred",
-                new_min_free_kbytes,
-                user
-            );
-        }
-    }
-
-    /// Linux: __setup_per_zone_wmarks() and setup_per_zone_wmarks() — min_free_kbytes
-    /// shared among the lowmem zones by size (ZONE_MOVABLE gets a small fixed min), low and
-    /// high a quarter of min (or watermark_scale_factor of the zone) above it; then the pcp
-    /// sizes that depend on them.
-    pub fn setup_per_zone_wmarks(&self) {
-        {
-            let _g = self.wmark_lock.lock();
-            let pages_min = self.min_free_kbytes() >> (PAGE_SHIFT - 10);
-            let lowmem_pages: u64 = self
-                .zones()
-                .filter(|z| z.zone_idx() != ZONE_MOVABLE)
-                .map(|z| z.zone_managed_pages())
-                .sum();
-            let scale = self.watermark_scale_factor.load(Ordering::Relaxed);
-            for zone in self.zones() {
-                let _zl = zone.lock.lock();
-                let managed = zone.zone_managed_pages();
-                let tmp = (pages_min * managed).checked_div(lowmem_pages).unwrap_or(0);
-                if zone.zone_idx() == ZONE_MOVABLE {
-                    let min_pages = (managed / 1024).clamp(SWAP_CLUSTER_MAX, 128);
-                    zone._watermark[WMARK_MIN].store(min_pages, Ordering::Relaxed);
-                } else {
-                    zone._watermark[WMARK_MIN].store(tmp, Ordering::Relaxed);
-                }
-                let tmp = (tmp >> 2).max(mult_frac(managed, scale, 10000));
-                zone.watermark_boost.store(0, Ordering::Relaxed);
-                let min = zone._watermark[WMARK_MIN].load(Ordering::Relaxed);
-                zone._watermark[WMARK_LOW].store(min + tmp, Ordering::Relaxed);
-                zone._watermark[WMARK_HIGH].store(min + 2 * tmp, Ordering::Relaxed);
-                zone._watermark[WMARK_PROMO].store(min + 3 * tmp, Ordering::Relaxed);
-            }
-            self.calculate_totalreserve_pages();
-        }
-        for zone in self.zones() {
-            self.zone_pcp_update(zone, 0);
-        }
-    }
-
-    /// Linux: calculate_totalreserve_pages() — per zone, its largest lowmem reserve plus
-    /// its high watermark (at most its managed pages).
-    pub fn calculate_totalreserve_pages(&self) {
-        let mut reserve_pages = 0;
-        for pgdat in self.nodes.pgdats() {
-            let mut node_total = 0;
-            for (i, zone) in pgdat.node_zones.iter().enumerate() {
-                let managed = zone.zone_managed_pages();
-                let mut max = (i..MAX_NR_ZONES)
-                    .map(|j| zone.lowmem_reserve(j))
-                    .max()
-                    .unwrap_or(0)
-                    .max(0) as u64;
-                max += zone.high_wmark_pages();
-                max = max.min(managed);
-                node_total += max;
-            }
-            pgdat
-                .totalreserve_pages
-                .store(node_total, Ordering::Relaxed);
-            reserve_pages += node_total;
-        }
-        self.totalreserve_pages
-            .store(reserve_pages, Ordering::Relaxed);
-    }
-
-    /// Linux: setup_per_zone_lowmem_reserve() — each zone keeps back, from allocations
-    /// that could have used a higher zone j, the managed pages of the zones up to j divided
-    /// by its sysctl_lowmem_reserve_ratio.
-    pub fn setup_per_zone_lowmem_reserve(&self) {
-        for pgdat in self.nodes.pgdats() {
-            for (i, &ratio) in SYSCTL_LOWMEM_RESERVE_RATIO[..MAX_NR_ZONES - 1]
-                .iter()
-                .enumerate()
-            {
-                let zone = &pgdat.node_zones[i];
-                let clear = ratio == 0 || zone.zone_managed_pages() == 0;
-                let mut managed_pages = 0;
-                for j in i + 1..MAX_NR_ZONES {
-                    managed_pages += pgdat.node_zones[j].zone_managed_pages();
-                    let v = if clear { 0 } else { managed_pages / ratio };
-                    zone.lowmem_reserve[j].store(v as i64, Ordering::Relaxed);
-                }
-            }
-        }
-        self.calculate_totalreserve_pages();
-    }
-
-    /// Linux: init_per_zone_wmark_min() (a postcore initcall): min_free_kbytes, the
-    /// watermarks, the lowmem reserves.
-    pub fn init_per_zone_wmark_min(&self) {
-        self.calculate_min_free_kbytes();
-        self.setup_per_zone_wmarks();
-        self.setup_per_zone_lowmem_reserve();
-    }
-
-    /// Linux: zone_batchsize() — ~0.1% of the zone or 1 MiB, whichever is smaller, a
-    /// quarter of that, clamped to 2^n - 1.
-    pub fn zone_batchsize(zone: &Zone) -> i32 {
-        let mut batch = (zone.zone_managed_pages() >> 10).min((1 << 20) / PAGE_SIZE);
-        batch /= 4;
-        if batch < 1 {
-            batch = 1;
-        }
-        let b = batch + batch / 2;
-        (1i64 << (63 - b.leading_zeros())) as i32 - 1
-    }
-
-    /// Linux: zone_highsize() — the zone's low watermark split among the node's CPUs, at
-    /// least four batches.
-    pub fn zone_highsize(&self, zone: &Zone, batch: i32, cpu_online: u32) -> i32 {
-        let total_pages = zone.low_wmark_pages();
-        let mut nr_split_cpus = (self.env.nr_cpus_node)(zone.node) + cpu_online;
-        if nr_split_cpus == 0 {
-            nr_split_cpus = (self.env.num_online_cpus)().max(1);
-        }
-        let high = (total_pages / nr_split_cpus as u64) as i32;
-        high.max(batch << 2)
-    }
-
-    /// Linux: zone_set_pageset_high_and_batch() / zone_pcp_update().
-    pub fn zone_pcp_update(&self, zone: &Zone, cpu_online: u32) {
-        let new_batch = Self::zone_batchsize(zone).max(1);
-        let new_high = self.zone_highsize(zone, new_batch, cpu_online);
-        if zone.pageset_high.load(Ordering::Relaxed) == new_high
-            && zone.pageset_batch.load(Ordering::Relaxed) == new_batch
-        {
-            return;
-        }
-        zone.pageset_high.store(new_high, Ordering::Relaxed);
-        zone.pageset_batch.store(new_batch, Ordering::Relaxed);
-        for cpu in 0..zone.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
-            if let Some(pcp) = self.pcp_of(zone, cpu) {
-                let _g = pcp.lock.lock();
-                // SAFETY: the pcp lock is held.
-                unsafe {
-                    (*pcp.inner.get()).high = new_high;
-                    (*pcp.inner.get()).batch = new_batch;
-                }
-            }
-        }
-    }
-
-    /// Linux: setup_zone_pageset() — the zone's per-CPU pagesets, one per possible CPU,
-    /// from the buddy on the zone's node (Linux: alloc_percpu()).
-    pub fn setup_zone_pageset(&self, zone: &Zone, nr_cpu_ids: usize) {
-        if !zone.per_cpu_pageset.load(Ordering::Acquire).is_null() || nr_cpu_ids == 0 {
-            return;
-        }
-        let size = (nr_cpu_ids * core::mem::size_of::<PerCpuPages>()) as u64;
-        let Some(page) = self
-            .__alloc_pages(
-                GFP_KERNEL | __GFP_THISNODE | __GFP_NOWARN,
-                get_order(size),
-                zone.node,
-                None,
-            )
-            .or_else(|| self.__alloc_pages(GFP_KERNEL, get_order(size), zone.node, None))
-        else {
-            pr_warn!(
-                "mm: no memory for the per-cpu pagesets of zone {}",
-                zone.name()
-            );
-            return;
-        };
-        let base = self.page_address(page).as_mut_ptr::<PerCpuPages>();
-        for cpu in 0..nr_cpu_ids {
-            // SAFETY: the block is ours, large enough and page-aligned; each entry is written
-            // once, then its lists are made empty in place (they must not move).
-            unsafe {
-                let p = base.add(cpu);
-                ptr::write(
-                    p,
-                    PerCpuPages {
-                        lock: RawSpinlock::new(),
-                        inner: core::cell::UnsafeCell::new(PcpLists {
-                            count: 0,
-                            high: 0,
-                            batch: 1,
-                            free_factor: 0,
-                            lists: [const { ListHead::new() }; NR_PCP_LISTS],
-                        }),
-                    },
-                );
-                for l in (*(*p).inner.get()).lists.iter_mut() {
-                    l.init_list_head();
-                }
-            }
-        }
-        zone.pcp_nr_cpus.store(nr_cpu_ids as u32, Ordering::Relaxed);
-        zone.per_cpu_pageset.store(base, Ordering::Release);
-        // Force the update: new pagesets start at Linux's boot values.
-        zone.pageset_high.store(-1, Ordering::Relaxed);
-        self.zone_pcp_update(zone, 0);
-    }
-
-    /// Linux: setup_per_cpu_pageset() — pagesets for every populated zone.
-    pub fn setup_per_cpu_pageset(&self, nr_cpu_ids: usize) {
-        for zone in self.populated_zones() {
-            self.setup_zone_pageset(zone, nr_cpu_ids);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2261,91 +1922,6 @@ fn pa() -> &'static PageAlloc<'static> {
         .expect("page allocator used before page_alloc_init()")
 }
 
-/// Linux: alloc_pages().
-pub fn alloc_pages(gfp: GfpT, order: u32) -> Option<PagePtr> {
-    pa().alloc_pages(gfp, order)
-}
-
-/// Linux: alloc_pages_node().
-pub fn alloc_pages_node(nid: i32, gfp: GfpT, order: u32) -> Option<PagePtr> {
-    pa().alloc_pages_node(nid, gfp, order)
-}
-
-/// Linux: __alloc_pages().
-pub fn __alloc_pages(
-    gfp: GfpT,
-    order: u32,
-    preferred_nid: i32,
-    nodemask: Option<Nodemask>,
-) -> Option<PagePtr> {
-    pa().__alloc_pages(gfp, order, preferred_nid, nodemask)
-}
-
-/// Linux: __get_free_pages().
-pub fn __get_free_pages(gfp: GfpT, order: u32) -> Option<VirtAddr> {
-    pa().__get_free_pages(gfp, order)
-}
-
-/// Linux: __get_free_page().
-pub fn __get_free_page(gfp: GfpT) -> Option<VirtAddr> {
-    pa().__get_free_pages(gfp, 0)
-}
-
-/// Linux: get_zeroed_page().
-pub fn get_zeroed_page(gfp: GfpT) -> Option<VirtAddr> {
-    pa().get_zeroed_page(gfp)
-}
-
-/// Linux: __free_pages().
-pub fn __free_pages(page: PagePtr, order: u32) {
-    pa().__free_pages(page, order)
-}
-
-/// Linux: __free_page().
-pub fn __free_page(page: PagePtr) {
-    pa().__free_page(page)
-}
-
-/// Linux: free_pages().
-pub fn free_pages(addr: VirtAddr, order: u32) {
-    pa().free_pages(addr, order)
-}
-
-/// Linux: free_page().
-pub fn free_page(addr: VirtAddr) {
-    pa().free_pages(addr, 0)
-}
-
-/// Linux: alloc_pages_exact().
-pub fn alloc_pages_exact(size: u64, gfp: GfpT) -> Option<VirtAddr> {
-    pa().alloc_pages_exact(size, gfp)
-}
-
-/// Linux: free_pages_exact().
-pub fn free_pages_exact(virt: VirtAddr, size: u64) {
-    pa().free_pages_exact(virt, size)
-}
-
-/// Linux: page_address().
-pub fn page_address(page: PagePtr) -> VirtAddr {
-    pa().page_address(page)
-}
-
-/// Linux: virt_to_page().
-pub fn virt_to_page(addr: VirtAddr) -> PagePtr {
-    pa().virt_to_page(addr)
-}
-
-/// Linux: nr_free_pages().
-pub fn nr_free_pages() -> u64 {
-    page_alloc().map_or(0, |p| p.nr_free_pages())
-}
-
-/// Linux: totalram_pages().
-pub fn totalram_pages() -> u64 {
-    page_alloc().map_or(0, |p| p.totalram_pages())
-}
-
 /// Linux: mem_init_print_info().
 pub fn mem_init_print_info(syms: &KernelSymbols) {
     pa().mem_init_print_info(syms)
@@ -2364,11 +1940,6 @@ pub fn setup_per_cpu_pageset(nr_cpu_ids: usize) {
 /// Linux: init_per_zone_wmark_min().
 pub fn init_per_zone_wmark_min() {
     pa().init_per_zone_wmark_min()
-}
-
-/// Linux: drain_all_pages(NULL).
-pub fn drain_all_pages() {
-    pa().drain_all_pages(None)
 }
 
 #[cfg(test)]

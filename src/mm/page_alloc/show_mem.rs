@@ -1,13 +1,15 @@
-//! The memory report of an allocation failure. Mirrors Linux 6.1's warn_alloc() and
+//! The memory report of an allocation failure, and the free-list snapshot it and the other
+//! reports read. Mirrors Linux 6.1's warn_alloc() and
 //! show_free_areas() (mm/page_alloc.c) and __show_mem() (lib/show_mem.c) — the split Linux
 //! 6.2 made into mm/show_mem.c. It is part of the page allocator (the failure path of
 //! `__alloc_pages` prints it), so the other reports in `mm::show` can build on the allocator
 //! without the allocator building on them.
 
 use core::fmt::{self, Write};
+use core::ptr;
 use core::sync::atomic::Ordering;
 
-use super::{free_area_snapshot, PageAlloc, COMM};
+use super::{PageAlloc, COMM};
 use crate::include::mmzone::{MAX_NR_ZONES, MAX_ORDER, MIGRATE_TYPES, ZONE_DMA};
 use crate::include::numa::MAX_NUMNODES;
 use crate::kernel::printk::LineBuf;
@@ -15,6 +17,7 @@ use crate::mm::addr::PAGE_SHIFT;
 use crate::mm::gfp::{gfp_zone, GfpNames, GfpT, __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_NOWARN};
 use crate::mm::mmzone::{Zone, NR_FREE_CMA_PAGES, NR_FREE_PAGES};
 use crate::mm::numa::Nodemask;
+use crate::mm::page::ListHead;
 
 /// One report line, formatted into a stack buffer and handed to the sink.
 macro_rules! emit {
@@ -28,6 +31,45 @@ macro_rules! emit {
 /// Linux: K() — pages to KiB.
 const fn k(pages: u64) -> u64 {
     pages << (PAGE_SHIFT - 10)
+}
+
+/// Free blocks of one zone, per order and per migratetype (for buddyinfo, pagetypeinfo,
+/// show_free_areas). Per-type counts stop at 100000, as Linux's pagetypeinfo does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreeAreaSnapshot {
+    pub nr_free: [u64; MAX_ORDER],
+    pub per_type: [[u64; MAX_ORDER]; MIGRATE_TYPES],
+}
+
+/// Linux's cap on a pagetypeinfo list walk.
+pub const PAGETYPEINFO_CAP: u64 = 100000;
+
+/// Reads a zone's free areas under its lock (Linux: the loops of frag_show_print(),
+/// pagetypeinfo_showfree_print() and show_free_areas()).
+pub fn free_area_snapshot(zone: &Zone) -> FreeAreaSnapshot {
+    let mut s = FreeAreaSnapshot::default();
+    if !zone.zone_is_initialized() {
+        return s;
+    }
+    let _g = zone.lock.lock();
+    for order in 0..MAX_ORDER {
+        // SAFETY: the zone lock is held; the lists were initialised by free_area_init.
+        unsafe {
+            let fa = zone.free_area.get().add(order);
+            s.nr_free[order] = (*fa).nr_free;
+            for mt in 0..MIGRATE_TYPES {
+                let head: *mut ListHead = ptr::addr_of_mut!((*fa).free_list[mt]);
+                let mut n = 0;
+                let mut cur = (*head).next;
+                while !ptr::eq(cur, head) && n < PAGETYPEINFO_CAP {
+                    n += 1;
+                    cur = (*cur).next;
+                }
+                s.per_type[mt][order] = n;
+            }
+        }
+    }
+    s
 }
 
 impl PageAlloc<'_> {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::drivers::of::fdt::Fdt;
-use crate::include::mmzone::ZONE_DMA;
+use crate::include::mmzone::{MAX_NR_ZONES, ZONE_DMA, ZONE_MOVABLE};
 use crate::kernel::printk::take_captured;
 use crate::mm::free_area_init::{
     early_pfn_valid, free_area_init, zone_dma_bits, zone_sizes_init, Memmap, ZoneMovableParams,
