@@ -71,8 +71,9 @@ use crate::include::mmzone::{
 };
 use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 
-// Temporary re-export: the GFP flags moved to `mm::gfp`; modules that still import them from
-// here keep compiling until they import `mm::gfp` directly. (Also this file's own import.)
+// Temporary re-exports: the GFP flags moved to `mm::gfp` and `%pGp` to `mm::page`; modules
+// that still import them from here keep compiling until they import those directly. (The
+// glob is also this file's own import of `mm::gfp`: when it goes, import the names used.)
 pub use super::gfp::*;
 pub use super::page::PageFlagNames;
 

@@ -326,7 +326,7 @@ fn memory_line_reproduces_linux_128m() {
     let free_now: u64 = sim
         .mb
         .free_mem_ranges(
-            crate::mm::memblock::NUMA_NO_NODE,
+            crate::include::numa::NUMA_NO_NODE,
             crate::mm::memblock::MemblockFlags::NONE,
         )
         .map(|(s, e, _)| e.pfn_down().0.saturating_sub(s.pfn_up().0))
