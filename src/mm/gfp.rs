@@ -198,3 +198,6 @@ impl fmt::Display for GfpNames {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
