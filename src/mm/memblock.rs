@@ -1713,6 +1713,9 @@ impl Iterator for MemPfnRanges<'_> {
     /// `(start_pfn, end_pfn, nid)`: the whole pages of one region.
     type Item = (Pfn, Pfn, i32);
 
+    // Inline: early_pfn_valid() walks these for every pfn memblock_free_all() reserves, from
+    // the page allocator's side of the crate.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         while let Some(r) = self.ty.regions().get(self.idx) {
             self.idx += 1;

@@ -7,6 +7,7 @@
 //! memblock decides nothing here: it only lists its ranges. The walk over them lives on the
 //! page allocator's side so that the dependency points one way, page allocator -> memblock.
 
+use core::cell::Cell;
 use core::fmt;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
@@ -15,7 +16,7 @@ use super::{page_alloc, PageAlloc, PagePtr, FPI_TO_TAIL};
 use crate::include::mmzone::MAX_ORDER;
 use crate::include::numa::NUMA_NO_NODE;
 use crate::mm::addr::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
-use crate::mm::free_area_init::early_pfn_valid;
+use crate::mm::free_area_init::{early_pfn_valid, PFN_SECTION_SHIFT};
 use crate::mm::memblock::{Memblock, MemblockFlags, MEMBLOCK};
 
 /// The kernel image's layout as mem_init_print_info() reads it: the linker symbols.
@@ -274,7 +275,20 @@ impl PageAlloc<'_> {
     /// Linux: memmap_init_reserved_pages() — PG_reserved on every reserved range and on
     /// NOMAP memory, where struct pages exist.
     fn memmap_init_reserved_pages(&self, mb: &Memblock) {
-        let valid = |pfn| early_pfn_valid(mb, pfn);
+        // early_pfn_valid() depends only on the pfn's section (it walks memblock's regions):
+        // ask once per section rather than once per pfn.
+        let last = Cell::new((u64::MAX, false));
+        let valid = |pfn: u64| {
+            let section = pfn >> PFN_SECTION_SHIFT;
+            match last.get() {
+                (s, v) if s == section => v,
+                _ => {
+                    let v = early_pfn_valid(mb, pfn);
+                    last.set((section, v));
+                    v
+                }
+            }
+        };
         for (start, end, _) in mb.reserved_mem_ranges() {
             self.reserve_bootmem_region(start, end, valid);
         }
