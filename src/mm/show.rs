@@ -1,9 +1,9 @@
 //! Reports over the memory-management structures (Linux: mm/vmstat.c's /proc/zoneinfo,
-//! /proc/buddyinfo and /proc/pagetypeinfo, fs/proc/meminfo.c's /proc/meminfo; show_mem()
-//! itself is the page allocator's, `page_alloc/show_mem.rs`, since its failure path prints
-//! it). Each report
-//! is a function that hands lines to a sink, separate from where they are printed: the
-//! console, a test, later a monitor. `mm_reports=` prints the buddy's reports at boot.
+//! /proc/buddyinfo and /proc/pagetypeinfo, fs/proc/meminfo.c's /proc/meminfo). show_mem()
+//! itself belongs to the page allocator (`page_alloc/show_mem.rs`), whose failure path prints
+//! it; this module only calls it. Each report is a function that hands lines to a sink,
+//! separate from where they are printed: the console, a test, later a monitor.
+//! `mm_reports=` prints the buddy's reports at boot.
 
 use core::fmt::Write;
 use core::sync::atomic::Ordering;

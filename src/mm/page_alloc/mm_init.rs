@@ -4,7 +4,7 @@
 //! __free_pages_core(), memblock_free_pages(), free_reserved_area() and
 //! mem_init_print_info() (mm/page_alloc.c; Linux 6.3 moved most of them to mm/mm_init.c).
 //!
-//! memblock decides nothing here: it only lists its ranges. The walk over them lives on the
+//! Memblock only lists its ranges (memory, reserved, free). The walk over them lives on the
 //! page allocator's side so that the dependency points one way, page allocator -> memblock.
 
 use core::cell::Cell;

@@ -1,9 +1,8 @@
 //! The memory report of an allocation failure, and the free-list snapshot it and the other
-//! reports read. Mirrors Linux 6.1's warn_alloc() and
-//! show_free_areas() (mm/page_alloc.c) and __show_mem() (lib/show_mem.c) — the split Linux
-//! 6.2 made into mm/show_mem.c. It is part of the page allocator (the failure path of
-//! `__alloc_pages` prints it), so the other reports in `mm::show` can build on the allocator
-//! without the allocator building on them.
+//! reports read. Mirrors Linux 6.1's warn_alloc() and show_free_areas() (mm/page_alloc.c)
+//! and __show_mem() (lib/show_mem.c) — the split Linux 6.2 made into mm/show_mem.c. It is
+//! part of the page allocator (the failure path of `__alloc_pages` prints it), so the other
+//! reports in `mm::show` build on the allocator without the allocator building on them.
 
 use core::fmt::{self, Write};
 use core::ptr;
