@@ -1,6 +1,7 @@
 //! Memory management: the arch-independent cores (Linux's mm/).
 pub mod addr;
 pub mod free_area_init;
+pub mod gfp;
 pub mod heap;
 pub mod memblock;
 pub mod memtest;

@@ -19,16 +19,20 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::addr::{PhysAddr, PAGE_SHIFT};
-use super::memblock::{MemType, Memblock, MAX_NUMNODES, NUMA_NO_NODE, SMP_CACHE_BYTES};
+use super::memblock::{MemType, Memblock};
 use super::mmzone::{NodeDataMap, PglistData};
+use crate::include::cache::SMP_CACHE_BYTES;
+use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
 use crate::kernel::params::SetupResult;
+
+// Temporary re-export: NR_CPUS moved to `crate::include::numa`; modules that still import it
+// from here keep compiling until they import the leaf directly. (Also this file's own import.)
+pub use crate::include::numa::NR_CPUS;
 
 /// Linux: LOCAL_DISTANCE.
 pub const LOCAL_DISTANCE: u32 = 10;
 /// Linux: REMOTE_DISTANCE.
 pub const REMOTE_DISTANCE: u32 = 20;
-/// Linux: CONFIG_NR_CPUS (arm64's default).
-pub const NR_CPUS: usize = 256;
 
 const NN: usize = MAX_NUMNODES as usize;
 

@@ -95,8 +95,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use self::tree::{va_size, VaTree, P};
 use super::addr::{align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-use super::memblock::MAX_NUMNODES;
 use super::page::Page;
+use crate::include::numa::{MAX_NUMNODES, NR_CPUS};
 
 // ---------------------------------------------------------------------------------------------
 // include/linux/vmalloc.h (6.1)
@@ -135,8 +135,7 @@ pub const VMAP_MAX_ALLOC: u64 = 64;
 /// Linux: VMAP_BBMAP_BITS — pages per vmap block:
 /// `min(1024, max(2 * VMAP_MAX_ALLOC, VMALLOC_PAGES / roundup_pow_of_two(NR_CPUS) / 16))`.
 pub const VMAP_BBMAP_BITS: u64 = {
-    let per_cpu =
-        VMALLOC_SPACE / PAGE_SIZE / (super::numa::NR_CPUS as u64).next_power_of_two() / 16;
+    let per_cpu = VMALLOC_SPACE / PAGE_SIZE / (NR_CPUS as u64).next_power_of_two() / 16;
     let lo = if per_cpu > VMAP_MAX_ALLOC * 2 {
         per_cpu
     } else {
@@ -1390,37 +1389,7 @@ fn merge_or_add_vmap_area_augment<A: VmapAreaAlloc>(
 }
 
 /// A fixed line buffer for vmallocinfo (no heap here); long lines are cut.
-struct LineBuf {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl LineBuf {
-    const fn new() -> Self {
-        Self {
-            buf: [0; 256],
-            len: 0,
-        }
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut n = s.len().min(self.buf.len() - self.len);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
+type LineBuf = crate::kernel::printk::LineBuf<256>;
 
 // ---------------------------------------------------------------------------------------------
 // The per-CPU deferred-free list

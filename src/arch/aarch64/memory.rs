@@ -68,6 +68,8 @@ pub const FIXADDR_TOP: u64 = VMEMMAP_START - (32 << 20);
 pub const VMALLOC_START: u64 = MODULES_END;
 /// Linux: VMALLOC_END (VMEMMAP_START - SZ_256M in 6.1).
 pub const VMALLOC_END: u64 = VMEMMAP_START - (256 << 20);
+// mm/percpu.rs spells VMALLOC_TOTAL out (mm/ does not import arch/); it must match this layout.
+const _: () = assert!(crate::mm::percpu::VMALLOC_TOTAL == VMALLOC_END - VMALLOC_START);
 /// Linux: MIN_KIMG_ALIGN — the Image must be loaded 2 MiB aligned.
 pub const MIN_KIMG_ALIGN: u64 = 2 << 20;
 

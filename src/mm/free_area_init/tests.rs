@@ -1,11 +1,11 @@
 use super::*;
 use crate::drivers::of::libfdt::Fdt;
 use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
+use crate::include::mmzone::{MIGRATE_UNMOVABLE, ZONE_DMA, ZONE_NORMAL};
 use crate::kernel::printk::take_captured;
 use crate::mm::mmzone::test_support::{add_window, test_va};
-use crate::mm::mmzone::{Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZONE_DMA, ZONE_NORMAL};
+use crate::mm::mmzone::{Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK};
 use crate::mm::numa::arch_numa_init;
-use crate::mm::page::MIGRATE_UNMOVABLE;
 use crate::mm::zonelist::{build_all_zonelists, ZonelistsSummary};
 use core::sync::atomic::Ordering;
 

@@ -385,7 +385,7 @@ pub fn mem_init() {
     // SAFETY: the vmemmap backs every present section (sparse_init), __va/__pa are the
     // linear map's, and NODE_DATA is published and lives for the kernel's lifetime.
     unsafe { crate::mm::page_alloc::page_alloc_init(nodes, env) };
-    crate::mm::memblock::memblock_free_all();
+    crate::mm::page_alloc::memblock_free_all();
 }
 
 /// Linux (up to 4.x): mem_init()'s "Virtual kernel memory layout:" — the regions of the
