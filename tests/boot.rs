@@ -5,8 +5,8 @@
 #![no_main]
 
 use aarch64_cpu::registers::{CurrentEL, SCTLR_EL1};
-use arm64_mm::arch::aarch64::kernel::setup::boot_command_line;
 use arm64_mm::arch::aarch64::memory::KIMAGE_VADDR;
+use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::kernel::{ktest, printk};
 use arm64_mm::{check, qemu_test};
 use tock_registers::interfaces::Readable;

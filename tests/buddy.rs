@@ -6,9 +6,9 @@
 #![no_std]
 #![no_main]
 
-use arm64_mm::arch::aarch64::kernel::setup::boot_command_line;
 use arm64_mm::arch::aarch64::mm::init::{ARM64_DMA_PHYS_LIMIT, MAX_PFN};
 use arm64_mm::kernel::ktest;
+use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::kernel::printk::LineBuf;
 use arm64_mm::mm::page_alloc::{
     page_alloc, PageAlloc, PagePtr, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_DMA, GFP_KERNEL,

@@ -10,8 +10,9 @@
 #![no_std]
 #![no_main]
 
-use arm64_mm::arch::aarch64::kernel::setup::{__fdt_pointer, boot_command_line, device_tree};
+use arm64_mm::arch::aarch64::kernel::setup::{__fdt_pointer, device_tree};
 use arm64_mm::kernel::ktest;
+use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::mm::memblock::MEMBLOCK;
 use arm64_mm::mm::PhysAddr;
 use arm64_mm::{check, qemu_test};

@@ -6,12 +6,12 @@
 #![no_main]
 
 use arm64_mm::arch::aarch64::kernel::extable::{probe_exec, probe_read_u8, probe_write_u8};
-use arm64_mm::arch::aarch64::kernel::setup::boot_command_line;
 use arm64_mm::arch::aarch64::memory::{__va, lm_alias, pa_symbol, PAGE_END, PAGE_OFFSET};
 use arm64_mm::arch::aarch64::mm::fault::FaultKind;
 use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
 use arm64_mm::arch::aarch64::mm::ptdump::{ptdump, walk_kernel_tables};
 use arm64_mm::kernel::ktest;
+use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::mm::memblock::{MemblockFlags, MEMBLOCK};
 use arm64_mm::mm::PAGE_SIZE;
 use arm64_mm::{check, qemu_test};

@@ -7,10 +7,10 @@
 #![no_main]
 
 use arm64_mm::arch::aarch64::kernel::extable::probe_read_u8;
-use arm64_mm::arch::aarch64::kernel::setup::boot_command_line;
 use arm64_mm::arch::aarch64::mm::fault::FaultKind;
 use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
 use arm64_mm::kernel::ktest;
+use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::mm::page_alloc::page_alloc;
 use arm64_mm::mm::vmalloc::api::{
     ioremap, iounmap, is_vmalloc_addr, nr_vmap_blocks, purge_vmap_area_lazy, vfree, vm_map_ram,

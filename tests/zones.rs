@@ -5,10 +5,11 @@
 #![no_std]
 #![no_main]
 
-use arm64_mm::arch::aarch64::kernel::setup::{boot_command_line, cpu_number, nr_cpu_ids};
+use arm64_mm::arch::aarch64::kernel::setup::{cpu_number, nr_cpu_ids};
 use arm64_mm::arch::aarch64::memory::pfn_to_page;
 use arm64_mm::arch::aarch64::memory::virt_to_phys;
 use arm64_mm::kernel::ktest;
+use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::mm::free_area_init::early_pfn_valid;
 use arm64_mm::mm::memblock::MEMBLOCK;
 use arm64_mm::mm::mmzone::node_data_map;

@@ -2,9 +2,10 @@
 //! The work is in the callees; this file is the table of contents of the boot.
 
 use crate::arch::aarch64::kernel::process::PANIC_HOOKS;
-use crate::arch::aarch64::kernel::setup::{self, boot_command_line};
+use crate::arch::aarch64::kernel::setup;
 use crate::arch::aarch64::kernel::time;
 use crate::arch::aarch64::mm::{init as mm_init, mmu, ptdump};
+use crate::kernel::params::boot_command_line;
 use crate::kernel::stages::timed;
 use crate::kernel::{panic, params, printk, stages};
 
@@ -59,7 +60,7 @@ fn setup_per_cpu_areas() {
     let cpus: [usize; crate::mm::numa::NR_CPUS] = core::array::from_fn(|i| i);
     let numa = NUMA_EARLY.lock();
     let offsets = percpu::setup_per_cpu_areas(
-        setup::percpu_static_image(),
+        crate::kernel::sections::percpu_static_image(),
         &cpus[..setup::nr_cpu_ids()],
         &|c| numa.cpu_to_node(c),
         &|a, b| numa.node_distance(a, b),

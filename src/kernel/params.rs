@@ -266,5 +266,43 @@ pub fn memparse(s: &str) -> Option<(u64, &str)> {
     ))
 }
 
+/// Linux: COMMAND_LINE_SIZE (asm/setup.h: 2048 on arm64).
+pub const COMMAND_LINE_SIZE: usize = 2048;
+
+/// Linux: boot_command_line (init/main.c) — copied out of the device tree by
+/// setup_machine_fdt(), as early_init_dt_scan_chosen() does, because the tree is remapped
+/// later. Written once during single-CPU early boot, read-only after.
+static BOOT_COMMAND_LINE: spin::Once<CommandLine> = spin::Once::new();
+
+struct CommandLine {
+    buf: [u8; COMMAND_LINE_SIZE],
+    len: usize,
+}
+
+/// The kernel command line (empty before setup_machine_fdt).
+pub fn boot_command_line() -> &'static str {
+    BOOT_COMMAND_LINE
+        .get()
+        .map_or("", |c| core::str::from_utf8(&c.buf[..c.len]).unwrap_or(""))
+}
+
+/// Linux: the strscpy() of /chosen/bootargs into boot_command_line. Only the first call
+/// counts.
+pub fn set_boot_command_line(s: &str) {
+    BOOT_COMMAND_LINE.call_once(|| {
+        let mut c = CommandLine {
+            buf: [0; COMMAND_LINE_SIZE],
+            len: 0,
+        };
+        let mut n = s.len().min(COMMAND_LINE_SIZE - 1);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        c.buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+        c.len = n;
+        c
+    });
+}
+
 #[cfg(test)]
 mod tests;

@@ -25,9 +25,8 @@ use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan};
 use crate::drivers::of::libfdt::Fdt;
 use crate::drivers::of::of_numa::of_numa_init;
 use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
-use crate::kernel::params;
+use crate::kernel::params::{self, boot_command_line, set_boot_command_line};
 use crate::kernel::sections::kernel_image_range;
-pub use crate::kernel::sections::percpu_static_image;
 use crate::kernel::stages::timed;
 use crate::mm::memblock::{self, Memblock, MEMBLOCK};
 use crate::mm::numa::{NumaError, NumaInfo, NR_CPUS};
@@ -55,47 +54,10 @@ pub static __boot_cpu_mode: AtomicU64 = AtomicU64::new(0);
 #[allow(non_upper_case_globals)]
 pub static cpu_number: AtomicU64 = AtomicU64::new(0);
 
-/// Moved to smp.rs (Linux: arch/arm64/include/asm/smp.h); re-exported for existing callers.
-pub use super::smp::smp_processor_id;
-
 /// Linux: nr_cpu_ids — the CPUs the device tree lists (at least the boot CPU), as
 /// setup_machine_fdt() counted them.
 pub fn nr_cpu_ids() -> usize {
     machine().cpus.nr_cpu_ids()
-}
-
-/// Linux: COMMAND_LINE_SIZE on arm64.
-pub const COMMAND_LINE_SIZE: usize = 2048;
-
-/// Linux: boot_command_line — copied out of the device tree, which is remapped later.
-static BOOT_COMMAND_LINE: spin::Once<CommandLine> = spin::Once::new();
-
-struct CommandLine {
-    buf: [u8; COMMAND_LINE_SIZE],
-    len: usize,
-}
-
-/// The kernel command line (empty before setup_machine_fdt).
-pub fn boot_command_line() -> &'static str {
-    BOOT_COMMAND_LINE
-        .get()
-        .map_or("", |c| core::str::from_utf8(&c.buf[..c.len]).unwrap_or(""))
-}
-
-fn set_boot_command_line(s: &str) {
-    BOOT_COMMAND_LINE.call_once(|| {
-        let mut c = CommandLine {
-            buf: [0; COMMAND_LINE_SIZE],
-            len: 0,
-        };
-        let mut n = s.len().min(COMMAND_LINE_SIZE - 1);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        c.buf[..n].copy_from_slice(&s.as_bytes()[..n]);
-        c.len = n;
-        c
-    });
 }
 
 /// The machine as the device tree describes it, parsed once by setup_machine_fdt().

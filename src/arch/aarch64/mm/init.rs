@@ -195,7 +195,7 @@ fn reserve_crashkernel() {
     use crate::kernel::crash_core::{
         parse_crashkernel, parse_crashkernel_high, parse_crashkernel_low, CrashError,
     };
-    let cmdline = crate::arch::aarch64::kernel::setup::boot_command_line();
+    let cmdline = crate::kernel::params::boot_command_line();
     let low_max = ARM64_DMA_PHYS_LIMIT.load(Ordering::Relaxed);
     let high_max = 1u64 << PHYS_MASK_SHIFT;
     let mut crash_max = low_max;
