@@ -13,6 +13,8 @@ pub mod show;
 pub mod slab_common;
 pub mod slub;
 pub mod sparse;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod vmalloc;
 pub mod zonelist;
 

@@ -1,10 +1,10 @@
-use super::sim::{set_cpu, Machine};
 use super::*;
 use crate::kernel::printk::take_captured;
 use crate::mm::slab_common::{KMALLOC_INFO, SLAB_NO_MERGE};
+use crate::mm::testing::{set_cpu, SimPages, SlubMachine};
 
 fn test_kmem_cache_create<'m>(
-    m: &'m Machine,
+    m: &'m SlubMachine,
     name: &'static str,
     size: u32,
     flags: SlabFlags,
@@ -17,7 +17,7 @@ fn test_kmem_cache_create<'m>(
 /// slub_kunit: test_clobber_zone.
 #[test]
 fn kunit_clobber_zone() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     take_captured();
     let s = test_kmem_cache_create(&m, "TestSlub_RZ_alloc", 64, SLAB_RED_ZONE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
@@ -51,7 +51,7 @@ fn kunit_clobber_zone() {
 /// slub_kunit: test_next_pointer.
 #[test]
 fn kunit_next_pointer() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_next_ptr_free", 64, SLAB_POISON);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     // SAFETY: ours; then reading and corrupting its free pointer, as the kunit case does.
@@ -94,7 +94,7 @@ fn kunit_next_pointer() {
 /// slub_kunit: test_first_word.
 #[test]
 fn kunit_first_word() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_1th_word_free", 64, SLAB_POISON);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     // SAFETY: a write after free, inside the slab, as the kunit case does.
@@ -124,7 +124,7 @@ fn kunit_first_word() {
 /// slub_kunit: test_clobber_50th_byte.
 #[test]
 fn kunit_clobber_50th_byte() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_50th_word_free", 64, SLAB_POISON);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     // SAFETY: a write after free, inside the slab.
@@ -142,7 +142,7 @@ fn kunit_clobber_50th_byte() {
 /// slub_kunit: test_clobber_redzone_free.
 #[test]
 fn kunit_clobber_redzone_free() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_RZ_free", 64, SLAB_RED_ZONE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     // SAFETY: a write into the red zone of a free object, inside the slab.
@@ -163,7 +163,7 @@ fn kunit_clobber_redzone_free() {
 /// slub_kunit: test_kmalloc_redzone_access.
 #[test]
 fn kunit_kmalloc_redzone_access() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(
         &m,
         "TestSlub_RZ_kmalloc",
@@ -199,7 +199,7 @@ fn kunit_kmalloc_redzone_access() {
 /// slub_kunit: test_kfree_rcu.
 #[test]
 fn kunit_kfree_rcu() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_kfree_rcu", 16, SLAB_NO_MERGE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     // SAFETY: a live object with room for its rcu_head at 0; the cache is ours.
@@ -215,7 +215,7 @@ fn kunit_kfree_rcu() {
 /// thread, many times.
 #[test]
 fn kunit_kfree_rcu_wq_destroy() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let slub: &SlubAllocator = &m.slub;
     for _ in 0..20 {
         let s = slub
@@ -243,7 +243,7 @@ fn kunit_kfree_rcu_wq_destroy() {
 /// slub_kunit: test_leak_destroy — destroy with a live object is refused and reported.
 #[test]
 fn kunit_leak_destroy() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_leak_destroy", 64, SLAB_NO_MERGE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     take_captured();
@@ -270,7 +270,7 @@ fn kunit_leak_destroy() {
 /// slub_kunit: test_krealloc_redzone_zeroing.
 #[test]
 fn kunit_krealloc_redzone_zeroing() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(
         &m,
         "TestSlub_krealloc",
@@ -315,7 +315,7 @@ fn kunit_krealloc_redzone_zeroing() {
 /// The taint in later reports, as Linux's print_tainted() shows TAINT_BAD_PAGE.
 #[test]
 fn second_report_is_tainted() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_taint", 64, SLAB_RED_ZONE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     for _ in 0..2 {
@@ -333,7 +333,7 @@ fn second_report_is_tainted() {
 /// With `F`, a double free is caught before it corrupts the freelist.
 #[test]
 fn double_free_is_refused_with_consistency_checks() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(
         &m,
         "TestSlub_double",
@@ -391,7 +391,7 @@ fn calculate_order_matches_linux() {
         }
     }
     // The arm64 machines' kmalloc caches, as /proc/slabinfo shows them on 2 CPUs.
-    let m = Machine::with_params(64, SlubParams::new(2, 1, 1));
+    let m = SlubMachine::with_params(64, SlubParams::new(2, 1, 1));
     let mut out = String::new();
     m.slub.slabinfo(&mut out).unwrap();
     let line = |name: &str| {
@@ -453,7 +453,7 @@ fn slub_line_matches_linux_fixtures() {
             .lines()
             .find_map(|l| l.find("SLUB: ").map(|i| &l[i..]))
             .expect("a SLUB: line");
-        let m = Machine::with_params(16 * nodes as usize, SlubParams::new(cpus, nodes, 7));
+        let m = SlubMachine::with_params(16 * nodes as usize, SlubParams::new(cpus, nodes, 7));
         let mine = take_captured();
         let line = mine
             .lines()
@@ -467,7 +467,7 @@ fn slub_line_matches_linux_fixtures() {
 /// Bring-up: DOWN -> PARTIAL -> UP -> FULL, the boot caches bootstrapped.
 #[test]
 fn bootstrap_and_states() {
-    let pages: &'static sim::SimPages = Box::leak(Box::new(sim::SimPages::new(16, 1)));
+    let pages: &'static SimPages = Box::leak(Box::new(SimPages::new(16, 1)));
     let slub = Box::new(SlubAllocator::new(pages, SlubParams::new(2, 1, 3)));
     assert_eq!(slub.slab_state(), SlabState::Down);
     slub.kmem_cache_init();
@@ -506,7 +506,7 @@ fn constructor_cache() {
             }
         }
     }
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = m
         .slub
         .kmem_cache_create("ctor_cache", 48, 0, 0, Some(ctor))
@@ -546,7 +546,7 @@ fn constructor_cache() {
 /// Alignments 8 ... 4096 from kmem_cache_create(align).
 #[test]
 fn alignments() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     for shift in 3..=12u32 {
         let align = 1u32 << shift;
         let name: &'static str = Box::leak(format!("align-{align}").into_boxed_str());
@@ -590,7 +590,7 @@ fn alignments() {
 /// Stress: many thousands of objects across every kmalloc class (and large kmalloc),
 /// each filled with a pattern, checked, freed in a scrambled order; afterwards every
 /// slab page is back (after kmem_cache_shrink, which returns the min_partial slabs).
-fn stress(m: &Machine, rounds: usize) {
+fn stress(m: &SlubMachine, rounds: usize) {
     m.shrink_all();
     let base = m.pages.pages_out();
     let mut sizes: Vec<usize> = Vec::new();
@@ -647,10 +647,10 @@ fn stress(m: &Machine, rounds: usize) {
 
 #[test]
 fn stress_all_kmalloc_classes() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     stress(&m, 4);
     // The arm64 6.1 classes, too.
-    let m = Machine::with_params(64, SlubParams::new(2, 1, 5));
+    let m = SlubMachine::with_params(64, SlubParams::new(2, 1, 5));
     stress(&m, 2);
     assert_eq!(m.slub.slab_errors(), 0);
 }
@@ -661,7 +661,7 @@ fn stress_with_slub_debug() {
     let mut p = SlubParams::new(1, 1, 9).with_slub_debug(None);
     p.kmalloc_min_size = 8;
     assert_eq!(p.slub_debug, DEBUG_DEFAULT_FLAGS);
-    let m = Machine::with_params(256, p);
+    let m = SlubMachine::with_params(256, p);
     let k64 = m.slub.find_cache("kmalloc-64").unwrap();
     assert_eq!(k64.flags & DEBUG_DEFAULT_FLAGS, DEBUG_DEFAULT_FLAGS);
     assert!(
@@ -677,7 +677,7 @@ fn stress_with_slub_debug() {
 fn concurrent_cpus() {
     let mut p = SlubParams::new(4, 2, 11);
     p.kmalloc_min_size = 8;
-    let m = Machine::with_params(64, p);
+    let m = SlubMachine::with_params(64, p);
     m.shrink_all();
     let base = m.pages.pages_out();
     let slub: &SlubAllocator = &m.slub;
@@ -735,7 +735,7 @@ fn concurrent_cpus() {
 fn numa_nodes() {
     let mut p = SlubParams::new(2, 2, 13);
     p.kmalloc_min_size = 8;
-    let m = Machine::with_params(32, p);
+    let m = SlubMachine::with_params(32, p);
     let s = m.slub.find_cache("kmalloc-64").unwrap();
     assert_eq!(s.nodes().count(), 2);
     for nid in [0, 1, 0, 1] {
@@ -792,7 +792,7 @@ fn slub_debug_option() {
     // `O`: a cache whose debug metadata would raise its minimum order gets none.
     let mut p = SlubParams::new(1, 1, 0).with_slub_debug(Some("FZPUO"));
     p.kmalloc_min_size = 8;
-    let m = Machine::with_params(32, p);
+    let m = SlubMachine::with_params(32, p);
     assert_eq!(
         m.slub.find_cache("kmalloc-4k").unwrap().flags & DEBUG_METADATA_FLAGS,
         0
@@ -806,7 +806,7 @@ fn slub_debug_option() {
 /// The object layout of calculate_sizes() for a few flag sets (Linux's numbers).
 #[test]
 fn object_layout() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let c = |name: &'static str, size, flags| {
         m.slub
             .kmem_cache_create(name, size, 0, flags | SLAB_NO_USER_FLAGS, None)
@@ -852,7 +852,7 @@ fn object_layout() {
 fn freelist_shuffle() {
     let mut p = SlubParams::new(1, 1, 21);
     p.kmalloc_min_size = 8;
-    let m = Machine::with_params(16, p);
+    let m = SlubMachine::with_params(16, p);
     let s = m
         .slub
         .kmem_cache_create("shuffled", 64, 0, SLAB_NO_MERGE, None)
@@ -866,7 +866,7 @@ fn freelist_shuffle() {
     assert_eq!(sorted.len(), 64);
     assert_ne!(objs, sorted, "shuffled");
     p.freelist_random = false;
-    let m = Machine::with_params(16, p);
+    let m = SlubMachine::with_params(16, p);
     let s = m
         .slub
         .kmem_cache_create("ordered", 64, 0, SLAB_NO_MERGE, None)
@@ -880,7 +880,7 @@ fn freelist_shuffle() {
 /// The hardened free pointer: the stored word is neither the pointer nor zero for NULL.
 #[test]
 fn hardened_freepointer() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = m
         .slub
         .kmem_cache_create("hardened", 64, 0, SLAB_NO_MERGE, None)
@@ -901,7 +901,7 @@ fn hardened_freepointer() {
 /// Out of memory: NULL and Linux's report.
 #[test]
 fn out_of_memory_report() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = m
         .slub
         .kmem_cache_create("oom", 2000, 0, SLAB_NO_MERGE, None)
@@ -931,7 +931,7 @@ fn out_of_memory_report() {
 /// The size_index table of a kmalloc_min_size=8 allocator is Linux's initial one.
 #[test]
 fn kmalloc_class_names() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     for (size, name) in [
         (1, "kmalloc-8"),
         (72, "kmalloc-96"),
