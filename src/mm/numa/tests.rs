@@ -1,6 +1,6 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::mmzone::test_support::{memblock_with, test_va};
+use crate::mm::testing::{__va, Backing, Machine};
 
 const SZ_1G: u64 = 1 << 30;
 
@@ -30,18 +30,18 @@ fn distance_map_sets_both_directions_and_defaults() {
         ],
     );
     let fdt = Fdt::new(&blob).unwrap();
-    let mut mb = memblock_with(
-        &[
-            (0x4000_0000, SZ_1G, None),
-            (0x8000_0000, SZ_1G, None),
-            (0xc000_0000, SZ_1G, None),
-        ],
-        1 << 20,
-    );
+    let m = Machine::from_banks(&[
+        (0x4000_0000, SZ_1G, None),
+        (0x8000_0000, SZ_1G, None),
+        (0xc000_0000, SZ_1G, None),
+    ])
+    .backed(Backing::Top(1 << 20))
+    .memblock();
+    let mut mb = m.mb;
     let mut numa = NumaInfo::new();
     let mut nodes = NodeDataMap::new();
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, __va);
     let out = take_captured();
     assert!(
         out.contains("OF: NUMA: parsing numa-distance-map-v1"),
@@ -82,13 +82,13 @@ fn invalid_distances_fall_back_to_a_fake_node() {
         &[0, 0, 10, 0, 1, 10],
     );
     let fdt = Fdt::new(&blob).unwrap();
-    let mut mb = memblock_with(
-        &[(0x4000_0000, SZ_1G, None), (0x8000_0000, SZ_1G, None)],
-        1 << 20,
-    );
+    let m = Machine::from_banks(&[(0x4000_0000, SZ_1G, None), (0x8000_0000, SZ_1G, None)])
+        .backed(Backing::Top(1 << 20))
+        .memblock();
+    let mut mb = m.mb;
     let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, __va);
     let out = take_captured();
     let l = lines(&out);
     assert_eq!(l[0], "OF: NUMA: parsing numa-distance-map-v1");
@@ -109,10 +109,13 @@ fn bad_node_id_and_memoryless_cpu_node() {
     // A memory node id beyond MAX_NUMNODES stops of_numa.
     let blob = numa_fdt(&[(0x4000_0000, SZ_1G, Some(16))], &[], &[]);
     let fdt = Fdt::new(&blob).unwrap();
-    let mut mb = memblock_with(&[(0x4000_0000, SZ_1G, None)], 1 << 20);
+    let m = Machine::from_banks(&[(0x4000_0000, SZ_1G, None)])
+        .backed(Backing::Top(1 << 20))
+        .memblock();
+    let mut mb = m.mb;
     let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, __va);
     let out = take_captured();
     let l = lines(&out);
     assert_eq!(l[0], "OF: NUMA: Node id 16 exceeds maximum value");
@@ -126,9 +129,12 @@ fn bad_node_id_and_memoryless_cpu_node() {
     // comes from node 0.
     let blob = numa_fdt(&[(0x4000_0000, SZ_1G, Some(0))], &[Some(0), Some(1)], &[]);
     let fdt = Fdt::new(&blob).unwrap();
-    let mut mb = memblock_with(&[(0x4000_0000, SZ_1G, None)], 1 << 20);
+    let m = Machine::from_banks(&[(0x4000_0000, SZ_1G, None)])
+        .backed(Backing::Top(1 << 20))
+        .memblock();
+    let mut mb = m.mb;
     let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, test_va);
+    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, __va);
     let out = take_captured();
     let l = lines(&out);
     assert!(l[0].starts_with("NUMA: NODE_DATA [mem 0x7f"), "{out}");

@@ -257,17 +257,12 @@ pub struct UpToZones {
     pub nodes: NodeDataMap,
     pub fai: FreeAreaInit,
     pub zl: crate::mm::zonelist::ZonelistsSummary,
-    memmap: Option<Vec<Page>>,
-    first_pfn: u64,
+    /// The struct pages [`Machine::with_memmap`] asked for, from pfn `first_pfn` on.
+    pub memmap: Option<Vec<Page>>,
+    pub first_pfn: u64,
 }
 
 impl UpToZones {
-    /// The memmap [`Machine::with_memmap`] asked for.
-    pub fn memmap(&mut self) -> Memmap<'_> {
-        let v = self.memmap.as_mut().expect("built without with_memmap()");
-        Memmap::new(v, self.first_pfn)
-    }
-
     /// mm_init()'s page allocator over the zones: PageAlloc with the simulated __va/__pa
     /// (memory still in memblock: [`UpToBuddy::free_all`] hands it over). The machine
     /// lives for the rest of the process.

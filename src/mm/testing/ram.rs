@@ -52,6 +52,9 @@ impl SimRam {
     /// aligned, and congruent to `base` modulo 4 MiB.
     pub fn back(&mut self, base: u64, size: u64) {
         let size = size as usize;
+        if size == 0 {
+            return;
+        }
         let layout = Layout::from_size_align(size + ALIGN, PAGE_SIZE as usize).unwrap();
         // SAFETY: the layout has a non-zero size.
         let mem = unsafe { alloc(layout) };
