@@ -1,72 +1,21 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use std::cell::Cell;
+use crate::mm::testing::{Machine, SimRam, FILL};
 
 /// Where the simulated RAM starts, as on QEMU's virt machine.
 const RAM: u64 = 0x4000_0000;
 const SZ_4K: u64 = 0x1000;
 const SZ_64K: u64 = 0x1_0000;
-/// What the simulated RAM holds before anyone writes it.
-const FILL: u8 = 0xaa;
-
-// The simulated RAM of the current test thread: (phys base, host address, size).
-std::thread_local! {
-    static ARENA: Cell<(u64, usize, usize)> = const { Cell::new((0, 0, 0)) };
-}
-
-/// Host memory standing in for physical `[base, base + size)`. A `Vec<u64>` keeps it
-/// 8-byte aligned, which memblock's `__va()` contract promises for aligned addresses.
-struct Arena {
-    words: Vec<u64>,
-    base: u64,
-}
-
-impl Arena {
-    fn new(base: u64, size: u64) -> Self {
-        let fill = u64::from_ne_bytes([FILL; 8]);
-        let mut words = vec![fill; (size / 8) as usize];
-        ARENA.with(|a| a.set((base, words.as_mut_ptr() as usize, size as usize)));
-        Self { words, base }
-    }
-
-    fn bytes(&self, pa: u64, len: u64) -> &[u8] {
-        let off = (pa - self.base) as usize;
-        // SAFETY: a u64 slice viewed as its bytes; the index below checks the bounds.
-        let all = unsafe {
-            core::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.words.len() * 8)
-        };
-        &all[off..off + len as usize]
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        ARENA.with(|a| a.set((0, 0, 0)));
-    }
-}
-
-fn arena_p2v(p: PhysAddr) -> *mut u8 {
-    let (base, host, size) = ARENA.with(|a| a.get());
-    assert!(
-        p.0 >= base && p.0 - base <= size as u64,
-        "phys {:#x} is outside the simulated RAM",
-        p.0
-    );
-    (host + (p.0 - base) as usize) as *mut u8
-}
-
 /// A memblock over `size` bytes of simulated RAM at RAM, with `reserved` taken.
-fn with_ram(size: u64, reserved: &[(u64, u64)]) -> (Arena, Memblock) {
-    let arena = Arena::new(RAM, size);
-    let mut mb = Memblock::new();
-    // SAFETY: the arena maps [RAM, RAM + size) linearly, 8-byte aligned, and nothing
-    // else uses it.
-    unsafe { mb.set_phys_to_virt(arena_p2v) };
-    mb.add(PhysAddr(RAM), size).unwrap();
-    for &(base, len) in reserved {
-        mb.reserve(PhysAddr(base), len).unwrap();
-    }
-    (arena, mb)
+fn with_ram(size: u64, reserved: &[(u64, u64)]) -> (SimRam, Memblock) {
+    let m = reserved
+        .iter()
+        .fold(
+            Machine::from_banks(&[(RAM, size, None)]),
+            |m, &(base, len)| m.reserve(base, len),
+        )
+        .memblock();
+    (m.ram, m.mb)
 }
 
 /// What this thread printed, without the timestamps.
@@ -86,7 +35,7 @@ fn regions(mb: &Memblock) -> Vec<(u64, u64)> {
 }
 
 /// Every byte memblock still calls free is zero.
-fn check_free_zeroed(arena: &Arena, mb: &Memblock) {
+fn check_free_zeroed(arena: &SimRam, mb: &Memblock) {
     for (s, e, _) in mb.free_mem_ranges(NUMA_NO_NODE, MemblockFlags::NONE) {
         assert!(
             arena.bytes(s.0, e - s).iter().all(|&b| b == 0),
