@@ -6,6 +6,7 @@ use crate::mm::testing::{Machine, SimRam, FILL};
 const RAM: u64 = 0x4000_0000;
 const SZ_4K: u64 = 0x1000;
 const SZ_64K: u64 = 0x1_0000;
+
 /// A memblock over `size` bytes of simulated RAM at RAM, with `reserved` taken.
 fn with_ram(size: u64, reserved: &[(u64, u64)]) -> (SimRam, Memblock) {
     let m = reserved
@@ -38,7 +39,7 @@ fn regions(mb: &Memblock) -> Vec<(u64, u64)> {
 fn check_free_zeroed(arena: &SimRam, mb: &Memblock) {
     for (s, e, _) in mb.free_mem_ranges(NUMA_NO_NODE, MemblockFlags::NONE) {
         assert!(
-            arena.bytes(s.0, e - s).iter().all(|&b| b == 0),
+            arena.bytes(s, e - s).iter().all(|&b| b == 0),
             "free range {:#x}-{:#x} is not zeroed",
             s.0,
             e.0
@@ -127,7 +128,7 @@ fn free_memory_ends_zeroed_and_reserved_memory_untouched() {
     );
     check_free_zeroed(&arena, &mb);
     for (base, len) in reserved {
-        assert!(arena.bytes(base, len).iter().all(|&b| b == FILL));
+        assert!(arena.bytes(PhysAddr(base), len).iter().all(|&b| b == FILL));
     }
 }
 
@@ -149,7 +150,7 @@ fn all_patterns_run_from_the_last_down_to_zero() {
         .collect();
     assert_eq!(patterns, expected);
     assert_eq!(patterns[3], "4c494e5558726c7a");
-    assert!(arena.bytes(RAM, SZ_4K).iter().all(|&b| b == 0));
+    assert!(arena.bytes(PhysAddr(RAM), SZ_4K).iter().all(|&b| b == 0));
 }
 
 #[test]
@@ -166,15 +167,21 @@ fn ranges_are_clamped_to_start_and_end() {
             "  0x0000000040003000 - 0x0000000040003100 pattern 0000000000000000",
         ]
     );
-    assert!(arena.bytes(RAM, 0x800).iter().all(|&b| b == FILL));
-    assert!(arena.bytes(RAM + 0x800, 0x1800).iter().all(|&b| b == 0));
+    assert!(arena.bytes(PhysAddr(RAM), 0x800).iter().all(|&b| b == FILL));
     assert!(arena
-        .bytes(RAM + 2 * SZ_4K, SZ_4K)
+        .bytes(PhysAddr(RAM + 0x800), 0x1800)
+        .iter()
+        .all(|&b| b == 0));
+    assert!(arena
+        .bytes(PhysAddr(RAM + 2 * SZ_4K), SZ_4K)
         .iter()
         .all(|&b| b == FILL));
-    assert!(arena.bytes(RAM + 3 * SZ_4K, 0x100).iter().all(|&b| b == 0));
     assert!(arena
-        .bytes(RAM + 3 * SZ_4K + 0x100, 0xf00)
+        .bytes(PhysAddr(RAM + 3 * SZ_4K), 0x100)
+        .iter()
+        .all(|&b| b == 0));
+    assert!(arena
+        .bytes(PhysAddr(RAM + 3 * SZ_4K + 0x100), 0xf00)
         .iter()
         .all(|&b| b == FILL));
 }
@@ -195,9 +202,9 @@ fn partial_words_at_range_edges_are_left_alone() {
         ]
     );
     // [0, 3) holds no whole word; [8, 0x1d) holds two, [8, 0x18).
-    assert_eq!(arena.bytes(RAM, 8), [FILL; 8]);
-    assert_eq!(arena.bytes(RAM + 8, 0x10), [0; 0x10]);
-    assert_eq!(arena.bytes(RAM + 0x18, 8), [FILL; 8]);
+    assert_eq!(arena.bytes(PhysAddr(RAM), 8), [FILL; 8]);
+    assert_eq!(arena.bytes(PhysAddr(RAM + 8), 0x10), [0; 0x10]);
+    assert_eq!(arena.bytes(PhysAddr(RAM + 0x18), 8), [FILL; 8]);
 }
 
 /// A test double for RAM with stuck-at-1 bits: after each write pass it really corrupts
@@ -296,7 +303,7 @@ fn bad_words_are_coalesced_into_runs_and_reserved() {
     check_free_zeroed(&arena, &mb);
     // The reserved page was never written, its fault notwithstanding.
     assert!(arena
-        .bytes(RAM + 2 * SZ_4K, SZ_4K)
+        .bytes(PhysAddr(RAM + 2 * SZ_4K), SZ_4K)
         .iter()
         .all(|&b| b == FILL));
     assert!(mem.writes.iter().all(|&(s, n, _)| {

@@ -74,7 +74,8 @@ impl SimRam {
     }
 
     /// `len` bytes of simulated RAM at `pa`, which must lie in one window.
-    pub fn bytes(&self, pa: u64, len: u64) -> &[u8] {
+    pub fn bytes(&self, pa: PhysAddr, len: u64) -> &[u8] {
+        let pa = pa.0;
         let w = self
             .windows
             .iter()
