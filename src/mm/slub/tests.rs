@@ -1,7 +1,7 @@
 use super::*;
 use crate::kernel::printk::take_captured;
 use crate::mm::slab_common::{KMALLOC_INFO, SLAB_NO_MERGE};
-use crate::mm::testing::{set_cpu, SimPages, SlubMachine};
+use crate::mm::testing::{__pa, set_cpu, Backing, Machine, SimPages, SlubMachine};
 
 fn test_kmem_cache_create<'m>(
     m: &'m SlubMachine,
@@ -947,4 +947,44 @@ fn kmalloc_class_names() {
         );
     }
     assert_eq!(KMALLOC_INFO[13].name[2], "dma-kmalloc-8k");
+}
+
+/// SLUB over the buddy, as mm_init() brings it up on the kernel: slabs are pages the zone
+/// hands out (PG_slab, in RAM), and go back to it when emptied and shrunk.
+#[test]
+fn slabs_come_from_the_buddy() {
+    let m = Machine::fdt(&[(0x4000_0000, 32 << 20, None)], &[None, None], &[])
+        .backed(Backing::Full)
+        .buddy()
+        .slub(SlubParams::new(2, 1, 9));
+    let free = m.pages.nr_free_pages();
+    let s = m
+        .slub
+        .kmem_cache_create("buddy_test", 1000, 0, SLAB_NO_MERGE, None)
+        .unwrap();
+    let objs: Vec<*mut u8> = (0..100)
+        .map(|_| m.slub.kmem_cache_alloc(s, GFP_KERNEL))
+        .collect();
+    // 100 objects of 1000 bytes: at least 25 pages left the free lists.
+    assert!(m.pages.nr_free_pages() + 25 <= free);
+    // Each object lies in simulated RAM, on a head page the buddy handed out.
+    let slab_pages: Vec<_> = objs
+        .iter()
+        .map(|&p| {
+            assert!(!p.is_null());
+            assert!((0x4000_0000..0x4200_0000).contains(&__pa(p).0));
+            m.slub.virt_to_head_page(p).unwrap()
+        })
+        .collect();
+    let is_slab = |p: &NonNull<Page>| {
+        // SAFETY: a page of the machine's memmap, which lives forever.
+        unsafe { p.as_ref() }.flags.load(Ordering::Relaxed) & (1 << PG_SLAB) != 0
+    };
+    assert!(slab_pages.iter().all(is_slab));
+    for p in objs {
+        // SAFETY: live.
+        unsafe { m.slub.kmem_cache_free(s, p) };
+    }
+    assert_eq!(m.slub.kmem_cache_shrink(s), 0);
+    assert!(!slab_pages.iter().any(is_slab));
 }

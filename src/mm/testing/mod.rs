@@ -15,15 +15,10 @@
 //! SlubMachine::with_params(mib, params) / ::small(): SLUB over SimPages
 //! ```
 
-// Until every test uses it (this commit converts the SLUB ones).
-#[allow(dead_code)]
 mod machine;
-#[allow(dead_code)]
 mod ram;
 mod slab;
 
-#[allow(unused_imports)]
-pub use machine::{Backing, Machine, UpToBuddy, UpToMemblock, UpToZones};
-#[allow(unused_imports)]
+pub use machine::{Backing, Machine, UpToBuddy};
 pub use ram::{__pa, __pa_virt, __va, SimRam, FILL};
 pub use slab::{set_cpu, smp_processor_id, SimPages, SlubMachine};
