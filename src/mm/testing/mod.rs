@@ -13,12 +13,15 @@
 //!   .buddy()    -> UpToBuddy    { mb, pa }                         (+ free_all())
 //!   .slub(..)   -> SlubMachine  { slub, pages }
 //! SlubMachine::with_params(mib, params) / ::small(): SLUB over SimPages
+//! Rng(seed): deterministic random numbers for the long randomized runs
 //! ```
 
 mod machine;
 mod ram;
+mod rng;
 mod slab;
 
 pub use machine::{Backing, Machine, UpToBuddy};
 pub use ram::{__pa, __pa_virt, __va, SimRam, FILL};
+pub use rng::Rng;
 pub use slab::{set_cpu, smp_processor_id, SimPages, SlubMachine};

@@ -5,6 +5,7 @@ use super::*;
 use crate::drivers::of::reserved_mem::{fdt_scan_reserved_mem, ReservedMemItem, ReservedMemKind};
 use crate::drivers::of::test_builder::FdtBuilder;
 use crate::kernel::printk::take_captured;
+use crate::mm::testing::Rng;
 
 const A_128M: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/a_128M_smp1.dtb");
 const C_4G: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/c_4G_smp2.dtb");
@@ -1215,21 +1216,6 @@ fn bad_structure_blocks_name_the_offset() {
 
 // ---------------------------------------------------------------------------------------------
 // Random corruption: nothing may panic or hang.
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// The QEMU blobs padded to 1 MiB; the fuzzer works on the used part (totalsize patched).
 fn compact(blob: &[u8]) -> Vec<u8> {
