@@ -1,6 +1,6 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::testing::{__pa, __va, Machine, SimRam};
+use crate::mm::testing::{__pa, __va, printed, Machine, SimRam};
 use proptest::prelude::*;
 
 const SZ_2: u64 = 2;
@@ -46,14 +46,6 @@ fn with_ram(base: u64, size: u64) -> (SimRam, Memblock) {
 
 fn regs(t: &MemblockType) -> Vec<(u64, u64)> {
     t.regions().iter().map(|r| (r.base.0, r.size)).collect()
-}
-
-/// What this thread printed, without the timestamps.
-fn printed() -> Vec<String> {
-    take_captured()
-        .lines()
-        .map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest).to_string())
-        .collect()
 }
 
 // ---- basic_api.c: initialization and memblock_add() ----

@@ -1,6 +1,6 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::testing::{Machine, SimRam, FILL};
+use crate::mm::testing::{printed, Machine, SimRam, FILL};
 
 /// Where the simulated RAM starts, as on QEMU's virt machine.
 const RAM: u64 = 0x4000_0000;
@@ -17,14 +17,6 @@ fn with_ram(size: u64, reserved: &[(u64, u64)]) -> (SimRam, Memblock) {
         )
         .memblock();
     (m.ram, m.mb)
-}
-
-/// What this thread printed, without the timestamps.
-fn printed() -> Vec<String> {
-    take_captured()
-        .lines()
-        .map(|l| l.split_once("] ").map_or(l, |(_, t)| t).to_string())
-        .collect()
 }
 
 fn regions(mb: &Memblock) -> Vec<(u64, u64)> {

@@ -13,6 +13,7 @@
 //!   .buddy()    -> UpToBuddy    { mb, pa }                         (+ free_all())
 //!   .slub(..)   -> SlubMachine  { slub, pages }
 //! SlubMachine::with_params(mib, params) / ::small(): SLUB over SimPages
+//! printed(): what the test printed, without timestamps
 //! Rng(seed): deterministic random numbers for the long randomized runs
 //! ```
 
@@ -25,3 +26,11 @@ pub use machine::{Backing, Machine, UpToBuddy};
 pub use ram::{__pa, __pa_virt, __va, SimRam, FILL};
 pub use rng::Rng;
 pub use slab::{set_cpu, smp_processor_id, SimPages, SlubMachine};
+
+/// What this thread printed since the last look, a line each, without the timestamps.
+pub fn printed() -> Vec<String> {
+    crate::kernel::printk::take_captured()
+        .lines()
+        .map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest).to_string())
+        .collect()
+}
