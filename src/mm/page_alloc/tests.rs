@@ -241,14 +241,21 @@ fn physpages_of_the_4g_machine_is_linuxs() {
 
 // ----- split and merge
 
+/// [`two_banks`] fully backed, ZONE_DMA (and DMA32) ending at pfn `dma_end`, Normal at
+/// the end of bank B; memblock_free_all() done.
+fn two_banks_dma_below(dma_end: u64) -> UpToBuddy {
+    let mut sim = Machine::from_dtb(&two_banks())
+        .backed(Backing::Full)
+        .zone_limits([dma_end, dma_end, 0x50200, 0])
+        .buddy();
+    sim.free_all();
+    sim
+}
+
 /// ZONE_DMA is exactly one MAX_ORDER block [0x40000, 0x40400): splits and merges in it
 /// are fully predictable.
 fn one_block_dma() -> UpToBuddy {
-    let mut sim = Machine::from_dtb(&two_banks())
-        .backed(Backing::Full)
-        .zone_limits([0x40400, 0x40400, 0x50200, 0])
-        .buddy();
-    sim.free_all();
+    let sim = two_banks_dma_below(0x40400);
     assert_eq!(sim.counts(0, ZONE_DMA), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
     sim
 }
@@ -379,11 +386,7 @@ fn merge_only_within_the_same_zone() {
 #[test]
 fn fallback_order_and_stealing() {
     // Two MAX_ORDER blocks of ZONE_DMA: [0x40000, 0x40800), four movable pageblocks.
-    let mut sim = Machine::from_dtb(&two_banks())
-        .backed(Backing::Full)
-        .zone_limits([0x40800, 0x40800, 0x50200, 0])
-        .buddy();
-    sim.free_all();
+    let sim = two_banks_dma_below(0x40800);
     let dma = sim.zone(0, ZONE_DMA);
     let mt = |pfn| dma.get_pageblock_migratetype(pfn);
     let types = |o: usize| {
@@ -569,11 +572,7 @@ fn watermarks_refuse_non_atomic_below_min_but_atomic_may_dip() {
 #[test]
 fn lowmem_reserve_keeps_dma_for_dma_requests() {
     // DMA: [0x40000, 0x40800), Normal: the rest of bank A and bank B.
-    let mut sim = Machine::from_dtb(&two_banks())
-        .backed(Backing::Full)
-        .zone_limits([0x40800, 0x40800, 0x50200, 0])
-        .buddy();
-    sim.free_all();
+    let sim = two_banks_dma_below(0x40800);
     sim.pa.init_per_zone_wmark_min();
     let (dma, normal) = (sim.zone(0, ZONE_DMA), sim.zone(0, ZONE_NORMAL));
     let reserve = normal.zone_managed_pages() / 256;
@@ -967,11 +966,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 #[test]
 fn random_alloc_free_never_hands_out_a_page_twice() {
     // DMA [0x40000, 0x40800) and Normal above, with per-CPU lists.
-    let mut sim = Machine::from_dtb(&two_banks())
-        .backed(Backing::Full)
-        .zone_limits([0x40800, 0x40800, 0x50200, 0])
-        .buddy();
-    sim.free_all();
+    let sim = two_banks_dma_below(0x40800);
     sim.pa.setup_per_cpu_pageset(1);
     sim.pa.init_per_zone_wmark_min();
     let initial: Vec<[u64; MAX_ORDER]> = [ZONE_DMA, ZONE_NORMAL]
