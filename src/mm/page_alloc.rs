@@ -2691,7 +2691,7 @@ pub fn warn_alloc_lines(
     order: u32,
     out: &mut dyn FnMut(&str),
 ) {
-    let mut l = LineBuf::new();
+    let mut l = crate::kernel::printk::LineBuf::<512>::new();
     let _ = fmt::write(
         &mut l,
         format_args!(
@@ -2740,36 +2740,6 @@ impl fmt::Display for NodeList {
             first = false;
             n += 1;
         }
-        Ok(())
-    }
-}
-
-/// A fixed line buffer for reports (no allocator needed).
-pub(crate) struct LineBuf {
-    buf: [u8; 512],
-    len: usize,
-}
-
-impl LineBuf {
-    pub(crate) fn new() -> Self {
-        Self {
-            buf: [0; 512],
-            len: 0,
-        }
-    }
-    pub(crate) fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl fmt::Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut n = s.len().min(self.buf.len() - self.len);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
         Ok(())
     }
 }
