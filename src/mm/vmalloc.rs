@@ -1390,37 +1390,7 @@ fn merge_or_add_vmap_area_augment<A: VmapAreaAlloc>(
 }
 
 /// A fixed line buffer for vmallocinfo (no heap here); long lines are cut.
-struct LineBuf {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl LineBuf {
-    const fn new() -> Self {
-        Self {
-            buf: [0; 256],
-            len: 0,
-        }
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut n = s.len().min(self.buf.len() - self.len);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
+type LineBuf = crate::kernel::printk::LineBuf<256>;
 
 // ---------------------------------------------------------------------------------------------
 // The per-CPU deferred-free list
