@@ -18,31 +18,7 @@ use crate::kernel::params::SetupResult;
 
 /// A line of a report (fixed buffer: no allocator is needed to print one; Linux's longest,
 /// show_free_areas()'s zone line, is under 400 bytes).
-struct Line {
-    buf: [u8; 512],
-    len: usize,
-}
-
-impl Line {
-    fn new() -> Self {
-        Self {
-            buf: [0; 512],
-            len: 0,
-        }
-    }
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
+type Line = crate::kernel::printk::LineBuf<512>;
 
 macro_rules! emit {
     ($out:expr, $($arg:tt)*) => {{
