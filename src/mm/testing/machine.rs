@@ -183,9 +183,10 @@ impl Machine {
 
 /// A machine up to memblock.
 pub struct UpToMemblock {
-    pub ram: SimRam,
     pub mb: Memblock,
     machine: Machine,
+    /// Last, so that it outlives what points into it when dropped.
+    pub ram: SimRam,
 }
 
 impl UpToMemblock {
@@ -250,7 +251,6 @@ impl UpToMemblock {
 pub struct UpToZones {
     /// What NUMA init, free_area_init() and build_all_zonelists() printed.
     pub out: String,
-    pub ram: SimRam,
     pub mb: Memblock,
     pub nodes: NodeDataMap,
     pub fai: FreeAreaInit,
@@ -258,6 +258,8 @@ pub struct UpToZones {
     /// The struct pages [`Machine::with_memmap`] asked for, from pfn `first_pfn` on.
     pub memmap: Option<Vec<Page>>,
     pub first_pfn: u64,
+    /// Last, so that it outlives what points into it (NODE_DATA) when dropped.
+    pub ram: SimRam,
 }
 
 impl UpToZones {

@@ -9,13 +9,16 @@
 //! Machine::from_dtb(blob) / ::fdt(banks, cpus, distances) / ::from_banks(banks)
 //!   .backed(..) .reserve(..) .numa_off() .zone_limits(..) .movable(..) .with_memmap()
 //!   .memblock() -> UpToMemblock { ram, mb }
-//!   .zones()    -> UpToZones    { out, mb, numa, nodes, fai, zl }   (+ memmap())
-//!   .buddy()    -> UpToBuddy    { mb, pa }                         (+ free_all())
+//!   .zones()    -> UpToZones    { out, mb, nodes, fai, zl, memmap }
+//!   .buddy()    -> UpToBuddy    { mb, pa }    (+ free_all(), zone(), alloc(), ...)
 //!   .slub(..)   -> SlubMachine  { slub, pages }
 //! SlubMachine::with_params(mib, params) / ::small(): SLUB over SimPages
 //! printed(): what the test printed, without timestamps
 //! Rng(seed): deterministic random numbers for the long randomized runs
 //! ```
+//!
+//! The CPUs of a device tree reach NUMA init (`of_map_cpus_to_nodes`); the buddy and SLUB
+//! run on the CPU [`set_cpu`] names for the calling thread (0 by default).
 
 mod machine;
 mod ram;
