@@ -40,9 +40,7 @@ fn diags<'a>(fdt: &Fdt<'a>) -> Vec<Diagnostic<'a>> {
 /// A root with the given cells and whatever `body` adds.
 fn tree(addr: u32, size: u32, body: impl FnOnce(&mut FdtBuilder)) -> Vec<u8> {
     let mut b = FdtBuilder::new();
-    b.begin("")
-        .prop_u32s("#address-cells", &[addr])
-        .prop_u32s("#size-cells", &[size]);
+    b.begin("").addr_size_cells(addr, size);
     body(&mut b);
     b.end();
     b.finish()
@@ -793,16 +791,13 @@ fn stdout_alias_options_and_translation() {
             .prop_str("loop", "loop")
             .end();
         b.begin("soc")
-            .prop_u32s("#address-cells", &[1])
-            .prop_u32s("#size-cells", &[1])
+            .addr_size_cells(1, 1)
             .prop_u32s("ranges", &[0x0, 0x0, 0x1000_0000, 0x10_0000]);
         b.begin("uart@1000")
             .prop_u32s("reg", &[0x1000, 0x100])
             .prop_str("compatible", "arm,pl011")
             .end();
-        b.begin("bus")
-            .prop_u32s("#address-cells", &[1])
-            .prop_u32s("#size-cells", &[1]);
+        b.begin("bus").addr_size_cells(1, 1);
         b.begin("dev@0").prop_u32s("reg", &[0, 4]).end();
         b.end();
         b.end();
@@ -894,9 +889,7 @@ fn psci_cpus_and_distance_map() {
             .prop_str("compatible", "arm,psci-1.0")
             .prop_str("method", "smc")
             .end();
-        b.begin("cpus")
-            .prop_u32s("#address-cells", &[2])
-            .prop_u32s("#size-cells", &[0]);
+        b.begin("cpus").addr_size_cells(2, 0);
         b.begin("cpu-map").begin("cluster0").end().end();
         b.begin("cpu@0")
             .prop_str("device_type", "cpu")
@@ -1230,16 +1223,12 @@ fn compact(blob: &[u8]) -> Vec<u8> {
 fn rich_tree() -> Vec<u8> {
     let mut b = FdtBuilder::new();
     b.memreserve(0x4800_0000, 0x1000);
-    b.begin("")
-        .prop_u32s("#address-cells", &[2])
-        .prop_u32s("#size-cells", &[2])
-        .prop_str("model", "rich");
+    b.begin("").addr_size_cells(2, 2).prop_str("model", "rich");
     b.begin("aliases")
         .prop_str("serial0", "/soc/uart@1000")
         .end();
     b.begin("soc")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[1])
+        .addr_size_cells(1, 1)
         .prop_u32s("ranges", &[0, 0, 0x1000_0000, 0x10_0000]);
     b.begin("uart@1000")
         .prop_u32s("reg", &[0x1000, 0x100])
@@ -1256,8 +1245,7 @@ fn rich_tree() -> Vec<u8> {
         .prop_u32s("linux,usable-memory", &[0, 0x8000_0000, 0, 0x1000_0000])
         .end();
     b.begin("reserved-memory")
-        .prop_u32s("#address-cells", &[2])
-        .prop_u32s("#size-cells", &[2])
+        .addr_size_cells(2, 2)
         .prop("ranges", &[]);
     b.begin("fw@41000000")
         .prop_u32s("reg", &[0, 0x4100_0000, 0, 0x1000])
@@ -1273,9 +1261,7 @@ fn rich_tree() -> Vec<u8> {
         .prop_str("method", "hvc")
         .prop_str("compatible", "arm,psci-1.0")
         .end();
-    b.begin("cpus")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[0]);
+    b.begin("cpus").addr_size_cells(1, 0);
     b.begin("cpu@0")
         .prop_str("device_type", "cpu")
         .prop_u32s("reg", &[0])
