@@ -91,21 +91,33 @@ fn kunit_next_pointer() {
     }
 }
 
-/// slub_kunit: test_first_word.
-#[test]
-fn kunit_first_word() {
+/// slub_kunit's write-after-free cases: in a fresh 64-byte `flags` cache an object is
+/// freed, then `byte` is written at `offset` in it; validate_slab_cache() must count two
+/// errors. Returns what the validation printed and the byte at `offset` after it.
+fn write_after_free(name: &'static str, flags: SlabFlags, offset: usize, byte: u8) -> (String, u8) {
     let m = SlubMachine::small();
-    let s = test_kmem_cache_create(&m, "TestSlub_1th_word_free", 64, SLAB_POISON);
+    let s = test_kmem_cache_create(&m, name, 64, flags);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
-    // SAFETY: a write after free, inside the slab, as the kunit case does.
+    // SAFETY: a write after free, inside the slab, as the kunit cases do.
     unsafe {
         m.slub.kmem_cache_free(s, p);
-        *p = 0x78;
+        *p.add(offset) = byte;
     }
     take_captured();
     m.slub.validate_slab_cache(s);
     assert_eq!(m.slub.slab_errors(), 2);
     let log = take_captured();
+    // SAFETY: the object is still inside the slab (free, possibly repaired).
+    let after = unsafe { *p.add(offset) };
+    // SAFETY: the cache is ours.
+    unsafe { m.slub.kmem_cache_destroy(s) };
+    (log, after)
+}
+
+/// slub_kunit: test_first_word.
+#[test]
+fn kunit_first_word() {
+    let (log, first) = write_after_free("TestSlub_1th_word_free", SLAB_POISON, 0, 0x78);
     assert!(
         log.contains("BUG TestSlub_1th_word_free (Not tainted): Poison overwritten"),
         "{log}"
@@ -115,49 +127,23 @@ fn kunit_first_word() {
         log.contains("FIX TestSlub_1th_word_free: Restoring Poison 0x"),
         "{log}"
     );
-    // SAFETY: the repaired object is free again: read its first byte.
-    assert_eq!(unsafe { *p }, POISON_FREE);
-    // SAFETY: the cache is ours.
-    unsafe { m.slub.kmem_cache_destroy(s) };
+    // The repaired object is free again.
+    assert_eq!(first, POISON_FREE);
 }
 
 /// slub_kunit: test_clobber_50th_byte.
 #[test]
 fn kunit_clobber_50th_byte() {
-    let m = SlubMachine::small();
-    let s = test_kmem_cache_create(&m, "TestSlub_50th_word_free", 64, SLAB_POISON);
-    let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
-    // SAFETY: a write after free, inside the slab.
-    unsafe {
-        m.slub.kmem_cache_free(s, p);
-        *p.add(50) = 0x9a;
-    }
-    m.slub.validate_slab_cache(s);
-    assert_eq!(m.slub.slab_errors(), 2);
-    assert!(take_captured().contains("First byte 0x9a instead of 0x6b"));
-    // SAFETY: the cache is ours.
-    unsafe { m.slub.kmem_cache_destroy(s) };
+    let (log, _) = write_after_free("TestSlub_50th_word_free", SLAB_POISON, 50, 0x9a);
+    assert!(log.contains("First byte 0x9a instead of 0x6b"));
 }
 
 /// slub_kunit: test_clobber_redzone_free.
 #[test]
 fn kunit_clobber_redzone_free() {
-    let m = SlubMachine::small();
-    let s = test_kmem_cache_create(&m, "TestSlub_RZ_free", 64, SLAB_RED_ZONE);
-    let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
-    // SAFETY: a write into the red zone of a free object, inside the slab.
-    unsafe {
-        m.slub.kmem_cache_free(s, p);
-        *p.add(64) = 0xab;
-    }
-    take_captured();
-    m.slub.validate_slab_cache(s);
-    assert_eq!(m.slub.slab_errors(), 2);
-    let log = take_captured();
+    let (log, _) = write_after_free("TestSlub_RZ_free", SLAB_RED_ZONE, 64, 0xab);
     assert!(log.contains("Right Redzone overwritten"), "{log}");
     assert!(log.contains("First byte 0xab instead of 0xbb"), "{log}");
-    // SAFETY: the cache is ours.
-    unsafe { m.slub.kmem_cache_destroy(s) };
 }
 
 /// slub_kunit: test_kmalloc_redzone_access.
