@@ -45,13 +45,50 @@ ensure_python() {
     apt_install python3-minimal || { echo "scripts: python3 is required" >&2; return 1; }
 }
 
+# toolchain_list KEY: the quoted names of `KEY = [...]` in rust-toolchain.toml, one a line.
+toolchain_list() {
+    local toml
+    toml="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/rust-toolchain.toml"
+    sed -n "s/^$1 *= *\[\(.*\)\]/\1/p" "$toml" | tr ',' '\n' | tr -d ' "' | sed '/^$/d'
+}
+
+# ensure_rust: cargo on PATH, and the toolchain rust-toolchain.toml pins installed with
+# its targets (aarch64-unknown-none) and components (llvm-tools, rust-src, clippy,
+# rustfmt). The check is cheap (two `rustup ... list --installed`); when something is
+# missing it says what and runs `rustup toolchain install`, which with no arguments
+# installs exactly what rust-toolchain.toml names.
 ensure_rust() {
-    if ! command -v cargo >/dev/null; then
-        [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    local root missing=() t c installed_t installed_c
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    if ! command -v cargo >/dev/null || ! command -v rustup >/dev/null; then
+        [ -x "$HOME/.cargo/bin/rustup" ] && export PATH="$HOME/.cargo/bin:$PATH"
     fi
-    command -v cargo >/dev/null && return 0
-    echo "scripts: cargo is required: install rustup (https://rustup.rs); rust-toolchain.toml picks the toolchain" >&2
-    return 1
+    if ! command -v rustup >/dev/null; then
+        if command -v cargo >/dev/null; then
+            echo "scripts: rustup not found: cannot check that the toolchain has the target and components rust-toolchain.toml names ($(toolchain_list targets | tr '\n' ' ')$(toolchain_list components | tr '\n' ' ' | sed 's/ $//')); going on with $(command -v cargo)" >&2
+            return 0
+        fi
+        echo "scripts: Rust is not installed: install rustup (https://rustup.rs: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh), then run this again; rust-toolchain.toml picks the toolchain, target and components" >&2
+        return 1
+    fi
+    if installed_t=$(cd "$root" && RUSTUP_AUTO_INSTALL=0 rustup target list --installed 2>/dev/null) &&
+        installed_c=$(cd "$root" && RUSTUP_AUTO_INSTALL=0 rustup component list --installed 2>/dev/null); then
+        for t in $(toolchain_list targets); do
+            grep -qx -- "$t" <<<"$installed_t" || missing+=("target $t")
+        done
+        for c in $(toolchain_list components); do
+            grep -qE -- "^$c(-preview)?(-[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_-]+)?\$" <<<"$installed_c" || missing+=("component $c")
+        done
+    else
+        missing+=("toolchain $(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$root/rust-toolchain.toml")")
+    fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "scripts: the pinned Rust toolchain (rust-toolchain.toml) lacks: $(printf '%s, ' "${missing[@]}" | sed 's/, $//')" >&2
+    echo "scripts: installing them: rustup toolchain install (in $root)" >&2
+    if ! (cd "$root" && rustup toolchain install >&2); then
+        echo "scripts: 'rustup toolchain install' failed; run it by hand in $root" >&2
+        return 1
+    fi
 }
 
 # The LLVM tools of the pinned toolchain (component llvm-tools).

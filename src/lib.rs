@@ -13,6 +13,7 @@ extern crate alloc;
 #[macro_use]
 pub mod kernel;
 pub mod drivers;
+pub mod include;
 pub mod mm;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

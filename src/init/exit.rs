@@ -28,7 +28,7 @@ pub enum BootEnd {
 
 /// Linux: kernel_init()'s end, for a kernel without user space: report and stop or idle.
 pub fn boot_finished(how: BootEnd) -> ! {
-    crate::init::stages::print_stage_costs();
+    crate::kernel::stages::print_stage_costs();
     pr_info!("mm: init complete");
     match how {
         BootEnd::PowerOffIfBatch if is_batch() => {

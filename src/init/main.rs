@@ -1,19 +1,26 @@
 //! start_kernel() (Linux: init/main.c): the boot stages in Linux's order, one call each.
 //! The work is in the callees; this file is the table of contents of the boot.
 
+use crate::arch::aarch64::kernel::process::PANIC_HOOKS;
 use crate::arch::aarch64::kernel::setup::{self, boot_command_line};
 use crate::arch::aarch64::kernel::time;
 use crate::arch::aarch64::mm::{init as mm_init, mmu, ptdump};
-use crate::init::stages::timed;
-use crate::kernel::{params, printk};
+use crate::kernel::stages::timed;
+use crate::kernel::{panic, params, printk, stages};
 
 /// Linux: start_kernel(). Entered from head.S on the boot stack, MMU on, at the kernel's
-/// virtual address, with the device tree's physical address (also in `__fdt_pointer`).
+/// virtual address, with the device tree's physical address (also in `__fdt_pointer`),
+/// which it hands to setup_arch().
 #[no_mangle]
-pub extern "C" fn start_kernel(_fdt_phys: u64) -> ! {
+pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
+    panic::set_panic_hooks(&PANIC_HOOKS);
     printk::set_clock(time::sched_clock);
+    stages::set_stage_clock(time::counter, time::frequency);
+    crate::mm::vmalloc::api::set_vmalloc_arch(&crate::arch::aarch64::mm::vmalloc::VMALLOC_ARCH);
     setup::print_boot_banner();
-    timed("setup_arch", setup::setup_arch);
+    timed("setup_arch", || {
+        setup::setup_arch(crate::mm::PhysAddr(fdt_phys))
+    });
     timed("setup_per_cpu_areas", setup_per_cpu_areas);
     timed("build_all_zonelists", build_all_zonelists);
     pr_notice!("Kernel command line: {}", boot_command_line());
@@ -98,7 +105,9 @@ fn kmem_cache_init() {
     // The freelist randomisation seed (Linux: get_random_bytes; here the counter at boot).
     let seed = crate::arch::aarch64::kernel::time::counter() ^ 0x9e37_79b9_7f4a_7c15;
     let params = SlubParams::new(setup::nr_cpu_ids() as u32, nodes, seed).with_boot_params();
-    crate::mm::slab_common::kmem_cache_init(pa, params);
+    let slub = crate::mm::slab_common::kmem_cache_init(pa, params);
+    // From here on the global allocator serves new allocations with kmalloc.
+    crate::mm::heap::KERNEL_HEAP.slab_ready(slub);
 }
 
 /// Linux: mark_readonly() — rodata becomes read-only once boot stops writing it.

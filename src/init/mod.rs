@@ -1,4 +1,3 @@
 //! Kernel initialisation (Linux: init/).
 pub mod exit;
 pub mod main;
-pub mod stages;

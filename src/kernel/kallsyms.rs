@@ -108,17 +108,10 @@ impl<'a> SymbolTable<'a> {
 /// The kernel's own table, in the `.kallsyms` area the linker script reserves.
 #[cfg(target_os = "none")]
 pub fn kernel_symbols() -> Option<SymbolTable<'static>> {
-    extern "C" {
-        static __kallsyms_start: u8;
-        static __kallsyms_end: u8;
-    }
+    use crate::kernel::sections::{__kallsyms_end, __kallsyms_start, section_bytes};
     // SAFETY: the linker script reserves `[__kallsyms_start, __kallsyms_end)` in rodata;
     // it is mapped for the kernel's lifetime and never written after boot.
-    let blob = unsafe {
-        let start = &raw const __kallsyms_start;
-        let len = &raw const __kallsyms_end as usize - start as usize;
-        core::slice::from_raw_parts(start, len)
-    };
+    let blob = unsafe { section_bytes(__kallsyms_start(), __kallsyms_end()) };
     SymbolTable::new(blob)
 }
 

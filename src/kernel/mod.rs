@@ -1,4 +1,4 @@
-//! Core kernel services: printk, boot parameters, panic, semihosting.
+//! Core kernel services: printk, boot parameters, panic, the image's sections.
 #[macro_use]
 pub mod printk;
 #[macro_use]
@@ -6,7 +6,8 @@ pub mod params;
 pub mod crash_core;
 pub mod kallsyms;
 pub mod ktest;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[cfg(target_os = "none")]
 pub mod panic;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod semihosting;
+#[cfg(target_os = "none")]
+pub mod sections;
+pub mod stages;

@@ -1,36 +1,62 @@
-//! panic() (Linux: kernel/panic.c): report, then end the machine — through semihosting with
-//! status 1 so runners and tests see a failure, else PSCI SYSTEM_OFF, else halt.
+//! panic() (Linux: kernel/panic.c): report, then end the machine with status 1 so runners
+//! and tests see a failure.
+//!
+//! What needs the machine — a console that surely prints, the backtrace, the way to stop —
+//! comes from the architecture as [`PanicHooks`], registered first thing in start_kernel
+//! (Linux reaches the same functions, dump_stack() and machine_power_off(), by name).
 
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
-
-use crate::arch::aarch64::kernel::{psci, stacktrace};
-use crate::kernel::semihosting;
 
 static PANICKING: AtomicBool = AtomicBool::new(false);
 
 /// The exit status of a panic.
 pub const PANIC_EXIT_CODE: u32 = 1;
 
-/// Ends the machine with `code`: semihosting exit, or power off, or halt forever.
+/// What the panic path asks of the architecture.
+pub struct PanicHooks {
+    /// Registers a console if none is (the report must be seen).
+    pub emergency_console: fn(),
+    /// Linux: dump_stack() — a backtrace of the caller.
+    pub dump_stack: fn(),
+    /// Writes without any console, for a panic while panicking.
+    pub early_write: fn(&str),
+    /// Ends the machine with an exit status: never returns.
+    pub machine_exit: fn(u32) -> !,
+}
+
+static HOOKS: spin::Once<&'static PanicHooks> = spin::Once::new();
+
+/// Registers the architecture's hooks (once, before anything can panic).
+pub fn set_panic_hooks(hooks: &'static PanicHooks) {
+    HOOKS.call_once(|| hooks);
+}
+
+/// Ends the machine with `code` through the architecture; without hooks, stops here.
 pub fn machine_exit(code: u32) -> ! {
-    semihosting::exit(code);
-    psci::system_off();
+    if let Some(h) = HOOKS.get() {
+        (h.machine_exit)(code);
+    }
     loop {
-        aarch64_cpu::asm::wfi();
+        core::hint::spin_loop();
     }
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
+    let hooks = HOOKS.get();
     if PANICKING.swap(true, Ordering::SeqCst) {
         // A panic while panicking: printing is what failed; just stop.
-        semihosting::write0("Kernel panic - not syncing: recursive panic\n");
+        if let Some(h) = hooks {
+            (h.early_write)("Kernel panic - not syncing: recursive panic\n");
+        }
         machine_exit(PANIC_EXIT_CODE);
     }
     // SAFETY: we never return to whatever was interrupted holding the log lock.
     unsafe { crate::kernel::printk::bust_spinlocks() };
-    crate::drivers::tty::pl011::emergency_console();
+    if let Some(h) = hooks {
+        (h.emergency_console)();
+    }
     let msg = info.message();
     pr_emerg!("Kernel panic - not syncing: {}", msg);
     if let Some(loc) = info.location() {
@@ -41,7 +67,9 @@ fn panic(info: &PanicInfo) -> ! {
             loc.column()
         );
     }
-    stacktrace::dump_stack();
+    if let Some(h) = hooks {
+        (h.dump_stack)();
+    }
     pr_emerg!("---[ end Kernel panic - not syncing: {} ]---", msg);
     machine_exit(PANIC_EXIT_CODE)
 }

@@ -59,15 +59,12 @@ macro_rules! __register_param {
 /// The table the linker collected from every `early_param!`/`setup_param!`.
 #[cfg(target_os = "none")]
 pub fn registered_params() -> &'static [ObsKernelParam] {
-    extern "C" {
-        static __setup_start: u8;
-        static __setup_end: u8;
-    }
+    use crate::kernel::sections::{__setup_end, __setup_start};
     // SAFETY: the linker script places every `.init.setup` entry, each a properly aligned
     // `ObsKernelParam` written by `__register_param!`, between the two symbols.
     unsafe {
-        let start = (&raw const __setup_start).cast::<ObsKernelParam>();
-        let end = (&raw const __setup_end).cast::<ObsKernelParam>();
+        let start = __setup_start() as *const ObsKernelParam;
+        let end = __setup_end() as *const ObsKernelParam;
         let n = (end as usize - start as usize) / core::mem::size_of::<ObsKernelParam>();
         core::slice::from_raw_parts(start, n)
     }

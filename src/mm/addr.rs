@@ -119,5 +119,10 @@ impl VirtAddr {
     }
 }
 
+/// The protection bits of a page-table entry (Linux: pgprot_t). Opaque to generic code:
+/// only the architecture that made a value (PAGE_KERNEL and friends) interprets it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PgProt(pub u64);
+
 #[cfg(test)]
 mod tests;

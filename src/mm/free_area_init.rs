@@ -20,15 +20,16 @@
 //! does not exist here.
 
 use super::addr::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
-use super::memblock::{Memblock, MAX_NUMNODES, SMP_CACHE_BYTES};
-use super::mmzone::{
-    NodeDataMap, Zone, MAX_NR_ZONES, MAX_ORDER_NR_PAGES, ZONE_MOVABLE, ZONE_NAMES,
-};
+use super::memblock::Memblock;
+use super::mmzone::{NodeDataMap, Zone};
 use super::numa::{get_pfn_range_for_nid, NumaInfo};
-use super::page::{
-    init_single_page, pageblock_aligned, usemap_size, Page, MIGRATE_MOVABLE, PAGEBLOCK_NR_PAGES,
-    STRUCT_PAGE_SIZE,
+use super::page::{init_single_page, usemap_size, Page, STRUCT_PAGE_SIZE};
+use crate::include::cache::SMP_CACHE_BYTES;
+use crate::include::mmzone::{
+    MAX_NR_ZONES, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, ZONE_MOVABLE, ZONE_NAMES,
 };
+use crate::include::numa::MAX_NUMNODES;
+use crate::include::pageblock_flags::{pageblock_aligned, PAGEBLOCK_NR_PAGES};
 use crate::kernel::params::{memparse, SetupResult};
 
 const NN: usize = MAX_NUMNODES as usize;
@@ -169,9 +170,9 @@ pub fn zone_sizes_init(
     let dma32_phys_limit = max_zone_phys(32, start_of_dram, end_of_dram);
     let arm64_dma_phys_limit = max_zone_phys(zone_dma_bits, start_of_dram, end_of_dram);
     let mut max_zone_pfns = [0; MAX_NR_ZONES];
-    max_zone_pfns[super::mmzone::ZONE_DMA] = arm64_dma_phys_limit.pfn_down().0;
-    max_zone_pfns[super::mmzone::ZONE_DMA32] = dma32_phys_limit.pfn_down().0;
-    max_zone_pfns[super::mmzone::ZONE_NORMAL] = max_pfn;
+    max_zone_pfns[crate::include::mmzone::ZONE_DMA] = arm64_dma_phys_limit.pfn_down().0;
+    max_zone_pfns[crate::include::mmzone::ZONE_DMA32] = dma32_phys_limit.pfn_down().0;
+    max_zone_pfns[crate::include::mmzone::ZONE_NORMAL] = max_pfn;
     Arm64ZoneLimits {
         max_zone_pfns,
         arm64_dma_phys_limit,

@@ -32,7 +32,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use buddy_system_allocator::Heap;
 
 use super::page_alloc::{__GFP_ZERO, GFP_KERNEL};
-use super::slab_common::{zero_or_null_ptr, KMALLOC_MAX_SIZE};
+use super::slab::{zero_or_null_ptr, KMALLOC_MAX_SIZE};
 use super::slub::{SlabState, SlubAllocator};
 
 /// Which allocator owns a pointer (for dealloc and for tests).
@@ -105,7 +105,8 @@ impl<'a> HeapDispatch<'a> {
         self.early_end.store(start + size, Ordering::Release);
     }
 
-    /// Switches new allocations to `slab` (kmem_cache_init calls this for the kernel).
+    /// Switches new allocations to `slab` (init's kmem_cache_init() calls this for the
+    /// kernel, right after SLUB is up).
     pub fn slab_ready(&self, slab: &'a SlubAllocator<'a>) {
         self.slab.call_once(|| slab);
     }

@@ -23,6 +23,17 @@
 //! memblock: `CONFIG_ARCH_KEEP_MEMBLOCK`). Linux's file statics `memblock_debug` and
 //! `memblock_can_resize` live in the `Memblock` value, so test instances do not share them.
 //! `CONFIG_NUMA` is modelled as on, with arm64's default `NODES_SHIFT` of 4.
+//!
+//! ## One way in
+//! Arch and init code call the Linux-named free functions at the end of this file
+//! (`memblock_reserve`, `memblock_phys_alloc_range`, ...), each a thin call on [`MEMBLOCK`]
+//! under its lock. Everything else — the other cores and every test — calls the methods of a
+//! [`Memblock`] (`mb.reserve(..)`, `MEMBLOCK.lock().alloc(..)`). A free function exists only
+//! while arch or init code calls it; add one when such a caller appears.
+//!
+//! Handing memblock's free memory to the buddy allocator (Linux's `memblock_free_all()`) is
+//! on the page allocator's side, `page_alloc/mm_init.rs`, so that the dependency points one
+//! way: the page allocator uses memblock, never the reverse.
 
 use core::fmt;
 use core::panic::Location;
@@ -31,6 +42,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::addr::{align_down, align_up, Pfn, PhysAddr, PAGE_SIZE};
 use crate::kernel::params::SetupResult;
+
+// Temporary re-exports: these constants moved to `crate::include`; modules that still import
+// them from here keep compiling until they import the leaves directly.
+pub use crate::include::cache::SMP_CACHE_BYTES;
+pub use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
 
 /// Linux: WARN_ON() — report an unexpected condition and go on.
 macro_rules! warn_on {
@@ -73,16 +89,6 @@ pub const MEMBLOCK_ALLOC_ACCESSIBLE: PhysAddr = PhysAddr(0);
 pub const MEMBLOCK_ALLOC_NOLEAKTRACE: PhysAddr = PhysAddr(1);
 /// Linux: MEMBLOCK_LOW_LIMIT.
 pub const MEMBLOCK_LOW_LIMIT: PhysAddr = PhysAddr(0);
-
-/// Linux: NUMA_NO_NODE.
-pub const NUMA_NO_NODE: i32 = -1;
-/// Linux: CONFIG_NODES_SHIFT (arm64's default).
-pub const NODES_SHIFT: u32 = 4;
-/// Linux: MAX_NUMNODES — also the node of regions nobody assigned a node to.
-pub const MAX_NUMNODES: i32 = 1 << NODES_SHIFT;
-/// Linux: SMP_CACHE_BYTES (arm64's L1_CACHE_BYTES), the alignment used when a caller asks
-/// for none.
-pub const SMP_CACHE_BYTES: u64 = 64;
 
 /// Attributes of a memory region (Linux: `enum memblock_flags`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -1707,6 +1713,9 @@ impl Iterator for MemPfnRanges<'_> {
     /// `(start_pfn, end_pfn, nid)`: the whole pages of one region.
     type Item = (Pfn, Pfn, i32);
 
+    // Inline: early_pfn_valid() walks these for every pfn memblock_free_all() reserves, from
+    // the page allocator's side of the crate.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         while let Some(r) = self.ty.regions().get(self.idx) {
             self.idx += 1;
@@ -1750,29 +1759,6 @@ pub fn memblock_set_virt_to_phys(f: fn(*const u8) -> PhysAddr) {
     MEMBLOCK.lock().set_virt_to_phys(f);
 }
 
-/// Linux: memblock_add().
-#[track_caller]
-pub fn memblock_add(base: PhysAddr, size: u64) -> Result<(), MemblockError> {
-    MEMBLOCK.lock().add(base, size)
-}
-
-/// Linux: memblock_add_node().
-#[track_caller]
-pub fn memblock_add_node(
-    base: PhysAddr,
-    size: u64,
-    nid: i32,
-    flags: MemblockFlags,
-) -> Result<(), MemblockError> {
-    MEMBLOCK.lock().add_node(base, size, nid, flags)
-}
-
-/// Linux: memblock_remove().
-#[track_caller]
-pub fn memblock_remove(base: PhysAddr, size: u64) -> Result<(), MemblockError> {
-    MEMBLOCK.lock().remove(base, size)
-}
-
 /// Linux: memblock_reserve().
 #[track_caller]
 pub fn memblock_reserve(base: PhysAddr, size: u64) -> Result<(), MemblockError> {
@@ -1785,22 +1771,6 @@ pub fn memblock_phys_free(base: PhysAddr, size: u64) -> Result<(), MemblockError
     MEMBLOCK.lock().phys_free(base, size)
 }
 
-/// Linux: memblock_free().
-#[track_caller]
-pub fn memblock_free(ptr: *const u8, size: u64) {
-    MEMBLOCK.lock().free(ptr, size)
-}
-
-/// Linux: memblock_mark_hotplug().
-pub fn memblock_mark_hotplug(base: PhysAddr, size: u64) -> Result<(), MemblockError> {
-    MEMBLOCK.lock().mark_hotplug(base, size)
-}
-
-/// Linux: memblock_clear_hotplug().
-pub fn memblock_clear_hotplug(base: PhysAddr, size: u64) -> Result<(), MemblockError> {
-    MEMBLOCK.lock().clear_hotplug(base, size)
-}
-
 /// Linux: memblock_mark_nomap().
 pub fn memblock_mark_nomap(base: PhysAddr, size: u64) -> Result<(), MemblockError> {
     MEMBLOCK.lock().mark_nomap(base, size)
@@ -1809,66 +1779,6 @@ pub fn memblock_mark_nomap(base: PhysAddr, size: u64) -> Result<(), MemblockErro
 /// Linux: memblock_clear_nomap().
 pub fn memblock_clear_nomap(base: PhysAddr, size: u64) -> Result<(), MemblockError> {
     MEMBLOCK.lock().clear_nomap(base, size)
-}
-
-/// Linux: memblock_set_node().
-pub fn memblock_set_node(
-    base: PhysAddr,
-    size: u64,
-    t: MemType,
-    nid: i32,
-) -> Result<(), MemblockError> {
-    MEMBLOCK.lock().set_node(base, size, t, nid)
-}
-
-/// Linux: memblock_overlaps_region().
-pub fn memblock_overlaps_region(t: MemType, base: PhysAddr, size: u64) -> bool {
-    MEMBLOCK.lock().overlaps_region(t, base, size)
-}
-
-/// Linux: for_each_mem_range(). `f` runs with memblock locked.
-pub fn for_each_mem_range(mut f: impl FnMut(PhysAddr, PhysAddr)) {
-    MEMBLOCK.lock().mem_ranges().for_each(|(s, e, _)| f(s, e));
-}
-
-/// Linux: for_each_reserved_mem_range(). `f` runs with memblock locked.
-pub fn for_each_reserved_mem_range(mut f: impl FnMut(PhysAddr, PhysAddr)) {
-    MEMBLOCK
-        .lock()
-        .reserved_mem_ranges()
-        .for_each(|(s, e, _)| f(s, e));
-}
-
-/// Linux: for_each_free_mem_range(). `f(start, end, nid)` runs with memblock locked.
-pub fn for_each_free_mem_range(
-    nid: i32,
-    flags: MemblockFlags,
-    mut f: impl FnMut(PhysAddr, PhysAddr, i32),
-) {
-    MEMBLOCK
-        .lock()
-        .free_mem_ranges(nid, flags)
-        .for_each(|(s, e, n)| f(s, e, n));
-}
-
-/// Linux: for_each_free_mem_range_reverse(). `f(start, end, nid)` runs with memblock locked.
-pub fn for_each_free_mem_range_reverse(
-    nid: i32,
-    flags: MemblockFlags,
-    mut f: impl FnMut(PhysAddr, PhysAddr, i32),
-) {
-    MEMBLOCK
-        .lock()
-        .free_mem_ranges_rev(nid, flags)
-        .for_each(|(s, e, n)| f(s, e, n));
-}
-
-/// Linux: for_each_mem_pfn_range(). `f(start_pfn, end_pfn, nid)` runs with memblock locked.
-pub fn for_each_mem_pfn_range(nid: i32, mut f: impl FnMut(Pfn, Pfn, i32)) {
-    MEMBLOCK
-        .lock()
-        .mem_pfn_ranges(nid)
-        .for_each(|(s, e, n)| f(s, e, n));
 }
 
 /// Linux: memblock_phys_alloc_range().
@@ -1882,257 +1792,9 @@ pub fn memblock_phys_alloc_range(
     MEMBLOCK.lock().phys_alloc_range(size, align, start, end)
 }
 
-/// Linux: memblock_phys_alloc().
-#[track_caller]
-pub fn memblock_phys_alloc(size: u64, align: u64) -> Option<PhysAddr> {
-    MEMBLOCK.lock().phys_alloc(size, align)
-}
-
-/// Linux: memblock_phys_alloc_try_nid().
-pub fn memblock_phys_alloc_try_nid(size: u64, align: u64, nid: i32) -> Option<PhysAddr> {
-    MEMBLOCK.lock().phys_alloc_try_nid(size, align, nid)
-}
-
-/// Linux: memblock_alloc_try_nid().
-#[track_caller]
-pub fn memblock_alloc_try_nid(
-    size: u64,
-    align: u64,
-    min_addr: PhysAddr,
-    max_addr: PhysAddr,
-    nid: i32,
-) -> Option<NonNull<u8>> {
-    MEMBLOCK
-        .lock()
-        .alloc_try_nid(size, align, min_addr, max_addr, nid)
-}
-
-/// Linux: memblock_alloc_try_nid_raw().
-#[track_caller]
-pub fn memblock_alloc_try_nid_raw(
-    size: u64,
-    align: u64,
-    min_addr: PhysAddr,
-    max_addr: PhysAddr,
-    nid: i32,
-) -> Option<NonNull<u8>> {
-    MEMBLOCK
-        .lock()
-        .alloc_try_nid_raw(size, align, min_addr, max_addr, nid)
-}
-
-/// Linux: memblock_alloc_exact_nid_raw().
-#[track_caller]
-pub fn memblock_alloc_exact_nid_raw(
-    size: u64,
-    align: u64,
-    min_addr: PhysAddr,
-    max_addr: PhysAddr,
-    nid: i32,
-) -> Option<NonNull<u8>> {
-    MEMBLOCK
-        .lock()
-        .alloc_exact_nid_raw(size, align, min_addr, max_addr, nid)
-}
-
-/// Linux: memblock_alloc().
-#[track_caller]
-pub fn memblock_alloc(size: u64, align: u64) -> Option<NonNull<u8>> {
-    MEMBLOCK.lock().alloc(size, align)
-}
-
-/// Linux: memblock_alloc_raw().
-#[track_caller]
-pub fn memblock_alloc_raw(size: u64, align: u64) -> Option<NonNull<u8>> {
-    MEMBLOCK.lock().alloc_raw(size, align)
-}
-
-/// Linux: memblock_alloc_from().
-#[track_caller]
-pub fn memblock_alloc_from(size: u64, align: u64, min_addr: PhysAddr) -> Option<NonNull<u8>> {
-    MEMBLOCK.lock().alloc_from(size, align, min_addr)
-}
-
-/// Linux: memblock_alloc_node().
-#[track_caller]
-pub fn memblock_alloc_node(size: u64, align: u64, nid: i32) -> Option<NonNull<u8>> {
-    MEMBLOCK.lock().alloc_node(size, align, nid)
-}
-
-/// Linux: memblock_set_current_limit().
-pub fn memblock_set_current_limit(limit: PhysAddr) {
-    MEMBLOCK.lock().set_current_limit(limit)
-}
-
-/// Linux: memblock_get_current_limit().
-pub fn memblock_get_current_limit() -> PhysAddr {
-    MEMBLOCK.lock().current_limit()
-}
-
-/// Linux: memblock_set_bottom_up().
-pub fn memblock_set_bottom_up(enable: bool) {
-    MEMBLOCK.lock().set_bottom_up(enable)
-}
-
-/// Linux: memblock_bottom_up().
-pub fn memblock_bottom_up() -> bool {
-    MEMBLOCK.lock().bottom_up()
-}
-
-/// Linux: memblock_start_of_DRAM().
-pub fn memblock_start_of_dram() -> PhysAddr {
-    MEMBLOCK.lock().start_of_dram()
-}
-
-/// Linux: memblock_end_of_DRAM().
-pub fn memblock_end_of_dram() -> PhysAddr {
-    MEMBLOCK.lock().end_of_dram()
-}
-
-/// Linux: memblock_phys_mem_size().
-pub fn memblock_phys_mem_size() -> u64 {
-    MEMBLOCK.lock().phys_mem_size()
-}
-
-/// Linux: memblock_reserved_size().
-pub fn memblock_reserved_size() -> u64 {
-    MEMBLOCK.lock().reserved_size()
-}
-
-/// Linux: memblock_is_memory().
-pub fn memblock_is_memory(addr: PhysAddr) -> bool {
-    MEMBLOCK.lock().is_memory(addr)
-}
-
-/// Linux: memblock_is_map_memory().
-pub fn memblock_is_map_memory(addr: PhysAddr) -> bool {
-    MEMBLOCK.lock().is_map_memory(addr)
-}
-
-/// Linux: memblock_is_reserved().
-pub fn memblock_is_reserved(addr: PhysAddr) -> bool {
-    MEMBLOCK.lock().is_reserved(addr)
-}
-
-/// Linux: memblock_is_region_memory().
-pub fn memblock_is_region_memory(base: PhysAddr, size: u64) -> bool {
-    MEMBLOCK.lock().is_region_memory(base, size)
-}
-
-/// Linux: memblock_is_region_reserved().
-pub fn memblock_is_region_reserved(base: PhysAddr, size: u64) -> bool {
-    MEMBLOCK.lock().is_region_reserved(base, size)
-}
-
-/// Linux: memblock_cap_memory_range().
-pub fn memblock_cap_memory_range(base: PhysAddr, size: u64) {
-    MEMBLOCK.lock().cap_memory_range(base, size)
-}
-
-/// Linux: memblock_mem_limit_remove_map().
-pub fn memblock_mem_limit_remove_map(limit: u64) {
-    MEMBLOCK.lock().mem_limit_remove_map(limit)
-}
-
-/// Linux: memblock_enforce_memory_limit().
-pub fn memblock_enforce_memory_limit(limit: u64) {
-    MEMBLOCK.lock().enforce_memory_limit(limit)
-}
-
-/// Linux: memblock_trim_memory().
-pub fn memblock_trim_memory(align: u64) {
-    MEMBLOCK.lock().trim_memory(align)
-}
-
 /// Linux: memblock_allow_resize().
 pub fn memblock_allow_resize() {
     MEMBLOCK.lock().allow_resize()
-}
-
-/// Linux: memblock_dump_all().
-pub fn memblock_dump_all() {
-    MEMBLOCK.lock().dump_all()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Handing memory to the buddy allocator (Linux 6.1 mm/memblock.c: memblock_free_all() and the
-// helpers it calls). The page-level work (__free_pages_core(), reserve_bootmem_region()) is
-// page_alloc.rs's; this part decides which ranges and in which chunks.
-
-/// Linux: __free_pages_memory() — free `[start, end)` in the largest naturally aligned
-/// blocks, at most MAX_ORDER - 1.
-fn __free_pages_memory(pa: &super::page_alloc::PageAlloc, mut start: u64, end: u64) {
-    let max = super::mmzone::MAX_ORDER as u32 - 1;
-    while start < end {
-        let mut order = max.min(start.trailing_zeros());
-        while start + (1 << order) > end {
-            order -= 1;
-        }
-        pa.memblock_free_pages(start, order);
-        start += 1 << order;
-    }
-}
-
-/// Linux: __free_memory_core() — the whole pages of `[start, end)` below `max_low_pfn`.
-fn __free_memory_core(
-    pa: &super::page_alloc::PageAlloc,
-    start: PhysAddr,
-    end: PhysAddr,
-    max_low_pfn: u64,
-) -> u64 {
-    let start_pfn = start.pfn_up().0;
-    let end_pfn = end.pfn_down().0.min(max_low_pfn);
-    if start_pfn >= end_pfn {
-        return 0;
-    }
-    __free_pages_memory(pa, start_pfn, end_pfn);
-    end_pfn - start_pfn
-}
-
-impl Memblock {
-    /// Linux: memmap_init_reserved_pages() — PG_reserved on every reserved range and on
-    /// NOMAP memory, where struct pages exist.
-    fn memmap_init_reserved_pages(&self, pa: &super::page_alloc::PageAlloc) {
-        let valid = |pfn| super::free_area_init::early_pfn_valid(self, pfn);
-        for (start, end, _) in self.reserved_mem_ranges() {
-            pa.reserve_bootmem_region(start, end, valid);
-        }
-        for r in self.memory().regions().iter().filter(|r| r.is_nomap()) {
-            pa.reserve_bootmem_region(r.base, r.end(), valid);
-        }
-    }
-
-    /// Linux: free_low_memory_core_early() — every free range to the buddy. Returns the
-    /// pages freed.
-    fn free_low_memory_core_early(&mut self, pa: &super::page_alloc::PageAlloc) -> u64 {
-        let _ = self.clear_hotplug(PhysAddr(0), u64::MAX);
-        self.memmap_init_reserved_pages(pa);
-        // arm64: max_low_pfn is max_pfn, the end of DRAM.
-        let max_low_pfn = self.end_of_dram().pfn_down().0;
-        let mut count = 0;
-        for (start, end, _) in self.free_mem_ranges(NUMA_NO_NODE, MemblockFlags::NONE) {
-            count += __free_memory_core(pa, start, end, max_low_pfn);
-        }
-        count
-    }
-
-    /// Linux: memblock_free_all() — the end of memblock as an allocator: reserved pages get
-    /// PG_reserved, every free page goes to the buddy, managed_pages and totalram_pages
-    /// become what was freed. (free_unused_memmap() does nothing with SPARSEMEM_VMEMMAP.)
-    /// Returns the pages freed.
-    pub fn free_all(&mut self, pa: &super::page_alloc::PageAlloc) -> u64 {
-        pa.reset_all_zones_managed_pages();
-        let pages = self.free_low_memory_core_early(pa);
-        pa.totalram_pages_add(pages as i64);
-        pages
-    }
-}
-
-/// Linux: memblock_free_all() — the kernel's memblock into the kernel's page allocator
-/// (mem_init() calls it; page_alloc_init() must have run).
-pub fn memblock_free_all() -> u64 {
-    let pa = super::page_alloc::page_alloc().expect("memblock_free_all before page_alloc_init");
-    MEMBLOCK.lock().free_all(pa)
 }
 
 #[cfg(test)]

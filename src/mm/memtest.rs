@@ -27,7 +27,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::{fmt, mem};
 
 use super::addr::{align_up, PhysAddr};
-use super::memblock::{Memblock, MemblockFlags, MEMBLOCK, NUMA_NO_NODE};
+use super::memblock::{Memblock, MemblockFlags, MEMBLOCK};
+use crate::include::numa::NUMA_NO_NODE;
 use crate::kernel::params::{parse_u64, SetupResult};
 
 /// Linux: patterns[] — one per pass, walked from the last entry used down to entry 0.

@@ -26,61 +26,16 @@ use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
 };
 
-use super::memblock::MAX_NUMNODES;
-use super::page::{ListHead, MIGRATE_TYPES};
+use super::page::ListHead;
+use crate::include::mmzone::{
+    page_group_by_mobility_disabled, MAX_NR_ZONES, MIGRATE_TYPES, MIGRATE_UNMOVABLE, ZONE_NAMES,
+};
+use crate::include::numa::MAX_NUMNODES;
+use crate::include::pageblock_flags::MIGRATETYPE_MASK;
 
-/// Linux: enum zone_type (arm64 6.1 without ZONE_DEVICE).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum ZoneType {
-    /// Linux: ZONE_DMA — memory every device can reach (below `zone_dma_bits`).
-    Dma = 0,
-    /// Linux: ZONE_DMA32 — below 4 GiB (empty when ZONE_DMA already covers it).
-    Dma32 = 1,
-    /// Linux: ZONE_NORMAL.
-    Normal = 2,
-    /// Linux: ZONE_MOVABLE — only movable allocations (sized by `kernelcore=`/`movablecore=`).
-    Movable = 3,
-}
-
-/// Linux: ZONE_DMA.
-pub const ZONE_DMA: usize = ZoneType::Dma as usize;
-/// Linux: ZONE_DMA32.
-pub const ZONE_DMA32: usize = ZoneType::Dma32 as usize;
-/// Linux: ZONE_NORMAL.
-pub const ZONE_NORMAL: usize = ZoneType::Normal as usize;
-/// Linux: ZONE_MOVABLE.
-pub const ZONE_MOVABLE: usize = ZoneType::Movable as usize;
-/// Linux: MAX_NR_ZONES.
-pub const MAX_NR_ZONES: usize = 4;
-
-/// Linux: zone_names[].
-pub const ZONE_NAMES: [&str; MAX_NR_ZONES] = ["DMA", "DMA32", "Normal", "Movable"];
-
-impl ZoneType {
-    /// All zone types, lowest first.
-    pub const ALL: [ZoneType; MAX_NR_ZONES] = [Self::Dma, Self::Dma32, Self::Normal, Self::Movable];
-
-    /// Linux: zone_names[idx].
-    pub const fn name(self) -> &'static str {
-        ZONE_NAMES[self as usize]
-    }
-
-    pub const fn from_index(i: usize) -> Option<Self> {
-        match i {
-            0 => Some(Self::Dma),
-            1 => Some(Self::Dma32),
-            2 => Some(Self::Normal),
-            3 => Some(Self::Movable),
-            _ => None,
-        }
-    }
-}
-
-/// Linux: MAX_ORDER (6.1: exclusive — orders 0..=10, blocks up to 4 MiB).
-pub const MAX_ORDER: usize = 11;
-/// Linux: MAX_ORDER_NR_PAGES.
-pub const MAX_ORDER_NR_PAGES: u64 = 1 << (MAX_ORDER - 1);
+// Temporary re-exports: these constants moved to `crate::include::mmzone`; modules that still
+// import them from here keep compiling until they import the leaf directly.
+pub use crate::include::mmzone::{MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
 
 /// Linux: enum zone_watermarks.
 pub const WMARK_MIN: usize = 0;
@@ -186,11 +141,9 @@ impl FreeAreas {
 
 /// Linux: NR_PCP_THP — one more per-CPU list for pageblock_order (THP-sized) pages.
 pub const NR_PCP_THP: usize = 1;
-/// Linux: PAGE_ALLOC_COSTLY_ORDER — above it, allocations are "costly" and not cached per CPU.
-pub const PAGE_ALLOC_COSTLY_ORDER: u32 = 3;
 /// Linux: NR_LOWORDER_PCP_LISTS — a list per pcp migratetype per order 0..=COSTLY.
 pub const NR_LOWORDER_PCP_LISTS: usize =
-    super::page::MIGRATE_PCPTYPES as usize * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
+    crate::include::mmzone::MIGRATE_PCPTYPES as usize * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
 /// Linux: NR_PCP_LISTS (6.1 with CONFIG_TRANSPARENT_HUGEPAGE: 13).
 pub const NR_PCP_LISTS: usize = NR_LOWORDER_PCP_LISTS + NR_PCP_THP;
 
@@ -379,10 +332,10 @@ impl Zone {
     /// Linux: set_pageblock_migratetype() — mark `pfn`'s pageblock (the pfn must be in this
     /// zone). While mobility grouping is off every pcp type collapses to MIGRATE_UNMOVABLE.
     pub fn set_pageblock_migratetype(&self, pfn: u64, migratetype: u32) {
-        let mt = if super::zonelist::page_group_by_mobility_disabled()
-            && migratetype < super::page::MIGRATE_PCPTYPES
+        let mt = if page_group_by_mobility_disabled()
+            && migratetype < crate::include::mmzone::MIGRATE_PCPTYPES
         {
-            super::page::MIGRATE_UNMOVABLE
+            MIGRATE_UNMOVABLE
         } else {
             migratetype
         };
@@ -391,7 +344,7 @@ impl Zone {
             self.zone_start_pfn,
             pfn,
             mt as u64,
-            super::page::MIGRATETYPE_MASK,
+            MIGRATETYPE_MASK,
         );
     }
 
@@ -401,7 +354,7 @@ impl Zone {
             self.pageblock_bitmap(),
             self.zone_start_pfn,
             pfn,
-            super::page::MIGRATETYPE_MASK,
+            MIGRATETYPE_MASK,
         ) as u32
     }
 }

@@ -1,6 +1,7 @@
 //! Memory management: the arch-independent cores (Linux's mm/).
 pub mod addr;
 pub mod free_area_init;
+pub mod gfp;
 pub mod heap;
 pub mod memblock;
 pub mod memtest;
@@ -10,6 +11,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod percpu;
 pub mod show;
+pub mod slab;
 pub mod slab_common;
 pub mod slub;
 pub mod sparse;

@@ -1,7 +1,9 @@
 //! NUMA bring-up: which node each memory range and CPU belongs to, how far apart nodes are,
 //! and one `pg_data_t` per node. Mirrors Linux 6.1's drivers/base/arch_numa.c (`numa_init`,
 //! `dummy_numa_init`, `numa_add_memblk`, `numa_register_nodes`, `setup_node_data`, the
-//! distance table, `numa=`) and drivers/of/of_numa.c (`of_numa_init`).
+//! distance table, `numa=`). The device tree's description is read by drivers/of/of_numa.rs
+//! (Linux: drivers/of/of_numa.c), which the arch hands to [`arch_numa_init`] as a function,
+//! as Linux's numa_init() takes `init_func`: nothing here reads the tree.
 //!
 //! Linux keeps this state in file statics; here it is a [`NumaInfo`] value so host tests can
 //! make as many as they like. The kernel keeps its own in [`NUMA_EARLY`] while booting and
@@ -10,24 +12,27 @@
 //!
 //! Differences from Linux: the distance table is a fixed `MAX_NUMNODES`² array in the value
 //! rather than a page from memblock (so memblock's layout lacks that one page), ACPI (SRAT)
-//! is not supported, and the memory nodes are the ones `Fdt::memory_ranges()` yields (root
-//! children of device_type "memory", `linux,usable-memory` preferred) where Linux's
-//! of_numa walks every memory node's `reg`.
+//! is not supported, and the memory nodes of_numa reads are the ones the early memory scan
+//! yields (root children of device_type "memory", `linux,usable-memory` preferred) where
+//! Linux's of_numa walks every memory node's `reg`.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::addr::{PhysAddr, PAGE_SHIFT};
-use super::memblock::{MemType, Memblock, MAX_NUMNODES, NUMA_NO_NODE, SMP_CACHE_BYTES};
+use super::memblock::{MemType, Memblock};
 use super::mmzone::{NodeDataMap, PglistData};
-use crate::drivers::of::fdt::Fdt;
+use crate::include::cache::SMP_CACHE_BYTES;
+use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
 use crate::kernel::params::SetupResult;
+
+// Temporary re-export: NR_CPUS moved to `crate::include::numa`; modules that still import it
+// from here keep compiling until they import the leaf directly. (Also this file's own import.)
+pub use crate::include::numa::NR_CPUS;
 
 /// Linux: LOCAL_DISTANCE.
 pub const LOCAL_DISTANCE: u32 = 10;
 /// Linux: REMOTE_DISTANCE.
 pub const REMOTE_DISTANCE: u32 = 20;
-/// Linux: CONFIG_NR_CPUS (arm64's default).
-pub const NR_CPUS: usize = 256;
 
 const NN: usize = MAX_NUMNODES as usize;
 
@@ -87,11 +92,15 @@ pub enum NumaError {
     NoMemory,
 }
 
+/// A firmware NUMA description's init function (Linux: of_numa_init): it reports the nodes
+/// of memory ranges and CPUs and the distances through numa_add_memblk(),
+/// [`NumaInfo::numa_set_distance`] and `numa_nodes_parsed`.
+pub type FwNumaInit<'a> = dyn FnMut(&mut NumaInfo, &mut Memblock) -> Result<(), NumaError> + 'a;
+
 /// Which NUMA description `numa_init()` reads (Linux passes a function pointer).
-#[derive(Clone, Copy)]
 pub enum NumaInitFn<'a, 'b> {
     /// Linux: of_numa_init — the device tree's `numa-node-id`s and distance map.
-    Of(&'a Fdt<'b>),
+    Of(&'a mut FwNumaInit<'b>),
     /// Linux: dummy_numa_init — one node with all memory.
     Dummy,
 }
@@ -221,16 +230,6 @@ impl NumaInfo {
         }
     }
 
-    /// Maps the device tree's CPUs in /cpus order as logical CPUs 0, 1, ... (what
-    /// smp_init_cpus() does when the boot CPU is the first listed) — Linux's
-    /// of_node_to_nid() reads each CPU's `numa-node-id`.
-    pub fn of_map_cpus_to_nodes(&mut self, fdt: &Fdt) {
-        for (cpu, c) in fdt.cpus().filter_map(|c| c.ok()).enumerate() {
-            let nid = c.numa_node_id.map_or(NUMA_NO_NODE, |n| n as i32);
-            self.early_map_cpu_to_node(cpu, nid);
-        }
-    }
-
     /// Linux: cpu_to_node() (node 0 for a CPU nobody mapped).
     pub fn cpu_to_node(&self, cpu: usize) -> i32 {
         match self.cpu_to_node_map.get(cpu) {
@@ -295,88 +294,6 @@ pub fn numa_add_memblk(
     }
     numa.numa_nodes_parsed.set(nid);
     Ok(())
-}
-
-/// Linux: of_numa_parse_cpu_nodes().
-fn of_numa_parse_cpu_nodes(numa: &mut NumaInfo, fdt: &Fdt) {
-    for cpu in fdt.cpus().filter_map(|c| c.ok()) {
-        let Some(nid) = cpu.numa_node_id else {
-            continue;
-        };
-        // Linux: pr_debug("CPU on %u") — compiled out by default.
-        if nid >= MAX_NUMNODES as u32 {
-            pr_warn!("OF: NUMA: Node id {} exceeds maximum value", nid);
-        } else {
-            numa.numa_nodes_parsed.set(nid as i32);
-        }
-    }
-}
-
-/// Linux: of_numa_parse_memory_nodes() — memory nodes without `numa-node-id` are skipped;
-/// one with an id out of range stops the parse.
-fn of_numa_parse_memory_nodes(
-    numa: &mut NumaInfo,
-    fdt: &Fdt,
-    mb: &mut Memblock,
-) -> Result<(), NumaError> {
-    for r in fdt.memory_ranges() {
-        let Some(nid) = r.nid else {
-            continue;
-        };
-        if nid >= MAX_NUMNODES as u32 {
-            pr_warn!("OF: NUMA: Node id {} exceeds maximum value", nid);
-            pr_err!("OF: NUMA: bad property in memory node");
-            return Err(NumaError::Invalid);
-        }
-        if numa_add_memblk(numa, mb, nid as i32, r.base.0, r.end().0).is_err() {
-            pr_err!("OF: NUMA: bad property in memory node");
-            return Err(NumaError::Invalid);
-        }
-    }
-    Ok(())
-}
-
-/// Linux: of_numa_parse_distance_map_v1() behind of_numa_parse_distance_map().
-fn of_numa_parse_distance_map(numa: &mut NumaInfo, fdt: &Fdt) -> Result<(), NumaError> {
-    let map = match fdt.distance_map() {
-        Ok(None) => return Ok(()),
-        Ok(Some(m)) => m,
-        Err(d) => {
-            pr_info!("OF: NUMA: parsing numa-distance-map-v1");
-            pr_err!("OF: NUMA: {}", d.problem);
-            return Err(NumaError::Invalid);
-        }
-    };
-    pr_info!("OF: NUMA: parsing numa-distance-map-v1");
-    for d in map.entries() {
-        if (d.from == d.to && d.distance != LOCAL_DISTANCE)
-            || (d.from != d.to && d.distance <= LOCAL_DISTANCE)
-        {
-            pr_err!(
-                "OF: NUMA: Invalid distance[node{} -> node{}] = {}",
-                d.from,
-                d.to,
-                d.distance
-            );
-            return Err(NumaError::Invalid);
-        }
-        if (d.from as i32) >= 0 && (d.from as i32) < MAX_NUMNODES {
-            numa.numa_nodes_parsed.set(d.from as i32);
-        }
-        numa.numa_set_distance(d.from as i32, d.to as i32, d.distance);
-        // The matrix may list one direction only: B->A defaults to A->B.
-        if d.to > d.from {
-            numa.numa_set_distance(d.to as i32, d.from as i32, d.distance);
-        }
-    }
-    Ok(())
-}
-
-/// Linux: of_numa_init().
-pub fn of_numa_init(numa: &mut NumaInfo, fdt: &Fdt, mb: &mut Memblock) -> Result<(), NumaError> {
-    of_numa_parse_cpu_nodes(numa, fdt);
-    of_numa_parse_memory_nodes(numa, fdt, mb)?;
-    of_numa_parse_distance_map(numa, fdt)
 }
 
 /// Linux: dummy_numa_init() — all of memory is node 0.
@@ -504,7 +421,7 @@ pub fn numa_init(
     numa.node_online_map = Nodemask::NONE;
     numa.numa_alloc_distance();
     let r = match init {
-        NumaInitFn::Of(fdt) => of_numa_init(numa, fdt, mb),
+        NumaInitFn::Of(of_numa_init) => of_numa_init(numa, mb),
         NumaInitFn::Dummy => dummy_numa_init(numa, mb),
     };
     let r = r.and_then(|()| {
@@ -522,18 +439,19 @@ pub fn numa_init(
     r
 }
 
-/// Linux: arch_numa_init() — the device tree's description unless `numa=off` (ACPI is not
-/// supported), else one fake node. Called from arm64's bootmem_init().
+/// Linux: arch_numa_init() — the device tree's description (`of_numa_init`, given by the
+/// arch) unless `numa=off` (ACPI is not supported), else one fake node. Called from arm64's
+/// bootmem_init().
 pub fn arch_numa_init(
     numa: &mut NumaInfo,
-    fdt: Option<&Fdt>,
+    of_numa_init: Option<&mut FwNumaInit>,
     mb: &mut Memblock,
     nodes: &mut NodeDataMap,
     phys_to_virt: fn(PhysAddr) -> *mut u8,
 ) {
     if !numa.numa_off {
-        if let Some(fdt) = fdt {
-            if numa_init(numa, NumaInitFn::Of(fdt), mb, nodes, phys_to_virt).is_ok() {
+        if let Some(init) = of_numa_init {
+            if numa_init(numa, NumaInitFn::Of(init), mb, nodes, phys_to_virt).is_ok() {
                 return;
             }
         }

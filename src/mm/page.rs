@@ -3,8 +3,9 @@
 //! include/linux/mm_types.h (`struct page`), include/linux/page-flags.h (`PG_*`),
 //! include/linux/page-flags-layout.h (where node and zone live in `page->flags`),
 //! include/linux/mm.h (`set_page_links`, `page_zonenum`, `page_to_nid`),
-//! include/linux/pageblock-flags.h and include/linux/mmzone.h (`MIGRATE_*`), and the
-//! `__init_single_page()` / `set_pfnblock_flags_mask()` parts of mm/page_alloc.c.
+//! the pageblock bitmap accessors (whose constants, with the `MIGRATE_*` types, are in
+//! `crate::include::{pageblock_flags, mmzone}`), the `__init_single_page()` /
+//! `set_pfnblock_flags_mask()` parts of mm/page_alloc.c, and the `%pGp` flag names.
 //!
 //! The `flags` word, for arm64 with SPARSEMEM_VMEMMAP (no section number is stored: the
 //! vmemmap position of a page *is* its pfn), `NODES_SHIFT` = 4 and `ZONES_SHIFT` = 2:
@@ -23,9 +24,12 @@
 //! `!SPARSEMEM` layout of `zone->pageblock_flags`, indexed from the zone's first pageblock),
 //! so the zone code owns it and sparse.rs need not. The bit arithmetic is Linux's.
 
+use core::fmt;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
-use super::memblock::NODES_SHIFT;
+use crate::include::mmzone::MAX_NR_ZONES;
+use crate::include::numa::NODES_SHIFT;
+use crate::include::pageblock_flags::{NR_PAGEBLOCK_BITS, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 
 /// Linux: struct list_head — an intrusive doubly linked list node. Null links mean "not yet
 /// initialised"; `init_list_head` points both at the node itself, as INIT_LIST_HEAD() does.
@@ -334,6 +338,27 @@ pub const PAGE_TYPE_BASE: u32 = 0xf000_0000;
 /// Linux: PG_buddy — the page heads a free block on a buddy free list.
 pub const PG_BUDDY: u32 = 0x0000_0080;
 
+/// Linux: `%pGp` — a page's flag word: its set flags by name, then node and zone.
+pub struct PageFlagNames(pub u64);
+
+impl fmt::Display for PageFlagNames {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let flags = self.0;
+        write!(f, "{:#x}(", flags)?;
+        for &(bit, name) in PAGEFLAG_NAMES.iter() {
+            if flags & (1 << bit) != 0 {
+                write!(f, "{}|", name)?;
+            }
+        }
+        write!(
+            f,
+            "node={}|zone={})",
+            (flags >> NODES_PGSHIFT) & NODES_MASK,
+            (flags >> ZONES_PGSHIFT) & ZONES_MASK
+        )
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Node and zone in page->flags (include/linux/page-flags-layout.h).
 
@@ -373,7 +398,7 @@ const _: () = assert!(
     ((ZONES_MASK << ZONES_PGSHIFT) | (NODES_MASK << NODES_PGSHIFT))
         == ((ZONES_MASK << ZONES_PGSHIFT) + (NODES_MASK << NODES_PGSHIFT))
 );
-const _: () = assert!(super::mmzone::MAX_NR_ZONES as u64 <= ZONES_MASK + 1);
+const _: () = assert!(MAX_NR_ZONES as u64 <= ZONES_MASK + 1);
 
 impl Page {
     /// Linux: set_page_zone().
@@ -593,65 +618,6 @@ pub fn init_single_page(page: &mut Page, zone: usize, nid: i32) {
     page.init_page_count();
     page.page_mapcount_reset();
     page.lru.init_list_head();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Migrate types (include/linux/mmzone.h; CONFIG_CMA and CONFIG_MEMORY_ISOLATION on, as in
-// Debian's 6.1 arm64 kernel, which is what makes MIGRATE_TYPES 6).
-
-/// Linux: MIGRATE_UNMOVABLE.
-pub const MIGRATE_UNMOVABLE: u32 = 0;
-/// Linux: MIGRATE_MOVABLE.
-pub const MIGRATE_MOVABLE: u32 = 1;
-/// Linux: MIGRATE_RECLAIMABLE.
-pub const MIGRATE_RECLAIMABLE: u32 = 2;
-/// Linux: MIGRATE_PCPTYPES — the types that have per-cpu lists.
-pub const MIGRATE_PCPTYPES: u32 = 3;
-/// Linux: MIGRATE_HIGHATOMIC.
-pub const MIGRATE_HIGHATOMIC: u32 = MIGRATE_PCPTYPES;
-/// Linux: MIGRATE_CMA.
-pub const MIGRATE_CMA: u32 = 4;
-/// Linux: MIGRATE_ISOLATE.
-pub const MIGRATE_ISOLATE: u32 = 5;
-/// Linux: MIGRATE_TYPES.
-pub const MIGRATE_TYPES: usize = 6;
-
-/// Linux: migratetype_names[].
-pub const MIGRATETYPE_NAMES: [&str; MIGRATE_TYPES] = [
-    "Unmovable",
-    "Movable",
-    "Reclaimable",
-    "HighAtomic",
-    "CMA",
-    "Isolate",
-];
-
-// ---------------------------------------------------------------------------------------------
-// Pageblocks (include/linux/pageblock-flags.h).
-
-/// Linux: pageblock_order — arm64 with 4 KiB pages: HUGETLB_PAGE_ORDER (PMD_SHIFT - PAGE_SHIFT).
-pub const PAGEBLOCK_ORDER: u32 = 9;
-/// Linux: pageblock_nr_pages.
-pub const PAGEBLOCK_NR_PAGES: u64 = 1 << PAGEBLOCK_ORDER;
-/// Linux: PB_migratetype_bits.
-pub const PB_MIGRATETYPE_BITS: u32 = 3;
-/// Linux: PB_migrate.
-pub const PB_MIGRATE: u32 = 0;
-/// Linux: PB_migrate_end.
-pub const PB_MIGRATE_END: u32 = PB_MIGRATE + PB_MIGRATETYPE_BITS - 1;
-/// Linux: PB_migrate_skip (compaction's hint).
-pub const PB_MIGRATE_SKIP: u32 = PB_MIGRATE_END + 1;
-/// Linux: NR_PAGEBLOCK_BITS.
-pub const NR_PAGEBLOCK_BITS: u64 = 4;
-/// Linux: MIGRATETYPE_MASK.
-pub const MIGRATETYPE_MASK: u64 = (1 << PB_MIGRATETYPE_BITS) - 1;
-
-const _: () = assert!(NR_PAGEBLOCK_BITS == PB_MIGRATE_SKIP as u64 + 1);
-const _: () = assert!(MIGRATE_TYPES as u64 <= 1 << PB_MIGRATETYPE_BITS);
-
-/// Linux: pageblock_aligned().
-pub const fn pageblock_aligned(pfn: u64) -> bool {
-    pfn & (PAGEBLOCK_NR_PAGES - 1) == 0
 }
 
 /// Linux: usemap_size() — bytes of pageblock bitmap for a zone, whole `unsigned long`s.

@@ -4,10 +4,25 @@
 //! pageblock stealing, the per-CPU page lists (`rmqueue_pcplist`, `rmqueue_bulk`,
 //! `free_unref_page`, `free_pcppages_bulk`), `get_page_from_freelist` over the zonelist with
 //! watermarks and `lowmem_reserve`, `__alloc_pages` and its slow path's failure report
-//! (`warn_alloc`), `prep_new_page`/compound pages, the bad-page checks, `__free_pages_core`,
-//! `free_reserved_area`, the watermark set-up (`init_per_zone_wmark_min`) and
-//! `mem_init_print_info`; plus include/linux/gfp_types.h's 6.1 GFP bits with `gfp_zone()` and
-//! `gfp_migratetype()`.
+//! (`warn_alloc`), `prep_new_page`/compound pages and the bad-page checks. Its sibling files:
+//! - `page_alloc/mm_init.rs`: boot memory into the buddy (`memblock_free_all`,
+//!   `__free_pages_core`, `free_reserved_area`) and the `Memory:` line;
+//! - `page_alloc/setup.rs`: watermarks, `lowmem_reserve` and the per-CPU pagesets
+//!   (`init_per_zone_wmark_min`, `setup_per_cpu_pageset`);
+//! - `page_alloc/show_mem.rs`: the failure report (`warn_alloc`, `show_free_areas`,
+//!   `show_mem`) and the free-list snapshot the reports in `mm::show` read;
+//! - `page_alloc/debug.rs`: `BUG: Bad page state` and `dump_page`.
+//!
+//! The GFP flags are in `mm::gfp`; the zone, order and migratetype constants in
+//! `crate::include`.
+//!
+//! ## One way in
+//! Arch and init code call the Linux-named free functions at the end of this file
+//! (`page_alloc_init`, `memblock_free_all`, `free_reserved_area`, `mem_init_print_info`,
+//! `setup_per_cpu_pageset`, `init_per_zone_wmark_min`); each is a thin call on the kernel's
+//! instance. Everything else — the cores, other mm code and every test — calls the methods
+//! of a [`PageAlloc`] (the kernel's is [`page_alloc()`]). A free function exists only while
+//! arch or init code calls it.
 //!
 //! ## Where the state lives
 //! Everything the allocator changes is in the zones (`free_area` under `zone.lock`, the
@@ -15,8 +30,7 @@
 //! A [`PageAlloc`] adds the machine-wide counters Linux keeps in globals (`totalram_pages`,
 //! `min_free_kbytes`, ...) and the [`PageAllocEnv`] hooks through which it reaches page
 //! structs and page contents, so the core never calls arch code: the kernel has one instance
-//! (`page_alloc_init`, then the Linux-named free functions at the end of this file); host
-//! tests build as many as they like over simulated memory.
+//! (`page_alloc_init`); host tests build as many as they like over simulated memory.
 //!
 //! ## What is different from Linux, and why
 //! - No reclaim, compaction or OOM killer: the slow path drains the per-CPU lists and gives
@@ -35,241 +49,44 @@
 //!   the `Memory:` line's first number is all free memory, as Linux's with `early_page_ext`).
 //! - No interrupts allocate yet, so the locks do not disable them.
 
-use core::fmt;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use super::addr::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-use super::memblock::MAX_NUMNODES;
 use super::mmzone::{
-    NodeDataMap, PcpLists, PerCpuPages, RawSpinlock, Zone, Zonelist, MAX_NR_ZONES, MAX_ORDER,
-    NR_FREE_CMA_PAGES, NR_FREE_PAGES, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER,
-    WMARK_HIGH, WMARK_LOW, WMARK_MIN, WMARK_PROMO, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK,
-    ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL,
+    NodeDataMap, PcpLists, PerCpuPages, RawSpinlock, Zone, Zonelist, NR_FREE_CMA_PAGES,
+    NR_FREE_PAGES, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
+    ZONELIST_FALLBACK, ZONELIST_NOFALLBACK,
 };
 use super::numa::Nodemask;
 use super::page::{
     list_add, list_add_tail, list_del, list_empty, list_move_tail, lru_to_page, ListHead, Page,
-    COMPOUND_PAGE_DTOR, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,
-    MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER,
-    PAGEFLAG_NAMES, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP, PG_HEAD, PG_LRU,
+    COMPOUND_PAGE_DTOR, PAGE_FLAGS_CHECK_AT_FREE, PAGE_FLAGS_CHECK_AT_PREP, PG_HEAD, PG_LRU,
     TAIL_MAPPING,
 };
-use super::zonelist::{nr_free_zone_pages, page_group_by_mobility_disabled};
+use crate::include::mmzone::{
+    page_group_by_mobility_disabled, MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE,
+    MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
+    PAGE_ALLOC_COSTLY_ORDER, ZONE_DMA32, ZONE_NORMAL,
+};
+use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 
-// ---------------------------------------------------------------------------------------------
-// GFP flags (include/linux/gfp_types.h, 6.1; no KASAN_HW_TAGS, no LOCKDEP: those bits are 0).
+// Temporary re-exports: the GFP flags moved to `mm::gfp` and `%pGp` to `mm::page`; modules
+// that still import them from here keep compiling until they import those directly. (The
+// glob is also this file's own import of `mm::gfp`: when it goes, import the names used.)
+pub use super::gfp::*;
+pub use super::page::PageFlagNames;
 
-/// Linux: gfp_t.
-pub type GfpT = u32;
-
-/// Linux: __GFP_DMA.
-pub const __GFP_DMA: GfpT = 0x01;
-/// Linux: __GFP_HIGHMEM.
-pub const __GFP_HIGHMEM: GfpT = 0x02;
-/// Linux: __GFP_DMA32.
-pub const __GFP_DMA32: GfpT = 0x04;
-/// Linux: __GFP_MOVABLE.
-pub const __GFP_MOVABLE: GfpT = 0x08;
-/// Linux: __GFP_RECLAIMABLE.
-pub const __GFP_RECLAIMABLE: GfpT = 0x10;
-/// Linux: __GFP_HIGH — may use part of the min watermark's reserve.
-pub const __GFP_HIGH: GfpT = 0x20;
-/// Linux: __GFP_IO.
-pub const __GFP_IO: GfpT = 0x40;
-/// Linux: __GFP_FS.
-pub const __GFP_FS: GfpT = 0x80;
-/// Linux: __GFP_ZERO.
-pub const __GFP_ZERO: GfpT = 0x100;
-/// Linux: __GFP_ATOMIC (6.1; removed in 6.3) — cannot sleep, may dip further (ALLOC_HARDER).
-pub const __GFP_ATOMIC: GfpT = 0x200;
-/// Linux: __GFP_DIRECT_RECLAIM.
-pub const __GFP_DIRECT_RECLAIM: GfpT = 0x400;
-/// Linux: __GFP_KSWAPD_RECLAIM.
-pub const __GFP_KSWAPD_RECLAIM: GfpT = 0x800;
-/// Linux: __GFP_WRITE.
-pub const __GFP_WRITE: GfpT = 0x1000;
-/// Linux: __GFP_NOWARN.
-pub const __GFP_NOWARN: GfpT = 0x2000;
-/// Linux: __GFP_RETRY_MAYFAIL.
-pub const __GFP_RETRY_MAYFAIL: GfpT = 0x4000;
-/// Linux: __GFP_NOFAIL.
-pub const __GFP_NOFAIL: GfpT = 0x8000;
-/// Linux: __GFP_NORETRY.
-pub const __GFP_NORETRY: GfpT = 0x10000;
-/// Linux: __GFP_MEMALLOC.
-pub const __GFP_MEMALLOC: GfpT = 0x20000;
-/// Linux: __GFP_COMP.
-pub const __GFP_COMP: GfpT = 0x40000;
-/// Linux: __GFP_NOMEMALLOC.
-pub const __GFP_NOMEMALLOC: GfpT = 0x80000;
-/// Linux: __GFP_HARDWALL.
-pub const __GFP_HARDWALL: GfpT = 0x100000;
-/// Linux: __GFP_THISNODE.
-pub const __GFP_THISNODE: GfpT = 0x200000;
-/// Linux: __GFP_ACCOUNT.
-pub const __GFP_ACCOUNT: GfpT = 0x400000;
-/// Linux: __GFP_ZEROTAGS.
-pub const __GFP_ZEROTAGS: GfpT = 0x800000;
-
-/// Linux: __GFP_RECLAIM.
-pub const __GFP_RECLAIM: GfpT = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM;
-/// Linux: GFP_ATOMIC.
-pub const GFP_ATOMIC: GfpT = __GFP_HIGH | __GFP_ATOMIC | __GFP_KSWAPD_RECLAIM;
-/// Linux: GFP_KERNEL.
-pub const GFP_KERNEL: GfpT = __GFP_RECLAIM | __GFP_IO | __GFP_FS;
-/// Linux: GFP_KERNEL_ACCOUNT.
-pub const GFP_KERNEL_ACCOUNT: GfpT = GFP_KERNEL | __GFP_ACCOUNT;
-/// Linux: GFP_NOWAIT.
-pub const GFP_NOWAIT: GfpT = __GFP_KSWAPD_RECLAIM;
-/// Linux: GFP_NOIO.
-pub const GFP_NOIO: GfpT = __GFP_RECLAIM;
-/// Linux: GFP_NOFS.
-pub const GFP_NOFS: GfpT = __GFP_RECLAIM | __GFP_IO;
-/// Linux: GFP_USER.
-pub const GFP_USER: GfpT = __GFP_RECLAIM | __GFP_IO | __GFP_FS | __GFP_HARDWALL;
-/// Linux: GFP_DMA.
-pub const GFP_DMA: GfpT = __GFP_DMA;
-/// Linux: GFP_DMA32.
-pub const GFP_DMA32: GfpT = __GFP_DMA32;
-/// Linux: GFP_HIGHUSER.
-pub const GFP_HIGHUSER: GfpT = GFP_USER | __GFP_HIGHMEM;
-/// Linux: GFP_HIGHUSER_MOVABLE (the KASAN skip bits are 0 here).
-pub const GFP_HIGHUSER_MOVABLE: GfpT = GFP_HIGHUSER | __GFP_MOVABLE;
-/// Linux: GFP_TRANSHUGE_LIGHT.
-pub const GFP_TRANSHUGE_LIGHT: GfpT =
-    (GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOMEMALLOC | __GFP_NOWARN) & !__GFP_RECLAIM;
-/// Linux: GFP_TRANSHUGE.
-pub const GFP_TRANSHUGE: GfpT = GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM;
-
-/// Linux: GFP_ZONEMASK — the zone modifiers.
-pub const GFP_ZONEMASK: GfpT = __GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE;
-/// Linux: GFP_MOVABLE_MASK.
-pub const GFP_MOVABLE_MASK: GfpT = __GFP_RECLAIMABLE | __GFP_MOVABLE;
-/// Linux: GFP_MOVABLE_SHIFT.
-pub const GFP_MOVABLE_SHIFT: u32 = 3;
-
-/// Linux: gfp_zone() — the highest zone an allocation may use. GFP_ZONE_TABLE for arm64
-/// (ZONE_DMA and ZONE_DMA32, no highmem: __GFP_HIGHMEM means ZONE_NORMAL, and with
-/// __GFP_MOVABLE, ZONE_MOVABLE). Linux's GFP_ZONE_BAD combinations are a BUG here too.
-pub const fn gfp_zone(flags: GfpT) -> usize {
-    match flags & GFP_ZONEMASK {
-        0 => ZONE_NORMAL,
-        __GFP_DMA => ZONE_DMA,
-        __GFP_HIGHMEM => ZONE_NORMAL,
-        __GFP_DMA32 => ZONE_DMA32,
-        __GFP_MOVABLE => ZONE_NORMAL,
-        0x09 => ZONE_DMA,     // __GFP_MOVABLE | __GFP_DMA
-        0x0a => ZONE_MOVABLE, // __GFP_MOVABLE | __GFP_HIGHMEM
-        0x0c => ZONE_DMA32,   // __GFP_MOVABLE | __GFP_DMA32
-        _ => panic!("gfp_zone: more than one zone modifier (GFP_ZONE_BAD)"),
-    }
-}
-
-/// Linux: gfp_migratetype() — which free lists an allocation prefers.
-pub fn gfp_migratetype(flags: GfpT) -> u32 {
-    if page_group_by_mobility_disabled() {
-        return MIGRATE_UNMOVABLE;
-    }
-    (flags & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
-}
-
-/// Linux: __def_gfpflag_names (6.1), in the order `%pGg` tries them: composite names first.
-const GFPFLAG_NAMES: &[(GfpT, &str)] = &[
-    (GFP_TRANSHUGE, "GFP_TRANSHUGE"),
-    (GFP_TRANSHUGE_LIGHT, "GFP_TRANSHUGE_LIGHT"),
-    (GFP_HIGHUSER_MOVABLE, "GFP_HIGHUSER_MOVABLE"),
-    (GFP_HIGHUSER, "GFP_HIGHUSER"),
-    (GFP_USER, "GFP_USER"),
-    (GFP_KERNEL_ACCOUNT, "GFP_KERNEL_ACCOUNT"),
-    (GFP_KERNEL, "GFP_KERNEL"),
-    (GFP_NOFS, "GFP_NOFS"),
-    (GFP_ATOMIC, "GFP_ATOMIC"),
-    (GFP_NOIO, "GFP_NOIO"),
-    (GFP_NOWAIT, "GFP_NOWAIT"),
-    (GFP_DMA, "GFP_DMA"),
-    (__GFP_HIGHMEM, "__GFP_HIGHMEM"),
-    (GFP_DMA32, "GFP_DMA32"),
-    (__GFP_HIGH, "__GFP_HIGH"),
-    (__GFP_ATOMIC, "__GFP_ATOMIC"),
-    (__GFP_IO, "__GFP_IO"),
-    (__GFP_FS, "__GFP_FS"),
-    (__GFP_NOWARN, "__GFP_NOWARN"),
-    (__GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL"),
-    (__GFP_NOFAIL, "__GFP_NOFAIL"),
-    (__GFP_NORETRY, "__GFP_NORETRY"),
-    (__GFP_COMP, "__GFP_COMP"),
-    (__GFP_ZERO, "__GFP_ZERO"),
-    (__GFP_NOMEMALLOC, "__GFP_NOMEMALLOC"),
-    (__GFP_MEMALLOC, "__GFP_MEMALLOC"),
-    (__GFP_HARDWALL, "__GFP_HARDWALL"),
-    (__GFP_THISNODE, "__GFP_THISNODE"),
-    (__GFP_RECLAIMABLE, "__GFP_RECLAIMABLE"),
-    (__GFP_MOVABLE, "__GFP_MOVABLE"),
-    (__GFP_ACCOUNT, "__GFP_ACCOUNT"),
-    (__GFP_WRITE, "__GFP_WRITE"),
-    (__GFP_RECLAIM, "__GFP_RECLAIM"),
-    (__GFP_DIRECT_RECLAIM, "__GFP_DIRECT_RECLAIM"),
-    (__GFP_KSWAPD_RECLAIM, "__GFP_KSWAPD_RECLAIM"),
-    (__GFP_ZEROTAGS, "__GFP_ZEROTAGS"),
-];
-
-/// Linux: the `%pGg` format — GFP flags by name (`GFP_KERNEL|__GFP_ZERO`), leftover bits in
-/// hex, `none` for 0 (lib/vsprintf.c format_flags()).
-pub struct GfpNames(pub GfpT);
-
-impl fmt::Display for GfpNames {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let mut flags = self.0;
-        if flags == 0 {
-            return f.write_str("none");
-        }
-        let mut first = true;
-        for &(mask, name) in GFPFLAG_NAMES {
-            if flags == 0 {
-                break;
-            }
-            if flags & mask != mask {
-                continue;
-            }
-            flags &= !mask;
-            if !first {
-                f.write_str("|")?;
-            }
-            f.write_str(name)?;
-            first = false;
-        }
-        if flags != 0 {
-            if !first {
-                f.write_str("|")?;
-            }
-            write!(f, "{:#x}", flags)?;
-        }
-        Ok(())
-    }
-}
-
-/// Linux: `%pGp` — a page's flag word: its set flags by name, then node and zone.
-pub struct PageFlagNames(pub u64);
-
-impl fmt::Display for PageFlagNames {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let flags = self.0;
-        write!(f, "{:#x}(", flags)?;
-        for &(bit, name) in PAGEFLAG_NAMES.iter() {
-            if flags & (1 << bit) != 0 {
-                write!(f, "{}|", name)?;
-            }
-        }
-        use super::page::{NODES_MASK, NODES_PGSHIFT, ZONES_MASK, ZONES_PGSHIFT};
-        write!(
-            f,
-            "node={}|zone={})",
-            (flags >> NODES_PGSHIFT) & NODES_MASK,
-            (flags >> ZONES_PGSHIFT) & ZONES_MASK
-        )
-    }
-}
+mod debug;
+mod mm_init;
+mod setup;
+mod show_mem;
+pub use self::mm_init::{memblock_free_all, KernelSymbols, MemInitInfo};
+pub use self::setup::int_sqrt;
+pub use self::show_mem::{
+    free_area_snapshot, show_free_areas, show_mem, warn_alloc_lines, FreeAreaSnapshot, NodeList,
+    PAGETYPEINFO_CAP,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Allocation flags (mm/internal.h) and free flags.
@@ -315,12 +132,8 @@ pub const FALLBACKS: [[u32; 3]; MIGRATE_TYPES] = [
     [MIGRATE_TYPES as u32; 3], // ISOLATE: never used
 ];
 
-/// Linux: sysctl_lowmem_reserve_ratio[] (DMA 256, DMA32 256, Normal 32, Movable 0).
-pub const SYSCTL_LOWMEM_RESERVE_RATIO: [u64; MAX_NR_ZONES] = [256, 256, 32, 0];
 /// Linux: watermark_scale_factor's default.
 pub const WATERMARK_SCALE_FACTOR: u64 = 10;
-/// Linux: SWAP_CLUSTER_MAX.
-const SWAP_CLUSTER_MAX: u64 = 32;
 /// Linux: min_free_kbytes' value before init_per_zone_wmark_min().
 pub const MIN_FREE_KBYTES_DEFAULT: u64 = 1024;
 /// Linux: POISON_FREE_INITMEM — what free_initmem() fills freed init memory with.
@@ -356,30 +169,6 @@ pub const fn get_order(size: u64) -> u32 {
         return 0;
     }
     64 - ((size - 1) >> PAGE_SHIFT).leading_zeros()
-}
-
-/// Linux: int_sqrt() — floor(sqrt(x)), by Linux's bit-by-bit method.
-pub fn int_sqrt(x: u64) -> u64 {
-    if x <= 1 {
-        return x;
-    }
-    let mut m = 1u64 << ((63 - x.leading_zeros()) & !1);
-    let (mut x, mut y) = (x, 0u64);
-    while m != 0 {
-        let b = y + m;
-        y >>= 1;
-        if x >= b {
-            x -= b;
-            y += m;
-        }
-        m >>= 2;
-    }
-    y
-}
-
-/// Linux: mult_frac(x, n, d).
-const fn mult_frac(x: u64, n: u64, d: u64) -> u64 {
-    (x / d) * n + ((x % d) * n) / d
 }
 
 /// Linux: migratetype_is_mergeable().
@@ -483,94 +272,6 @@ struct AllocContext<'z> {
 
 /// A page handed out by the allocator (Linux: `struct page *`).
 pub type PagePtr = NonNull<Page>;
-
-/// The kernel image's layout as mem_init_print_info() reads it: the linker symbols.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelSymbols {
-    pub _stext: u64,
-    pub _etext: u64,
-    pub __start_rodata: u64,
-    pub __end_rodata: u64,
-    pub __init_begin: u64,
-    pub __init_end: u64,
-    pub _sinittext: u64,
-    pub _einittext: u64,
-    pub _sdata: u64,
-    pub _edata: u64,
-    pub __bss_start: u64,
-    pub __bss_stop: u64,
-}
-
-/// The numbers of Linux's `Memory:` line (mem_init_print_info()), in KiB.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MemInitInfo {
-    pub available: u64,
-    pub physpages: u64,
-    pub codesize: u64,
-    pub datasize: u64,
-    pub rosize: u64,
-    pub init: u64,
-    pub bss: u64,
-    pub reserved: u64,
-    pub cma_reserved: u64,
-}
-
-impl fmt::Display for MemInitInfo {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K reserved, {}K cma-reserved)",
-            self.available,
-            self.physpages,
-            self.codesize,
-            self.datasize,
-            self.rosize,
-            self.init,
-            self.bss,
-            self.reserved,
-            self.cma_reserved
-        )
-    }
-}
-
-/// Free blocks of one zone, per order and per migratetype (for buddyinfo, pagetypeinfo,
-/// show_free_areas). Per-type counts stop at 100000, as Linux's pagetypeinfo does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FreeAreaSnapshot {
-    pub nr_free: [u64; MAX_ORDER],
-    pub per_type: [[u64; MAX_ORDER]; MIGRATE_TYPES],
-}
-
-/// Linux's cap on a pagetypeinfo list walk.
-pub const PAGETYPEINFO_CAP: u64 = 100000;
-
-/// Reads a zone's free areas under its lock (Linux: the loops of frag_show_print(),
-/// pagetypeinfo_showfree_print() and show_free_areas()).
-pub fn free_area_snapshot(zone: &Zone) -> FreeAreaSnapshot {
-    let mut s = FreeAreaSnapshot::default();
-    if !zone.zone_is_initialized() {
-        return s;
-    }
-    let _g = zone.lock.lock();
-    for order in 0..MAX_ORDER {
-        // SAFETY: the zone lock is held; the lists were initialised by free_area_init.
-        unsafe {
-            let fa = zone.free_area.get().add(order);
-            s.nr_free[order] = (*fa).nr_free;
-            for mt in 0..MIGRATE_TYPES {
-                let head: *mut ListHead = ptr::addr_of_mut!((*fa).free_list[mt]);
-                let mut n = 0;
-                let mut cur = (*head).next;
-                while !ptr::eq(cur, head) && n < PAGETYPEINFO_CAP {
-                    n += 1;
-                    cur = (*cur).next;
-                }
-                s.per_type[mt][order] = n;
-            }
-        }
-    }
-    s
-}
 
 impl<'a> PageAlloc<'a> {
     /// An allocator over `nodes` (whose zones free_area_init() set up and
@@ -779,7 +480,7 @@ impl<'a> PageAlloc<'a> {
     /// Linux: __mod_zone_freepage_state().
     fn mod_zone_freepage_state(zone: &Zone, nr_pages: i64, mt: u32) {
         zone.vm_stat[NR_FREE_PAGES].fetch_add(nr_pages, Ordering::Relaxed);
-        if mt == super::page::MIGRATE_CMA {
+        if mt == crate::include::mmzone::MIGRATE_CMA {
             zone.vm_stat[NR_FREE_CMA_PAGES].fetch_add(nr_pages, Ordering::Relaxed);
         }
     }
@@ -1532,75 +1233,6 @@ impl<'a> PageAlloc<'a> {
         reason
     }
 
-    /// Linux: dump_page() — the page's fields, its raw words and why.
-    fn dump_page(&self, page: *const Page, reason: &str) {
-        // SAFETY: a page of the memmap; reading its words for a report.
-        let p = unsafe { &*page };
-        let head = p.compound_head();
-        pr_warn!(
-            "page:{:016x} refcount:{} mapcount:{} mapping:{:016x} index:{:#x} pfn:{:#x}",
-            page as u64,
-            p.page_count(),
-            p.page_mapcount_raw().wrapping_add(1),
-            p.mapping,
-            p.index,
-            self.page_to_pfn(page)
-        );
-        if !ptr::eq(head, page) || p.page_head() {
-            // SAFETY: a tail's head is a page of the same block.
-            let h = unsafe { &*head };
-            let order = if h.page_head() {
-                // SAFETY: a head's first tail is in the same block.
-                unsafe { (*head.add(1)).first_tail_compound_order() }
-            } else {
-                0
-            };
-            pr_warn!(
-                "head:{:016x} order:{} compound_mapcount:0 compound_pincount:0",
-                head as u64,
-                order
-            );
-        }
-        pr_warn!("flags: {}", PageFlagNames(p.flags.load(Ordering::Relaxed)));
-        // SAFETY: struct page is 8 u64 words.
-        let words: &[u64; 8] = unsafe { &*page.cast() };
-        pr_warn!(
-            "raw: {:016x} {:016x} {:016x} {:016x}",
-            words[0],
-            words[1],
-            words[2],
-            words[3]
-        );
-        pr_warn!(
-            "raw: {:016x} {:016x} {:016x} {:016x}",
-            words[4],
-            words[5],
-            words[6],
-            words[7]
-        );
-        pr_warn!("page dumped because: {}", reason);
-    }
-
-    /// The report half of bad_page(): Linux's `BUG: Bad page state` lines (Linux then
-    /// prints the modules and a stack, and taints the kernel).
-    fn report_bad_page(&self, page: *const Page, reason: &str) {
-        pr_alert!(
-            "BUG: Bad page state in process {}  pfn:{:05x}",
-            COMM,
-            self.page_to_pfn(page)
-        );
-        self.dump_page(page, reason);
-        self.bad_pages.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Linux: bad_page() — report, and leave the page out of the allocator (it leaks), with
-    /// PageBuddy cleared so nothing mistakes it for a free block.
-    fn bad_page(&self, page: *mut Page, reason: &str) {
-        self.report_bad_page(page, reason);
-        // SAFETY: a page of the memmap; _mapcount is atomic.
-        unsafe { (*page).page_mapcount_reset() };
-    }
-
     /// Linux: free_page_is_bad() (check_free_page()).
     fn free_page_is_bad(&self, page: *mut Page) -> bool {
         // SAFETY: a page of the memmap.
@@ -2144,29 +1776,6 @@ impl<'a> PageAlloc<'a> {
         None
     }
 
-    /// Linux: warn_alloc() with warn_alloc_show_mem() — unless __GFP_NOWARN, the failure
-    /// line and the memory report (Linux also prints the cpuset and a stack trace).
-    pub fn warn_alloc(&self, gfp: GfpT, nodemask: Option<Nodemask>, order: u32) {
-        if gfp & __GFP_NOWARN != 0 {
-            return;
-        }
-        if gfp & __GFP_DMA != 0 && !self.has_managed_dma() {
-            return;
-        }
-        let mut out = |l: &str| pr_warn!("{}", l);
-        warn_alloc_lines(gfp, nodemask, order, &mut out);
-        // Linux: only an allocation that may reclaim filters by its nodemask.
-        let filter = nodemask.filter(|_| gfp & __GFP_DIRECT_RECLAIM != 0);
-        super::show::show_mem(self, filter, gfp_zone(gfp), &mut out);
-    }
-
-    /// Linux: has_managed_dma().
-    fn has_managed_dma(&self) -> bool {
-        self.nodes
-            .pgdats()
-            .any(|p| p.node_zones[ZONE_DMA].zone_managed_pages() != 0)
-    }
-
     // ----- the API
 
     /// Linux: alloc_pages_node() — NUMA_NO_NODE (-1) means this CPU's node.
@@ -2281,467 +1890,6 @@ impl<'a> PageAlloc<'a> {
     pub fn get_num_physpages(&self) -> u64 {
         self.nodes.pgdats().map(|p| p.node_present_pages).sum()
     }
-
-    // ----- boot: handing memory to the buddy
-
-    /// Linux: reset_all_zones_managed_pages() — once: managed pages become what is freed.
-    pub fn reset_all_zones_managed_pages(&self) {
-        if self.reset_managed_pages_done.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        for z in self.zones() {
-            z.managed_pages.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Linux: reserve_bootmem_region() — PG_reserved on the pages of `[start, end)` whose
-    /// struct pages exist (`pfn_valid`).
-    pub fn reserve_bootmem_region(
-        &self,
-        start: PhysAddr,
-        end: PhysAddr,
-        pfn_valid: impl Fn(u64) -> bool,
-    ) {
-        for pfn in start.pfn_down().0..end.pfn_up().0 {
-            if pfn_valid(pfn) {
-                let page = self.pfn_to_page(pfn);
-                // SAFETY: a valid pfn's struct page; boot, nothing else runs.
-                unsafe {
-                    // Avoid a false PageTail().
-                    (*page).lru.init_list_head();
-                    (*page).set_page_reserved();
-                }
-            }
-        }
-    }
-
-    /// Linux: __free_pages_core() — hand a block memblock never used to the buddy: clear
-    /// PG_reserved and the boot reference of each page, count it managed, free it to the
-    /// tail (past the per-CPU lists).
-    pub fn __free_pages_core(&self, page: PagePtr, order: u32) {
-        let page = page.as_ptr();
-        let nr_pages = 1u64 << order;
-        for i in 0..nr_pages as usize {
-            // SAFETY: boot: the block's struct pages are initialised and nobody else's.
-            unsafe {
-                let p = &*page.add(i);
-                p.clear_page_reserved();
-                p.set_page_count(0);
-            }
-        }
-        self.page_zone(page)
-            .managed_pages
-            .fetch_add(nr_pages, Ordering::Relaxed);
-        self.__free_pages_ok(page, order, FPI_TO_TAIL);
-    }
-
-    /// Linux: memblock_free_pages() (no deferred struct-page init here).
-    pub fn memblock_free_pages(&self, pfn: u64, order: u32) {
-        let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
-        self.__free_pages_core(page, order);
-    }
-
-    /// Linux: adjust_managed_page_count().
-    pub fn adjust_managed_page_count(&self, page: PagePtr, count: i64) {
-        self.page_zone(page.as_ptr())
-            .managed_pages
-            .fetch_add(count as u64, Ordering::Relaxed);
-        self.totalram_pages_add(count);
-    }
-
-    /// Linux: free_reserved_page().
-    pub fn free_reserved_page(&self, page: PagePtr) {
-        // SAFETY: a reserved page of the memmap, handed over by the caller.
-        unsafe {
-            let p = page.as_ref();
-            p.clear_page_reserved();
-            p.init_page_count();
-        }
-        self.__free_page(page);
-        self.adjust_managed_page_count(page, 1);
-    }
-
-    /// Linux: free_reserved_area() — give the whole pages of `[start, end)` (memory the
-    /// kernel reserved and no longer needs) to the buddy, filled with `poison` if it is a
-    /// byte value, and print `Freeing <s> memory: NK`. Linux takes linear-map addresses;
-    /// this takes the physical ones (typed addresses). Returns the pages freed.
-    pub fn free_reserved_area(
-        &self,
-        start: PhysAddr,
-        end: PhysAddr,
-        poison: i32,
-        s: Option<&str>,
-    ) -> u64 {
-        let (start, end) = (start.pfn_up().0, end.pfn_down().0);
-        let mut pages = 0;
-        for pfn in start..end {
-            if (0..=0xff).contains(&poison) {
-                let f = self
-                    .env
-                    .phys_to_virt
-                    .expect("free_reserved_area: no phys_to_virt hook");
-                // SAFETY: the caller hands the page over; the hook maps it writable.
-                unsafe {
-                    ptr::write_bytes(
-                        f(PhysAddr(pfn << PAGE_SHIFT)),
-                        poison as u8,
-                        PAGE_SIZE as usize,
-                    )
-                };
-            }
-            let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
-            self.free_reserved_page(page);
-            pages += 1;
-        }
-        if pages != 0 {
-            if let Some(s) = s {
-                pr_info!("Freeing {} memory: {}K", s, pages << (PAGE_SHIFT - 10));
-            }
-        }
-        pages
-    }
-
-    /// Linux: mem_init_print_info()'s numbers: free and present memory, the kernel's
-    /// sections (with Linux's adj_init_size() for sections nested in others), and what is
-    /// reserved (present minus managed).
-    pub fn mem_init_info(&self, s: &KernelSymbols) -> MemInitInfo {
-        let physpages = self.get_num_physpages();
-        let mut codesize = s._etext - s._stext;
-        let mut datasize = s._edata - s._sdata;
-        let rosize = s.__end_rodata - s.__start_rodata;
-        let bss_size = s.__bss_stop - s.__bss_start;
-        let mut init_data_size = s.__init_end - s.__init_begin;
-        let init_code_size = s._einittext - s._sinittext;
-        let adj = |start: u64, end: u64, size: &mut u64, pos: u64, adj: u64| {
-            if start <= pos && pos < end && *size > adj {
-                *size -= adj;
-            }
-        };
-        adj(
-            s.__init_begin,
-            s.__init_end,
-            &mut init_data_size,
-            s._sinittext,
-            init_code_size,
-        );
-        adj(
-            s._stext,
-            s._etext,
-            &mut codesize,
-            s._sinittext,
-            init_code_size,
-        );
-        adj(
-            s._sdata,
-            s._edata,
-            &mut datasize,
-            s.__init_begin,
-            init_data_size,
-        );
-        adj(s._stext, s._etext, &mut codesize, s.__start_rodata, rosize);
-        adj(s._sdata, s._edata, &mut datasize, s.__start_rodata, rosize);
-        let k = |pages: u64| pages << (PAGE_SHIFT - 10);
-        let totalcma_pages = 0;
-        MemInitInfo {
-            available: k(self.nr_free_pages()),
-            physpages: k(physpages),
-            codesize: codesize >> 10,
-            datasize: datasize >> 10,
-            rosize: rosize >> 10,
-            init: (init_data_size + init_code_size) >> 10,
-            bss: bss_size >> 10,
-            reserved: k(physpages - self.totalram_pages() - totalcma_pages),
-            cma_reserved: k(totalcma_pages),
-        }
-    }
-
-    /// Linux: mem_init_print_info().
-    pub fn mem_init_print_info(&self, s: &KernelSymbols) {
-        pr_info!("{}", self.mem_init_info(s));
-    }
-
-    // ----- watermarks and per-CPU set-up
-
-    /// Linux: calculate_min_free_kbytes() — sqrt(lowmem_kbytes * 16), clamped to
-    /// [128, 262144] (6.1), unless the user set a larger value.
-    pub fn calculate_min_free_kbytes(&self) {
-        let lowmem_kbytes = nr_free_zone_pages(self.nodes, self.numa_node_id(), gfp_zone(GFP_USER))
-            * (PAGE_SIZE >> 10);
-        let new_min_free_kbytes = int_sqrt(lowmem_kbytes * 16);
-        let user = self.user_min_free_kbytes.load(Ordering::Relaxed);
-        if new_min_free_kbytes as i64 > user {
-            self.min_free_kbytes
-                .store(new_min_free_kbytes.clamp(128, 262144), Ordering::Relaxed);
-        } else {
-            pr_warn!(
-                "min_free_kbytes is not updated to {} because user defined value {} is preferred",
-                new_min_free_kbytes,
-                user
-            );
-        }
-    }
-
-    /// Linux: __setup_per_zone_wmarks() and setup_per_zone_wmarks() — min_free_kbytes
-    /// shared among the lowmem zones by size (ZONE_MOVABLE gets a small fixed min), low and
-    /// high a quarter of min (or watermark_scale_factor of the zone) above it; then the pcp
-    /// sizes that depend on them.
-    pub fn setup_per_zone_wmarks(&self) {
-        {
-            let _g = self.wmark_lock.lock();
-            let pages_min = self.min_free_kbytes() >> (PAGE_SHIFT - 10);
-            let lowmem_pages: u64 = self
-                .zones()
-                .filter(|z| z.zone_idx() != ZONE_MOVABLE)
-                .map(|z| z.zone_managed_pages())
-                .sum();
-            let scale = self.watermark_scale_factor.load(Ordering::Relaxed);
-            for zone in self.zones() {
-                let _zl = zone.lock.lock();
-                let managed = zone.zone_managed_pages();
-                let tmp = (pages_min * managed).checked_div(lowmem_pages).unwrap_or(0);
-                if zone.zone_idx() == ZONE_MOVABLE {
-                    let min_pages = (managed / 1024).clamp(SWAP_CLUSTER_MAX, 128);
-                    zone._watermark[WMARK_MIN].store(min_pages, Ordering::Relaxed);
-                } else {
-                    zone._watermark[WMARK_MIN].store(tmp, Ordering::Relaxed);
-                }
-                let tmp = (tmp >> 2).max(mult_frac(managed, scale, 10000));
-                zone.watermark_boost.store(0, Ordering::Relaxed);
-                let min = zone._watermark[WMARK_MIN].load(Ordering::Relaxed);
-                zone._watermark[WMARK_LOW].store(min + tmp, Ordering::Relaxed);
-                zone._watermark[WMARK_HIGH].store(min + 2 * tmp, Ordering::Relaxed);
-                zone._watermark[WMARK_PROMO].store(min + 3 * tmp, Ordering::Relaxed);
-            }
-            self.calculate_totalreserve_pages();
-        }
-        for zone in self.zones() {
-            self.zone_pcp_update(zone, 0);
-        }
-    }
-
-    /// Linux: calculate_totalreserve_pages() — per zone, its largest lowmem reserve plus
-    /// its high watermark (at most its managed pages).
-    pub fn calculate_totalreserve_pages(&self) {
-        let mut reserve_pages = 0;
-        for pgdat in self.nodes.pgdats() {
-            let mut node_total = 0;
-            for (i, zone) in pgdat.node_zones.iter().enumerate() {
-                let managed = zone.zone_managed_pages();
-                let mut max = (i..MAX_NR_ZONES)
-                    .map(|j| zone.lowmem_reserve(j))
-                    .max()
-                    .unwrap_or(0)
-                    .max(0) as u64;
-                max += zone.high_wmark_pages();
-                max = max.min(managed);
-                node_total += max;
-            }
-            pgdat
-                .totalreserve_pages
-                .store(node_total, Ordering::Relaxed);
-            reserve_pages += node_total;
-        }
-        self.totalreserve_pages
-            .store(reserve_pages, Ordering::Relaxed);
-    }
-
-    /// Linux: setup_per_zone_lowmem_reserve() — each zone keeps back, from allocations
-    /// that could have used a higher zone j, the managed pages of the zones up to j divided
-    /// by its sysctl_lowmem_reserve_ratio.
-    pub fn setup_per_zone_lowmem_reserve(&self) {
-        for pgdat in self.nodes.pgdats() {
-            for (i, &ratio) in SYSCTL_LOWMEM_RESERVE_RATIO[..MAX_NR_ZONES - 1]
-                .iter()
-                .enumerate()
-            {
-                let zone = &pgdat.node_zones[i];
-                let clear = ratio == 0 || zone.zone_managed_pages() == 0;
-                let mut managed_pages = 0;
-                for j in i + 1..MAX_NR_ZONES {
-                    managed_pages += pgdat.node_zones[j].zone_managed_pages();
-                    let v = if clear { 0 } else { managed_pages / ratio };
-                    zone.lowmem_reserve[j].store(v as i64, Ordering::Relaxed);
-                }
-            }
-        }
-        self.calculate_totalreserve_pages();
-    }
-
-    /// Linux: init_per_zone_wmark_min() (a postcore initcall): min_free_kbytes, the
-    /// watermarks, the lowmem reserves.
-    pub fn init_per_zone_wmark_min(&self) {
-        self.calculate_min_free_kbytes();
-        self.setup_per_zone_wmarks();
-        self.setup_per_zone_lowmem_reserve();
-    }
-
-    /// Linux: zone_batchsize() — ~0.1% of the zone or 1 MiB, whichever is smaller, a
-    /// quarter of that, clamped to 2^n - 1.
-    pub fn zone_batchsize(zone: &Zone) -> i32 {
-        let mut batch = (zone.zone_managed_pages() >> 10).min((1 << 20) / PAGE_SIZE);
-        batch /= 4;
-        if batch < 1 {
-            batch = 1;
-        }
-        let b = batch + batch / 2;
-        (1i64 << (63 - b.leading_zeros())) as i32 - 1
-    }
-
-    /// Linux: zone_highsize() — the zone's low watermark split among the node's CPUs, at
-    /// least four batches.
-    pub fn zone_highsize(&self, zone: &Zone, batch: i32, cpu_online: u32) -> i32 {
-        let total_pages = zone.low_wmark_pages();
-        let mut nr_split_cpus = (self.env.nr_cpus_node)(zone.node) + cpu_online;
-        if nr_split_cpus == 0 {
-            nr_split_cpus = (self.env.num_online_cpus)().max(1);
-        }
-        let high = (total_pages / nr_split_cpus as u64) as i32;
-        high.max(batch << 2)
-    }
-
-    /// Linux: zone_set_pageset_high_and_batch() / zone_pcp_update().
-    pub fn zone_pcp_update(&self, zone: &Zone, cpu_online: u32) {
-        let new_batch = Self::zone_batchsize(zone).max(1);
-        let new_high = self.zone_highsize(zone, new_batch, cpu_online);
-        if zone.pageset_high.load(Ordering::Relaxed) == new_high
-            && zone.pageset_batch.load(Ordering::Relaxed) == new_batch
-        {
-            return;
-        }
-        zone.pageset_high.store(new_high, Ordering::Relaxed);
-        zone.pageset_batch.store(new_batch, Ordering::Relaxed);
-        for cpu in 0..zone.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
-            if let Some(pcp) = self.pcp_of(zone, cpu) {
-                let _g = pcp.lock.lock();
-                // SAFETY: the pcp lock is held.
-                unsafe {
-                    (*pcp.inner.get()).high = new_high;
-                    (*pcp.inner.get()).batch = new_batch;
-                }
-            }
-        }
-    }
-
-    /// Linux: setup_zone_pageset() — the zone's per-CPU pagesets, one per possible CPU,
-    /// from the buddy on the zone's node (Linux: alloc_percpu()).
-    pub fn setup_zone_pageset(&self, zone: &Zone, nr_cpu_ids: usize) {
-        if !zone.per_cpu_pageset.load(Ordering::Acquire).is_null() || nr_cpu_ids == 0 {
-            return;
-        }
-        let size = (nr_cpu_ids * core::mem::size_of::<PerCpuPages>()) as u64;
-        let Some(page) = self
-            .__alloc_pages(
-                GFP_KERNEL | __GFP_THISNODE | __GFP_NOWARN,
-                get_order(size),
-                zone.node,
-                None,
-            )
-            .or_else(|| self.__alloc_pages(GFP_KERNEL, get_order(size), zone.node, None))
-        else {
-            pr_warn!(
-                "mm: no memory for the per-cpu pagesets of zone {}",
-                zone.name()
-            );
-            return;
-        };
-        let base = self.page_address(page).as_mut_ptr::<PerCpuPages>();
-        for cpu in 0..nr_cpu_ids {
-            // SAFETY: the block is ours, large enough and page-aligned; each entry is written
-            // once, then its lists are made empty in place (they must not move).
-            unsafe {
-                let p = base.add(cpu);
-                ptr::write(
-                    p,
-                    PerCpuPages {
-                        lock: RawSpinlock::new(),
-                        inner: core::cell::UnsafeCell::new(PcpLists {
-                            count: 0,
-                            high: 0,
-                            batch: 1,
-                            free_factor: 0,
-                            lists: [const { ListHead::new() }; NR_PCP_LISTS],
-                        }),
-                    },
-                );
-                for l in (*(*p).inner.get()).lists.iter_mut() {
-                    l.init_list_head();
-                }
-            }
-        }
-        zone.pcp_nr_cpus.store(nr_cpu_ids as u32, Ordering::Relaxed);
-        zone.per_cpu_pageset.store(base, Ordering::Release);
-        // Force the update: new pagesets start at Linux's boot values.
-        zone.pageset_high.store(-1, Ordering::Relaxed);
-        self.zone_pcp_update(zone, 0);
-    }
-
-    /// Linux: setup_per_cpu_pageset() — pagesets for every populated zone.
-    pub fn setup_per_cpu_pageset(&self, nr_cpu_ids: usize) {
-        for zone in self.populated_zones() {
-            self.setup_zone_pageset(zone, nr_cpu_ids);
-        }
-    }
-}
-
-/// warn_alloc()'s first line: `swapper/0: page allocation failure: order:N, mode:0x..(...),
-/// nodemask=(null)`.
-pub fn warn_alloc_lines(
-    gfp: GfpT,
-    nodemask: Option<Nodemask>,
-    order: u32,
-    out: &mut dyn FnMut(&str),
-) {
-    let mut l = crate::kernel::printk::LineBuf::<512>::new();
-    let _ = fmt::write(
-        &mut l,
-        format_args!(
-            "{}: page allocation failure: order:{}, mode:{:#x}({}), nodemask=",
-            COMM,
-            order,
-            gfp,
-            GfpNames(gfp)
-        ),
-    );
-    match nodemask {
-        None => {
-            let _ = fmt::write(&mut l, format_args!("(null)"));
-        }
-        Some(m) => {
-            let _ = fmt::write(&mut l, format_args!("{}", NodeList(m)));
-        }
-    }
-    out(l.as_str());
-}
-
-/// Linux: `%*pbl` of a nodemask — ranges, `0-1,3`.
-pub struct NodeList(pub Nodemask);
-
-impl fmt::Display for NodeList {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let mut first = true;
-        let mut n = 0;
-        while n < MAX_NUMNODES {
-            if !self.0.isset(n) {
-                n += 1;
-                continue;
-            }
-            let start = n;
-            while n + 1 < MAX_NUMNODES && self.0.isset(n + 1) {
-                n += 1;
-            }
-            if !first {
-                f.write_str(",")?;
-            }
-            if start == n {
-                write!(f, "{}", n)?;
-            } else {
-                write!(f, "{}-{}", start, n)?;
-            }
-            first = false;
-            n += 1;
-        }
-        Ok(())
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2775,91 +1923,6 @@ fn pa() -> &'static PageAlloc<'static> {
         .expect("page allocator used before page_alloc_init()")
 }
 
-/// Linux: alloc_pages().
-pub fn alloc_pages(gfp: GfpT, order: u32) -> Option<PagePtr> {
-    pa().alloc_pages(gfp, order)
-}
-
-/// Linux: alloc_pages_node().
-pub fn alloc_pages_node(nid: i32, gfp: GfpT, order: u32) -> Option<PagePtr> {
-    pa().alloc_pages_node(nid, gfp, order)
-}
-
-/// Linux: __alloc_pages().
-pub fn __alloc_pages(
-    gfp: GfpT,
-    order: u32,
-    preferred_nid: i32,
-    nodemask: Option<Nodemask>,
-) -> Option<PagePtr> {
-    pa().__alloc_pages(gfp, order, preferred_nid, nodemask)
-}
-
-/// Linux: __get_free_pages().
-pub fn __get_free_pages(gfp: GfpT, order: u32) -> Option<VirtAddr> {
-    pa().__get_free_pages(gfp, order)
-}
-
-/// Linux: __get_free_page().
-pub fn __get_free_page(gfp: GfpT) -> Option<VirtAddr> {
-    pa().__get_free_pages(gfp, 0)
-}
-
-/// Linux: get_zeroed_page().
-pub fn get_zeroed_page(gfp: GfpT) -> Option<VirtAddr> {
-    pa().get_zeroed_page(gfp)
-}
-
-/// Linux: __free_pages().
-pub fn __free_pages(page: PagePtr, order: u32) {
-    pa().__free_pages(page, order)
-}
-
-/// Linux: __free_page().
-pub fn __free_page(page: PagePtr) {
-    pa().__free_page(page)
-}
-
-/// Linux: free_pages().
-pub fn free_pages(addr: VirtAddr, order: u32) {
-    pa().free_pages(addr, order)
-}
-
-/// Linux: free_page().
-pub fn free_page(addr: VirtAddr) {
-    pa().free_pages(addr, 0)
-}
-
-/// Linux: alloc_pages_exact().
-pub fn alloc_pages_exact(size: u64, gfp: GfpT) -> Option<VirtAddr> {
-    pa().alloc_pages_exact(size, gfp)
-}
-
-/// Linux: free_pages_exact().
-pub fn free_pages_exact(virt: VirtAddr, size: u64) {
-    pa().free_pages_exact(virt, size)
-}
-
-/// Linux: page_address().
-pub fn page_address(page: PagePtr) -> VirtAddr {
-    pa().page_address(page)
-}
-
-/// Linux: virt_to_page().
-pub fn virt_to_page(addr: VirtAddr) -> PagePtr {
-    pa().virt_to_page(addr)
-}
-
-/// Linux: nr_free_pages().
-pub fn nr_free_pages() -> u64 {
-    page_alloc().map_or(0, |p| p.nr_free_pages())
-}
-
-/// Linux: totalram_pages().
-pub fn totalram_pages() -> u64 {
-    page_alloc().map_or(0, |p| p.totalram_pages())
-}
-
 /// Linux: mem_init_print_info().
 pub fn mem_init_print_info(syms: &KernelSymbols) {
     pa().mem_init_print_info(syms)
@@ -2878,11 +1941,6 @@ pub fn setup_per_cpu_pageset(nr_cpu_ids: usize) {
 /// Linux: init_per_zone_wmark_min().
 pub fn init_per_zone_wmark_min() {
     pa().init_per_zone_wmark_min()
-}
-
-/// Linux: drain_all_pages(NULL).
-pub fn drain_all_pages() {
-    pa().drain_all_pages(None)
 }
 
 #[cfg(test)]

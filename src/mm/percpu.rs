@@ -50,10 +50,10 @@ use core::fmt::{self, Write};
 use core::ptr::{self, NonNull};
 
 use super::addr::{align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-use super::memblock::{
-    Memblock, MAX_NUMNODES, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE, PHYS_ADDR_MAX, SMP_CACHE_BYTES,
-};
-use super::numa::{LOCAL_DISTANCE, NR_CPUS};
+use super::memblock::{Memblock, MEMBLOCK_ALLOC_ACCESSIBLE, PHYS_ADDR_MAX};
+use super::numa::LOCAL_DISTANCE;
+use crate::include::cache::SMP_CACHE_BYTES;
+use crate::include::numa::{MAX_NUMNODES, NR_CPUS, NUMA_NO_NODE};
 use crate::kernel::printk::{LineBuf, KERN_DEBUG, KERN_EMERG};
 
 const PAGE: usize = PAGE_SIZE as usize;
@@ -101,14 +101,8 @@ pub const PCPU_MAX_UNITS: usize = NR_CPUS + NR_CPUS / 3;
 /// Linux: VMALLOC_TOTAL on arm64 (48-bit VA, 4 KiB pages): VMALLOC_END (VMEMMAP_START -
 /// SZ_256M) minus VMALLOC_START (MODULES_END). The embed first chunk warns when its groups
 /// span more than 3/4 of it. mm/ does not reach into arch/, so the value is spelled out
-/// here and checked against the arch's layout where that is compiled.
+/// here; arch/aarch64/memory.rs checks it against its layout at compile time.
 pub const VMALLOC_TOTAL: u64 = 0xffff_fbff_f000_0000 - 0xffff_8000_0800_0000;
-
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-const _: () = assert!(
-    VMALLOC_TOTAL
-        == crate::arch::aarch64::memory::VMALLOC_END - crate::arch::aarch64::memory::VMALLOC_START
-);
 
 /// Linux: `__pa(MAX_DMA_ADDRESS)`, pcpu_fc_alloc()'s lower bound. arm64's MAX_DMA_ADDRESS is
 /// `~0UL`, outside the linear map, so `__pa()` of it lies far above any RAM: the bound only

@@ -1,28 +1,25 @@
 //! Reports over the memory-management structures (Linux: mm/vmstat.c's /proc/zoneinfo,
-//! /proc/buddyinfo and /proc/pagetypeinfo, fs/proc/meminfo.c's /proc/meminfo, and
-//! show_free_areas()/__show_mem() of mm/page_alloc.c and lib/show_mem.c in 6.1). Each report
-//! is a function that hands lines to a sink, separate from where they are printed: the
-//! console, a test, later a monitor. `mm_reports=` prints the buddy's reports at boot.
+//! /proc/buddyinfo and /proc/pagetypeinfo, fs/proc/meminfo.c's /proc/meminfo). show_mem()
+//! itself belongs to the page allocator (`page_alloc/show_mem.rs`), whose failure path prints
+//! it; this module only calls it. Each report is a function that hands lines to a sink,
+//! separate from where they are printed: the console, a test, later a monitor.
+//! `mm_reports=` prints the buddy's reports at boot.
 
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
 
-use super::mmzone::{
-    NodeDataMap, Zone, MAX_NR_ZONES, MAX_ORDER, NR_FREE_CMA_PAGES, NR_FREE_PAGES, WMARK_HIGH,
-    WMARK_LOW, WMARK_MIN,
-};
-use super::numa::Nodemask;
-use super::page::{MIGRATETYPE_NAMES, MIGRATE_TYPES, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
-use super::page_alloc::{free_area_snapshot, PageAlloc, PAGETYPEINFO_CAP};
+use super::mmzone::{NodeDataMap, Zone, NR_FREE_PAGES, WMARK_HIGH, WMARK_LOW, WMARK_MIN};
+use super::page_alloc::{free_area_snapshot, show_mem, PageAlloc, PAGETYPEINFO_CAP};
+use crate::include::mmzone::{MAX_NR_ZONES, MAX_ORDER, MIGRATETYPE_NAMES, MIGRATE_TYPES};
+use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 use crate::kernel::params::SetupResult;
+use crate::kernel::printk::LineBuf;
 
-/// A line of a report (fixed buffer: no allocator is needed to print one; Linux's longest,
-/// show_free_areas()'s zone line, is under 400 bytes).
-type Line = crate::kernel::printk::LineBuf<512>;
-
+/// One report line, formatted into a stack buffer (no allocator is needed to print one;
+/// Linux's longest lines are under 400 bytes) and handed to the sink.
 macro_rules! emit {
     ($out:expr, $($arg:tt)*) => {{
-        let mut l = Line::new();
+        let mut l = LineBuf::<512>::new();
         let _ = write!(l, $($arg)*);
         $out(l.as_str());
     }};
@@ -89,7 +86,7 @@ pub fn buddyinfo(nodes: &NodeDataMap, out: &mut dyn FnMut(&str)) {
     for pgdat in nodes.pgdats() {
         for zone in pgdat.node_zones.iter().filter(|z| z.populated_zone()) {
             let snap = free_area_snapshot(zone);
-            let mut l = Line::new();
+            let mut l = LineBuf::<512>::new();
             let _ = write!(l, "Node {}, zone {:>8} ", pgdat.node_id, zone.name());
             for n in snap.nr_free {
                 let _ = write!(l, "{:6} ", n);
@@ -111,7 +108,7 @@ pub fn pagetypeinfo(
         emit!(out, "Page block order: {}", PAGEBLOCK_ORDER);
         emit!(out, "Pages per block:  {}", PAGEBLOCK_NR_PAGES);
         out("");
-        let mut l = Line::new();
+        let mut l = LineBuf::<512>::new();
         let _ = write!(l, "{:<43} ", "Free pages count per migrate type at order");
         for order in 0..MAX_ORDER {
             let _ = write!(l, "{:6} ", order);
@@ -121,7 +118,7 @@ pub fn pagetypeinfo(
         for zone in zones() {
             let snap = free_area_snapshot(zone);
             for (mt, name) in MIGRATETYPE_NAMES.iter().enumerate() {
-                let mut l = Line::new();
+                let mut l = LineBuf::<512>::new();
                 let _ = write!(
                     l,
                     "Node {:4}, zone {:>8}, type {:>12} ",
@@ -138,7 +135,7 @@ pub fn pagetypeinfo(
             }
         }
         out("");
-        let mut l = Line::new();
+        let mut l = LineBuf::<512>::new();
         let _ = write!(l, "{:<23}", "Number of blocks type ");
         for name in MIGRATETYPE_NAMES {
             let _ = write!(l, "{:>12} ", name);
@@ -146,7 +143,7 @@ pub fn pagetypeinfo(
         out(l.as_str());
         for zone in zones() {
             let count = pageblock_counts(zone, pfn_valid);
-            let mut l = Line::new();
+            let mut l = LineBuf::<512>::new();
             let _ = write!(l, "Node {}, zone {:>8} ", pgdat.node_id, zone.name());
             for c in count {
                 let _ = write!(l, "{:12} ", c);
@@ -185,143 +182,6 @@ pub fn meminfo(pa: &PageAlloc, out: &mut dyn FnMut(&str)) {
     emit!(out, "MemTotal:       {:8} kB", k(pa.totalram_pages()));
     emit!(out, "MemFree:        {:8} kB", k(pa.nr_free_pages()));
     emit!(out, "MemAvailable:   {:8} kB", k(si_mem_available(pa)));
-}
-
-/// Linux: show_mem_node_skip() with SHOW_MEM_FILTER_NODES: `filter` is the nodemask to keep.
-fn node_skip(filter: Option<Nodemask>, nid: i32) -> bool {
-    filter.is_some_and(|m| !m.isset(nid))
-}
-
-/// Linux: show_migration_types() — `(UME) `.
-fn migration_types(types: u32, l: &mut Line) {
-    const LETTERS: [char; MIGRATE_TYPES] = ['U', 'M', 'E', 'H', 'C', 'I'];
-    let _ = l.write_str("(");
-    for (i, c) in LETTERS.iter().enumerate() {
-        if types & (1 << i) != 0 {
-            let _ = l.write_char(*c);
-        }
-    }
-    let _ = l.write_str(") ");
-}
-
-/// Linux 6.1: show_free_areas(filter, nodemask, max_zone_idx) — the counters (those this
-/// kernel has no subsystem for are 0), each zone's free memory and watermarks, and its free
-/// blocks per order with their migratetypes. `filter`: only these nodes.
-pub fn show_free_areas(
-    pa: &PageAlloc,
-    filter: Option<Nodemask>,
-    max_zone_idx: usize,
-    out: &mut dyn FnMut(&str),
-) {
-    let nodes = pa.nodes();
-    let shown = |z: &&Zone| {
-        z.populated_zone() && z.zone_idx() <= max_zone_idx && !node_skip(filter, z.node)
-    };
-    let free_pcp: u64 = pa
-        .zones()
-        .filter(shown)
-        .map(|z| pa.zone_pcp_counts(z).0)
-        .sum();
-    let free: u64 = pa.zones().map(|z| z.zone_page_state(NR_FREE_PAGES)).sum();
-    let free_cma: u64 = pa
-        .zones()
-        .map(|z| z.zone_page_state(NR_FREE_CMA_PAGES))
-        .sum();
-    out("active_anon:0 inactive_anon:0 isolated_anon:0");
-    out(" active_file:0 inactive_file:0 isolated_file:0");
-    out(" unevictable:0 dirty:0 writeback:0");
-    out(" slab_reclaimable:0 slab_unreclaimable:0");
-    out(" mapped:0 shmem:0 pagetables:0");
-    out(" sec_pagetables:0 bounce:0");
-    out(" kernel_misc_reclaimable:0");
-    emit!(
-        out,
-        " free:{} free_pcp:{} free_cma:{}",
-        free,
-        free_pcp,
-        free_cma
-    );
-    for pgdat in nodes.pgdats() {
-        if node_skip(filter, pgdat.node_id)
-            || !pgdat.node_zones[..=max_zone_idx.min(MAX_NR_ZONES - 1)]
-                .iter()
-                .any(|z| z.zone_managed_pages() != 0)
-        {
-            continue;
-        }
-        emit!(
-            out,
-            "Node {} active_anon:0kB inactive_anon:0kB active_file:0kB inactive_file:0kB unevictable:0kB isolated(anon):0kB isolated(file):0kB mapped:0kB dirty:0kB writeback:0kB shmem:0kB shmem_thp: 0kB shmem_pmdmapped: 0kB anon_thp: 0kB writeback_tmp:0kB kernel_stack:0kB pagetables:0kB sec_pagetables:0kB all_unreclaimable? no",
-            pgdat.node_id
-        );
-    }
-    for zone in pa.zones().filter(shown) {
-        let (all_pcp, local_pcp) = pa.zone_pcp_counts(zone);
-        emit!(
-            out,
-            "Node {} {} free:{}kB boost:{}kB min:{}kB low:{}kB high:{}kB reserved_highatomic:{}KB active_anon:0kB inactive_anon:0kB active_file:0kB inactive_file:0kB unevictable:0kB writepending:0kB present:{}kB managed:{}kB mlocked:0kB bounce:0kB free_pcp:{}kB local_pcp:{}kB free_cma:{}kB",
-            zone.node,
-            zone.name(),
-            k(zone.zone_page_state(NR_FREE_PAGES)),
-            k(zone.watermark_boost.load(Ordering::Relaxed)),
-            k(zone.min_wmark_pages()),
-            k(zone.low_wmark_pages()),
-            k(zone.high_wmark_pages()),
-            k(zone.nr_reserved_highatomic.load(Ordering::Relaxed)),
-            k(zone.present_pages),
-            k(zone.zone_managed_pages()),
-            k(all_pcp),
-            k(local_pcp),
-            k(zone.zone_page_state(NR_FREE_CMA_PAGES))
-        );
-        let mut l = Line::new();
-        let _ = l.write_str("lowmem_reserve[]:");
-        for i in 0..MAX_NR_ZONES {
-            let _ = write!(l, " {}", zone.lowmem_reserve(i));
-        }
-        out(l.as_str());
-    }
-    for zone in pa.zones().filter(shown) {
-        let snap = free_area_snapshot(zone);
-        let mut l = Line::new();
-        let _ = write!(l, "Node {} {}: ", zone.node, zone.name());
-        let mut total = 0;
-        for order in 0..MAX_ORDER {
-            let nr = snap.nr_free[order];
-            total += nr << order;
-            let _ = write!(l, "{}*{}kB ", nr, k(1) << order);
-            if nr != 0 {
-                let types = (0..MIGRATE_TYPES)
-                    .filter(|&t| snap.per_type[t][order] != 0)
-                    .fold(0, |a, t| a | 1 << t);
-                migration_types(types, &mut l);
-            }
-        }
-        let _ = write!(l, "= {}kB", k(total));
-        out(l.as_str());
-    }
-    out("0 total pagecache pages");
-}
-
-/// Linux: __show_mem() — `Mem-Info:`, show_free_areas(), and the page totals.
-pub fn show_mem(
-    pa: &PageAlloc,
-    filter: Option<Nodemask>,
-    max_zone_idx: usize,
-    out: &mut dyn FnMut(&str),
-) {
-    out("Mem-Info:");
-    show_free_areas(pa, filter, max_zone_idx, out);
-    let (mut total, mut reserved) = (0, 0);
-    for zone in pa.populated_zones() {
-        total += zone.present_pages;
-        reserved += zone.present_pages - zone.zone_managed_pages().min(zone.present_pages);
-    }
-    emit!(out, "{} pages RAM", total);
-    out("0 pages HighMem/MovableOnly");
-    emit!(out, "{} pages reserved", reserved);
-    out("0 pages cma reserved");
-    out("0 pages hwpoisoned");
 }
 
 /// Which reports `mm_reports=` asked for (bits: 1 buddyinfo, 2 pagetypeinfo, 4 meminfo,

@@ -1,10 +1,11 @@
-//! The allocator-independent half of the slab layer: the `SLAB_*` cache flags, the kmalloc
-//! size classes (`kmalloc_info[]`, `size_index[]`, `kmalloc_slab()`, `create_kmalloc_caches()`),
+//! The allocator-independent half of the slab layer: the kmalloc size classes
+//! (`kmalloc_info[]`, `kmalloc_slab()`, `create_kmalloc_caches()`),
 //! kmalloc / kzalloc / kcalloc / krealloc / kfree / ksize and `kmalloc_large` above
 //! `KMALLOC_MAX_CACHE_SIZE`, `kmem_cache_create()` with cache merging (`find_mergeable`,
 //! `slab_unmergeable`, `slab_nomerge`), `kmem_cache_destroy()`, `kfree_rcu()`, and
-//! `/proc/slabinfo`. Mirrors Linux 6.1's mm/slab_common.c and include/linux/slab.h; the gfp
-//! bits are page_alloc.rs's.
+//! `/proc/slabinfo`. Mirrors Linux 6.1's mm/slab_common.c; the `SLAB_*` flags and kmalloc
+//! constants of include/linux/slab.h and mm/slab.h are slab.rs's (re-exported here, as every
+//! user of these functions includes slab.h), the gfp bits page_alloc.rs's.
 //!
 //! The functions are methods of [`SlubAllocator`] (so host tests run many allocators side by
 //! side); the kernel-facing free functions at the bottom (`kmalloc`, `kfree`, ...) call the
@@ -41,60 +42,15 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 
 use super::memblock::NUMA_NO_NODE;
-use super::page_alloc::{GfpT, __GFP_COMP, __GFP_DMA, __GFP_RECLAIMABLE, __GFP_ZERO};
+use super::page_alloc::{GfpT, __GFP_COMP, __GFP_ZERO};
+pub use super::slab::*;
 use super::slub::{
     slab_ksize, slub_debug_orig_size, KmemCache, SlabPageSource, SlabState, SlubAllocator,
     SlubParams, PAGE_SZ, SLUB_RED_ACTIVE,
 };
 
 // ---------------------------------------------------------------------------------------------
-// Cache flags (include/linux/slab.h, 6.1; `slab_flags_t`).
-
-/// Linux: slab_flags_t.
-pub type SlabFlags = u32;
-/// Linux: SLAB_CONSISTENCY_CHECKS — `F` in `slub_debug=`.
-pub const SLAB_CONSISTENCY_CHECKS: SlabFlags = 0x0000_0100;
-/// Linux: SLAB_RED_ZONE — `Z`.
-pub const SLAB_RED_ZONE: SlabFlags = 0x0000_0400;
-/// Linux: SLAB_POISON — `P`.
-pub const SLAB_POISON: SlabFlags = 0x0000_0800;
-/// Linux: SLAB_KMALLOC — a kmalloc cache (its objects remember the requested size when
-/// `SLAB_STORE_USER` is on).
-pub const SLAB_KMALLOC: SlabFlags = 0x0000_1000;
-/// Linux: SLAB_HWCACHE_ALIGN.
-pub const SLAB_HWCACHE_ALIGN: SlabFlags = 0x0000_2000;
-/// Linux: SLAB_CACHE_DMA.
-pub const SLAB_CACHE_DMA: SlabFlags = 0x0000_4000;
-/// Linux: SLAB_CACHE_DMA32.
-pub const SLAB_CACHE_DMA32: SlabFlags = 0x0000_8000;
-/// Linux: SLAB_STORE_USER — `U`.
-pub const SLAB_STORE_USER: SlabFlags = 0x0001_0000;
-/// Linux: SLAB_RECLAIM_ACCOUNT.
-pub const SLAB_RECLAIM_ACCOUNT: SlabFlags = 0x0002_0000;
-/// Linux: SLAB_PANIC.
-pub const SLAB_PANIC: SlabFlags = 0x0004_0000;
-/// Linux: SLAB_TYPESAFE_BY_RCU (accepted; no RCU readers exist here).
-pub const SLAB_TYPESAFE_BY_RCU: SlabFlags = 0x0008_0000;
-/// Linux: SLAB_MEM_SPREAD.
-pub const SLAB_MEM_SPREAD: SlabFlags = 0x0010_0000;
-/// Linux: SLAB_TRACE — `T`.
-pub const SLAB_TRACE: SlabFlags = 0x0020_0000;
-/// Linux: SLAB_DEBUG_OBJECTS.
-pub const SLAB_DEBUG_OBJECTS: SlabFlags = 0x0040_0000;
-/// Linux: SLAB_NOLEAKTRACE.
-pub const SLAB_NOLEAKTRACE: SlabFlags = 0x0080_0000;
-/// Linux 6.5: SLAB_NO_MERGE (the later slub_kunit cases need it; 6.1 had only slab_nomerge).
-pub const SLAB_NO_MERGE: SlabFlags = 0x0100_0000;
-/// Linux: SLAB_FAILSLAB — `A`.
-pub const SLAB_FAILSLAB: SlabFlags = 0x0200_0000;
-/// Linux: SLAB_ACCOUNT.
-pub const SLAB_ACCOUNT: SlabFlags = 0x0400_0000;
-/// Linux: SLAB_NO_USER_FLAGS — `slub_debug=` does not apply to this cache.
-pub const SLAB_NO_USER_FLAGS: SlabFlags = 0x1000_0000;
-/// Linux: SLAB_SKIP_KFENCE.
-pub const SLAB_SKIP_KFENCE: SlabFlags = 0x2000_0000;
-/// Linux: SLAB_TEMPORARY (= SLAB_RECLAIM_ACCOUNT).
-pub const SLAB_TEMPORARY: SlabFlags = SLAB_RECLAIM_ACCOUNT;
+// Merging flags and kmalloc_info[] (mm/slab_common.c).
 
 /// Linux: SLAB_NEVER_MERGE (mm/slab_common.c) — plus 6.5's SLAB_NO_MERGE.
 pub const SLAB_NEVER_MERGE: SlabFlags = SLAB_RED_ZONE
@@ -108,80 +64,6 @@ pub const SLAB_NEVER_MERGE: SlabFlags = SLAB_RED_ZONE
 /// Linux: SLAB_MERGE_SAME — flags two caches must agree on to merge.
 pub const SLAB_MERGE_SAME: SlabFlags =
     SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT;
-/// Linux: SLAB_CORE_FLAGS (mm/slab.h).
-pub const SLAB_CORE_FLAGS: SlabFlags = SLAB_HWCACHE_ALIGN
-    | SLAB_CACHE_DMA
-    | SLAB_CACHE_DMA32
-    | SLAB_PANIC
-    | SLAB_TYPESAFE_BY_RCU
-    | SLAB_DEBUG_OBJECTS;
-/// Linux: SLAB_DEBUG_FLAGS (SLUB_DEBUG).
-pub const SLAB_DEBUG_FLAGS: SlabFlags =
-    SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | SLAB_CONSISTENCY_CHECKS;
-/// Linux: SLAB_CACHE_FLAGS (SLUB) — plus SLAB_NO_MERGE.
-pub const SLAB_CACHE_FLAGS: SlabFlags = SLAB_NOLEAKTRACE
-    | SLAB_RECLAIM_ACCOUNT
-    | SLAB_TEMPORARY
-    | SLAB_ACCOUNT
-    | SLAB_NO_USER_FLAGS
-    | SLAB_KMALLOC
-    | SLAB_NO_MERGE;
-/// Linux: CACHE_CREATE_MASK.
-pub const CACHE_CREATE_MASK: SlabFlags = SLAB_CORE_FLAGS | SLAB_DEBUG_FLAGS | SLAB_CACHE_FLAGS;
-/// Linux: SLAB_FLAGS_PERMITTED.
-pub const SLAB_FLAGS_PERMITTED: SlabFlags = SLAB_CORE_FLAGS
-    | SLAB_DEBUG_FLAGS
-    | SLAB_MEM_SPREAD
-    | SLAB_CACHE_FLAGS
-    | SLAB_SKIP_KFENCE
-    | SLAB_FAILSLAB;
-
-// ---------------------------------------------------------------------------------------------
-// kmalloc size classes (include/linux/slab.h for SLUB, mm/slab_common.c).
-
-/// `KMALLOC_MIN_SIZE` = `ARCH_KMALLOC_MINALIGN` = `ARCH_DMA_MINALIGN` of Linux 6.1 on arm64.
-pub const ARM64_KMALLOC_MIN_SIZE: usize = 128;
-/// Linux: KMALLOC_SHIFT_HIGH (SLUB: PAGE_SHIFT + 1).
-pub const KMALLOC_SHIFT_HIGH: usize = super::PAGE_SHIFT as usize + 1;
-/// Linux: KMALLOC_MAX_CACHE_SIZE — larger requests go to the page allocator.
-pub const KMALLOC_MAX_CACHE_SIZE: usize = 1 << KMALLOC_SHIFT_HIGH;
-/// Linux: KMALLOC_SHIFT_MAX (MAX_ORDER + PAGE_SHIFT - 1).
-pub const KMALLOC_SHIFT_MAX: usize = super::mmzone::MAX_ORDER + super::PAGE_SHIFT as usize - 1;
-/// Linux: KMALLOC_MAX_SIZE — the largest kmalloc (4 MiB).
-pub const KMALLOC_MAX_SIZE: usize = 1 << KMALLOC_SHIFT_MAX;
-/// Linux: ZERO_SIZE_PTR — what kmalloc(0) returns: not NULL, but faults on any access.
-pub const ZERO_SIZE_PTR: *mut u8 = 16 as *mut u8;
-
-/// Linux: ZERO_OR_NULL_PTR().
-pub fn zero_or_null_ptr(p: *const u8) -> bool {
-    p as usize <= ZERO_SIZE_PTR as usize
-}
-
-/// Linux: enum kmalloc_cache_type (ZONE_DMA as on arm64; no KMALLOC_CGROUP: no memcg).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
-pub enum KmallocCacheType {
-    /// Linux: KMALLOC_NORMAL.
-    Normal = 0,
-    /// Linux: KMALLOC_RECLAIM.
-    Reclaim = 1,
-    /// Linux: KMALLOC_DMA.
-    Dma = 2,
-}
-
-/// Linux: NR_KMALLOC_TYPES.
-pub const NR_KMALLOC_TYPES: usize = 3;
-
-/// Linux: kmalloc_type() — which family of kmalloc caches serves `flags`.
-pub const fn kmalloc_type(flags: GfpT) -> KmallocCacheType {
-    if flags & (__GFP_DMA | __GFP_RECLAIMABLE) == 0 {
-        KmallocCacheType::Normal
-    } else if flags & __GFP_DMA != 0 {
-        KmallocCacheType::Dma
-    } else {
-        KmallocCacheType::Reclaim
-    }
-}
 
 /// One row of Linux's `kmalloc_info[]`: the names by type and the object size.
 pub struct KmallocInfo {
@@ -222,100 +104,6 @@ pub const KMALLOC_INFO: [KmallocInfo; KMALLOC_SHIFT_HIGH + 1] = [
     init_kmalloc_info!(4096, "4k"),
     init_kmalloc_info!(8192, "8k"),
 ];
-
-/// Linux: the initial size_index[] — the cache index of each 8-byte step up to 192.
-pub const SIZE_INDEX_INIT: [u8; 24] = [
-    3, // 8
-    4, // 16
-    5, // 24
-    5, // 32
-    6, // 40
-    6, // 48
-    6, // 56
-    6, // 64
-    1, // 72
-    1, // 80
-    1, // 88
-    1, // 96
-    7, // 104
-    7, // 112
-    7, // 120
-    7, // 128
-    2, // 136
-    2, // 144
-    2, // 152
-    2, // 160
-    2, // 168
-    2, // 176
-    2, // 184
-    2, // 192
-];
-
-/// Linux: size_index_elem().
-pub const fn size_index_elem(bytes: usize) -> usize {
-    (bytes - 1) / 8
-}
-
-/// Linux: fls() — the 1-based index of the highest set bit, 0 for 0.
-pub const fn fls(x: u64) -> u32 {
-    64 - x.leading_zeros()
-}
-
-/// Linux: get_order() — the smallest order whose block holds `size` bytes.
-pub const fn get_order(size: usize) -> u32 {
-    if size <= PAGE_SZ {
-        0
-    } else {
-        fls(((size - 1) >> super::PAGE_SHIFT) as u64)
-    }
-}
-
-/// Linux: setup_kmalloc_cache_index_table() — redirect the small sizes below
-/// `KMALLOC_MIN_SIZE` (and 96 / 192 when those caches do not exist) to real caches.
-pub fn setup_kmalloc_cache_index_table(size_index: &mut [u8; 24], kmalloc_min_size: usize) {
-    assert!(kmalloc_min_size <= 256 && kmalloc_min_size.is_power_of_two());
-    let shift_low = kmalloc_min_size.trailing_zeros() as u8;
-    let mut i = 8;
-    while i < kmalloc_min_size {
-        let elem = size_index_elem(i);
-        if elem >= size_index.len() {
-            break;
-        }
-        size_index[elem] = shift_low;
-        i += 8;
-    }
-    if kmalloc_min_size >= 64 {
-        // The 96 byte sized cache is not used if the alignment is 64 byte.
-        for i in (64 + 8..=96).step_by(8) {
-            size_index[size_index_elem(i)] = 7;
-        }
-    }
-    if kmalloc_min_size >= 128 {
-        // The 192 byte sized cache is not used if the alignment is 128 byte. Redirect kmalloc
-        // to use the 256 byte cache instead.
-        for i in (128 + 8..=192).step_by(8) {
-            size_index[size_index_elem(i)] = 8;
-        }
-    }
-}
-
-/// Linux: calculate_alignment() — the alignment a cache's objects get.
-pub fn calculate_alignment(flags: SlabFlags, align: u32, size: u32, cache_line: u32) -> u32 {
-    let mut align = align;
-    if flags & SLAB_HWCACHE_ALIGN != 0 {
-        let mut ralign = cache_line;
-        while size <= ralign / 2 {
-            ralign /= 2;
-        }
-        align = align.max(ralign);
-    }
-    // Linux: arch_slab_minalign() — ARCH_SLAB_MINALIGN, __alignof__(unsigned long long).
-    align = align.max(8);
-    align.next_multiple_of(8)
-}
-
-/// A cache's constructor (Linux: `void (*ctor)(void *)`).
-pub type Ctor = fn(*mut u8);
 
 /// Linux: kmem_cache_create()'s error numbers.
 const EINVAL: i32 = -22;
@@ -925,21 +713,6 @@ impl SlubAllocator<'_> {
     }
 }
 
-/// Linux: struct slabinfo.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Slabinfo {
-    pub active_objs: u64,
-    pub num_objs: u64,
-    pub active_slabs: u64,
-    pub num_slabs: u64,
-    pub shared_avail: u64,
-    pub limit: u32,
-    pub batchcount: u32,
-    pub shared: u32,
-    pub objects_per_slab: u32,
-    pub cache_order: u32,
-}
-
 /// Linux: print_slabinfo_header().
 pub fn print_slabinfo_header(m: &mut impl Write) -> fmt::Result {
     writeln!(m, "slabinfo - version: 2.1")?;
@@ -993,12 +766,16 @@ fn the_slub() -> &'static SlubAllocator<'static> {
 /// Linux: kmem_cache_init() — the kernel's entry point, from mm_init() after mem_init() has
 /// released memblock's memory to the buddy. `source` is the buddy (`page_alloc()`), `params`
 /// the machine: `SlubParams::new(nr_cpu_ids, nr_node_ids, seed)` with `slab_nodes` set to the
-/// nodes with normal memory, then `.with_boot_params()` for the command line. From here on
-/// the global allocator (heap.rs) serves new allocations with kmalloc.
-pub fn kmem_cache_init(source: &'static dyn SlabPageSource, params: SlubParams) {
+/// nodes with normal memory, then `.with_boot_params()` for the command line. Returns the
+/// allocator, which the caller (init's kmem_cache_init) then hands to Rust's global
+/// allocator (heap.rs): this layer sits below heap.rs and does not name it.
+pub fn kmem_cache_init(
+    source: &'static dyn SlabPageSource,
+    params: SlubParams,
+) -> &'static SlubAllocator<'static> {
     let s = SLUB.call_once(|| SlubAllocator::new(source, params));
     s.kmem_cache_init();
-    super::heap::KERNEL_HEAP.slab_ready(s);
+    s
 }
 
 /// Linux: kmem_cache_shrink() over every cache (what `echo 1 > /sys/kernel/slab/*/shrink`

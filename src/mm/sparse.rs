@@ -6,8 +6,9 @@
 //! and on which node, and accounts for what the memmap costs.
 
 use super::free_area_init::{PAGES_PER_SECTION, PFN_SECTION_SHIFT};
-use super::memblock::{Memblock, MAX_NUMNODES};
+use super::memblock::Memblock;
 use super::page::STRUCT_PAGE_SIZE;
+use crate::include::numa::MAX_NUMNODES;
 
 /// One present section: its number and node (Linux: a `mem_section` with
 /// SECTION_MARKED_PRESENT and its nid from `sparse_encode_early_nid`).

@@ -95,8 +95,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use self::tree::{va_size, VaTree, P};
 use super::addr::{align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-use super::memblock::MAX_NUMNODES;
 use super::page::Page;
+use crate::include::numa::{MAX_NUMNODES, NR_CPUS};
 
 // ---------------------------------------------------------------------------------------------
 // include/linux/vmalloc.h (6.1)
@@ -135,8 +135,7 @@ pub const VMAP_MAX_ALLOC: u64 = 64;
 /// Linux: VMAP_BBMAP_BITS — pages per vmap block:
 /// `min(1024, max(2 * VMAP_MAX_ALLOC, VMALLOC_PAGES / roundup_pow_of_two(NR_CPUS) / 16))`.
 pub const VMAP_BBMAP_BITS: u64 = {
-    let per_cpu =
-        VMALLOC_SPACE / PAGE_SIZE / (super::numa::NR_CPUS as u64).next_power_of_two() / 16;
+    let per_cpu = VMALLOC_SPACE / PAGE_SIZE / (NR_CPUS as u64).next_power_of_two() / 16;
     let lo = if per_cpu > VMAP_MAX_ALLOC * 2 {
         per_cpu
     } else {

@@ -9,15 +9,16 @@
 //! mobility grouping on.  Total pages: N` and `Policy zone: X`; so do we.
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
 
-use super::memblock::MAX_NUMNODES;
 use super::mmzone::{
-    NodeDataMap, PglistData, Zonelist, Zoneref, MAX_NR_ZONES, ZONELIST_FALLBACK,
-    ZONELIST_NOFALLBACK, ZONE_MOVABLE, ZONE_NAMES,
+    NodeDataMap, PglistData, Zonelist, Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK,
 };
 use super::numa::{Nodemask, NumaInfo};
-use super::page::{MIGRATE_TYPES, PAGEBLOCK_NR_PAGES};
+use crate::include::mmzone::{
+    set_page_group_by_mobility_disabled, MAX_NR_ZONES, MIGRATE_TYPES, ZONE_MOVABLE, ZONE_NAMES,
+};
+use crate::include::numa::MAX_NUMNODES;
+use crate::include::pageblock_flags::PAGEBLOCK_NR_PAGES;
 
 const NN: usize = MAX_NUMNODES as usize;
 
@@ -26,30 +27,6 @@ const PENALTY_FOR_NODE_WITH_CPUS: u32 = 1;
 
 /// Linux: gfp_zone(GFP_HIGHUSER_MOVABLE) — movable user pages may come from every zone.
 pub const GFP_HIGHUSER_MOVABLE_ZONE: usize = ZONE_MOVABLE;
-
-// Linux: page_group_by_mobility_disabled. Host tests run in parallel threads, each with its
-// own machine, so there it is per thread.
-#[cfg(not(test))]
-static PAGE_GROUP_BY_MOBILITY_DISABLED: AtomicBool = AtomicBool::new(false);
-#[cfg(test)]
-std::thread_local! {
-    static PAGE_GROUP_BY_MOBILITY_DISABLED: AtomicBool = const { AtomicBool::new(false) };
-}
-
-/// Linux: page_group_by_mobility_disabled.
-pub fn page_group_by_mobility_disabled() -> bool {
-    #[cfg(not(test))]
-    return PAGE_GROUP_BY_MOBILITY_DISABLED.load(Ordering::Relaxed);
-    #[cfg(test)]
-    return PAGE_GROUP_BY_MOBILITY_DISABLED.with(|d| d.load(Ordering::Relaxed));
-}
-
-fn set_page_group_by_mobility_disabled(v: bool) {
-    #[cfg(not(test))]
-    PAGE_GROUP_BY_MOBILITY_DISABLED.store(v, Ordering::Relaxed);
-    #[cfg(test)]
-    PAGE_GROUP_BY_MOBILITY_DISABLED.with(|d| d.store(v, Ordering::Relaxed));
-}
 
 /// Linux: find_next_best_node() — the nearest node not yet in `used` (the local node
 /// first), with small penalties that spread the load: a node numbered below `node`, a node

@@ -13,46 +13,36 @@
  *   x24 = physical address of _text
  */
 
-/* MAIR_EL1: Linux's memory types (arch/arm64/include/asm/memory.h, 6.1 numbering). */
-.equ MT_NORMAL,            0
-.equ MT_NORMAL_TAGGED,     1
-.equ MT_NORMAL_NC,         2
-.equ MT_DEVICE_nGnRnE,     3
-.equ MT_DEVICE_nGnRE,      4
-.equ MAIR_EL1_SET,         0x000000040044ffff
+/*
+ * Constants, all defined once in Rust and passed in as `global_asm!` const operands
+ * (arch/aarch64/mod.rs): the memory types and MAIR value, TCR and SCTLR values
+ * (arch/aarch64/sysreg.rs), the early block descriptor (mm/pgtable.rs), semihosting's exit
+ * call (kernel/semihosting.rs).
+ */
+.equ MAIR_EL1_SET,         {MAIR_EL1_SET}
+.equ TCR_EL1_SET,          {TCR_EL1_SET}
+.equ TCR_IPS_SHIFT,        {TCR_IPS_SHIFT}
+.equ INIT_SCTLR_EL1_MMU_OFF, {INIT_SCTLR_EL1_MMU_OFF}
+.equ INIT_SCTLR_EL1_MMU_ON,  {INIT_SCTLR_EL1_MMU_ON}
+.equ HCR_HOST_NVHE_FLAGS,  {HCR_HOST_NVHE_FLAGS}
+.equ CPTR_EL2_DEFAULT,     {CPTR_EL2_DEFAULT}
+.equ INIT_PSTATE_EL1,      {INIT_PSTATE_EL1}
+.equ CPACR_EL1_FPEN,       {CPACR_EL1_FPEN}
 
-/* TCR_EL1: 48-bit VA both halves, 4 KiB granule, inner-shareable write-back walks. */
-.equ TCR_T0SZ,             (64 - 48)
-.equ TCR_T1SZ,             ((64 - 48) << 16)
-.equ TCR_IRGN_WBWA,        ((1 << 8) | (1 << 24))
-.equ TCR_ORGN_WBWA,        ((1 << 10) | (1 << 26))
-.equ TCR_SHARED,           ((3 << 12) | (3 << 28))
-.equ TCR_TG0_4K,           (0 << 14)
-.equ TCR_TG1_4K,           (2 << 30)
-.equ TCR_EL1_SET,          (TCR_T0SZ | TCR_T1SZ | TCR_IRGN_WBWA | TCR_ORGN_WBWA | TCR_SHARED | TCR_TG0_4K | TCR_TG1_4K)
-.equ TCR_IPS_SHIFT,        32
-
-/* SCTLR_EL1: RES1 bits of ARMv8.0, then M, C, SA, I for the MMU-on value. */
-.equ SCTLR_EL1_RES1,       ((1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29))
-.equ INIT_SCTLR_EL1_MMU_OFF, SCTLR_EL1_RES1
-.equ INIT_SCTLR_EL1_MMU_ON,  (SCTLR_EL1_RES1 | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 12))
-
-/* HCR_EL2.RW: EL1 is AArch64. CPTR_EL2 RES1 bits with TFP clear: no FP traps to EL2. */
-.equ HCR_HOST_NVHE_FLAGS,  (1 << 31)
-.equ CPTR_EL2_DEFAULT,     0x33ff
-/* SPSR for the eret to EL1h with D, A, I, F masked. */
-.equ INIT_PSTATE_EL1,      0x3c5
-
-/* Block descriptor for normal memory: AttrIndx = MT_NORMAL, inner shareable, AF. */
-.equ PMD_TYPE_TABLE,       0x3
-.equ PMD_SECT_KERNEL,      (0x1 | (3 << 8) | (1 << 10) | (MT_NORMAL << 2))
-.equ SWAPPER_BLOCK_SHIFT,  21
+/* Table descriptor, and the block descriptor for the image: AttrIndx = MT_NORMAL, AF, SH. */
+.equ PMD_TYPE_TABLE,       {PMD_TYPE_TABLE}
+.equ PMD_SECT_KERNEL,      {SWAPPER_MM_MMUFLAGS}
+.equ SWAPPER_BLOCK_SHIFT,  {SWAPPER_BLOCK_SHIFT}
 .equ SWAPPER_BLOCK_SIZE,   (1 << SWAPPER_BLOCK_SHIFT)
-.equ PAGE_SIZE,            4096
+.equ PAGE_SIZE,            {PAGE_SIZE}
+
+/* Where the image is linked: an absolute symbol for linker.ld (`. = KIMAGE_VADDR`). */
+    .global KIMAGE_VADDR
+    .set    KIMAGE_VADDR, {KIMAGE_VADDR}
 
 /* Semihosting SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit. */
-.equ SYS_EXIT_EXTENDED,    0x20
-.equ ADP_STOPPED_APP_EXIT, 0x20026
+.equ SYS_EXIT_EXTENDED,    {SYS_EXIT_EXTENDED}
+.equ ADP_STOPPED_APP_EXIT, {ADP_STOPPED_APP_EXIT}
 
 .macro mov_q_sctlr_off, reg
     movz    \reg, #(INIT_SCTLR_EL1_MMU_OFF & 0xffff)
@@ -89,7 +79,7 @@ primary_entry:
     mov     x19, x0
     bl      __check_granule
     /* FP/SIMD: the Rust target uses NEON registers, so CPACR_EL1.FPEN must allow them. */
-    mov     x0, #(3 << 20)
+    mov     x0, #CPACR_EL1_FPEN
     msr     cpacr_el1, x0
     isb
     bl      __create_page_tables

@@ -68,6 +68,8 @@ pub const FIXADDR_TOP: u64 = VMEMMAP_START - (32 << 20);
 pub const VMALLOC_START: u64 = MODULES_END;
 /// Linux: VMALLOC_END (VMEMMAP_START - SZ_256M in 6.1).
 pub const VMALLOC_END: u64 = VMEMMAP_START - (256 << 20);
+// mm/percpu.rs spells VMALLOC_TOTAL out (mm/ does not import arch/); it must match this layout.
+const _: () = assert!(crate::mm::percpu::VMALLOC_TOTAL == VMALLOC_END - VMALLOC_START);
 /// Linux: MIN_KIMG_ALIGN — the Image must be loaded 2 MiB aligned.
 pub const MIN_KIMG_ALIGN: u64 = 2 << 20;
 
@@ -85,12 +87,6 @@ pub fn pa_symbol<T>(p: *const T) -> PhysAddr {
 /// Linux: __kimg_to_phys() for a typed virtual address.
 pub fn kimg_to_phys(va: VirtAddr) -> PhysAddr {
     pa_symbol(va.as_ptr::<u8>())
-}
-
-/// Is `va` inside the kernel image `[_text, _end)`?
-pub fn is_kernel_image(va: u64) -> bool {
-    let (start, end) = crate::arch::aarch64::kernel::setup::kernel_image_range();
-    (start..end).contains(&va)
 }
 
 /// Linux: memstart_addr — the physical address the linear map starts at (PHYS_OFFSET).
@@ -145,99 +141,6 @@ pub fn lm_alias<T>(p: *const T) -> VirtAddr {
 /// Linux: high_memory — the linear-map address just past the end of RAM.
 #[allow(non_upper_case_globals)]
 pub static high_memory: AtomicU64 = AtomicU64::new(0);
-
-/// Linux (up to 4.x): mem_init()'s "Virtual kernel memory layout:" — the regions of the
-/// map drawn at the top of this file, with the kernel's segments and the memory mapped.
-pub fn print_vm_layout() {
-    extern "C" {
-        static _text: u8;
-        static _etext: u8;
-        static __start_rodata: u8;
-        static __init_begin: u8;
-        static __init_end: u8;
-        static _sdata: u8;
-        static _edata: u8;
-        static __bss_start: u8;
-        static __bss_stop: u8;
-    }
-    let sym = |p: *const u8| p as u64;
-    let kb = |a: u64, b: u64| (b - a) >> 10;
-    let (mb, gb) = (
-        |a: u64, b: u64| (b - a) >> 20,
-        |a: u64, b: u64| (b - a) >> 30,
-    );
-    let dram = crate::mm::memblock::MEMBLOCK.lock().start_of_dram();
-    let (mem_start, mem_end) = (__va(dram).as_u64(), high_memory.load(Ordering::Relaxed));
-    let fix_start = crate::arch::aarch64::mm::mmu::FIXADDR_START;
-    pr_notice!("Virtual kernel memory layout:");
-    pr_notice!(
-        "    modules : 0x{:016x} - 0x{:016x}   ({:6} MB)",
-        MODULES_VADDR,
-        MODULES_END,
-        mb(MODULES_VADDR, MODULES_END)
-    );
-    pr_notice!(
-        "    vmalloc : 0x{:016x} - 0x{:016x}   ({:6} GB)",
-        VMALLOC_START,
-        VMALLOC_END,
-        gb(VMALLOC_START, VMALLOC_END)
-    );
-    for (name, a, b) in [
-        ("      .text", sym(&raw const _text), sym(&raw const _etext)),
-        (
-            "    .rodata",
-            sym(&raw const __start_rodata),
-            sym(&raw const __init_begin),
-        ),
-        (
-            "      .init",
-            sym(&raw const __init_begin),
-            sym(&raw const __init_end),
-        ),
-        (
-            "      .data",
-            sym(&raw const _sdata),
-            sym(&raw const _edata),
-        ),
-        (
-            "       .bss",
-            sym(&raw const __bss_start),
-            sym(&raw const __bss_stop),
-        ),
-    ] {
-        pr_notice!(
-            "{} : 0x{:016x} - 0x{:016x}   ({:6} KB)",
-            name,
-            a,
-            b,
-            kb(a, crate::mm::addr::align_up(b, 1024))
-        );
-    }
-    pr_notice!(
-        "    fixed   : 0x{:016x} - 0x{:016x}   ({:6} KB)",
-        fix_start,
-        FIXADDR_TOP,
-        kb(fix_start, FIXADDR_TOP)
-    );
-    pr_notice!(
-        "    PCI I/O : 0x{:016x} - 0x{:016x}   ({:6} MB)",
-        PCI_IO_START,
-        PCI_IO_END,
-        mb(PCI_IO_START, PCI_IO_END)
-    );
-    pr_notice!(
-        "    vmemmap : 0x{:016x} - 0x{:016x}   ({:6} GB maximum)",
-        VMEMMAP_START,
-        VMEMMAP_END,
-        gb(VMEMMAP_START, VMEMMAP_END)
-    );
-    pr_notice!(
-        "    memory  : 0x{:016x} - 0x{:016x}   ({:6} MB)",
-        mem_start,
-        mem_end,
-        mb(mem_start, mem_end)
-    );
-}
 
 /// Linux: vmemmap — `struct page` of pfn N is `vmemmap + N`; the array is offset so that
 /// the first pfn of the linear map lands on VMEMMAP_START.

@@ -10,9 +10,10 @@
 // Diagnostics are returned by value: no `alloc` to box them, and only on cold paths.
 #![allow(clippy::result_large_err)]
 
-use super::fdt::{
-    be32, Children, DiagQueue, Diagnostic, Fdt, Node, Problem, RegIter, Severity, StrList, PR_FDT,
+use super::libfdt::{
+    be32, Children, DiagQueue, Diagnostic, Fdt, Node, Problem, RegIter, Severity, StrList,
 };
+use super::PR_FDT;
 use crate::mm::memblock::{MemType, Memblock, MEMBLOCK_ALLOC_ANYWHERE, SMP_CACHE_BYTES};
 use crate::mm::PhysAddr;
 
@@ -152,7 +153,7 @@ impl<'a> ReservedMemScan<'a> {
             if v.len() != cells as usize * 4 {
                 return Err(node.diag(Severity::Error, prop, bad(v.len(), cells as usize * 4)));
             }
-            super::fdt::of_read_number(v, cells).ok_or_else(|| {
+            super::libfdt::of_read_number(v, cells).ok_or_else(|| {
                 node.diag(
                     Severity::Error,
                     prop,

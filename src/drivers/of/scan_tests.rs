@@ -3,8 +3,9 @@
 //! early_init_fdt_scan_reserved_mem into a memblock instance.
 
 use super::fdt::{
-    early_init_dt_add_memory_arch, early_init_dt_scan_nodes, early_init_fdt_scan_reserved_mem, Fdt,
+    early_init_dt_add_memory_arch, early_init_dt_scan_nodes, early_init_fdt_scan_reserved_mem,
 };
+use super::libfdt::Fdt;
 use crate::kernel::printk::take_captured;
 use crate::mm::memblock::{Memblock, MemblockFlags};
 use crate::mm::PhysAddr;

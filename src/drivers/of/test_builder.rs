@@ -173,3 +173,78 @@ pub fn numa_machine_fdt(
     b.end();
     b.finish()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers the device-tree tests share.
+
+use super::fdt::MemoryScanItem;
+use super::libfdt::{Diagnostic, Fdt};
+
+/// The memory ranges of `fdt` as (path, base, size, hotpluggable, nid).
+pub fn ranges(fdt: &Fdt) -> Vec<(String, u64, u64, bool, Option<u32>)> {
+    fdt.memory_ranges()
+        .map(|r| {
+            (
+                r.node.path().to_string(),
+                r.base.0,
+                r.size,
+                r.hotpluggable,
+                r.nid,
+            )
+        })
+        .collect()
+}
+
+/// The memory scan's diagnostics.
+pub fn diags<'a>(fdt: &Fdt<'a>) -> Vec<Diagnostic<'a>> {
+    fdt.memory_scan()
+        .filter_map(|i| match i {
+            MemoryScanItem::Diag(d) => Some(d),
+            MemoryScanItem::Range(_) => None,
+        })
+        .collect()
+}
+
+/// A root with the given cells and whatever `body` adds.
+pub fn tree(addr: u32, size: u32, body: impl FnOnce(&mut FdtBuilder)) -> Vec<u8> {
+    let mut b = FdtBuilder::new();
+    b.begin("").addr_size_cells(addr, size);
+    body(&mut b);
+    b.end();
+    b.finish()
+}
+
+/// A `device_type = "memory"` node with this `reg`.
+pub fn mem_node(b: &mut FdtBuilder, name: &str, reg: &[u32]) {
+    b.begin(name)
+        .prop_str("device_type", "memory")
+        .prop_u32s("reg", reg)
+        .end();
+}
+
+use super::base::{for_each_of_cpu_node, of_get_cpu_hwid};
+use super::of_numa::{of_node_to_nid, of_numa_init};
+use crate::mm::memblock::{Memblock, NUMA_NO_NODE};
+use crate::mm::numa::{NumaError, NumaInfo};
+
+/// The `numa-node-id` of each CPU node with a readable id and node id, in `/cpus` order:
+/// what the arch's probing keeps for crafted trees (whose ids are valid MPIDRs).
+fn cpu_nids<'a>(fdt: &Fdt<'a>) -> impl Iterator<Item = Option<u32>> + 'a {
+    for_each_of_cpu_node(fdt)
+        .filter(|c| of_get_cpu_hwid(c).is_ok())
+        .filter_map(|c| of_node_to_nid(&c.node).ok())
+}
+
+/// of_numa_init() over `fdt`, as the arch hands it to arch_numa_init().
+pub fn of_numa_init_fn<'a>(
+    fdt: &'a Fdt<'a>,
+) -> impl FnMut(&mut NumaInfo, &mut Memblock) -> Result<(), NumaError> + 'a {
+    move |numa, mb| of_numa_init(numa, fdt, cpu_nids(fdt), mb)
+}
+
+/// The arch's smp_init_cpus(): logical CPU n on the node of the n-th CPU node.
+pub fn of_map_cpus_to_nodes(numa: &mut NumaInfo, fdt: &Fdt) {
+    for (cpu, nid) in cpu_nids(fdt).enumerate() {
+        numa.early_map_cpu_to_node(cpu, nid.map_or(NUMA_NO_NODE, |n| n as i32));
+    }
+}

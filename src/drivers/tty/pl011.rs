@@ -3,8 +3,9 @@
 //! firmware (QEMU) left it enabled, and a boot console must work before anything else does.
 //!
 //! The UART's physical base comes from `earlycon=pl011,<addr>`, else `/chosen/stdout-path`,
-//! else QEMU virt's 0x0900_0000; it is mapped through the fixmap slot
-//! FIX_EARLYCON_MEM_BASE with device attributes (Linux: earlycon_map()).
+//! else QEMU virt's 0x0900_0000. The caller maps it (the arch, through its fixmap slot
+//! FIX_EARLYCON_MEM_BASE with device attributes: Linux's earlycon_map()) and hands this
+//! driver the virtual address; the driver names nothing of the architecture.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,8 +14,6 @@ use tock_registers::register_bitfields;
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
-use crate::arch::aarch64::mm::mmu::{fixed_addresses::FIX_EARLYCON_MEM_BASE, set_fixmap};
-use crate::arch::aarch64::mm::pgtable::PROT_DEVICE_NGNRE;
 use crate::kernel::printk::{self, Console};
 use crate::mm::PhysAddr;
 
@@ -106,12 +105,12 @@ impl Console for Pl011 {
     }
 }
 
-/// Linux: setup_earlycon() + earlycon_map() + register_console() — map the UART at
-/// `phys` and make it the console; the log so far is replayed on it.
-pub fn earlycon_setup(phys: PhysAddr, options: &str) {
-    let va = set_fixmap(FIX_EARLYCON_MEM_BASE, phys, Some(PROT_DEVICE_NGNRE));
+/// Linux: setup_earlycon() + register_console() — the UART at `phys`, mapped with device
+/// attributes at `virt` (the caller's earlycon_map()), becomes the console; the log so far
+/// is replayed on it.
+pub fn earlycon_setup(phys: PhysAddr, virt: u64, options: &str) {
     PL011.phys.store(phys.as_u64(), Ordering::Relaxed);
-    PL011.base.store(va, Ordering::Release);
+    PL011.base.store(virt, Ordering::Release);
     pr_info!(
         "earlycon: {} at MMIO {:#018x} (options '{}')",
         PL011.name(),
@@ -120,13 +119,6 @@ pub fn earlycon_setup(phys: PhysAddr, options: &str) {
     );
     printk::register_console(&PL011);
     pr_info!("printk: bootconsole [{}] enabled", PL011.name());
-}
-
-/// The console the panic path uses when it finds none registered: the default UART.
-pub fn emergency_console() {
-    if printk::console().is_none() {
-        earlycon_setup(PhysAddr(DEFAULT_PL011_BASE), "");
-    }
 }
 
 /// The registered PL011, for the tests.

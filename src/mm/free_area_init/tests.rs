@@ -1,7 +1,7 @@
 use super::*;
+use crate::include::mmzone::{MIGRATE_UNMOVABLE, ZONE_DMA, ZONE_NORMAL};
 use crate::kernel::printk::take_captured;
-use crate::mm::mmzone::{Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZONE_DMA, ZONE_NORMAL};
-use crate::mm::page::MIGRATE_UNMOVABLE;
+use crate::mm::mmzone::{Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK};
 use crate::mm::testing::{Backing, Machine};
 use core::sync::atomic::Ordering;
 

@@ -1245,8 +1245,8 @@ fn debug_traces() {
     assert_eq!(printed()[0], "MEMBLOCK configuration:");
 }
 
-/// The only test that touches the global instance: the boot parameter and the free
-/// functions that wrap it.
+/// The only test that touches the global instance: the boot parameter, and the instance's
+/// methods through its lock.
 #[test]
 fn global_instance_and_boot_parameter() {
     use crate::kernel::params::{parse_early_param_with, ObsKernelParam};
@@ -1264,36 +1264,37 @@ fn global_instance_and_boot_parameter() {
 
     let mut arena = SimRam::new();
     arena.back(RAM, SZ_1M);
+    let mut mb = MEMBLOCK.lock();
     // SAFETY: the arena maps the RAM added below; only this test uses the global.
-    unsafe { memblock_set_phys_to_virt(__va) };
-    memblock_set_virt_to_phys(__pa);
-    memblock_add(pa(RAM), SZ_1M).unwrap();
-    memblock_reserve(pa(RAM), SZ_64K).unwrap();
+    unsafe { mb.set_phys_to_virt(__va) };
+    mb.set_virt_to_phys(__pa);
+    mb.add(pa(RAM), SZ_1M).unwrap();
+    mb.reserve(pa(RAM), SZ_64K).unwrap();
     assert_eq!(
-        (memblock_start_of_dram(), memblock_end_of_dram()),
+        (mb.start_of_dram(), mb.end_of_dram()),
         (pa(RAM), pa(RAM + SZ_1M))
     );
-    assert_eq!(
-        (memblock_phys_mem_size(), memblock_reserved_size()),
-        (SZ_1M, SZ_64K)
-    );
-    let mut free = Vec::new();
-    for_each_free_mem_range(NUMA_NO_NODE, MemblockFlags::NONE, |s, e, _| {
-        free.push((s.0, e.0))
-    });
+    assert_eq!((mb.phys_mem_size(), mb.reserved_size()), (SZ_1M, SZ_64K));
+    let free: Vec<_> = mb
+        .free_mem_ranges(NUMA_NO_NODE, MemblockFlags::NONE)
+        .map(|(s, e, _)| (s.0, e.0))
+        .collect();
     assert_eq!(free, [(RAM + SZ_64K, RAM + SZ_1M)]);
-    let p = memblock_alloc(SZ_4K, SZ_4K).unwrap();
-    assert!(memblock_is_reserved(__pa(p.as_ptr())));
-    memblock_free(p.as_ptr(), SZ_4K);
-    assert_eq!(memblock_reserved_size(), SZ_64K);
-    assert!(memblock_phys_alloc(SZ_4K, SZ_4K).is_some());
-    assert!(memblock_is_memory(pa(RAM)) && memblock_is_map_memory(pa(RAM)));
-    let mut pfns = 0;
-    for_each_mem_pfn_range(MAX_NUMNODES, |s, e, _| pfns += e.0 - s.0);
+    let p = mb.alloc(SZ_4K, SZ_4K).unwrap();
+    assert!(mb.is_reserved(__pa(p.as_ptr())));
+    mb.free(p.as_ptr(), SZ_4K);
+    assert_eq!(mb.reserved_size(), SZ_64K);
+    assert!(mb.phys_alloc(SZ_4K, SZ_4K).is_some());
+    assert!(mb.is_memory(pa(RAM)) && mb.is_map_memory(pa(RAM)));
+    let pfns: u64 = mb
+        .mem_pfn_ranges(MAX_NUMNODES)
+        .map(|(s, e, _)| e.0 - s.0)
+        .sum();
     assert_eq!(pfns, SZ_1M / PAGE_SIZE);
-    memblock_remove(pa(RAM), SZ_1M).unwrap();
-    memblock_phys_free(pa(0), PHYS_ADDR_MAX.0).unwrap();
-    assert_eq!((memblock_phys_mem_size(), memblock_reserved_size()), (0, 0));
+    mb.remove(pa(RAM), SZ_1M).unwrap();
+    mb.phys_free(pa(0), PHYS_ADDR_MAX.0).unwrap();
+    assert_eq!((mb.phys_mem_size(), mb.reserved_size()), (0, 0));
+    drop(mb);
     drop(arena);
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::include::mmzone::{ZoneType, MAX_ORDER_NR_PAGES};
 
 #[test]
 fn zone_names_and_indices_are_linuxs() {

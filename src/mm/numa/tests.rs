@@ -1,4 +1,6 @@
 use super::*;
+use crate::drivers::of::libfdt::Fdt;
+use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
 use crate::kernel::printk::take_captured;
 use crate::mm::testing::{__va, Backing, Machine, SimRam};
 
@@ -35,7 +37,13 @@ fn boot_numa(blob: &[u8]) -> NumaBoot {
     let (mut mb, _ram) = (m.mb, m.ram);
     let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
     take_captured();
-    arch_numa_init(&mut numa, Some(&fdt), &mut mb, &mut nodes, __va);
+    arch_numa_init(
+        &mut numa,
+        Some(&mut of_numa_init_fn(&fdt)),
+        &mut mb,
+        &mut nodes,
+        __va,
+    );
     NumaBoot {
         out: take_captured(),
         numa,
@@ -92,7 +100,7 @@ fn distance_map_sets_both_directions_and_defaults() {
         assert_eq!(nodes.get(nid).unwrap().node_id, nid);
     }
     assert!(!out.contains("on node"), "{out}");
-    numa.of_map_cpus_to_nodes(&Fdt::new(&blob).unwrap());
+    of_map_cpus_to_nodes(&mut numa, &Fdt::new(&blob).unwrap());
     assert_eq!((numa.cpu_to_node(0), numa.cpu_to_node(2)), (0, 2));
     assert!(numa.node_has_cpus(1) && !numa.node_has_cpus(3));
 }

@@ -1,4 +1,6 @@
 use super::*;
+use crate::include::mmzone::{MIGRATE_CMA, MIGRATE_MOVABLE};
+use crate::include::pageblock_flags::{pageblock_aligned, MIGRATETYPE_MASK, PB_MIGRATE_SKIP};
 
 #[test]
 fn struct_page_is_64_bytes_with_linux_offsets() {

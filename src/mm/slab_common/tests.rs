@@ -1,6 +1,6 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::page_alloc::{GFP_DMA, GFP_KERNEL};
+use crate::mm::gfp::{__GFP_RECLAIMABLE, GFP_DMA, GFP_KERNEL};
 use crate::mm::testing::SlubMachine;
 
 #[test]
@@ -128,7 +128,7 @@ fn ksize_and_krealloc() {
         .slub
         .kmalloc(
             KMALLOC_MAX_SIZE * 2,
-            GFP_KERNEL | crate::mm::page_alloc::__GFP_NOWARN
+            GFP_KERNEL | crate::mm::gfp::__GFP_NOWARN
         )
         .is_null());
 }

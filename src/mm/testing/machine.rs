@@ -7,17 +7,20 @@
 
 use super::ram::{__pa, __pa_virt, __va, SimRam};
 use super::SlubMachine;
-use crate::drivers::of::fdt::Fdt;
+use crate::drivers::of::libfdt::Fdt;
+use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
+use crate::include::mmzone::{MAX_NR_ZONES, MAX_ORDER};
 use crate::kernel::printk::take_captured;
 use crate::mm::free_area_init::{
     free_area_init, zone_dma_bits, zone_sizes_init, FreeAreaInit, Memmap, ZoneMovableParams,
     PAGES_PER_SECTION,
 };
+use crate::mm::gfp::GfpT;
 use crate::mm::memblock::{Memblock, MemblockFlags};
-use crate::mm::mmzone::{NodeDataMap, Zone, MAX_NR_ZONES, MAX_ORDER};
-use crate::mm::numa::{arch_numa_init, NumaInfo};
+use crate::mm::mmzone::{NodeDataMap, Zone};
+use crate::mm::numa::{arch_numa_init, FwNumaInit, NumaInfo};
 use crate::mm::page::Page;
-use crate::mm::page_alloc::{free_area_snapshot, GfpT, PageAlloc, PageAllocEnv, PagePtr};
+use crate::mm::page_alloc::{free_area_snapshot, PageAlloc, PageAllocEnv, PagePtr};
 use crate::mm::slub::SlubParams;
 use crate::mm::PhysAddr;
 use core::ptr::NonNull;
@@ -204,7 +207,9 @@ impl UpToMemblock {
         numa.numa_off = machine.numa_off;
         let mut nodes = NodeDataMap::new();
         take_captured();
-        arch_numa_init(&mut numa, fdt.as_ref(), &mut mb, &mut nodes, __va);
+        let mut of_numa_init = fdt.as_ref().map(of_numa_init_fn);
+        let init = of_numa_init.as_mut().map(|f| f as &mut FwNumaInit);
+        arch_numa_init(&mut numa, init, &mut mb, &mut nodes, __va);
         let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
         let limits = machine.zone_limits.unwrap_or_else(|| {
             zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down().0).max_zone_pfns
@@ -231,7 +236,7 @@ impl UpToMemblock {
             mm.as_mut(),
         );
         if let Some(fdt) = &fdt {
-            numa.of_map_cpus_to_nodes(fdt);
+            of_map_cpus_to_nodes(&mut numa, fdt);
         }
         let zl = crate::mm::zonelist::build_all_zonelists(&mut nodes, &numa);
         UpToZones {
@@ -292,7 +297,7 @@ pub struct UpToBuddy {
 impl UpToBuddy {
     /// mem_init()'s memblock_free_all(): the pages freed.
     pub fn free_all(&mut self) -> u64 {
-        self.mb.free_all(self.pa)
+        self.pa.memblock_free_all(&mut self.mb)
     }
     pub fn zone(&self, nid: i32, idx: usize) -> &'static Zone {
         &self.pa.nodes().get(nid).unwrap().node_zones[idx]

@@ -17,7 +17,7 @@ pub const FILL: u8 = 0xaa;
 
 /// Host and physical addresses of a window agree modulo this (4 MiB, the largest buddy
 /// block): a naturally aligned physical block is a naturally aligned host block.
-const ALIGN: usize = PAGE_SIZE as usize * crate::mm::mmzone::MAX_ORDER_NR_PAGES as usize;
+const ALIGN: usize = PAGE_SIZE as usize * crate::include::mmzone::MAX_ORDER_NR_PAGES as usize;
 
 /// A backed window: physical base, host address, size in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,9 +8,9 @@
 //! `kmem_cache_init()` path for host tests; the page source stands in for `alloc_pages()`.
 
 use super::ram::SimRam;
-use crate::mm::mmzone::MAX_ORDER;
+use crate::include::mmzone::MAX_ORDER;
+use crate::mm::gfp::{GfpT, __GFP_COMP, __GFP_ZERO};
 use crate::mm::page::{init_single_page, Page, PG_HEAD, PG_SLAB, TAIL_MAPPING};
-use crate::mm::page_alloc::{GfpT, __GFP_COMP, __GFP_ZERO};
 use crate::mm::slub::{KmemCache, SlabPageSource, SlubAllocator, SlubParams, PAGE_SZ};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI64, Ordering};

@@ -1,8 +1,8 @@
 //! The vmalloc family for the kernel (Linux: mm/vmalloc.c's API half): `vmalloc`, `vzalloc`,
 //! `vmalloc_node`, `vfree` (deferred from atomic context), `vmap`/`vunmap`, `ioremap`/
 //! `iounmap`, `vmalloc_to_page`, `is_vmalloc_addr`, `vmallocinfo`, over the vmap-area
-//! allocator in `super` and the arch's page-table code (`arch::aarch64::mm::mmu`: the one
-//! place this file reaches into the arch).
+//! allocator in `super` and the architecture's page tables, which this file reaches only
+//! through the [`VmallocArch`] hooks the arch registers (`set_vmalloc_arch`).
 //!
 //! Locks: `VMAP` is Linux's vmap_area_lock (+ the free/purge locks); page-table updates run
 //! outside it except the lazy-purge TLB flush. `VMLIST` holds the early areas until
@@ -15,9 +15,7 @@ use super::{
     VfreeDeferred, VmList, VmStruct, VmapArea, VmapAreaAlloc, VmapAreas, VM_ALLOC, VM_IOREMAP,
     VM_MAP, VM_NO_GUARD,
 };
-use crate::arch::aarch64::memory::{__va, VMALLOC_END, VMALLOC_START};
-use crate::arch::aarch64::mm::mmu as arch_mmu;
-use crate::arch::aarch64::mm::pgtable::{PgProt, PAGE_KERNEL, PROT_DEVICE_NGNRE};
+use crate::mm::addr::PgProt;
 use crate::mm::page::Page;
 use crate::mm::page_alloc::{
     page_alloc, GfpT, PagePtr, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_KERNEL,
@@ -25,6 +23,52 @@ use crate::mm::page_alloc::{
 use crate::mm::slab_common::{kmem_cache_alloc, kmem_cache_create, kmem_cache_free, SLAB_PANIC};
 use crate::mm::slub::KmemCache;
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
+
+/// What vmalloc needs from the architecture (Linux: asm/vmalloc.h and asm/pgtable.h's
+/// VMALLOC_START/VMALLOC_END, PAGE_KERNEL, the ioremap protection, `__va`, the page-table
+/// updates of mm/vmalloc.c and mm/ioremap.c, flush_tlb_kernel_range, smp_processor_id).
+pub struct VmallocArch {
+    /// Linux: VMALLOC_START / VMALLOC_END — the range vmalloc hands out.
+    pub vmalloc_start: u64,
+    pub vmalloc_end: u64,
+    /// Linux: PAGE_KERNEL — vmalloc's mappings.
+    pub page_kernel: PgProt,
+    /// Linux: the ioremap() protection (arm64: PROT_DEVICE_nGnRE).
+    pub prot_device: PgProt,
+    /// Linux: __va() — the linear-map address of a physical one.
+    pub va: fn(PhysAddr) -> VirtAddr,
+    /// Maps one page at a page-aligned address whose entry is empty (vmap_pages_range).
+    pub vmap_page: fn(u64, PhysAddr, PgProt),
+    /// Linux: ioremap_page_range().
+    pub ioremap_page_range: fn(u64, PhysAddr, u64, PgProt),
+    /// Linux: vunmap_range_noflush() — clears the leaves; the caller flushes.
+    pub vunmap_range_noflush: fn(u64, u64),
+    /// Linux: flush_tlb_kernel_range().
+    pub flush_tlb_kernel_range: fn(u64, u64),
+    /// The physical address mapped at a kernel virtual address, if any.
+    pub kernel_va_to_phys: fn(u64) -> Option<PhysAddr>,
+    /// Linux: smp_processor_id().
+    pub smp_processor_id: fn() -> usize,
+}
+
+static ARCH: spin::Once<&'static VmallocArch> = spin::Once::new();
+
+/// Registers the architecture's side (once, before vmalloc_init).
+pub fn set_vmalloc_arch(arch: &'static VmallocArch) {
+    ARCH.call_once(|| arch);
+}
+
+/// The architecture's side; vmalloc is not usable before it is registered.
+fn arch() -> &'static VmallocArch {
+    ARCH.get()
+        .expect("vmalloc used before the architecture registered its hooks")
+}
+
+/// `[VMALLOC_START, VMALLOC_END)`, or an empty range before the arch registered.
+fn vmalloc_range() -> (u64, u64) {
+    ARCH.get()
+        .map_or((0, 0), |a| (a.vmalloc_start, a.vmalloc_end))
+}
 
 /// Linux: vmap_area_cachep — the kmem_cache vmap_area nodes come from (created by
 /// vmalloc_init, which runs after kmem_cache_init as in Linux).
@@ -62,7 +106,7 @@ pub static VMAP_FLUSHES: AtomicU64 = AtomicU64::new(0);
 
 fn flush(start: u64, end: u64) {
     VMAP_FLUSHES.fetch_add(1, Ordering::Relaxed);
-    arch_mmu::flush_tlb_kernel_range(start, end);
+    (arch().flush_tlb_kernel_range)(start, end);
 }
 
 /// Linux: vm_area_add_early() — areas mapped before vmalloc_init (the kernel's segments,
@@ -94,14 +138,16 @@ pub fn vmalloc_init() {
     let vmlist = VMLIST.lock();
     let mut v = VMAP.lock();
     v.ioremap_max_order = 30;
-    if let Err(e) = v.vmalloc_init(&vmlist, VMALLOC_START, VMALLOC_END) {
+    let a = arch();
+    if let Err(e) = v.vmalloc_init(&vmlist, a.vmalloc_start, a.vmalloc_end) {
         panic!("vmalloc_init failed: {:?}", e);
     }
 }
 
 /// Linux: is_vmalloc_addr().
 pub fn is_vmalloc_addr(addr: u64) -> bool {
-    (VMALLOC_START..VMALLOC_END).contains(&addr)
+    let (start, end) = vmalloc_range();
+    (start..end).contains(&addr)
 }
 
 /// Frees what vfree_atomic() queued (Linux: the vfree_deferred work, run here on the next
@@ -127,8 +173,8 @@ fn vmalloc_node_range(
             size,
             PAGE_SIZE,
             VM_ALLOC | super::VM_UNINITIALIZED,
-            VMALLOC_START,
-            VMALLOC_END,
+            arch().vmalloc_start,
+            arch().vmalloc_end,
             Some(caller),
             flush,
         )
@@ -158,7 +204,7 @@ fn vmalloc_node_range(
             for j in 0..i {
                 // SAFETY: entries 0..i were filled below.
                 let p = unsafe { *pages.add(j) };
-                arch_mmu::vunmap_range_noflush(
+                (arch().vunmap_range_noflush)(
                     vm.addr.0 + (j as u64) * PAGE_SIZE,
                     vm.addr.0 + (j as u64 + 1) * PAGE_SIZE,
                 );
@@ -171,7 +217,7 @@ fn vmalloc_node_range(
         // SAFETY: the array holds `nr` entries.
         unsafe { pages.add(i).write(page.as_ptr()) };
         let phys = PhysAddr(pa.page_to_pfn(page.as_ptr()) << 12);
-        arch_mmu::vmap_page(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
+        (arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
     }
     let mut v = VMAP.lock();
     // SAFETY: `pages` holds `nr` pages we own, kept until vfree.
@@ -184,17 +230,29 @@ fn vmalloc_node_range(
 
 /// Linux: vmalloc().
 pub fn vmalloc(size: u64) -> Option<VirtAddr> {
-    vmalloc_node_range(size, GFP_KERNEL, None, PAGE_KERNEL, "vmalloc")
+    vmalloc_node_range(size, GFP_KERNEL, None, arch().page_kernel, "vmalloc")
 }
 
 /// Linux: vzalloc().
 pub fn vzalloc(size: u64) -> Option<VirtAddr> {
-    vmalloc_node_range(size, GFP_KERNEL | __GFP_ZERO, None, PAGE_KERNEL, "vzalloc")
+    vmalloc_node_range(
+        size,
+        GFP_KERNEL | __GFP_ZERO,
+        None,
+        arch().page_kernel,
+        "vzalloc",
+    )
 }
 
 /// Linux: vmalloc_node() — pages from node `nid`.
 pub fn vmalloc_node(size: u64, nid: i32) -> Option<VirtAddr> {
-    vmalloc_node_range(size, GFP_KERNEL, Some(nid), PAGE_KERNEL, "vmalloc_node")
+    vmalloc_node_range(
+        size,
+        GFP_KERNEL,
+        Some(nid),
+        arch().page_kernel,
+        "vmalloc_node",
+    )
 }
 
 /// Linux: vfree() — unmap (lazily: the TLB flush waits for the purge), free the pages.
@@ -205,7 +263,7 @@ pub fn vfree(addr: u64) {
     let Some(pa) = page_alloc() else { return };
     let r = VMAP
         .lock()
-        .remove_vm_area(addr, arch_mmu::vunmap_range_noflush, flush);
+        .remove_vm_area(addr, arch().vunmap_range_noflush, flush);
     let Ok(vm) = r else {
         pr_err!("Trying to vfree() nonexistent vm area ({:#x})", addr);
         return;
@@ -251,15 +309,15 @@ pub fn vmap(pages: &[PagePtr], prot: PgProt) -> Option<VirtAddr> {
             size,
             PAGE_SIZE,
             VM_MAP,
-            VMALLOC_START,
-            VMALLOC_END,
+            arch().vmalloc_start,
+            arch().vmalloc_end,
             Some("vmap"),
             flush,
         )
         .ok()?;
     for (i, p) in pages.iter().enumerate() {
         let phys = PhysAddr(pa.page_to_pfn(p.as_ptr()) << 12);
-        arch_mmu::vmap_page(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
+        (arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
     }
     Some(vm.addr)
 }
@@ -268,7 +326,7 @@ pub fn vmap(pages: &[PagePtr], prot: PgProt) -> Option<VirtAddr> {
 pub fn vunmap(addr: u64) {
     let _ = VMAP
         .lock()
-        .remove_vm_area(addr, arch_mmu::vunmap_range_noflush, flush);
+        .remove_vm_area(addr, arch().vunmap_range_noflush, flush);
 }
 
 /// Linux: ioremap() (arm64: ioremap_prot with PROT_DEVICE_nGnRE) — device memory at `phys`.
@@ -282,8 +340,8 @@ pub fn ioremap(phys: PhysAddr, size: u64) -> Option<VirtAddr> {
             size,
             1,
             VM_IOREMAP,
-            VMALLOC_START,
-            VMALLOC_END,
+            arch().vmalloc_start,
+            arch().vmalloc_end,
             Some("ioremap"),
             flush,
         )
@@ -292,7 +350,7 @@ pub fn ioremap(phys: PhysAddr, size: u64) -> Option<VirtAddr> {
     if let Some(v) = VMAP.lock().find_vm_area_mut(vm.addr.0) {
         v.phys_addr = base;
     }
-    arch_mmu::ioremap_page_range(vm.addr.0, base, size, PROT_DEVICE_NGNRE);
+    (arch().ioremap_page_range)(vm.addr.0, base, size, arch().prot_device);
     Some(vm.addr + offset)
 }
 
@@ -303,8 +361,9 @@ pub fn iounmap(addr: u64) {
 
 /// Linux: vmalloc_to_page().
 pub fn vmalloc_to_page(addr: u64) -> Option<PagePtr> {
-    let phys = arch_mmu::kernel_va_to_phys(addr)?;
-    Some(page_alloc()?.virt_to_page(__va(phys)))
+    let a = arch();
+    let phys = (a.kernel_va_to_phys)(addr)?;
+    Some(page_alloc()?.virt_to_page((a.va)(phys)))
 }
 
 /// Linux: vread()'s cousin for the fault handler — is `addr` the guard page after a busy
@@ -442,8 +501,8 @@ fn vb_alloc(size: u64, cpu: usize) -> Option<u64> {
         .alloc_vmap_area(
             VMAP_BLOCK_SIZE,
             VMAP_BLOCK_SIZE,
-            VMALLOC_START,
-            VMALLOC_END,
+            arch().vmalloc_start,
+            arch().vmalloc_end,
             flush,
         )
         .ok()?;
@@ -461,7 +520,7 @@ fn vb_alloc(size: u64, cpu: usize) -> Option<u64> {
 /// Linux: vb_free() — unmap, count the pages dirty, free the block when all are.
 fn vb_free(addr: u64, size: u64) {
     let pages = 1u64 << get_order(size);
-    arch_mmu::vunmap_range_noflush(addr, addr + pages * PAGE_SIZE);
+    (arch().vunmap_range_noflush)(addr, addr + pages * PAGE_SIZE);
     let mut vbs = VMAP_BLOCKS.lock();
     let Some(slot) = vbs.blocks.iter().position(|b| {
         b.is_some_and(|b| (b.va_start..b.va_start + VMAP_BLOCK_SIZE).contains(&addr))
@@ -492,19 +551,22 @@ pub fn vm_map_ram(pages: &[PagePtr], nid: i32) -> Option<VirtAddr> {
     let pa = page_alloc()?;
     let size = pages.len() as u64 * PAGE_SIZE;
     let addr = if pages.len() as u64 <= VMAP_MAX_ALLOC {
-        vb_alloc(
-            size,
-            crate::arch::aarch64::kernel::setup::smp_processor_id(),
-        )?
+        vb_alloc(size, (arch().smp_processor_id)())?
     } else {
         VMAP.lock()
-            .alloc_vmap_area(size, PAGE_SIZE, VMALLOC_START, VMALLOC_END, flush)
+            .alloc_vmap_area(
+                size,
+                PAGE_SIZE,
+                arch().vmalloc_start,
+                arch().vmalloc_end,
+                flush,
+            )
             .ok()?
             .va_start
     };
     for (i, p) in pages.iter().enumerate() {
         let phys = PhysAddr(pa.page_to_pfn(p.as_ptr()) << 12);
-        arch_mmu::vmap_page(addr + i as u64 * PAGE_SIZE, phys, PAGE_KERNEL);
+        (arch().vmap_page)(addr + i as u64 * PAGE_SIZE, phys, arch().page_kernel);
     }
     Some(VirtAddr(addr))
 }
@@ -516,7 +578,7 @@ pub fn vm_unmap_ram(addr: u64, count: usize) {
         vb_free(addr, size);
         return;
     }
-    arch_mmu::vunmap_range_noflush(addr, addr + size);
+    (arch().vunmap_range_noflush)(addr, addr + size);
     if let Ok(true) = VMAP.lock().free_vmap_area_noflush(addr) {
         VMAP.lock().drain_vmap_area_work(flush);
     }

@@ -3,12 +3,13 @@
  *
  * Every exception saves a `struct pt_regs` on the current stack and calls the Rust handler
  * with a pointer to it; the handler may change pc (exception-table fixups) before we return.
- * Layout (8-byte slots): x0..x30, sp, pc, pstate, esr, far = 36 slots, 288 bytes.
+ * Layout (8-byte slots): x0..x30, sp, pc, pstate, esr, far = 36 slots, 288 bytes; the S_*
+ * offsets are operands from Rust's `PtRegs` (arch/aarch64/ptrace.rs).
  */
-.equ S_FRAME_SIZE, 288
-.equ S_LR, 240
-.equ S_PC, 256
-.equ S_ESR, 272
+.equ S_FRAME_SIZE, {S_FRAME_SIZE}
+.equ S_LR, {S_LR}
+.equ S_PC, {S_PC}
+.equ S_ESR, {S_ESR}
 
 .macro kernel_entry
     sub     sp, sp, #S_FRAME_SIZE

@@ -5,8 +5,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::entry::PtRegs;
-use crate::arch::aarch64::mm::fault::FaultInfo;
+use crate::arch::aarch64::esr::FaultInfo;
+use crate::arch::aarch64::ptrace::PtRegs;
+use crate::kernel::sections;
 
 /// One `__ex_table` entry: absolute addresses of the faulting instruction and the fixup.
 #[repr(C)]
@@ -82,18 +83,12 @@ static LAST_FAR: AtomicU64 = AtomicU64::new(0);
 static EXEC_TARGET: AtomicU64 = AtomicU64::new(u64::MAX);
 
 fn table() -> &'static [ExceptionTableEntry] {
-    extern "C" {
-        static __ex_table_start: ExceptionTableEntry;
-        static __ex_table_end: ExceptionTableEntry;
-    }
+    let start = sections::__ex_table_start() as *const ExceptionTableEntry;
+    let n = (sections::__ex_table_end() - sections::__ex_table_start()) as usize
+        / core::mem::size_of::<ExceptionTableEntry>();
     // SAFETY: the linker script collects every `__ex_table` entry (pairs of .quad written
-    // by the assembly above) between these symbols, in rodata.
-    unsafe {
-        let start = &raw const __ex_table_start;
-        let n = (&raw const __ex_table_end as usize - start as usize)
-            / core::mem::size_of::<ExceptionTableEntry>();
-        core::slice::from_raw_parts(start, n)
-    }
+    // by the assembly above, 16-byte aligned) between these symbols, in rodata.
+    unsafe { core::slice::from_raw_parts(start, n) }
 }
 
 fn search(pc: u64) -> Option<u64> {

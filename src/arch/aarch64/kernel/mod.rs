@@ -1,7 +1,12 @@
 //! arm64 core kernel code (Linux: arch/arm64/kernel).
+pub mod cpu_ops;
 pub mod entry;
 pub mod extable;
+pub mod process;
 pub mod psci;
+pub mod semihosting;
 pub mod setup;
+pub mod smp;
 pub mod stacktrace;
 pub mod time;
+pub mod traps;

@@ -1,4 +1,9 @@
 //! setup_arch() and the boot protocol's leftovers (Linux: arch/arm64/kernel/setup.c).
+//!
+//! setup_machine_fdt() reads the device tree once into a [`MachineDesc`] (the tree, the
+//! command line, what the early scan found, the CPUs, PSCI), written once while one CPU
+//! runs and read-only after: everything later reads the description, never the tree's
+//! address again.
 
 // Device-tree diagnostics are returned by value (no alloc to box them), on cold paths.
 #![allow(clippy::result_large_err)]
@@ -8,16 +13,24 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use aarch64_cpu::registers::{MIDR_EL1, MPIDR_EL1};
 use tock_registers::interfaces::Readable;
 
-use super::psci::{self, Conduit};
+use super::psci::{self, PsciProbe};
+use super::smp::SmpCpus;
 use crate::arch::aarch64::memory::MIN_KIMG_ALIGN;
-use crate::arch::aarch64::mm::mmu::{cpu_uninstall_idmap, early_fixmap_init, fixmap_remap_fdt};
+use crate::arch::aarch64::mm::mmu::{
+    cpu_uninstall_idmap, early_fixmap_init, earlycon_map, fixmap_remap_fdt,
+};
 use crate::arch::aarch64::mm::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO};
 use crate::arch::aarch64::mm::{init as mm_init, mmu};
-use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan, Fdt, PsciMethod};
+use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan};
+use crate::drivers::of::libfdt::Fdt;
+use crate::drivers::of::of_numa::of_numa_init;
 use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
-use crate::init::stages::timed;
 use crate::kernel::params;
-use crate::mm::memblock::{self, MEMBLOCK};
+use crate::kernel::sections::kernel_image_range;
+pub use crate::kernel::sections::percpu_static_image;
+use crate::kernel::stages::timed;
+use crate::mm::memblock::{self, Memblock, MEMBLOCK};
+use crate::mm::numa::{NumaError, NumaInfo, NR_CPUS};
 use crate::mm::PhysAddr;
 
 /// Linux: __fdt_pointer — x0 at entry, stored by head.S.
@@ -35,16 +48,6 @@ pub static boot_args: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 #[allow(non_upper_case_globals)]
 pub static __boot_cpu_mode: AtomicU64 = AtomicU64::new(0);
 
-extern "C" {
-    static _text: u8;
-    static _end: u8;
-}
-
-/// `[_text, _end)` as virtual addresses.
-pub fn kernel_image_range() -> (u64, u64) {
-    (&raw const _text as u64, &raw const _end as u64)
-}
-
 /// Linux: cpu_number — arm64's per-CPU id (DEFINE_PER_CPU_READ_MOSTLY); the first static
 /// per-CPU variable, so the per-CPU image is never empty.
 #[no_mangle]
@@ -52,31 +55,13 @@ pub fn kernel_image_range() -> (u64, u64) {
 #[allow(non_upper_case_globals)]
 pub static cpu_number: AtomicU64 = AtomicU64::new(0);
 
-/// The static per-CPU image `[__per_cpu_start, __per_cpu_end)` (Linux: the per-cpu section).
-pub fn percpu_static_image() -> &'static [u8] {
-    extern "C" {
-        static __per_cpu_start: u8;
-        static __per_cpu_end: u8;
-    }
-    let (start, end) = (&raw const __per_cpu_start, &raw const __per_cpu_end);
-    // SAFETY: the linker script places the per-CPU image between the two symbols, in the
-    // init data segment, mapped until free_initmem (after setup_per_cpu_areas copied it).
-    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
-}
+/// Moved to smp.rs (Linux: arch/arm64/include/asm/smp.h); re-exported for existing callers.
+pub use super::smp::smp_processor_id;
 
-/// Linux: smp_processor_id() — only the boot CPU (0) runs today; with secondary CPUs this
-/// becomes a read of this CPU's `cpu_number` through TPIDR_EL1's per-CPU offset.
-pub fn smp_processor_id() -> usize {
-    0
-}
-
-/// Linux: nr_cpu_ids — the CPUs the device tree lists (at least the boot CPU).
+/// Linux: nr_cpu_ids — the CPUs the device tree lists (at least the boot CPU), as
+/// setup_machine_fdt() counted them.
 pub fn nr_cpu_ids() -> usize {
-    device_tree()
-        .cpus()
-        .filter(|c| c.is_ok())
-        .count()
-        .clamp(1, crate::mm::numa::NR_CPUS)
+    machine().cpus.nr_cpu_ids()
 }
 
 /// Linux: COMMAND_LINE_SIZE on arm64.
@@ -113,22 +98,53 @@ fn set_boot_command_line(s: &str) {
     });
 }
 
-/// The device tree, validated and mapped read-only in the fixmap (Linux:
-/// initial_boot_params).
-static DEVICE_TREE: spin::Once<Fdt<'static>> = spin::Once::new();
-
-/// What the early scan found (the initrd), for arm64_memblock_init.
-static EARLY_SCAN: spin::Once<EarlyScan> = spin::Once::new();
-
-/// The device tree `setup_machine_fdt` validated.
-pub fn device_tree() -> &'static Fdt<'static> {
-    DEVICE_TREE
-        .get()
-        .expect("device tree used before setup_machine_fdt")
+/// The machine as the device tree describes it, parsed once by setup_machine_fdt().
+pub struct MachineDesc {
+    /// The validated tree, mapped read-only in the fixmap (Linux: initial_boot_params).
+    pub fdt: Fdt<'static>,
+    /// Linux: of_flat_dt_get_machine_name() — for `Machine model:` and the Oops header
+    /// (dump_stack_set_arch_desc()).
+    pub name: Option<&'static str>,
+    /// What early_init_dt_scan_nodes() found besides memory, which it put into memblock:
+    /// the initrd, for arm64_memblock_init.
+    pub early_scan: EarlyScan,
+    /// The CPUs of `/cpus` (Linux: of_parse_and_init_cpus()).
+    pub cpus: SmpCpus<'static>,
+    /// The PSCI node's conduit (Linux: psci_dt_init()'s probing).
+    pub psci: PsciProbe<'static>,
 }
 
-/// The machine model, for the Oops header (Linux: dump_stack_set_arch_desc()).
-static MACHINE_NAME: spin::Once<&'static str> = spin::Once::new();
+impl MachineDesc {
+    /// Linux: of_numa_init(), as arch_numa_init() runs it: the tree's NUMA description with
+    /// the node ids of the CPUs of [`MachineDesc::cpus`].
+    pub fn of_numa_init(&self, numa: &mut NumaInfo, mb: &mut Memblock) -> Result<(), NumaError> {
+        let kept = self.cpus.cpus().iter().map(|c| c.numa_node_id);
+        // CPUs past NR_CPUS are not kept but still name NUMA nodes (Linux's of_numa walks
+        // every CPU node); read them only on a machine that has them.
+        let rest = (self.cpus.total() > NR_CPUS).then(|| {
+            super::smp::of_cpus(&self.fdt)
+                .filter_map(|c| c.ok())
+                .skip(NR_CPUS)
+                .map(|c| c.numa_node_id)
+        });
+        of_numa_init(numa, &self.fdt, kept.chain(rest.into_iter().flatten()), mb)
+    }
+}
+
+/// Written once by setup_machine_fdt() while only the boot CPU runs; read-only after.
+static MACHINE: spin::Once<MachineDesc> = spin::Once::new();
+
+/// The machine description setup_machine_fdt() parsed.
+pub fn machine() -> &'static MachineDesc {
+    MACHINE
+        .get()
+        .expect("machine description used before setup_machine_fdt")
+}
+
+/// The device tree `setup_machine_fdt` validated (the QEMU tests check memblock against it).
+pub fn device_tree() -> &'static Fdt<'static> {
+    &machine().fdt
+}
 
 /// Linux: dump_stack_print_info() — the CPU/task/hardware header of oopses and dumps.
 pub fn dump_stack_print_info() {
@@ -136,15 +152,15 @@ pub fn dump_stack_print_info() {
         "CPU: 0 PID: 0 Comm: swapper/0 Not tainted {} #1",
         env!("CARGO_PKG_VERSION")
     );
-    if let Some(name) = MACHINE_NAME.get() {
+    if let Some(name) = MACHINE.get().and_then(|m| m.name) {
         pr_emerg!("Hardware name: {} (DT)", name);
     }
 }
 
 /// Linux: setup_machine_fdt() — map the device tree, reserve it, check it, scan it (memory
-/// into memblock, /chosen), print the machine model. An invalid tree is fatal, with the
-/// reason.
-fn setup_machine_fdt(dt_phys: PhysAddr) {
+/// into memblock, /chosen, the CPUs, PSCI), print the machine model; the result is the
+/// machine description. An invalid tree is fatal, with the reason.
+fn setup_machine_fdt(dt_phys: PhysAddr) -> &'static MachineDesc {
     let (virt, size) = match fixmap_remap_fdt(dt_phys, PAGE_KERNEL) {
         Ok(m) => m,
         Err(e) => invalid_fdt(dt_phys, 0, &e),
@@ -157,7 +173,6 @@ fn setup_machine_fdt(dt_phys: PhysAddr) {
         Ok(dt) => dt,
         Err(e) => invalid_fdt(dt_phys, virt as u64, &e),
     };
-    let dt = DEVICE_TREE.call_once(|| dt);
     let bootargs = match dt.chosen().map(|c| c.bootargs()) {
         Some(Ok(b)) => b,
         Some(Err(d)) => {
@@ -167,22 +182,28 @@ fn setup_machine_fdt(dt_phys: PhysAddr) {
         None => None,
     };
     set_boot_command_line(bootargs.unwrap_or(""));
-    let scan = early_init_dt_scan_nodes(dt, &mut MEMBLOCK.lock());
-    EARLY_SCAN.call_once(|| scan);
+    let early_scan = early_init_dt_scan_nodes(&dt, &mut MEMBLOCK.lock());
     // Early fixups are done: map the FDT read-only now, as Linux does.
     if let Err(e) = fixmap_remap_fdt(dt_phys, PAGE_KERNEL_RO) {
         invalid_fdt(dt_phys, virt as u64, &e);
     }
-    if let Some(name) = dt.machine_name() {
+    let name = dt.machine_name();
+    if let Some(name) = name {
         pr_info!("Machine model: {}", name);
-        MACHINE_NAME.call_once(|| name);
     }
+    MACHINE.call_once(|| MachineDesc {
+        fdt: dt,
+        name,
+        early_scan,
+        cpus: SmpCpus::of_parse_and_init_cpus(&dt),
+        psci: psci::psci_dt_probe(&dt),
+    })
 }
 
 /// Prints the memory the device tree describes (Linux prints these only with pr_debug
 /// in early_init_dt_scan_memory; here they are part of the story).
-pub fn report_memory_nodes() {
-    let dt = device_tree();
+pub fn report_memory_nodes(m: &MachineDesc) {
+    let dt = &m.fdt;
     let (ac, sc) = (dt.root_addr_cells(), dt.root_size_cells());
     pr_info!(
         "OF: fdt: root #address-cells = {}, #size-cells = {}",
@@ -206,7 +227,7 @@ pub fn report_memory_nodes() {
             extra.as_str()
         );
     }
-    if let Some(i) = EARLY_SCAN.get().and_then(|s| s.initrd) {
+    if let Some(i) = m.early_scan.initrd {
         pr_info!(
             "OF: fdt: initrd [mem {:#018x}-{:#018x}]",
             i.start.as_u64(),
@@ -266,12 +287,12 @@ setup_param!("panic", panic_setup);
 
 /// Registers the boot console: `earlycon=` first, then `/chosen/stdout-path`, then the
 /// QEMU default. Linux needs `earlycon` on the command line; this kernel always wants one.
-fn setup_boot_console() {
+fn setup_boot_console(m: &MachineDesc) {
     let from_param = EARLYCON_BASE.load(Ordering::Relaxed);
     let base = if from_param != 0 {
         from_param
     } else {
-        match device_tree().stdout() {
+        match m.fdt.stdout() {
             Ok(Some(out)) => match out.base() {
                 Ok(Some(pa)) => pa.as_u64(),
                 Ok(None) => DEFAULT_PL011_BASE,
@@ -287,32 +308,17 @@ fn setup_boot_console() {
             }
         }
     };
-    pl011::earlycon_setup(PhysAddr(base), "");
+    pl011::earlycon_setup(PhysAddr(base), earlycon_map(PhysAddr(base)), "");
 }
 
-/// Linux: psci_dt_init() — the conduit for SYSTEM_OFF.
-fn psci_dt_init() {
-    let conduit = match device_tree().psci().map(|p| p.method()) {
-        Some(Ok(PsciMethod::Hvc)) => Conduit::Hvc,
-        Some(Ok(PsciMethod::Smc)) => Conduit::Smc,
-        Some(Err(d)) => {
-            d.print("psci: ");
-            Conduit::None
-        }
-        None => Conduit::None,
-    };
-    psci::set_conduit(conduit);
-}
-
-/// Linux: setup_arch(), in its order. Later issues fill in memblock, paging and bootmem.
-pub fn setup_arch() {
+/// Linux: setup_arch(), in its order, on the device tree start_kernel() was given (Linux
+/// reads `__fdt_pointer`; head.S passes the same x0 to start_kernel()).
+pub fn setup_arch(fdt_phys: PhysAddr) {
     early_fixmap_init();
-    timed("setup_machine_fdt", || {
-        setup_machine_fdt(PhysAddr(__fdt_pointer.load(Ordering::Relaxed)))
-    });
-    report_memory_nodes();
+    let m = timed("setup_machine_fdt", || setup_machine_fdt(fdt_phys));
+    report_memory_nodes(m);
     params::parse_early_param(boot_command_line());
-    setup_boot_console();
+    setup_boot_console(m);
     cpu_uninstall_idmap();
     let [_, x1, x2, x3] = boot_args.each_ref().map(|a| a.load(Ordering::Relaxed));
     if x1 != 0 || x2 != 0 || x3 != 0 {
@@ -328,7 +334,7 @@ pub fn setup_arch() {
         pr_warn!("[Firmware Bug]: Kernel image misaligned at boot, please fix your bootloader!");
     }
     timed("arm64_memblock_init", || {
-        mm_init::arm64_memblock_init(EARLY_SCAN.get().expect("setup_machine_fdt ran"))
+        mm_init::arm64_memblock_init(&m.early_scan, &m.fdt)
     });
     timed("paging_init", mmu::paging_init);
     // SAFETY: from here on the linear map covers all of memblock's memory, so __va of any
@@ -336,10 +342,14 @@ pub fn setup_arch() {
     unsafe { memblock::memblock_set_phys_to_virt(crate::arch::aarch64::memory::phys_to_virt) };
     memblock::memblock_set_virt_to_phys(crate::arch::aarch64::memory::virt_to_phys);
     early_heap_init();
-    crate::arch::aarch64::memory::print_vm_layout();
-    timed("bootmem_init", mm_init::bootmem_init);
-    psci_dt_init();
-    smp_init_cpus();
+    mm_init::print_vm_layout();
+    timed("bootmem_init", || {
+        mm_init::bootmem_init(&mut |numa, mb| m.of_numa_init(numa, mb))
+    });
+    psci::psci_dt_init(&m.psci);
+    // Linux: smp_init_cpus() — each CPU on its node (secondary CPUs are not started yet).
+    m.cpus
+        .smp_init_cpus(&mut crate::mm::numa::NUMA_EARLY.lock());
 }
 
 /// The early heap behind Rust's global allocator until kmem_cache_init (ours: Linux has
@@ -357,14 +367,6 @@ fn early_heap_init() {
             "mm: no memory for the early heap; Rust allocations fail until kmem_cache_init"
         ),
     }
-}
-
-/// Linux: smp_init_cpus() (its NUMA part, early_map_cpu_to_node()) — each CPU of /cpus on
-/// its `numa-node-id`. Secondary CPUs are not started yet.
-fn smp_init_cpus() {
-    crate::mm::numa::NUMA_EARLY
-        .lock()
-        .of_map_cpus_to_nodes(device_tree());
 }
 
 /// Linux: the banner lines of start_kernel()/setup_arch().

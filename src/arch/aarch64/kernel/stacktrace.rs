@@ -1,18 +1,11 @@
 //! Frame-pointer unwinding (Linux: arch/arm64/kernel/stacktrace.c). The kernel is built with
 //! `-C force-frame-pointers=yes`, so every frame starts with the record {x29, x30}.
 
-use crate::kernel::kallsyms;
+use crate::kernel::{kallsyms, sections};
 
 /// The stack the boot CPU runs on: `[init_stack, init_stack_top)` from the linker script.
 fn on_task_stack(fp: u64) -> bool {
-    extern "C" {
-        static init_stack: u8;
-        static init_stack_top: u8;
-    }
-    let (lo, hi) = (
-        &raw const init_stack as u64,
-        &raw const init_stack_top as u64,
-    );
+    let (lo, hi) = (sections::init_stack(), sections::init_stack_top());
     fp >= lo && fp + 16 <= hi && fp.is_multiple_of(16)
 }
 

@@ -7,13 +7,20 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use aarch64_cpu::registers::ID_AA64MMFR0_EL1;
 use tock_registers::interfaces::Readable;
 
+use crate::arch::aarch64::fixmap::FIXADDR_START;
 use crate::arch::aarch64::memory::{
     __va, high_memory, memstart_addr, pa_symbol, PAGE_END, PAGE_OFFSET,
 };
 use crate::arch::aarch64::memory::{pfn_to_page, phys_to_virt};
-use crate::arch::aarch64::mm::mmu::vmemmap_populate;
+use crate::arch::aarch64::memory::{
+    FIXADDR_TOP, MODULES_END, MODULES_VADDR, PCI_IO_END, PCI_IO_START, VMALLOC_END, VMALLOC_START,
+    VMEMMAP_END, VMEMMAP_START,
+};
+use crate::arch::aarch64::mm::mmu::{crash_mem_map, vmemmap_populate};
 use crate::drivers::of::fdt::EarlyScan;
+use crate::drivers::of::libfdt::Fdt;
 use crate::kernel::params::{self, SetupResult};
+use crate::kernel::sections;
 use crate::mm::memblock::{self, MEMBLOCK};
 use crate::mm::{PhysAddr, PAGE_SIZE};
 
@@ -44,12 +51,6 @@ crate::early_param!("mem", early_mem);
 /// Linux: phys_initrd_start / phys_initrd_size, after arm64_memblock_init checked them.
 pub static PHYS_INITRD: spin::Once<(PhysAddr, u64)> = spin::Once::new();
 
-extern "C" {
-    static _text: u8;
-    static _stext: u8;
-    static _end: u8;
-}
-
 /// The physical address bits this CPU implements (ID_AA64MMFR0_EL1.PARange).
 fn cpu_pa_bits() -> u32 {
     match ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) {
@@ -64,11 +65,11 @@ fn cpu_pa_bits() -> u32 {
 }
 
 /// Linux: arm64_memblock_init().
-pub fn arm64_memblock_init(scan: &EarlyScan) {
+pub fn arm64_memblock_init(scan: &EarlyScan, fdt: &Fdt) {
     let linear_region_size = PAGE_END - PAGE_OFFSET;
-    let text = pa_symbol(&raw const _text);
-    let stext = pa_symbol(&raw const _stext);
-    let end = pa_symbol(&raw const _end);
+    let text = pa_symbol(sections::_text() as *const u8);
+    let stext = pa_symbol(sections::_stext() as *const u8);
+    let end = pa_symbol(sections::_end() as *const u8);
     let mut mb = MEMBLOCK.lock();
 
     // Remove memory above our supported physical address size.
@@ -141,7 +142,6 @@ pub fn arm64_memblock_init(scan: &EarlyScan) {
     let _ = mb.reserve(stext, end - stext);
     drop(mb);
 
-    let fdt = crate::arch::aarch64::kernel::setup::device_tree();
     crate::drivers::of::fdt::early_init_fdt_scan_reserved_mem(fdt, &mut MEMBLOCK.lock());
 
     let mb = MEMBLOCK.lock();
@@ -155,20 +155,6 @@ pub static ARM64_DMA_PHYS_LIMIT: AtomicU64 = AtomicU64::new(0);
 
 /// Linux: max_pfn — the last pfn of memory plus one, set in bootmem_init.
 pub static MAX_PFN: AtomicU64 = AtomicU64::new(0);
-
-/// Linux: crash_mem_map — `crashkernel=` was given, so the linear map is built with pages
-/// (the region is reserved only after the zones are known, and must be unmappable then).
-pub fn crash_mem_map() -> bool {
-    // Linux: enable_crash_mem_map() runs for any `crashkernel` argument, valid or not.
-    let mut found = false;
-    params::parse_args(
-        crate::arch::aarch64::kernel::setup::boot_command_line(),
-        |p, _| {
-            found |= p == "crashkernel";
-        },
-    );
-    found
-}
 
 /// Linux: CRASH_ALIGN, DEFAULT_CRASH_KERNEL_LOW_SIZE.
 const CRASH_ALIGN: u64 = 2 << 20;
@@ -280,7 +266,8 @@ fn reserve_crashkernel() {
 
 /// Linux: bootmem_init() — everything that needs the linear map: memtest, NUMA, the
 /// vmemmap, the zones and the memory map, the crash kernel; then `memblock=debug`'s dump.
-pub fn bootmem_init() {
+/// `of_numa_init` reads the device tree's NUMA description (Linux: of_numa_init()).
+pub fn bootmem_init(of_numa_init: &mut crate::mm::numa::FwNumaInit) {
     use crate::mm::free_area_init::PAGES_PER_SECTION;
     use crate::mm::free_area_init::{
         free_area_init, zone_dma_bits, zone_movable_params, zone_sizes_init, Memmap,
@@ -296,13 +283,12 @@ pub fn bootmem_init() {
     crate::mm::memtest::early_memtest(PhysAddr(min << 12), PhysAddr(max << 12));
     MAX_PFN.store(max, Ordering::Relaxed);
 
-    let fdt = crate::arch::aarch64::kernel::setup::device_tree();
     let mut numa = NUMA_EARLY.lock();
     *numa = NumaInfo::from_cmdline();
     let mut nodes = NODE_DATA_EARLY.lock();
     arch_numa_init(
         &mut numa,
-        Some(fdt),
+        Some(of_numa_init),
         &mut MEMBLOCK.lock(),
         &mut nodes,
         phys_to_virt,
@@ -365,33 +351,19 @@ pub fn linear_map_phys_range() -> (PhysAddr, PhysAddr) {
 
 /// The linker's section boundaries, as `mem_init_print_info` reads them.
 fn kernel_symbols() -> crate::mm::page_alloc::KernelSymbols {
-    extern "C" {
-        static _etext: u8;
-        static __start_rodata: u8;
-        static __end_rodata: u8;
-        static __init_begin: u8;
-        static __init_end: u8;
-        static __inittext_begin: u8;
-        static __inittext_end: u8;
-        static _sdata: u8;
-        static _edata: u8;
-        static __bss_start: u8;
-        static __bss_stop: u8;
-    }
-    let a = |p: *const u8| p as u64;
     crate::mm::page_alloc::KernelSymbols {
-        _stext: a(&raw const _stext),
-        _etext: a(&raw const _etext),
-        __start_rodata: a(&raw const __start_rodata),
-        __end_rodata: a(&raw const __end_rodata),
-        __init_begin: a(&raw const __init_begin),
-        __init_end: a(&raw const __init_end),
-        _sinittext: a(&raw const __inittext_begin),
-        _einittext: a(&raw const __inittext_end),
-        _sdata: a(&raw const _sdata),
-        _edata: a(&raw const _edata),
-        __bss_start: a(&raw const __bss_start),
-        __bss_stop: a(&raw const __bss_stop),
+        _stext: sections::_stext(),
+        _etext: sections::_etext(),
+        __start_rodata: sections::__start_rodata(),
+        __end_rodata: sections::__end_rodata(),
+        __init_begin: sections::__init_begin(),
+        __init_end: sections::__init_end(),
+        _sinittext: sections::__inittext_begin(),
+        _einittext: sections::__inittext_end(),
+        _sdata: sections::_sdata(),
+        _edata: sections::_edata(),
+        __bss_start: sections::__bss_start(),
+        __bss_stop: sections::__bss_stop(),
     }
 }
 
@@ -413,7 +385,73 @@ pub fn mem_init() {
     // SAFETY: the vmemmap backs every present section (sparse_init), __va/__pa are the
     // linear map's, and NODE_DATA is published and lives for the kernel's lifetime.
     unsafe { crate::mm::page_alloc::page_alloc_init(nodes, env) };
-    crate::mm::memblock::memblock_free_all();
+    crate::mm::page_alloc::memblock_free_all();
+}
+
+/// Linux (up to 4.x): mem_init()'s "Virtual kernel memory layout:" — the regions of the
+/// map drawn at the top of arch/aarch64/memory.rs, with the kernel's segments and the memory mapped.
+pub fn print_vm_layout() {
+    use crate::kernel::sections::*;
+    let kb = |a: u64, b: u64| (b - a) >> 10;
+    let (mb, gb) = (
+        |a: u64, b: u64| (b - a) >> 20,
+        |a: u64, b: u64| (b - a) >> 30,
+    );
+    let dram = crate::mm::memblock::MEMBLOCK.lock().start_of_dram();
+    let (mem_start, mem_end) = (__va(dram).as_u64(), high_memory.load(Ordering::Relaxed));
+    let fix_start = FIXADDR_START;
+    pr_notice!("Virtual kernel memory layout:");
+    pr_notice!(
+        "    modules : 0x{:016x} - 0x{:016x}   ({:6} MB)",
+        MODULES_VADDR,
+        MODULES_END,
+        mb(MODULES_VADDR, MODULES_END)
+    );
+    pr_notice!(
+        "    vmalloc : 0x{:016x} - 0x{:016x}   ({:6} GB)",
+        VMALLOC_START,
+        VMALLOC_END,
+        gb(VMALLOC_START, VMALLOC_END)
+    );
+    for (name, a, b) in [
+        ("      .text", _text(), _etext()),
+        ("    .rodata", __start_rodata(), __init_begin()),
+        ("      .init", __init_begin(), __init_end()),
+        ("      .data", _sdata(), _edata()),
+        ("       .bss", __bss_start(), __bss_stop()),
+    ] {
+        pr_notice!(
+            "{} : 0x{:016x} - 0x{:016x}   ({:6} KB)",
+            name,
+            a,
+            b,
+            kb(a, crate::mm::addr::align_up(b, 1024))
+        );
+    }
+    pr_notice!(
+        "    fixed   : 0x{:016x} - 0x{:016x}   ({:6} KB)",
+        fix_start,
+        FIXADDR_TOP,
+        kb(fix_start, FIXADDR_TOP)
+    );
+    pr_notice!(
+        "    PCI I/O : 0x{:016x} - 0x{:016x}   ({:6} MB)",
+        PCI_IO_START,
+        PCI_IO_END,
+        mb(PCI_IO_START, PCI_IO_END)
+    );
+    pr_notice!(
+        "    vmemmap : 0x{:016x} - 0x{:016x}   ({:6} GB maximum)",
+        VMEMMAP_START,
+        VMEMMAP_END,
+        gb(VMEMMAP_START, VMEMMAP_END)
+    );
+    pr_notice!(
+        "    memory  : 0x{:016x} - 0x{:016x}   ({:6} MB)",
+        mem_start,
+        mem_end,
+        mb(mem_start, mem_end)
+    );
 }
 
 /// Linux: mem_init_print_info() — the `Memory:` line from the linker's section sizes.

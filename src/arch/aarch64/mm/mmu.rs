@@ -11,40 +11,17 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use super::pgtable::{
     create_pgd_mapping, flush_tlb_all, flush_tlb_kernel_page, get_entry, set_entry, table_index,
     Descriptor, PageTable, PgProt, PgTableAccess, NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS,
-    NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PTRS_PER_TABLE,
+    NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PROT_DEVICE_NGNRE,
+    PTRS_PER_TABLE,
 };
-use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol, FIXADDR_TOP};
+use crate::arch::aarch64::fixmap::{
+    fix_to_virt, END_OF_FIXED_ADDRESSES, FIXADDR_TOP, FIX_EARLYCON_MEM_BASE, FIX_FDT, FIX_PGD,
+    FIX_PMD, FIX_PTE, FIX_PUD, MAX_FDT_SIZE, MIN_FDT_ALIGN,
+};
+use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol};
+use crate::kernel::sections;
 use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
-use crate::mm::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-
-/// Linux: MAX_FDT_SIZE.
-pub const MAX_FDT_SIZE: u64 = 2 << 20;
-/// Linux: MIN_FDT_ALIGN.
-pub const MIN_FDT_ALIGN: u64 = 8;
-/// Linux: FIX_FDT_SIZE — room for a 2 MiB blob at any offset inside a 2 MiB block.
-const FIX_FDT_SIZE: u64 = MAX_FDT_SIZE + (2 << 20);
-
-/// Linux: enum fixed_addresses. Slot N is the page at FIXADDR_TOP - N * PAGE_SIZE.
-pub mod fixed_addresses {
-    pub const FIX_HOLE: usize = 0;
-    pub const FIX_FDT_END: usize = 1;
-    pub const FIX_FDT: usize = FIX_FDT_END + (super::FIX_FDT_SIZE / super::PAGE_SIZE) as usize - 1;
-    pub const FIX_EARLYCON_MEM_BASE: usize = FIX_FDT + 1;
-    pub const FIX_PTE: usize = FIX_EARLYCON_MEM_BASE + 1;
-    pub const FIX_PMD: usize = FIX_PTE + 1;
-    pub const FIX_PUD: usize = FIX_PMD + 1;
-    pub const FIX_PGD: usize = FIX_PUD + 1;
-    pub const END_OF_FIXED_ADDRESSES: usize = FIX_PGD + 1;
-}
-use fixed_addresses::*;
-
-/// Linux: FIXADDR_START.
-pub const FIXADDR_START: u64 = FIXADDR_TOP - ((END_OF_FIXED_ADDRESSES as u64) << PAGE_SHIFT);
-
-/// Linux: __fix_to_virt().
-pub const fn fix_to_virt(idx: usize) -> u64 {
-    FIXADDR_TOP - ((idx as u64) << PAGE_SHIFT)
-}
+use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 
 /// Linux: reserved_pg_dir — an empty table for TTBR0 when nothing should be mapped there
 /// (and for TTBR1 during the switch to swapper_pg_dir; head.S's idmap code names it).
@@ -120,6 +97,13 @@ pub fn set_fixmap(idx: usize, phys: PhysAddr, prot: Option<PgProt>) -> u64 {
     unsafe { set_entry(BM_PTE.as_ptr(), table_index(va, 3), desc) };
     flush_tlb_kernel_page(va);
     va + (phys.as_u64() & (PAGE_SIZE - 1))
+}
+
+/// Linux: earlycon_map() — the early console's registers at `phys`, mapped with device
+/// attributes in the FIX_EARLYCON_MEM_BASE slot (Linux: set_fixmap_io()); returns the
+/// virtual address of `phys`.
+pub fn earlycon_map(phys: PhysAddr) -> u64 {
+    set_fixmap(FIX_EARLYCON_MEM_BASE, phys, Some(PROT_DEVICE_NGNRE))
 }
 
 /// Why the device tree could not be mapped.
@@ -284,32 +268,6 @@ impl PgTableAccess for FixmapTables {
 /// Page-table pages paging_init allocated (reported, and checked by the tests).
 pub static PAGES_FOR_TABLES: AtomicU64 = AtomicU64::new(0);
 
-extern "C" {
-    static _stext: u8;
-    static _etext: u8;
-    static __start_rodata: u8;
-    static __inittext_begin: u8;
-    static __inittext_end: u8;
-    static __initdata_begin: u8;
-    static __initdata_end: u8;
-    static __init_begin: u8;
-    static _data: u8;
-    static _end: u8;
-    static swapper_pg_dir: u8;
-    static init_pg_dir: u8;
-    static init_pg_end: u8;
-    static init_idmap_pg_dir: u8;
-    static init_stack_guard: u8;
-    static init_stack: u8;
-}
-
-/// A linker symbol's address.
-macro_rules! sym {
-    ($s:ident) => {
-        (&raw const $s) as u64
-    };
-}
-
 /// Linux: rodata=full (the default in Linux 6.1's arm64 defconfig and Debian) maps the
 /// linear map with pages so that permissions can change page by page. Off by default
 /// here: this kernel shows the linear map with block mappings; `rodata=full` turns it on.
@@ -325,6 +283,23 @@ fn parse_rodata(val: Option<&str>) -> crate::kernel::params::SetupResult {
     Ok(())
 }
 crate::early_param!("rodata", parse_rodata);
+
+/// Linux: crash_mem_map — `crashkernel` was given, so the linear map is built with pages
+/// (the region is reserved only after the zones are known, and must be unmappable then).
+static CRASH_MEM_MAP: AtomicBool = AtomicBool::new(false);
+
+/// Linux: enable_crash_mem_map() — runs for any `crashkernel` argument, valid or not;
+/// reserve_crashkernel() parses it properly later.
+fn enable_crash_mem_map(_val: Option<&str>) -> crate::kernel::params::SetupResult {
+    CRASH_MEM_MAP.store(true, Ordering::Relaxed);
+    Ok(())
+}
+crate::early_param!("crashkernel", enable_crash_mem_map);
+
+/// Was `crashkernel` on the command line (parse_early_param has run)?
+pub fn crash_mem_map() -> bool {
+    CRASH_MEM_MAP.load(Ordering::Relaxed)
+}
 
 /// Linux: map_kernel_segment() — map one segment and register it as an early vmalloc
 /// area (the image lies in the vmalloc range), with a guard page unless `no_guard`.
@@ -365,17 +340,17 @@ fn map_kernel_segment(
 /// stack stays unmapped, so overflowing the stack faults.
 fn map_kernel(pgd: PhysAddr, acc: &mut FixmapTables) {
     let (stext, etext, rodata, itext, itext_end, idata, idata_end, data, guard, stack, end) = (
-        sym!(_stext),
-        sym!(_etext),
-        sym!(__start_rodata),
-        sym!(__inittext_begin),
-        sym!(__inittext_end),
-        sym!(__initdata_begin),
-        sym!(__initdata_end),
-        sym!(_data),
-        sym!(init_stack_guard),
-        sym!(init_stack),
-        sym!(_end),
+        sections::_stext(),
+        sections::_etext(),
+        sections::__start_rodata(),
+        sections::__inittext_begin(),
+        sections::__inittext_end(),
+        sections::__initdata_begin(),
+        sections::__initdata_end(),
+        sections::_data(),
+        sections::init_stack_guard(),
+        sections::init_stack(),
+        sections::_end(),
     );
     map_kernel_segment(pgd, stext, etext, PAGE_KERNEL_ROX, 0, true, acc);
     map_kernel_segment(pgd, rodata, itext, PAGE_KERNEL, NO_CONT_MAPPINGS, true, acc);
@@ -426,13 +401,13 @@ fn map_memblock(
 /// The kernel's text and rodata are marked NOMAP first, so the loop makes no writable
 /// alias of them, and then mapped read-only and non-executable on their own.
 fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
-    let (stext, init_begin) = (sym!(_stext), sym!(__init_begin));
+    let (stext, init_begin) = (sections::_stext(), sections::__init_begin());
     let kernel_start = kimg_to_phys(VirtAddr(stext));
     let kernel_end = kimg_to_phys(VirtAddr(init_begin));
     let mut flags = NO_EXEC_MAPPINGS;
     // Linux 6.1 defers the crash kernel reservation until the zones are known, so with
     // `crashkernel=` the whole linear map is built with pages.
-    if RODATA_FULL.load(Ordering::Relaxed) || super::init::crash_mem_map() {
+    if RODATA_FULL.load(Ordering::Relaxed) || crash_mem_map() {
         flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
     }
     let _ = memblock::memblock_mark_nomap(kernel_start, kernel_end - kernel_start);
@@ -493,7 +468,7 @@ fn cpu_install_idmap() {
     // SAFETY: init_idmap_pg_dir maps the kernel image at its physical address; nothing
     // else uses TTBR0, and the flush drops stale entries of the reserved table.
     unsafe {
-        let pa = pa_symbol(&raw const init_idmap_pg_dir);
+        let pa = pa_symbol(sections::init_idmap_pg_dir() as *const u8);
         core::arch::asm!("msr ttbr0_el1, {0}", "isb", in(reg) pa.as_u64(), options(nostack));
     }
     flush_tlb_all();
@@ -517,8 +492,11 @@ pub fn cpu_replace_ttbr1(pgd: PhysAddr) {
 /// Linux: paging_init() — build swapper_pg_dir (kernel segments, linear map, fixmap),
 /// switch TTBR1 to it, give init_pg_dir back to memblock, let memblock grow its arrays.
 pub fn paging_init() {
-    let (swapper, init_pg, init_pg_end_va) =
-        (sym!(swapper_pg_dir), sym!(init_pg_dir), sym!(init_pg_end));
+    let (swapper, init_pg, init_pg_end_va) = (
+        sections::swapper_pg_dir(),
+        sections::init_pg_dir(),
+        sections::init_pg_end(),
+    );
     let pgd = kimg_to_phys(VirtAddr(swapper));
     let mut acc = FixmapTables::new();
     let t = acc.table(0, pgd);
@@ -549,7 +527,7 @@ pub static SWAPPER_LIVE: AtomicBool = AtomicBool::new(false);
 
 /// The physical address of swapper_pg_dir.
 pub fn swapper_pg_dir_phys() -> PhysAddr {
-    pa_symbol(&raw const swapper_pg_dir)
+    pa_symbol(sections::swapper_pg_dir() as *const u8)
 }
 
 /// Linux: update_mapping_prot() — change the permissions of a live kernel mapping.
@@ -569,7 +547,7 @@ pub fn update_mapping_prot(phys: PhysAddr, virt: u64, size: u64, prot: PgProt) {
 
 /// Linux: mark_rodata_ro() — rodata becomes read-only once boot no longer writes it.
 pub fn mark_rodata_ro() {
-    let (start, end) = (sym!(__start_rodata), sym!(__inittext_begin));
+    let (start, end) = (sections::__start_rodata(), sections::__inittext_begin());
     update_mapping_prot(
         kimg_to_phys(VirtAddr(start)),
         start,

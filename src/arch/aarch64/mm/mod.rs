@@ -4,3 +4,4 @@ pub mod init;
 pub mod mmu;
 pub mod pgtable;
 pub mod ptdump;
+pub mod vmalloc;

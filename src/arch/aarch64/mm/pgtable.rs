@@ -10,6 +10,7 @@ use core::cell::UnsafeCell;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::registers::InMemoryRegister;
+use tock_registers::LocalRegisterCopy;
 
 use crate::mm::PhysAddr;
 
@@ -41,8 +42,16 @@ register_bitfields! {u64,
         /// AP[2] = read-only (Linux: PTE_RDONLY); AP[1] = EL0 access (Linux: PTE_USER).
         AP_RDONLY OFFSET(7) NUMBITS(1) [],
         AP_USER OFFSET(6) NUMBITS(1) [],
-        /// MAIR index (Linux: PTE_ATTRINDX).
-        ATTR_INDX OFFSET(2) NUMBITS(3) [],
+        /// Table descriptors only: PXNTable — nothing below is executable at EL1.
+        PXN_TABLE OFFSET(59) NUMBITS(1) [],
+        /// MAIR index (Linux: PTE_ATTRINDX), one of the MT_* memory types.
+        ATTR_INDX OFFSET(2) NUMBITS(3) [
+            Normal = crate::arch::aarch64::mm::pgtable::MT_NORMAL,
+            NormalTagged = crate::arch::aarch64::mm::pgtable::MT_NORMAL_TAGGED,
+            NormalNC = crate::arch::aarch64::mm::pgtable::MT_NORMAL_NC,
+            DevicenGnRnE = crate::arch::aarch64::mm::pgtable::MT_DEVICE_NGNRNE,
+            DevicenGnRE = crate::arch::aarch64::mm::pgtable::MT_DEVICE_NGNRE
+        ],
         /// Table (or page at level 3) when set, block when clear.
         TYPE OFFSET(1) NUMBITS(1) [
             Block = 0,
@@ -52,7 +61,9 @@ register_bitfields! {u64,
     ]
 }
 
-/// Linux: the MT_* memory types, indices into MAIR_EL1 (set in head.S).
+/// Linux: the MT_* memory types, indices into MAIR_EL1 (sysreg.rs builds MAIR_EL1_SET from
+/// them, which head.S programs). The only definition: STAGE1_DESC's ATTR_INDX values and
+/// the MAIR value are both made from these.
 pub const MT_NORMAL: u64 = 0;
 pub const MT_NORMAL_TAGGED: u64 = 1;
 pub const MT_NORMAL_NC: u64 = 2;
@@ -69,9 +80,8 @@ pub const PMD_SIZE: u64 = 1 << PMD_SHIFT;
 pub const PUD_SIZE: u64 = 1 << PUD_SHIFT;
 
 /// The attribute bits of a descriptor (everything but the output address and type bits):
-/// Linux's `pgprot_t`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct PgProt(pub u64);
+/// Linux's `pgprot_t`, the type generic code passes around.
+pub use crate::mm::addr::PgProt;
 
 const fn field(f: tock_registers::fields::FieldValue<u64, STAGE1_DESC::Register>) -> u64 {
     f.value
@@ -86,13 +96,13 @@ const PTE_WRITE: u64 = field(STAGE1_DESC::DBM::SET);
 const PTE_DIRTY: u64 = field(STAGE1_DESC::SW_DIRTY::SET);
 const PTE_RDONLY: u64 = field(STAGE1_DESC::AP_RDONLY::SET);
 
-const fn attr_indx(mt: u64) -> u64 {
-    mt << 2
-}
-
 /// Linux: PROT_NORMAL — data: read-write, never executable.
-const PROT_NORMAL: u64 =
-    PROT_DEFAULT | PTE_PXN | PTE_UXN | PTE_WRITE | PTE_DIRTY | attr_indx(MT_NORMAL);
+const PROT_NORMAL: u64 = PROT_DEFAULT
+    | PTE_PXN
+    | PTE_UXN
+    | PTE_WRITE
+    | PTE_DIRTY
+    | field(STAGE1_DESC::ATTR_INDX::Normal);
 
 /// Linux: PAGE_KERNEL.
 pub const PAGE_KERNEL: PgProt = PgProt(PROT_NORMAL);
@@ -103,8 +113,26 @@ pub const PAGE_KERNEL_ROX: PgProt = PgProt((PROT_NORMAL & !(PTE_WRITE | PTE_PXN)
 /// Linux: PAGE_KERNEL_EXEC.
 pub const PAGE_KERNEL_EXEC: PgProt = PgProt(PROT_NORMAL & !PTE_PXN);
 /// Linux: PROT_DEVICE_nGnRE.
-pub const PROT_DEVICE_NGNRE: PgProt =
-    PgProt(PROT_DEFAULT | PTE_PXN | PTE_UXN | PTE_WRITE | PTE_DIRTY | attr_indx(MT_DEVICE_NGNRE));
+pub const PROT_DEVICE_NGNRE: PgProt = PgProt(
+    PROT_DEFAULT
+        | PTE_PXN
+        | PTE_UXN
+        | PTE_WRITE
+        | PTE_DIRTY
+        | field(STAGE1_DESC::ATTR_INDX::DevicenGnRE),
+);
+
+/// Linux: PMD_TYPE_TABLE — a valid table descriptor (head.S's early tables).
+pub const PMD_TYPE_TABLE: u64 = field(STAGE1_DESC::VALID::SET) | field(STAGE1_DESC::TYPE::Table);
+/// Linux: SWAPPER_MM_MMUFLAGS — head.S's 2 MiB blocks of the image: normal memory, inner
+/// shareable, accessed (PMD_ATTRINDX(MT_NORMAL) | SWAPPER_PMD_FLAGS).
+pub const SWAPPER_MM_MMUFLAGS: u64 = field(STAGE1_DESC::VALID::SET)
+    | field(STAGE1_DESC::TYPE::Block)
+    | field(STAGE1_DESC::AF::SET)
+    | field(STAGE1_DESC::SH::InnerShareable)
+    | field(STAGE1_DESC::ATTR_INDX::Normal);
+/// Linux: SWAPPER_BLOCK_SHIFT — head.S maps the image with PMD blocks.
+pub const SWAPPER_BLOCK_SHIFT: u32 = PMD_SHIFT;
 
 /// A descriptor value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -113,6 +141,11 @@ pub struct Descriptor(pub u64);
 impl Descriptor {
     fn reg(self) -> InMemoryRegister<u64, STAGE1_DESC::Register> {
         InMemoryRegister::new(self.0)
+    }
+
+    /// The descriptor's fields, for decoding (ptdump, the W^X checks).
+    pub fn fields(self) -> LocalRegisterCopy<u64, STAGE1_DESC::Register> {
+        LocalRegisterCopy::new(self.0)
     }
 
     /// A table descriptor pointing at the next-level table at `pa`.
@@ -263,7 +296,7 @@ pub const CONT_PTE_SIZE: u64 = CONT_ENTRIES << 12;
 pub const CONT_PMD_SIZE: u64 = CONT_ENTRIES << PMD_SHIFT;
 
 /// Table descriptor bit: PXNTable.
-const TABLE_PXN: u64 = 1 << 59;
+const TABLE_PXN: u64 = field(STAGE1_DESC::PXN_TABLE::SET);
 
 /// log2 of the size one entry maps, per level.
 pub const fn level_shift(level: u32) -> u32 {
@@ -447,7 +480,9 @@ pub fn create_pgd_mapping(
 
 /// The attributes bits that are not the output address, type or valid bits.
 pub fn desc_attrs(d: Descriptor) -> u64 {
-    d.0 & !(field(STAGE1_DESC::OUTPUT_ADDR::SET) | 0b11)
+    d.0 & !(field(STAGE1_DESC::OUTPUT_ADDR::SET)
+        | field(STAGE1_DESC::TYPE::SET)
+        | field(STAGE1_DESC::VALID::SET))
 }
 
 /// One step of a table walk: the entry found at `level` for `va`.

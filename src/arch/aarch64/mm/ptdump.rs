@@ -8,7 +8,12 @@
 use core::fmt::Write;
 
 use super::mmu::swapper_pg_dir_phys;
-use super::pgtable::{get_entry, level_shift, Descriptor, PgTableAccess, PTRS_PER_TABLE};
+use tock_registers::LocalRegisterCopy;
+
+use super::pgtable::{
+    get_entry, level_shift, Descriptor, PgTableAccess, PTRS_PER_TABLE, STAGE1_DESC,
+};
+use crate::arch::aarch64::fixmap::FIXADDR_START;
 use crate::arch::aarch64::memory::{
     __va, FIXADDR_TOP, MODULES_END, MODULES_VADDR, PAGE_END, PAGE_OFFSET, PCI_IO_END, PCI_IO_START,
     VMALLOC_END, VMALLOC_START, VMEMMAP_END, VMEMMAP_START,
@@ -43,11 +48,11 @@ pub struct Leaf {
 
 impl Leaf {
     pub fn writable(&self) -> bool {
-        self.desc.0 & (1 << 7) == 0
+        !self.desc.fields().is_set(STAGE1_DESC::AP_RDONLY)
     }
     /// Executable at EL1: neither the entry's PXN nor any table's PXNTable is set.
     pub fn executable(&self) -> bool {
-        self.desc.0 & (1 << 53) == 0 && !self.pxn_table
+        !self.desc.fields().is_set(STAGE1_DESC::PXN) && !self.pxn_table
     }
 }
 
@@ -60,7 +65,7 @@ fn walk_table(level: u32, table: PhysAddr, base: u64, pxn_table: bool, f: &mut d
         // memblock memory, where every table page comes from.
         let desc = unsafe { get_entry(t, i) };
         if desc.is_valid() && level < 3 && desc.is_table() {
-            let pxn = pxn_table || desc.0 & (1 << 59) != 0;
+            let pxn = pxn_table || desc.fields().is_set(STAGE1_DESC::PXN_TABLE);
             walk_table(level + 1, desc.output_address(), start, pxn, f);
         } else {
             f(&Leaf {
@@ -87,7 +92,7 @@ const MARKERS: [(u64, &str); 12] = [
     (MODULES_END, "Modules end"),
     (VMALLOC_START, "vmalloc() area"),
     (VMALLOC_END, "vmalloc() end"),
-    (super::mmu::FIXADDR_START, "Fixmap start"),
+    (FIXADDR_START, "Fixmap start"),
     (FIXADDR_TOP, "Fixmap end"),
     (PCI_IO_START, "PCI I/O start"),
     (PCI_IO_END, "PCI I/O end"),
@@ -99,29 +104,30 @@ const LEVEL_NAMES: [&str; 4] = ["PGD", "PUD", "PMD", "PTE"];
 
 /// Linux: pte_bits[] and dump_prot().
 fn dump_prot(d: u64, out: &mut LineBuf<160>) {
-    let bit = |n: u32| d & (1 << n) != 0;
+    use STAGE1_DESC::ATTR_INDX::Value as Mt;
+    let d = LocalRegisterCopy::<u64, STAGE1_DESC::Register>::new(d);
     let flags: [(bool, &str, &str); 10] = [
-        (bit(0), " ", "F"),
-        (bit(6), "USR", "   "),
-        (bit(7), "ro", "RW"),
-        (bit(53), "NX", "x "),
-        ((d >> 8) & 3 == 3, "SHD", "   "),
-        (bit(10), "AF", "  "),
-        (bit(11), "NG", "  "),
-        (bit(52), "CON", "   "),
-        (bit(1), "   ", "BLK"),
-        (bit(54), "UXN", "   "),
+        (d.is_set(STAGE1_DESC::VALID), " ", "F"),
+        (d.is_set(STAGE1_DESC::AP_USER), "USR", "   "),
+        (d.is_set(STAGE1_DESC::AP_RDONLY), "ro", "RW"),
+        (d.is_set(STAGE1_DESC::PXN), "NX", "x "),
+        (d.matches_all(STAGE1_DESC::SH::InnerShareable), "SHD", "   "),
+        (d.is_set(STAGE1_DESC::AF), "AF", "  "),
+        (d.is_set(STAGE1_DESC::NG), "NG", "  "),
+        (d.is_set(STAGE1_DESC::CONT), "CON", "   "),
+        (d.matches_all(STAGE1_DESC::TYPE::Table), "   ", "BLK"),
+        (d.is_set(STAGE1_DESC::UXN), "UXN", "   "),
     ];
     for (set, s, c) in flags {
         let _ = write!(out, " {}", if set { s } else { c });
     }
-    let attr = match (d >> 2) & 7 {
-        3 => "DEVICE/nGnRnE",
-        4 => "DEVICE/nGnRE",
-        2 => "MEM/NORMAL-NC",
-        0 => "MEM/NORMAL",
-        1 => "MEM/NORMAL-TAGGED",
-        _ => "",
+    let attr = match d.read_as_enum(STAGE1_DESC::ATTR_INDX) {
+        Some(Mt::DevicenGnRnE) => "DEVICE/nGnRnE",
+        Some(Mt::DevicenGnRE) => "DEVICE/nGnRE",
+        Some(Mt::NormalNC) => "MEM/NORMAL-NC",
+        Some(Mt::Normal) => "MEM/NORMAL",
+        Some(Mt::NormalTagged) => "MEM/NORMAL-TAGGED",
+        None => "",
     };
     if !attr.is_empty() {
         let _ = write!(out, " {}", attr);
@@ -143,12 +149,12 @@ fn run_prot(l: &Leaf) -> u64 {
     if !l.desc.is_valid() {
         return 0;
     }
-    let d = l.desc.0 & !0x0000_ffff_ffff_f000;
+    let mut d = l.desc.fields();
+    d.modify(STAGE1_DESC::OUTPUT_ADDR::CLEAR);
     if l.pxn_table {
-        d | (1 << 53)
-    } else {
-        d
+        d.modify(STAGE1_DESC::PXN::SET);
     }
+    d.get()
 }
 
 fn print_run(run: &Run, end: u64, out: &mut dyn FnMut(&str)) {

@@ -4,11 +4,11 @@
 //! into an error return instead of a crash.
 
 /// SYS_EXIT_EXTENDED: exit with a status code.
-const SYS_EXIT_EXTENDED: u64 = 0x20;
+pub const SYS_EXIT_EXTENDED: u64 = 0x20;
 /// SYS_WRITE0: print a NUL-terminated string on the host's stdout.
 const SYS_WRITE0: u64 = 0x04;
 /// ADP_Stopped_ApplicationExit.
-const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
+pub const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
 
 core::arch::global_asm!(
     r#"

@@ -1,10 +1,33 @@
 //! Boot stage costs: each stage of start_kernel() and setup_arch() runs inside `timed`,
-//! which records the generic-timer ticks it took. `mm: init complete` prints the table.
+//! which records the clocksource ticks it took. `mm: init complete` prints the table.
 //! Under `scripts/run --icount` guest time counts instructions, so the figures repeat.
+//! (Ours: Linux has initcall_debug for initcalls, nothing for start_kernel's stages.)
+//!
+//! The counter comes from the architecture (`set_stage_clock`, from start_kernel), so that
+//! arch code below `init` can time its own stages.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::arch::aarch64::kernel::time;
+/// The counter `timed` reads and its frequency in Hz (the arch's clocksource).
+struct StageClock {
+    counter: fn() -> u64,
+    frequency: fn() -> u64,
+}
+
+static CLOCK: spin::Once<StageClock> = spin::Once::new();
+
+/// Registers the counter stages are timed with (once, before the first `timed`).
+pub fn set_stage_clock(counter: fn() -> u64, frequency: fn() -> u64) {
+    CLOCK.call_once(|| StageClock { counter, frequency });
+}
+
+fn counter() -> u64 {
+    CLOCK.get().map_or(0, |c| (c.counter)())
+}
+
+fn frequency() -> u64 {
+    CLOCK.get().map_or(0, |c| (c.frequency)())
+}
 
 const MAX_STAGES: usize = 32;
 
@@ -33,9 +56,9 @@ pub fn timed<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
         }
         slot
     };
-    let t0 = time::counter();
+    let t0 = counter();
     let r = f();
-    let dt = time::counter() - t0;
+    let dt = counter() - t0;
     DEPTH.fetch_sub(1, Ordering::Relaxed);
     if let Some(i) = slot {
         if let Some(s) = STAGES.lock()[i].as_mut() {
@@ -47,7 +70,7 @@ pub fn timed<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
 
 /// Calls `out(name, depth, nanoseconds)` for every recorded stage, in boot order.
 pub fn for_each_stage(mut out: impl FnMut(&str, usize, u64)) {
-    let freq = time::frequency().max(1);
+    let freq = frequency().max(1);
     for s in STAGES.lock().iter().flatten() {
         out(
             s.name,
