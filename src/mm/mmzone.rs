@@ -549,7 +549,4 @@ pub fn node_data_map() -> Option<&'static NodeDataMap> {
 }
 
 #[cfg(test)]
-pub(crate) mod test_support;
-
-#[cfg(test)]
 mod tests;

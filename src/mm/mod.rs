@@ -15,6 +15,8 @@ pub mod slab;
 pub mod slab_common;
 pub mod slub;
 pub mod sparse;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod vmalloc;
 pub mod zonelist;
 

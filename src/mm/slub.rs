@@ -1490,13 +1490,5 @@ unsafe impl SlabPageSource for super::page_alloc::PageAlloc<'_> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Host tests: a simulated page source.
-
-/// Simulated pages for host tests: an arena of naturally aligned memory with its own memmap,
-/// split evenly between `nodes` nodes, handing out naturally aligned blocks and counting them.
-#[cfg(test)]
-pub(crate) mod sim;
-
 #[cfg(test)]
 mod tests;

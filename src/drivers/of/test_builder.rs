@@ -83,6 +83,12 @@ impl FdtBuilder {
         self.prop(name, &cells(v))
     }
 
+    /// `#address-cells` and `#size-cells` of the node being written.
+    pub fn addr_size_cells(&mut self, address: u32, size: u32) -> &mut Self {
+        self.prop_u32s("#address-cells", &[address])
+            .prop_u32s("#size-cells", &[size])
+    }
+
     pub fn prop_str(&mut self, name: &str, s: &str) -> &mut Self {
         let mut v = s.as_bytes().to_vec();
         v.push(0);
@@ -129,9 +135,7 @@ pub fn numa_machine_fdt(
     dist: &[u32],
 ) -> Vec<u8> {
     let mut b = FdtBuilder::new();
-    b.begin("")
-        .prop_u32s("#address-cells", &[2])
-        .prop_u32s("#size-cells", &[2]);
+    b.begin("").addr_size_cells(2, 2);
     for &(base, size, nid) in mems {
         b.begin(&format!("memory@{base:x}"))
             .prop_str("device_type", "memory")
@@ -149,9 +153,7 @@ pub fn numa_machine_fdt(
         }
         b.end();
     }
-    b.begin("cpus")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[0]);
+    b.begin("cpus").addr_size_cells(1, 0);
     for (i, nid) in cpus.iter().enumerate() {
         b.begin(&format!("cpu@{i}"))
             .prop_str("device_type", "cpu")
@@ -206,9 +208,7 @@ pub fn diags<'a>(fdt: &Fdt<'a>) -> Vec<Diagnostic<'a>> {
 /// A root with the given cells and whatever `body` adds.
 pub fn tree(addr: u32, size: u32, body: impl FnOnce(&mut FdtBuilder)) -> Vec<u8> {
     let mut b = FdtBuilder::new();
-    b.begin("")
-        .prop_u32s("#address-cells", &[addr])
-        .prop_u32s("#size-cells", &[size]);
+    b.begin("").addr_size_cells(addr, size);
     body(&mut b);
     b.end();
     b.finish()

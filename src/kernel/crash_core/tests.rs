@@ -1,17 +1,10 @@
 use super::*;
 use crate::kernel::printk::take_captured;
+use crate::mm::testing::printed;
 
 const K: u64 = 1 << 10;
 const M: u64 = 1 << 20;
 const G: u64 = 1 << 30;
-
-/// What this thread printed, without the timestamps.
-fn printed() -> Vec<String> {
-    take_captured()
-        .lines()
-        .map(|l| l.split_once("] ").map_or(l, |(_, t)| t).to_string())
-        .collect()
-}
 
 fn ck(size: u64, base: u64) -> Result<CrashKernel, CrashError> {
     Ok(CrashKernel { size, base })

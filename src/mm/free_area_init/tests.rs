@@ -1,12 +1,8 @@
 use super::*;
-use crate::drivers::of::libfdt::Fdt;
-use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
 use crate::include::mmzone::{MIGRATE_UNMOVABLE, ZONE_DMA, ZONE_NORMAL};
 use crate::kernel::printk::take_captured;
-use crate::mm::mmzone::test_support::{add_window, test_va};
 use crate::mm::mmzone::{Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK};
-use crate::mm::numa::arch_numa_init;
-use crate::mm::zonelist::{build_all_zonelists, ZonelistsSummary};
+use crate::mm::testing::{Backing, Machine};
 use core::sync::atomic::Ordering;
 
 const A_128M: &[u8] = include_bytes!("../../../tests/fixtures/dtb/a_128M_smp1.dtb");
@@ -45,81 +41,6 @@ fn pick(text: &str) -> Vec<String> {
         .collect()
 }
 
-struct Booted {
-    out: String,
-    mb: Memblock,
-    nodes: NodeDataMap,
-    fai: FreeAreaInit,
-    zl: ZonelistsSummary,
-}
-
-/// bootmem_init()'s generic part and build_all_zonelists() on the machine `dtb`
-/// describes: memblock from its memory nodes, NUMA, zone sizes, zonelists.
-fn boot(
-    dtb: &[u8],
-    numa_off: bool,
-    params: ZoneMovableParams,
-    pages: Option<&mut Vec<Page>>,
-) -> Booted {
-    let fdt = Fdt::new(dtb).unwrap();
-    let mut mb = Memblock::new();
-    // SAFETY: test_va maps only the windows added below (the top 8 MiB of each memory
-    // node, where the top-down allocations land); nothing else is reserved.
-    unsafe { mb.set_phys_to_virt(test_va) };
-    for r in fdt.memory_ranges() {
-        mb.add(r.base, r.size).unwrap();
-        let w = r.size.min(8 << 20);
-        add_window(r.end().0 - w, w as usize);
-    }
-    let mut numa = NumaInfo::new();
-    numa.numa_off = numa_off;
-    let mut nodes = NodeDataMap::new();
-    take_captured();
-    arch_numa_init(
-        &mut numa,
-        Some(&mut of_numa_init_fn(&fdt)),
-        &mut mb,
-        &mut nodes,
-        test_va,
-    );
-    let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
-    let limits = zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down().0);
-    let mut mm;
-    let memmap = match pages {
-        Some(v) => {
-            let first = start.pfn_down().0 & !(PAGES_PER_SECTION - 1);
-            let last = end.pfn_up().0.next_multiple_of(PAGES_PER_SECTION);
-            v.clear();
-            v.resize_with((last - first) as usize, || {
-                let p = Page::zeroed();
-                p.flags.store(0xdead, Ordering::Relaxed);
-                p
-            });
-            mm = Memmap::new(v, first);
-            Some(&mut mm)
-        }
-        None => None,
-    };
-    let fai = free_area_init(
-        &mut mb,
-        &mut nodes,
-        &numa,
-        &limits.max_zone_pfns,
-        &params,
-        0,
-        memmap,
-    );
-    of_map_cpus_to_nodes(&mut numa, &fdt);
-    let zl = build_all_zonelists(&mut nodes, &numa);
-    Booted {
-        out: take_captured(),
-        mb,
-        nodes,
-        fai,
-        zl,
-    }
-}
-
 fn node_data_lines(out: &str) -> Vec<&str> {
     out.lines()
         .filter_map(|l| l.strip_prefix("[    0.000000] NUMA: NODE_DATA [mem "))
@@ -128,7 +49,7 @@ fn node_data_lines(out: &str) -> Vec<&str> {
 
 #[test]
 fn a_128m_matches_linux() {
-    let b = boot(A_128M, false, ZoneMovableParams::default(), None);
+    let b = Machine::from_dtb(A_128M).zones();
     assert_eq!(pick(A_LOG).len(), 13);
     assert_eq!(pick(&b.out), pick(A_LOG));
     assert_eq!(b.zl.vm_total_pages, 32256);
@@ -148,7 +69,7 @@ fn a_128m_matches_linux() {
 
 #[test]
 fn c_4g_matches_linux() {
-    let b = boot(C_4G, false, ZoneMovableParams::default(), None);
+    let b = Machine::from_dtb(C_4G).zones();
     assert_eq!(pick(C_LOG).len(), 13);
     assert_eq!(pick(&b.out), pick(C_LOG));
     let pg = b.nodes.get(0).unwrap();
@@ -198,7 +119,7 @@ fn c_4g_matches_linux() {
 
 #[test]
 fn f_numa2_matches_linux() {
-    let b = boot(F_NUMA2, false, ZoneMovableParams::default(), None);
+    let b = Machine::from_dtb(F_NUMA2).zones();
     assert_eq!(pick(F_LOG).len(), 14);
     assert_eq!(pick(&b.out), pick(F_LOG));
     // Node 0's pg_data_t sits at the top of node 0, as Linux's does.
@@ -246,7 +167,7 @@ fn f_numa2_matches_linux() {
 
 #[test]
 fn numa_off_on_the_numa2_machine() {
-    let b = boot(F_NUMA2, true, ZoneMovableParams::default(), None);
+    let b = Machine::from_dtb(F_NUMA2).numa_off().zones();
     let expected = [
         "NUMA: NUMA disabled",
         "NUMA: Faking a node at [mem 0x0000000040000000-0x000000013fffffff]",
@@ -278,7 +199,7 @@ fn one_node_fdt(ranges: &[(u64, u64)]) -> Vec<u8> {
 #[test]
 fn eight_gib_single_node_by_linuxs_rules() {
     let blob = one_node_fdt(&[(0x4000_0000, 8 << 30)]);
-    let b = boot(&blob, false, ZoneMovableParams::default(), None);
+    let b = Machine::from_dtb(&blob).zones();
     let expected = [
         "NUMA: No NUMA configuration found",
         "NUMA: Faking a node at [mem 0x0000000040000000-0x000000023fffffff]",
@@ -331,8 +252,7 @@ fn holes_and_unavailable_ranges_with_a_memmap() {
         (0x4600_0000, 0x200_0000),
         (0x6000_0000, 0x7f0_0000),
     ]);
-    let mut pages = Vec::new();
-    let b = boot(&blob, false, ZoneMovableParams::default(), Some(&mut pages));
+    let mut b = Machine::from_dtb(&blob).with_memmap().zones();
     let picked = pick(&b.out);
     let unavailable: Vec<_> = picked.iter().filter(|l| l.starts_with("On node")).collect();
     assert_eq!(
@@ -349,7 +269,7 @@ fn holes_and_unavailable_ranges_with_a_memmap() {
     // Holes are large (spanned > present * 17/16), so the memmap estimate uses present.
     assert_eq!(dma.zone_managed_pages(), 57088 - 892);
 
-    let memmap = Memmap::new(&mut pages, 0x40000);
+    let memmap = Memmap::new(b.memmap.as_mut().unwrap(), 0x40000);
     // A present page: zone, node, one reference, not reserved.
     let p = memmap.pfn_to_page(0x40001);
     assert_eq!(
@@ -373,7 +293,7 @@ fn holes_and_unavailable_ranges_with_a_memmap() {
     assert_eq!(dma.get_pageblock_migratetype(0x44000), MIGRATE_UNMOVABLE);
 
     // memblock_free_all() later marks reserved ranges.
-    let mut memmap = Memmap::new(&mut pages, 0x40000);
+    let mut memmap = Memmap::new(b.memmap.as_mut().unwrap(), 0x40000);
     reserve_bootmem_region(
         &b.mb,
         &mut memmap,
@@ -399,7 +319,7 @@ fn kernelcore_makes_a_movable_zone() {
             percent: 0
         }
     );
-    let b = boot(C_4G, false, params, None);
+    let b = Machine::from_dtb(C_4G).movable(params).zones();
     let p = pick(&b.out);
     assert_eq!(p[6], "Movable zone start for each node");
     assert_eq!(p[7], "  Node 0: 0x0000000100000000");
@@ -421,7 +341,7 @@ fn movablecore_makes_a_movable_zone() {
         movablecore: cmdline_parse_core(Some("512M"), CoreParam::default()).unwrap(),
         ..Default::default()
     };
-    let b = boot(C_4G, false, params, None);
+    let b = Machine::from_dtb(C_4G).movable(params).zones();
     assert!(
         b.out.contains("  Node 0: 0x0000000120000000\n"),
         "{}",
@@ -451,7 +371,7 @@ fn kernelcore_percent_spreads_over_nodes() {
         kernelcore: cmdline_parse_core(Some("50%"), CoreParam::default()).unwrap(),
         ..Default::default()
     };
-    let b = boot(F_NUMA2, false, params, None);
+    let b = Machine::from_dtb(F_NUMA2).movable(params).zones();
     let movable: Vec<_> = pick(&b.out)
         .into_iter()
         .filter(|l| l.starts_with("  Node "))
@@ -462,7 +382,10 @@ fn kernelcore_percent_spreads_over_nodes() {
 
 #[test]
 fn kernelcore_mirror_is_refused_like_linux_without_mirror() {
-    let mb = crate::mm::mmzone::test_support::memblock_with(&[(0x4000_0000, 1 << 30, Some(0))], 0);
+    let mb = Machine::from_banks(&[(0x4000_0000, 1 << 30, Some(0))])
+        .backed(Backing::Top(0))
+        .memblock()
+        .mb;
     let params = ZoneMovableParams {
         mirrored_kernelcore: true,
         kernelcore: CoreParam {
@@ -505,7 +428,7 @@ fn core_params_parse_like_linux() {
 fn tiny_machine_turns_mobility_grouping_off() {
     // 8 MiB: 2048 pages - 32 of memmap = 2016 < pageblock_nr_pages * MIGRATE_TYPES (3072).
     let blob = one_node_fdt(&[(0x4000_0000, 8 << 20)]);
-    let b = boot(&blob, false, ZoneMovableParams::default(), None);
+    let b = Machine::from_dtb(&blob).zones();
     assert!(
         b.out
             .contains("Built 1 zonelists, mobility grouping off.  Total pages: 2016\n"),

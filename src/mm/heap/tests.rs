@@ -1,6 +1,6 @@
 use super::*;
-use crate::mm::slub::sim::Machine;
 use crate::mm::slub::SlubParams;
+use crate::mm::testing::SlubMachine;
 
 fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
@@ -11,7 +11,7 @@ fn layout(size: usize, align: usize) -> Layout {
 fn dispatch_early_then_slab() {
     let region: &'static mut [u64] = Box::leak(vec![0u64; 1 << 17].into_boxed_slice()); // 1 MiB
     let (start, size) = (region.as_mut_ptr() as usize, region.len() * 8);
-    let m = Machine::with_params(64, SlubParams::new(2, 1, 3));
+    let m = SlubMachine::with_params(64, SlubParams::new(2, 1, 3));
     let slub: &'static SlubAllocator<'static> = Box::leak(m.slub);
     let h: HeapDispatch<'static> = HeapDispatch::new();
     assert!(
@@ -54,7 +54,7 @@ fn dispatch_early_then_slab() {
 /// Alignments 8 ... 8192 through the kmalloc rule, zeroing, realloc, and every page back.
 #[test]
 fn alignment_rule_and_realloc() {
-    let m = Machine::with_params(64, SlubParams::new(1, 1, 4));
+    let m = SlubMachine::with_params(64, SlubParams::new(1, 1, 4));
     let pages = m.pages;
     let slub: &'static SlubAllocator<'static> = Box::leak(m.slub);
     let h: HeapDispatch<'static> = HeapDispatch::new();
@@ -143,7 +143,7 @@ const PAGE_ALIGN: usize = 4096;
 /// KMALLOC_MAX_SIZE (what `alloc::` does in the kernel).
 #[test]
 fn collections_grow_through_kmalloc() {
-    let m = Machine::with_params(128, SlubParams::new(2, 1, 5));
+    let m = SlubMachine::with_params(128, SlubParams::new(2, 1, 5));
     let slub: &'static SlubAllocator<'static> = Box::leak(m.slub);
     let h: &'static HeapDispatch<'static> = Box::leak(Box::new(HeapDispatch::new()));
     h.slab_ready(slub);

@@ -1,8 +1,7 @@
 use super::*;
 use crate::kernel::printk::take_captured;
+use crate::mm::testing::{__pa, __va, printed, Machine, SimRam};
 use proptest::prelude::*;
-use std::alloc::{alloc, dealloc, Layout};
-use std::cell::Cell;
 
 const SZ_2: u64 = 2;
 const SZ_16: u64 = 16;
@@ -39,88 +38,14 @@ fn pa(x: u64) -> PhysAddr {
     PhysAddr(x)
 }
 
-// The simulated RAM of the current test thread: (phys base, host address, size).
-std::thread_local! {
-    static ARENA: Cell<(u64, usize, usize)> = const { Cell::new((0, 0, 0)) };
-}
-
-/// Host memory standing in for physical `[base, base + size)`, filled with 0xaa so
-/// tests can tell zeroed allocations from raw ones.
-struct Arena {
-    ptr: *mut u8,
-    layout: Layout,
-    base: u64,
-}
-
-impl Arena {
-    fn new(base: u64, size: usize) -> Self {
-        let layout = Layout::from_size_align(size, 4096).unwrap();
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc(layout) };
-        assert!(!ptr.is_null());
-        // SAFETY: `ptr` is a fresh allocation of `size` bytes.
-        unsafe { ptr::write_bytes(ptr, 0xaa, size) };
-        ARENA.with(|a| a.set((base, ptr as usize, size)));
-        Self { ptr, layout, base }
-    }
-
-    fn bytes(&self, pa: PhysAddr, len: u64) -> &[u8] {
-        let off = (pa.0 - self.base) as usize;
-        assert!(off + len as usize <= self.layout.size());
-        // SAFETY: in bounds of the allocation (checked above).
-        unsafe { core::slice::from_raw_parts(self.ptr.add(off), len as usize) }
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        ARENA.with(|a| a.set((0, 0, 0)));
-        // SAFETY: allocated in new() with this layout.
-        unsafe { dealloc(self.ptr, self.layout) };
-    }
-}
-
-fn arena_p2v(p: PhysAddr) -> *mut u8 {
-    let (base, host, size) = ARENA.with(|a| a.get());
-    assert!(
-        p.0 >= base && p.0 - base <= size as u64,
-        "phys {:#x} is outside the simulated RAM",
-        p.0
-    );
-    (host + (p.0 - base) as usize) as *mut u8
-}
-
-fn arena_v2p(v: *const u8) -> PhysAddr {
-    let (base, host, size) = ARENA.with(|a| a.get());
-    let off = (v as usize)
-        .checked_sub(host)
-        .filter(|&o| o <= size)
-        .expect("pointer outside the arena");
-    PhysAddr(base + off as u64)
-}
-
 /// A memblock with `size` bytes of simulated RAM at `base`, added as memory.
-fn with_ram(base: u64, size: u64) -> (Arena, Memblock) {
-    let arena = Arena::new(base, size as usize);
-    let mut mb = Memblock::new();
-    // SAFETY: the arena maps [base, base + size) linearly, page-aligned, and nothing
-    // else uses it.
-    unsafe { mb.set_phys_to_virt(arena_p2v) };
-    mb.set_virt_to_phys(arena_v2p);
-    mb.add(pa(base), size).unwrap();
-    (arena, mb)
+fn with_ram(base: u64, size: u64) -> (SimRam, Memblock) {
+    let m = Machine::from_banks(&[(base, size, None)]).memblock();
+    (m.ram, m.mb)
 }
 
 fn regs(t: &MemblockType) -> Vec<(u64, u64)> {
     t.regions().iter().map(|r| (r.base.0, r.size)).collect()
-}
-
-/// What this thread printed, without the timestamps.
-fn printed() -> Vec<String> {
-    take_captured()
-        .lines()
-        .map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest).to_string())
-        .collect()
 }
 
 // ---- basic_api.c: initialization and memblock_add() ----
@@ -785,12 +710,12 @@ fn alloc_respects_current_limit_and_max_addr() {
     let p = mb
         .alloc_try_nid(SZ_4K, SZ_4K, pa(0), MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE)
         .unwrap();
-    assert_eq!(arena_v2p(p.as_ptr()), pa(RAM + SZ_256K - SZ_8K));
+    assert_eq!(__pa(p.as_ptr()), pa(RAM + SZ_256K - SZ_8K));
     // ...and one below it applies.
     let p = mb
         .alloc_try_nid(SZ_4K, SZ_4K, pa(0), pa(RAM + SZ_64K), NUMA_NO_NODE)
         .unwrap();
-    assert_eq!(arena_v2p(p.as_ptr()), pa(RAM + SZ_64K - SZ_4K));
+    assert_eq!(__pa(p.as_ptr()), pa(RAM + SZ_64K - SZ_4K));
     // phys_alloc_range's end is not capped by the limit.
     assert_eq!(
         mb.phys_alloc_range(SZ_4K, SZ_4K, pa(0), MEMBLOCK_ALLOC_ANYWHERE),
@@ -822,7 +747,7 @@ fn alloc_min_addr_is_only_a_preference() {
     mb.reserve(pa(RAM + SZ_128K), SZ_128K).unwrap();
     // Nothing free at or above min_addr: memblock_alloc_internal() retries from 0.
     let p = mb.alloc_from(SZ_4K, SZ_4K, pa(RAM + SZ_128K)).unwrap();
-    assert_eq!(arena_v2p(p.as_ptr()), pa(RAM + SZ_128K - SZ_4K));
+    assert_eq!(__pa(p.as_ptr()), pa(RAM + SZ_128K - SZ_4K));
     // phys_alloc_range has no such retry.
     assert_eq!(
         mb.phys_alloc_range(SZ_4K, SZ_4K, pa(RAM + SZ_128K), pa(RAM + SZ_256K)),
@@ -867,7 +792,7 @@ fn alloc_skips_nomap_memory() {
 fn alloc_zeroes_but_raw_does_not() {
     let (arena, mut mb) = with_ram(RAM, SZ_64K);
     let p = mb.alloc(SZ_256, SZ_16).unwrap();
-    let at = arena_v2p(p.as_ptr());
+    let at = __pa(p.as_ptr());
     assert_eq!(at, pa(RAM + SZ_64K - SZ_256));
     assert!(arena.bytes(at, SZ_256).iter().all(|&b| b == 0));
     // The byte after the block was not touched.
@@ -875,7 +800,7 @@ fn alloc_zeroes_but_raw_does_not() {
 
     let p = mb.alloc_raw(SZ_256, SZ_16).unwrap();
     assert!(arena
-        .bytes(arena_v2p(p.as_ptr()), SZ_256)
+        .bytes(__pa(p.as_ptr()), SZ_256)
         .iter()
         .all(|&b| b == 0xaa));
     let p = mb
@@ -888,12 +813,12 @@ fn alloc_zeroes_but_raw_does_not() {
         )
         .unwrap();
     assert!(arena
-        .bytes(arena_v2p(p.as_ptr()), SZ_128)
+        .bytes(__pa(p.as_ptr()), SZ_128)
         .iter()
         .all(|&b| b == 0xaa));
     let p = mb.alloc_node(SZ_128, SZ_16, NUMA_NO_NODE).unwrap();
     assert!(arena
-        .bytes(arena_v2p(p.as_ptr()), SZ_128)
+        .bytes(__pa(p.as_ptr()), SZ_128)
         .iter()
         .all(|&b| b == 0));
     assert_eq!(mb.reserved_size(), 2 * SZ_256 + 2 * SZ_128);
@@ -901,10 +826,11 @@ fn alloc_zeroes_but_raw_does_not() {
 
 #[test]
 fn alloc_try_nid_falls_back_to_any_node() {
-    let arena = Arena::new(RAM, SZ_128K as usize);
+    let mut arena = SimRam::new();
+    arena.back(RAM, SZ_128K);
     let mut mb = Memblock::new();
     // SAFETY: the arena maps the whole RAM used below.
-    unsafe { mb.set_phys_to_virt(arena_p2v) };
+    unsafe { mb.set_phys_to_virt(__va) };
     mb.add_node(pa(RAM), SZ_64K, 0, MemblockFlags::NONE)
         .unwrap();
     mb.add_node(pa(RAM + SZ_64K), SZ_64K, 1, MemblockFlags::NONE)
@@ -915,7 +841,7 @@ fn alloc_try_nid_falls_back_to_any_node() {
     // Fill node 1; requests for it then land on node 0.
     mb.reserve(pa(RAM + SZ_64K), SZ_64K).unwrap();
     let p = mb.alloc_node(SZ_4K, SZ_4K, 1).unwrap();
-    assert_eq!(arena_v2p(p.as_ptr()), pa(RAM + SZ_64K - SZ_8K));
+    assert_eq!(__pa(p.as_ptr()), pa(RAM + SZ_64K - SZ_8K));
     // ...but not for the exact-node variant.
     assert!(mb
         .alloc_exact_nid_raw(SZ_4K, SZ_4K, pa(0), MEMBLOCK_ALLOC_ACCESSIBLE, 1)
@@ -923,7 +849,7 @@ fn alloc_try_nid_falls_back_to_any_node() {
     let p = mb
         .alloc_exact_nid_raw(SZ_4K, SZ_4K, pa(0), MEMBLOCK_ALLOC_ACCESSIBLE, 0)
         .unwrap();
-    assert_eq!(arena_v2p(p.as_ptr()), pa(RAM + SZ_64K - 3 * SZ_4K));
+    assert_eq!(__pa(p.as_ptr()), pa(RAM + SZ_64K - 3 * SZ_4K));
     // A nonexistent node falls back too.
     assert!(mb.phys_alloc_try_nid(SZ_4K, SZ_4K, 7).is_some());
     drop(arena);
@@ -1000,7 +926,7 @@ fn doubling_reserved_array() {
     assert_eq!(mb.reserved().cnt(), INIT_MEMBLOCK_REGIONS + 2);
     let ext = mb.reserved().ext.unwrap();
     assert_eq!(ext.phys, pa(array_at));
-    assert_eq!(ext.ptr.as_ptr().cast::<u8>(), arena_p2v(pa(array_at)));
+    assert_eq!(ext.ptr.as_ptr().cast::<u8>(), __va(pa(array_at)));
     let now = regs(mb.reserved());
     assert_eq!(now[..INIT_MEMBLOCK_REGIONS], before[..]);
     assert_eq!(
@@ -1057,10 +983,11 @@ fn doubling_reserved_array() {
 
 #[test]
 fn doubling_memory_array() {
-    let arena = Arena::new(RAM, SZ_1M as usize);
+    let mut arena = SimRam::new();
+    arena.back(RAM, SZ_1M);
     let mut mb = Memblock::new();
     // SAFETY: the arena maps the simulated RAM.
-    unsafe { mb.set_phys_to_virt(arena_p2v) };
+    unsafe { mb.set_phys_to_virt(__va) };
     mb.allow_resize();
     // 128 small memory regions at the bottom, then a big one the array can go into.
     fill(&mut mb, MemType::Memory, RAM, INIT_MEMBLOCK_REGIONS - 1).unwrap();
@@ -1335,11 +1262,12 @@ fn global_instance_and_boot_parameter() {
     parse_early_param_with("memblock", &table);
     assert!(!MEMBLOCK.lock().debug());
 
-    let arena = Arena::new(RAM, SZ_1M as usize);
+    let mut arena = SimRam::new();
+    arena.back(RAM, SZ_1M);
     let mut mb = MEMBLOCK.lock();
     // SAFETY: the arena maps the RAM added below; only this test uses the global.
-    unsafe { mb.set_phys_to_virt(arena_p2v) };
-    mb.set_virt_to_phys(arena_v2p);
+    unsafe { mb.set_phys_to_virt(__va) };
+    mb.set_virt_to_phys(__pa);
     mb.add(pa(RAM), SZ_1M).unwrap();
     mb.reserve(pa(RAM), SZ_64K).unwrap();
     assert_eq!(
@@ -1353,7 +1281,7 @@ fn global_instance_and_boot_parameter() {
         .collect();
     assert_eq!(free, [(RAM + SZ_64K, RAM + SZ_1M)]);
     let p = mb.alloc(SZ_4K, SZ_4K).unwrap();
-    assert!(mb.is_reserved(arena_v2p(p.as_ptr())));
+    assert!(mb.is_reserved(__pa(p.as_ptr())));
     mb.free(p.as_ptr(), SZ_4K);
     assert_eq!(mb.reserved_size(), SZ_64K);
     assert!(mb.phys_alloc(SZ_4K, SZ_4K).is_some());
@@ -1529,10 +1457,11 @@ proptest! {
         allocs in prop::collection::vec((1u64..0x3000, 3u32..15, any::<bool>()), 1..30),
     ) {
         // Memory in page units over 80 pages of RAM, reservations in 256-byte units.
-        let arena = Arena::new(RAM, 80 * PAGE_SIZE as usize);
+        let mut arena = SimRam::new();
+        arena.back(RAM, 80 * PAGE_SIZE);
         let mut mb = Memblock::new();
         // SAFETY: every memory range lies in the arena.
-        unsafe { mb.set_phys_to_virt(arena_p2v) };
+        unsafe { mb.set_phys_to_virt(__va) };
         let (mut mem, mut res) = (Model::default(), Model::default());
         for (s, l) in mem_ranges {
             let (s, e) = (RAM + s * PAGE_SIZE, RAM + (s + l) * PAGE_SIZE);
@@ -1559,7 +1488,7 @@ proptest! {
             }).collect();
             let expect = if bottom_up { slots.first().copied() } else { slots.last().copied() };
             let got = mb.alloc(size, align);
-            let got_pa = got.map(|p| arena_v2p(p.as_ptr()).0);
+            let got_pa = got.map(|p| __pa(p.as_ptr()).0);
             prop_assert_eq!(got_pa, expect);
             if let Some(p) = got_pa {
                 prop_assert!(p % align == 0);

@@ -1,80 +1,22 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use std::cell::Cell;
+use crate::mm::testing::{printed, Machine, SimRam, FILL};
 
 /// Where the simulated RAM starts, as on QEMU's virt machine.
 const RAM: u64 = 0x4000_0000;
 const SZ_4K: u64 = 0x1000;
 const SZ_64K: u64 = 0x1_0000;
-/// What the simulated RAM holds before anyone writes it.
-const FILL: u8 = 0xaa;
-
-// The simulated RAM of the current test thread: (phys base, host address, size).
-std::thread_local! {
-    static ARENA: Cell<(u64, usize, usize)> = const { Cell::new((0, 0, 0)) };
-}
-
-/// Host memory standing in for physical `[base, base + size)`. A `Vec<u64>` keeps it
-/// 8-byte aligned, which memblock's `__va()` contract promises for aligned addresses.
-struct Arena {
-    words: Vec<u64>,
-    base: u64,
-}
-
-impl Arena {
-    fn new(base: u64, size: u64) -> Self {
-        let fill = u64::from_ne_bytes([FILL; 8]);
-        let mut words = vec![fill; (size / 8) as usize];
-        ARENA.with(|a| a.set((base, words.as_mut_ptr() as usize, size as usize)));
-        Self { words, base }
-    }
-
-    fn bytes(&self, pa: u64, len: u64) -> &[u8] {
-        let off = (pa - self.base) as usize;
-        // SAFETY: a u64 slice viewed as its bytes; the index below checks the bounds.
-        let all = unsafe {
-            core::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.words.len() * 8)
-        };
-        &all[off..off + len as usize]
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        ARENA.with(|a| a.set((0, 0, 0)));
-    }
-}
-
-fn arena_p2v(p: PhysAddr) -> *mut u8 {
-    let (base, host, size) = ARENA.with(|a| a.get());
-    assert!(
-        p.0 >= base && p.0 - base <= size as u64,
-        "phys {:#x} is outside the simulated RAM",
-        p.0
-    );
-    (host + (p.0 - base) as usize) as *mut u8
-}
 
 /// A memblock over `size` bytes of simulated RAM at RAM, with `reserved` taken.
-fn with_ram(size: u64, reserved: &[(u64, u64)]) -> (Arena, Memblock) {
-    let arena = Arena::new(RAM, size);
-    let mut mb = Memblock::new();
-    // SAFETY: the arena maps [RAM, RAM + size) linearly, 8-byte aligned, and nothing
-    // else uses it.
-    unsafe { mb.set_phys_to_virt(arena_p2v) };
-    mb.add(PhysAddr(RAM), size).unwrap();
-    for &(base, len) in reserved {
-        mb.reserve(PhysAddr(base), len).unwrap();
-    }
-    (arena, mb)
-}
-
-/// What this thread printed, without the timestamps.
-fn printed() -> Vec<String> {
-    take_captured()
-        .lines()
-        .map(|l| l.split_once("] ").map_or(l, |(_, t)| t).to_string())
-        .collect()
+fn with_ram(size: u64, reserved: &[(u64, u64)]) -> (SimRam, Memblock) {
+    let m = reserved
+        .iter()
+        .fold(
+            Machine::from_banks(&[(RAM, size, None)]),
+            |m, &(base, len)| m.reserve(base, len),
+        )
+        .memblock();
+    (m.ram, m.mb)
 }
 
 fn regions(mb: &Memblock) -> Vec<(u64, u64)> {
@@ -86,10 +28,10 @@ fn regions(mb: &Memblock) -> Vec<(u64, u64)> {
 }
 
 /// Every byte memblock still calls free is zero.
-fn check_free_zeroed(arena: &Arena, mb: &Memblock) {
+fn check_free_zeroed(arena: &SimRam, mb: &Memblock) {
     for (s, e, _) in mb.free_mem_ranges(NUMA_NO_NODE, MemblockFlags::NONE) {
         assert!(
-            arena.bytes(s.0, e - s).iter().all(|&b| b == 0),
+            arena.bytes(s, e - s).iter().all(|&b| b == 0),
             "free range {:#x}-{:#x} is not zeroed",
             s.0,
             e.0
@@ -178,7 +120,7 @@ fn free_memory_ends_zeroed_and_reserved_memory_untouched() {
     );
     check_free_zeroed(&arena, &mb);
     for (base, len) in reserved {
-        assert!(arena.bytes(base, len).iter().all(|&b| b == FILL));
+        assert!(arena.bytes(PhysAddr(base), len).iter().all(|&b| b == FILL));
     }
 }
 
@@ -200,7 +142,7 @@ fn all_patterns_run_from_the_last_down_to_zero() {
         .collect();
     assert_eq!(patterns, expected);
     assert_eq!(patterns[3], "4c494e5558726c7a");
-    assert!(arena.bytes(RAM, SZ_4K).iter().all(|&b| b == 0));
+    assert!(arena.bytes(PhysAddr(RAM), SZ_4K).iter().all(|&b| b == 0));
 }
 
 #[test]
@@ -217,15 +159,21 @@ fn ranges_are_clamped_to_start_and_end() {
             "  0x0000000040003000 - 0x0000000040003100 pattern 0000000000000000",
         ]
     );
-    assert!(arena.bytes(RAM, 0x800).iter().all(|&b| b == FILL));
-    assert!(arena.bytes(RAM + 0x800, 0x1800).iter().all(|&b| b == 0));
+    assert!(arena.bytes(PhysAddr(RAM), 0x800).iter().all(|&b| b == FILL));
     assert!(arena
-        .bytes(RAM + 2 * SZ_4K, SZ_4K)
+        .bytes(PhysAddr(RAM + 0x800), 0x1800)
+        .iter()
+        .all(|&b| b == 0));
+    assert!(arena
+        .bytes(PhysAddr(RAM + 2 * SZ_4K), SZ_4K)
         .iter()
         .all(|&b| b == FILL));
-    assert!(arena.bytes(RAM + 3 * SZ_4K, 0x100).iter().all(|&b| b == 0));
     assert!(arena
-        .bytes(RAM + 3 * SZ_4K + 0x100, 0xf00)
+        .bytes(PhysAddr(RAM + 3 * SZ_4K), 0x100)
+        .iter()
+        .all(|&b| b == 0));
+    assert!(arena
+        .bytes(PhysAddr(RAM + 3 * SZ_4K + 0x100), 0xf00)
         .iter()
         .all(|&b| b == FILL));
 }
@@ -246,9 +194,9 @@ fn partial_words_at_range_edges_are_left_alone() {
         ]
     );
     // [0, 3) holds no whole word; [8, 0x1d) holds two, [8, 0x18).
-    assert_eq!(arena.bytes(RAM, 8), [FILL; 8]);
-    assert_eq!(arena.bytes(RAM + 8, 0x10), [0; 0x10]);
-    assert_eq!(arena.bytes(RAM + 0x18, 8), [FILL; 8]);
+    assert_eq!(arena.bytes(PhysAddr(RAM), 8), [FILL; 8]);
+    assert_eq!(arena.bytes(PhysAddr(RAM + 8), 0x10), [0; 0x10]);
+    assert_eq!(arena.bytes(PhysAddr(RAM + 0x18), 8), [FILL; 8]);
 }
 
 /// A test double for RAM with stuck-at-1 bits: after each write pass it really corrupts
@@ -347,7 +295,7 @@ fn bad_words_are_coalesced_into_runs_and_reserved() {
     check_free_zeroed(&arena, &mb);
     // The reserved page was never written, its fault notwithstanding.
     assert!(arena
-        .bytes(RAM + 2 * SZ_4K, SZ_4K)
+        .bytes(PhysAddr(RAM + 2 * SZ_4K), SZ_4K)
         .iter()
         .all(|&b| b == FILL));
     assert!(mem.writes.iter().all(|&(s, n, _)| {

@@ -2,7 +2,7 @@ use super::*;
 use crate::drivers::of::libfdt::Fdt;
 use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
 use crate::kernel::printk::take_captured;
-use crate::mm::mmzone::test_support::{memblock_with, test_va};
+use crate::mm::testing::{__va, Backing, Machine, SimRam};
 
 const SZ_1G: u64 = 1 << 30;
 
@@ -15,6 +15,42 @@ fn lines(s: &str) -> Vec<&str> {
 /// Two or more memory nodes, CPUs and an optional distance matrix.
 fn numa_fdt(mems: &[(u64, u64, Option<u32>)], cpus: &[Option<u32>], dist: &[u32]) -> Vec<u8> {
     crate::drivers::of::test_builder::numa_machine_fdt(mems, cpus, dist)
+}
+
+/// What arch_numa_init() printed and set up on the machine a device tree describes.
+struct NumaBoot {
+    out: String,
+    numa: NumaInfo,
+    nodes: NodeDataMap,
+    mb: Memblock,
+    /// Holds NODE_DATA.
+    _ram: SimRam,
+}
+
+/// arch_numa_init() on the machine `blob` describes: memblock from its memory nodes, the
+/// top MiB of each backed (where NODE_DATA goes).
+fn boot_numa(blob: &[u8]) -> NumaBoot {
+    let fdt = Fdt::new(blob).unwrap();
+    let m = Machine::from_dtb(blob)
+        .backed(Backing::Top(1 << 20))
+        .memblock();
+    let (mut mb, _ram) = (m.mb, m.ram);
+    let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
+    take_captured();
+    arch_numa_init(
+        &mut numa,
+        Some(&mut of_numa_init_fn(&fdt)),
+        &mut mb,
+        &mut nodes,
+        __va,
+    );
+    NumaBoot {
+        out: take_captured(),
+        numa,
+        nodes,
+        mb,
+        _ram,
+    }
 }
 
 #[test]
@@ -31,26 +67,13 @@ fn distance_map_sets_both_directions_and_defaults() {
             0, 0, 10, 0, 1, 15, 0, 2, 30, 1, 1, 10, 1, 2, 25, 2, 1, 35, 2, 2, 10,
         ],
     );
-    let fdt = Fdt::new(&blob).unwrap();
-    let mut mb = memblock_with(
-        &[
-            (0x4000_0000, SZ_1G, None),
-            (0x8000_0000, SZ_1G, None),
-            (0xc000_0000, SZ_1G, None),
-        ],
-        1 << 20,
-    );
-    let mut numa = NumaInfo::new();
-    let mut nodes = NodeDataMap::new();
-    take_captured();
-    arch_numa_init(
-        &mut numa,
-        Some(&mut of_numa_init_fn(&fdt)),
-        &mut mb,
-        &mut nodes,
-        test_va,
-    );
-    let out = take_captured();
+    let NumaBoot {
+        out,
+        mut numa,
+        nodes,
+        mb: _,
+        _ram,
+    } = boot_numa(&blob);
     assert!(
         out.contains("OF: NUMA: parsing numa-distance-map-v1"),
         "{out}"
@@ -77,7 +100,7 @@ fn distance_map_sets_both_directions_and_defaults() {
         assert_eq!(nodes.get(nid).unwrap().node_id, nid);
     }
     assert!(!out.contains("on node"), "{out}");
-    of_map_cpus_to_nodes(&mut numa, &fdt);
+    of_map_cpus_to_nodes(&mut numa, &Fdt::new(&blob).unwrap());
     assert_eq!((numa.cpu_to_node(0), numa.cpu_to_node(2)), (0, 2));
     assert!(numa.node_has_cpus(1) && !numa.node_has_cpus(3));
 }
@@ -89,21 +112,13 @@ fn invalid_distances_fall_back_to_a_fake_node() {
         &[],
         &[0, 0, 10, 0, 1, 10],
     );
-    let fdt = Fdt::new(&blob).unwrap();
-    let mut mb = memblock_with(
-        &[(0x4000_0000, SZ_1G, None), (0x8000_0000, SZ_1G, None)],
-        1 << 20,
-    );
-    let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
-    take_captured();
-    arch_numa_init(
-        &mut numa,
-        Some(&mut of_numa_init_fn(&fdt)),
-        &mut mb,
-        &mut nodes,
-        test_va,
-    );
-    let out = take_captured();
+    let NumaBoot {
+        out,
+        numa,
+        nodes: _,
+        mb,
+        _ram,
+    } = boot_numa(&blob);
     let l = lines(&out);
     assert_eq!(l[0], "OF: NUMA: parsing numa-distance-map-v1");
     assert_eq!(l[1], "OF: NUMA: Invalid distance[node0 -> node1] = 10");
@@ -122,18 +137,13 @@ fn invalid_distances_fall_back_to_a_fake_node() {
 fn bad_node_id_and_memoryless_cpu_node() {
     // A memory node id beyond MAX_NUMNODES stops of_numa.
     let blob = numa_fdt(&[(0x4000_0000, SZ_1G, Some(16))], &[], &[]);
-    let fdt = Fdt::new(&blob).unwrap();
-    let mut mb = memblock_with(&[(0x4000_0000, SZ_1G, None)], 1 << 20);
-    let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
-    take_captured();
-    arch_numa_init(
-        &mut numa,
-        Some(&mut of_numa_init_fn(&fdt)),
-        &mut mb,
-        &mut nodes,
-        test_va,
-    );
-    let out = take_captured();
+    let NumaBoot {
+        out,
+        numa: _,
+        nodes: _,
+        mb: _,
+        _ram,
+    } = boot_numa(&blob);
     let l = lines(&out);
     assert_eq!(l[0], "OF: NUMA: Node id 16 exceeds maximum value");
     assert_eq!(l[1], "OF: NUMA: bad property in memory node");
@@ -145,17 +155,13 @@ fn bad_node_id_and_memoryless_cpu_node() {
     // A CPU on node 1 with no memory there: node 1 is memory-less, and its NODE_DATA
     // comes from node 0.
     let blob = numa_fdt(&[(0x4000_0000, SZ_1G, Some(0))], &[Some(0), Some(1)], &[]);
-    let fdt = Fdt::new(&blob).unwrap();
-    let mut mb = memblock_with(&[(0x4000_0000, SZ_1G, None)], 1 << 20);
-    let (mut numa, mut nodes) = (NumaInfo::new(), NodeDataMap::new());
-    arch_numa_init(
-        &mut numa,
-        Some(&mut of_numa_init_fn(&fdt)),
-        &mut mb,
-        &mut nodes,
-        test_va,
-    );
-    let out = take_captured();
+    let NumaBoot {
+        out,
+        numa,
+        nodes,
+        mb: _,
+        _ram,
+    } = boot_numa(&blob);
     let l = lines(&out);
     assert!(l[0].starts_with("NUMA: NODE_DATA [mem 0x7f"), "{out}");
     assert_eq!(l[1], "NUMA: Initmem setup node 1 [<memory-less node>]");

@@ -1,179 +1,19 @@
 use super::*;
-use crate::drivers::of::libfdt::Fdt;
-use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
-use crate::include::mmzone::{MAX_NR_ZONES, ZONE_DMA};
+use crate::include::mmzone::ZONE_DMA;
 use crate::kernel::printk::take_captured;
-use crate::mm::free_area_init::{
-    early_pfn_valid, free_area_init, zone_dma_bits, zone_sizes_init, Memmap, ZoneMovableParams,
-    PAGES_PER_SECTION,
-};
-use crate::mm::memblock::Memblock;
-use crate::mm::numa::{arch_numa_init, NumaInfo};
+use crate::mm::free_area_init::early_pfn_valid;
 use crate::mm::page::{PG_RESERVED, PG_SLAB};
 use crate::mm::show;
-use crate::mm::zonelist::build_all_zonelists;
+use crate::mm::testing::{__pa_virt, __va, Backing, Machine, UpToBuddy};
 use proptest::prelude::*;
-use std::cell::RefCell;
 
 const A_128M: &[u8] = include_bytes!("../../../tests/fixtures/dtb/a_128M_smp1.dtb");
 const C_4G: &[u8] = include_bytes!("../../../tests/fixtures/dtb/c_4G_smp2.dtb");
 const A_LOG: &str = include_str!("../../../tests/fixtures/linux-6.1/a_128M_smp1.log");
 
-// ----- simulated RAM: windows of host memory standing in for physical ranges
-
-std::thread_local! {
-    static WINDOWS: RefCell<Vec<(u64, usize, usize)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// __va() over this thread's windows.
-fn sim_va(pa: PhysAddr) -> *mut u8 {
-    WINDOWS.with(|w| {
-        for &(base, host, size) in w.borrow().iter() {
-            if pa.0 >= base && pa.0 - base < size as u64 {
-                return (host + (pa.0 - base) as usize) as *mut u8;
-            }
-        }
-        panic!("phys {:#x} is outside the simulated RAM", pa.0)
-    })
-}
-
-/// __pa() of a window address.
-fn sim_pa(va: VirtAddr) -> PhysAddr {
-    WINDOWS.with(|w| {
-        for &(base, host, size) in w.borrow().iter() {
-            let v = va.0 as usize;
-            if v >= host && v - host < size {
-                return PhysAddr(base + (v - host) as u64);
-            }
-        }
-        panic!("{:#x} is not a simulated RAM address", va.0)
-    })
-}
-
-/// Backs `[base, base + size)` with leaked host memory filled with 0xaa.
-fn back(base: u64, size: u64) {
-    let mem: &'static mut [u8] = Vec::leak(vec![0xaau8; size as usize + 4096]);
-    let host = (mem.as_mut_ptr() as usize + 4095) & !4095;
-    WINDOWS.with(|w| w.borrow_mut().push((base, host, size as usize)));
-}
-
 /// A device tree with these memory banks (`nid` Some: with numa-node-id) and CPUs.
 fn fdt(mems: &[(u64, u64, Option<u32>)], cpus: &[Option<u32>]) -> Vec<u8> {
     crate::drivers::of::test_builder::numa_machine_fdt(mems, cpus, &[])
-}
-
-/// A machine booted up to mem_init(): memblock, NUMA, zones, memmap, zonelists, and an
-/// allocator over them (memory not yet handed over: call `free_all`).
-struct Sim {
-    mb: Memblock,
-    pa: &'static PageAlloc<'static>,
-}
-
-impl Sim {
-    /// mem_init()'s memblock_free_all().
-    fn free_all(&mut self) -> u64 {
-        self.pa.memblock_free_all(&mut self.mb)
-    }
-    fn zone(&self, nid: i32, idx: usize) -> &'static Zone {
-        &self.pa.nodes().get(nid).unwrap().node_zones[idx]
-    }
-    fn pfn(&self, p: PagePtr) -> u64 {
-        self.pa.page_to_pfn(p.as_ptr())
-    }
-    fn page(&self, pfn: u64) -> &'static Page {
-        // SAFETY: a pfn of the simulated memmap (leaked, lives forever).
-        unsafe { &*self.pa.pfn_to_page(pfn) }
-    }
-    /// Free block heads of `[start, end)`: (pfn, order), found by walking the memmap.
-    fn buddy_heads(&self, start: u64, end: u64) -> Vec<(u64, u32)> {
-        (start..end)
-            .filter(|&p| self.page(p).page_buddy())
-            .map(|p| (p, self.page(p).buddy_order()))
-            .collect()
-    }
-    fn alloc(&self, gfp: GfpT, order: u32) -> Option<u64> {
-        self.pa.alloc_pages(gfp, order).map(|p| self.pfn(p))
-    }
-    fn free(&self, pfn: u64, order: u32) {
-        self.pa
-            .__free_pages(NonNull::new(self.pa.pfn_to_page(pfn)).unwrap(), order)
-    }
-    fn counts(&self, nid: i32, idx: usize) -> [u64; MAX_ORDER] {
-        free_area_snapshot(self.zone(nid, idx)).nr_free
-    }
-}
-
-/// Boots `dtb`: RAM fully backed by host memory (`full`), or 8 MiB at each end of each
-/// bank; `limits` replaces arm64's zone limits; `reserve` is reserved before NUMA init
-/// (like the kernel image).
-fn boot(
-    dtb: &[u8],
-    full: bool,
-    limits: Option<[u64; MAX_NR_ZONES]>,
-    reserve: &[(u64, u64)],
-) -> Sim {
-    let fdt = Fdt::new(dtb).unwrap();
-    WINDOWS.with(|w| w.borrow_mut().clear());
-    let mut mb = Memblock::new();
-    // SAFETY: sim_va maps the windows backed below; memblock allocates top-down, within
-    // the top window of the last bank.
-    unsafe { mb.set_phys_to_virt(sim_va) };
-    for r in fdt.memory_ranges() {
-        mb.add(r.base, r.size).unwrap();
-        let w = r.size.min(8 << 20);
-        if full || r.size <= 2 * w {
-            back(r.base.0, r.size);
-        } else {
-            back(r.base.0, w);
-            back(r.end().0 - w, w);
-        }
-    }
-    for &(b, s) in reserve {
-        mb.reserve(PhysAddr(b), s).unwrap();
-    }
-    let mut numa = NumaInfo::new();
-    let mut nodes = NodeDataMap::new();
-    take_captured();
-    arch_numa_init(
-        &mut numa,
-        Some(&mut of_numa_init_fn(&fdt)),
-        &mut mb,
-        &mut nodes,
-        sim_va,
-    );
-    let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
-    let limits = limits.unwrap_or_else(|| {
-        zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down().0).max_zone_pfns
-    });
-    let first = start.pfn_down().0 & !(PAGES_PER_SECTION - 1);
-    let last = end.pfn_up().0.next_multiple_of(PAGES_PER_SECTION);
-    let pages: &'static mut [Page] =
-        Vec::leak((first..last).map(|_| Page::zeroed()).collect::<Vec<_>>());
-    {
-        let mut mm = Memmap::new(&mut pages[..], first);
-        let params = ZoneMovableParams::default();
-        free_area_init(
-            &mut mb,
-            &mut nodes,
-            &numa,
-            &limits,
-            &params,
-            0,
-            Some(&mut mm),
-        );
-    }
-    let base = pages.as_mut_ptr();
-    of_map_cpus_to_nodes(&mut numa, &fdt);
-    build_all_zonelists(&mut nodes, &numa);
-    let nodes: &'static NodeDataMap = Box::leak(Box::new(nodes));
-    let mut env = PageAllocEnv::new(base.wrapping_sub(first as usize));
-    env.phys_to_virt = Some(sim_va);
-    env.virt_to_phys = Some(sim_pa);
-    // SAFETY: the memmap covers every section from the first to the last pfn of RAM and
-    // is leaked; the windows back what the tests zero or poison.
-    let pa = Box::leak(Box::new(unsafe { PageAlloc::new(nodes, env) }));
-    take_captured();
-    Sim { mb, pa }
 }
 
 const RAM: u64 = 0x4000_0000;
@@ -227,7 +67,10 @@ fn pcp_indices_orders_and_small_arithmetic_are_linuxs() {
 /// Nothing merges: every buddy is reserved or freed later at another order.
 #[test]
 fn memblock_free_all_splits_like_linux() {
-    let mut sim = boot(&two_banks(), true, None, &[(RAM + 0x3000, 0x2000)]);
+    let mut sim = Machine::from_dtb(&two_banks())
+        .backed(Backing::Full)
+        .reserve(RAM + 0x3000, 0x2000)
+        .buddy();
     let freed = sim.free_all();
     let heads = sim.buddy_heads(0x40000, 0x41000);
     assert_eq!(
@@ -291,7 +134,9 @@ fn memblock_free_all_splits_like_linux() {
 
 #[test]
 fn memory_line_reproduces_linux_128m() {
-    let mut sim = boot(A_128M, false, None, &[]);
+    let mut sim = Machine::from_dtb(A_128M)
+        .backed(Backing::Ends(8 * MB))
+        .buddy();
     // Linux reserved 36600K of this machine (kernel, memmap, DTB, ...); reserve the
     // same total here, as a kernel image at RAM + 2 MiB, so totalram matches.
     let free_now: u64 = sim
@@ -352,23 +197,30 @@ fn memory_line_reproduces_linux_128m() {
 
 #[test]
 fn physpages_of_the_4g_machine_is_linuxs() {
-    let sim = boot(C_4G, false, None, &[]);
+    let sim = Machine::from_dtb(C_4G)
+        .backed(Backing::Ends(8 * MB))
+        .buddy();
     // Linux: "Memory: ...K/4194304K available".
     assert_eq!(sim.pa.get_num_physpages() * 4, 4194304);
 }
 
 // ----- split and merge
 
+/// [`two_banks`] fully backed, ZONE_DMA (and DMA32) ending at pfn `dma_end`, Normal at
+/// the end of bank B; memblock_free_all() done.
+fn two_banks_dma_below(dma_end: u64) -> UpToBuddy {
+    let mut sim = Machine::from_dtb(&two_banks())
+        .backed(Backing::Full)
+        .zone_limits([dma_end, dma_end, 0x50200, 0])
+        .buddy();
+    sim.free_all();
+    sim
+}
+
 /// ZONE_DMA is exactly one MAX_ORDER block [0x40000, 0x40400): splits and merges in it
 /// are fully predictable.
-fn one_block_dma() -> Sim {
-    let mut sim = boot(
-        &two_banks(),
-        true,
-        Some([0x40400, 0x40400, 0x50200, 0]),
-        &[],
-    );
-    sim.free_all();
+fn one_block_dma() -> UpToBuddy {
+    let sim = two_banks_dma_below(0x40400);
     assert_eq!(sim.counts(0, ZONE_DMA), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
     sim
 }
@@ -446,7 +298,7 @@ fn merge_only_within_the_same_zone() {
         ],
         &[Some(0), Some(1)],
     );
-    let mut sim = boot(&blob, true, None, &[]);
+    let mut sim = Machine::from_dtb(&blob).backed(Backing::Full).buddy();
     sim.free_all();
     assert_eq!(
         sim.buddy_heads(0x40000, 0x40400),
@@ -499,13 +351,7 @@ fn merge_only_within_the_same_zone() {
 #[test]
 fn fallback_order_and_stealing() {
     // Two MAX_ORDER blocks of ZONE_DMA: [0x40000, 0x40800), four movable pageblocks.
-    let mut sim = boot(
-        &two_banks(),
-        true,
-        Some([0x40800, 0x40800, 0x50200, 0]),
-        &[],
-    );
-    sim.free_all();
+    let sim = two_banks_dma_below(0x40800);
     let dma = sim.zone(0, ZONE_DMA);
     let mt = |pfn| dma.get_pageblock_migratetype(pfn);
     let types = |o: usize| {
@@ -598,7 +444,7 @@ fn thisnode_on_a_two_node_machine() {
         &[(RAM, 16 * MB, Some(0)), (RAM + 16 * MB, 16 * MB, Some(1))],
         &[Some(0), Some(1)],
     );
-    let mut sim = boot(&blob, true, None, &[]);
+    let mut sim = Machine::from_dtb(&blob).backed(Backing::Full).buddy();
     sim.free_all();
     assert_eq!(sim.pa.nr_online_nodes(), 2);
     let node1 = 0x41000..0x42000;
@@ -641,7 +487,9 @@ fn thisnode_on_a_two_node_machine() {
 /// min_free_kbytes = sqrt(lowmem_kbytes * 16).
 #[test]
 fn watermarks_refuse_non_atomic_below_min_but_atomic_may_dip() {
-    let mut sim = boot(&fdt(&[(RAM, 32 * MB, None)], &[None]), true, None, &[]);
+    let mut sim = Machine::fdt(&[(RAM, 32 * MB, None)], &[None], &[])
+        .backed(Backing::Full)
+        .buddy();
     sim.free_all();
     let dma = sim.zone(0, ZONE_DMA);
     let managed = dma.zone_managed_pages();
@@ -689,13 +537,7 @@ fn watermarks_refuse_non_atomic_below_min_but_atomic_may_dip() {
 #[test]
 fn lowmem_reserve_keeps_dma_for_dma_requests() {
     // DMA: [0x40000, 0x40800), Normal: the rest of bank A and bank B.
-    let mut sim = boot(
-        &two_banks(),
-        true,
-        Some([0x40800, 0x40800, 0x50200, 0]),
-        &[],
-    );
-    sim.free_all();
+    let sim = two_banks_dma_below(0x40800);
     sim.pa.init_per_zone_wmark_min();
     let (dma, normal) = (sim.zone(0, ZONE_DMA), sim.zone(0, ZONE_NORMAL));
     let reserve = normal.zone_managed_pages() / 256;
@@ -730,7 +572,9 @@ fn lowmem_reserve_keeps_dma_for_dma_requests() {
 #[test]
 fn pcp_refill_and_drain() {
     // 256 MiB: a zone large enough for a batch of 15.
-    let mut sim = boot(&fdt(&[(RAM, 256 * MB, None)], &[None]), false, None, &[]);
+    let mut sim = Machine::fdt(&[(RAM, 256 * MB, None)], &[None], &[])
+        .backed(Backing::Ends(8 * MB))
+        .buddy();
     sim.free_all();
     let dma = sim.zone(0, ZONE_DMA);
     sim.pa.setup_per_cpu_pageset(2);
@@ -876,7 +720,7 @@ fn alloc_pages_exact_frees_the_tail() {
         .pa
         .alloc_pages_exact(5 * PAGE_SIZE - 100, GFP_DMA | __GFP_MOVABLE)
         .unwrap();
-    let pfn = sim_pa(va).0 >> PAGE_SHIFT;
+    let pfn = __pa_virt(va).0 >> PAGE_SHIFT;
     assert_eq!(pfn, 0x40000);
     assert_eq!(sim.pa.nr_free_pages(), free0 - 5);
     assert!((0..5).all(|i| sim.page(pfn + i).page_count() == 1));
@@ -916,12 +760,10 @@ fn gfp_zero_and_addresses() {
 fn free_reserved_area_returns_init_memory() {
     // The "init section": 16 pages reserved at RAM + 4 MiB.
     let init = RAM + 4 * MB;
-    let mut sim = boot(
-        &fdt(&[(RAM, 32 * MB, None)], &[None]),
-        true,
-        None,
-        &[(init, 16 * PAGE_SIZE)],
-    );
+    let mut sim = Machine::fdt(&[(RAM, 32 * MB, None)], &[None], &[])
+        .backed(Backing::Full)
+        .reserve(init, 16 * PAGE_SIZE)
+        .buddy();
     sim.free_all();
     let (total, free) = (sim.pa.totalram_pages(), sim.pa.nr_free_pages());
     let managed = sim.zone(0, ZONE_DMA).zone_managed_pages();
@@ -941,7 +783,7 @@ fn free_reserved_area_returns_init_memory() {
     assert_eq!(sim.pa.nr_free_pages(), free + 16);
     assert_eq!(sim.zone(0, ZONE_DMA).zone_managed_pages(), managed + 16);
     // SAFETY: the freed page is backed; nothing allocated it yet.
-    assert_eq!(unsafe { *sim_va(PhysAddr(init + 8 * PAGE_SIZE)) }, 0xcc);
+    assert_eq!(unsafe { *__va(PhysAddr(init + 8 * PAGE_SIZE)) }, 0xcc);
     assert!(!sim.page((init >> PAGE_SHIFT) + 8).page_reserved());
 }
 
@@ -1089,13 +931,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 #[test]
 fn random_alloc_free_never_hands_out_a_page_twice() {
     // DMA [0x40000, 0x40800) and Normal above, with per-CPU lists.
-    let mut sim = boot(
-        &two_banks(),
-        true,
-        Some([0x40800, 0x40800, 0x50200, 0]),
-        &[],
-    );
-    sim.free_all();
+    let sim = two_banks_dma_below(0x40800);
     sim.pa.setup_per_cpu_pageset(1);
     sim.pa.init_per_zone_wmark_min();
     let initial: Vec<[u64; MAX_ORDER]> = [ZONE_DMA, ZONE_NORMAL]

@@ -1,7 +1,6 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::memblock::MemblockFlags;
-use std::cell::RefCell;
+use crate::mm::testing::{__pa, __va, Backing, Machine};
 
 const A_LOG: &str = include_str!("../../../tests/fixtures/linux-6.1/a_128M_smp1.log");
 const C_LOG: &str = include_str!("../../../tests/fixtures/linux-6.1/c_4G_smp2.log");
@@ -13,57 +12,6 @@ const SZ_1M: u64 = 1 << 20;
 const SZ_2M: usize = 2 << 20;
 const SZ_1G: u64 = 1 << 30;
 const RAM: u64 = 0x4000_0000;
-
-// Simulated RAM: windows of host memory standing in for physical ranges, owned by the
-// test's thread and found by plain `fn`s as memblock's __va()/__pa() hooks want.
-/// Physical base, host address, size, and the host memory itself.
-type Window = (u64, usize, usize, Vec<u8>);
-std::thread_local! {
-    static WINDOWS: RefCell<Vec<Window>> = const { RefCell::new(Vec::new()) };
-}
-
-fn test_va(pa: PhysAddr) -> *mut u8 {
-    WINDOWS.with(|w| {
-        for &(base, host, size, _) in w.borrow().iter() {
-            if pa.0 >= base && pa.0 - base < size as u64 {
-                return (host + (pa.0 - base) as usize) as *mut u8;
-            }
-        }
-        panic!("phys {:#x} is outside the simulated windows", pa.0)
-    })
-}
-
-fn test_pa(va: *const u8) -> PhysAddr {
-    WINDOWS.with(|w| {
-        let va = va as usize;
-        for &(base, host, size, _) in w.borrow().iter() {
-            if va >= host && va - host <= size {
-                return PhysAddr(base + (va - host) as u64);
-            }
-        }
-        panic!("{va:#x} is outside the simulated windows")
-    })
-}
-
-/// A memblock over `ranges` (`(base, size, nid)`), the top `window` bytes of each backed
-/// by page-aligned host memory filled with 0xaa.
-fn memblock_with(ranges: &[(u64, u64, i32)], window: u64) -> Memblock {
-    WINDOWS.with(|w| w.borrow_mut().clear());
-    let mut mb = Memblock::new();
-    // SAFETY: the hook maps only the windows below, linearly, page aligned and unused;
-    // the tests allocate only at the tops of the ranges, inside the windows.
-    unsafe { mb.set_phys_to_virt(test_va) };
-    mb.set_virt_to_phys(test_pa);
-    for &(base, size, nid) in ranges {
-        mb.add_node(PhysAddr(base), size, nid, MemblockFlags::NONE)
-            .unwrap();
-        let w = window.min(size) as usize;
-        let mem = vec![0xaau8; w + PAGE];
-        let host = (mem.as_ptr() as usize).next_multiple_of(PAGE);
-        WINDOWS.with(|ws| ws.borrow_mut().push((base + size - w as u64, host, w, mem)));
-    }
-    mb
-}
 
 /// A page-aligned static image of `len` bytes with a recognisable pattern.
 struct Image {
@@ -115,14 +63,14 @@ fn reserved(mb: &Memblock) -> Vec<(u64, u64)> {
 
 /// The unit of `cpu`, as a physical address.
 fn unit_pa(img: &Image, offsets: &PerCpuOffsets, cpu: usize) -> u64 {
-    test_pa((img.bytes().as_ptr() as u64).wrapping_add(offsets.get(cpu)) as *const u8).0
+    __pa((img.bytes().as_ptr() as u64).wrapping_add(offsets.get(cpu)) as *const u8).0
 }
 
 /// `len` bytes of simulated RAM at `pa`.
 fn ram(pa: u64, len: usize) -> &'static [u8] {
     // SAFETY: the window is alive for the test's thread and holds `len` bytes at `pa`
-    // (test_va panics outside the windows; the tests stay inside a unit).
-    unsafe { core::slice::from_raw_parts(test_va(PhysAddr(pa)), len) }
+    // (__va panics outside the windows; the tests stay inside a unit).
+    unsafe { core::slice::from_raw_parts(__va(PhysAddr(pa)), len) }
 }
 
 fn node_of(mb: &Memblock, pa: u64) -> i32 {
@@ -144,7 +92,10 @@ fn assert_unit_contents(img: &Image, pa: u64, size_sum: usize) {
 #[test]
 fn one_cpu_matches_linux_log_and_layout() {
     // QEMU -m 128M -smp 1: one node, RAM at 0x4000_0000.
-    let mut mb = memblock_with(&[(RAM, 128 * SZ_1M, 0)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, 128 * SZ_1M, Some(0))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     let img = Image::new(LINUX_STATIC_SIZE);
     take_captured();
     let offsets = setup_per_cpu_areas(img.bytes(), &[0], &|_| 0, &distance, &mut mb).unwrap();
@@ -161,7 +112,10 @@ fn one_cpu_matches_linux_log_and_layout() {
 #[test]
 fn two_cpus_one_node_match_linux_log() {
     // QEMU -m 4G -smp 2: one node, both units in one area.
-    let mut mb = memblock_with(&[(RAM, 4 * SZ_1G, 0)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, 4 * SZ_1G, Some(0))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     let img = Image::new(LINUX_STATIC_SIZE);
     take_captured();
     let offsets = setup_per_cpu_areas(img.bytes(), &[0, 1], &|_| 0, &distance, &mut mb).unwrap();
@@ -178,10 +132,13 @@ fn two_cpus_one_node_match_linux_log() {
 #[test]
 fn two_nodes_match_linux_log_and_units_land_on_their_nodes() {
     // QEMU -m 4G -smp 2 with two 2 GiB nodes, CPU n on node n.
-    let mut mb = memblock_with(
-        &[(RAM, 2 * SZ_1G, 0), (RAM + 2 * SZ_1G, 2 * SZ_1G, 1)],
-        2 * SZ_1M,
-    );
+    let m = Machine::from_banks(&[
+        (RAM, 2 * SZ_1G, Some(0)),
+        (RAM + 2 * SZ_1G, 2 * SZ_1G, Some(1)),
+    ])
+    .backed(Backing::Top(2 * SZ_1M))
+    .memblock();
+    let mut mb = m.mb;
     let img = Image::new(LINUX_STATIC_SIZE);
     let cpu_to_node = |cpu: usize| cpu as i32;
     take_captured();
@@ -205,7 +162,10 @@ fn two_nodes_match_linux_log_and_units_land_on_their_nodes() {
 fn unit_tails_return_to_memblock() {
     // 4 KiB static, nothing reserved, the minimum dynamic size: size_sum is 6 pages but a
     // unit is PCPU_MIN_UNIT_SIZE (8 pages), so 2 pages of each unit go back.
-    let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, 64 * SZ_1M, Some(0))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     let img = Image::new(4096);
     take_captured();
     let chunk = pcpu_embed_first_chunk(
@@ -225,7 +185,7 @@ fn unit_tails_return_to_memblock() {
          [    0.000000] pcpu-alloc: s4096 r0 d20480 u32768 alloc=8*4096\n\
          [    0.000000] pcpu-alloc: [0] 0 [0] 1 \n"
     );
-    let base = test_pa(chunk.base_addr.as_ptr()).0;
+    let base = __pa(chunk.base_addr.as_ptr()).0;
     assert_eq!(chunk.unit_offsets[1], 32768);
     assert_eq!(
         reserved(&mb),
@@ -241,10 +201,13 @@ fn unit_tails_return_to_memblock() {
 fn large_atoms_pad_groups_and_free_unused_units() {
     // Three CPUs, two on node 0 and one on node 1, with 2 MiB atoms (x86's choice): the
     // best upa is 2, so node 1's group has an unused unit, freed whole.
-    let mut mb = memblock_with(
-        &[(RAM, 128 * SZ_1M, 0), (RAM + 128 * SZ_1M, 128 * SZ_1M, 1)],
-        8 * SZ_1M,
-    );
+    let m = Machine::from_banks(&[
+        (RAM, 128 * SZ_1M, Some(0)),
+        (RAM + 128 * SZ_1M, 128 * SZ_1M, Some(1)),
+    ])
+    .backed(Backing::Top(8 * SZ_1M))
+    .memblock();
+    let mut mb = m.mb;
     let img = Image::new(4096);
     let nodes = [0, 0, 1];
     let cpu_to_node = |cpu: usize| nodes[cpu];
@@ -273,7 +236,7 @@ fn large_atoms_pad_groups_and_free_unused_units() {
     // (Which group is the base depends on where the host put the windows.)
     let unit = |cpu: usize| {
         let off = chunk.base_addr.0 + chunk.unit_offsets[cpu] as u64;
-        test_pa(off as *const u8).0
+        __pa(off as *const u8).0
     };
     assert_eq!(
         unit(0),
@@ -346,7 +309,10 @@ fn cpumask_prints_as_linux_pb() {
 
 #[test]
 fn no_cpus_is_an_error_and_leaves_memblock_alone() {
-    let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, 64 * SZ_1M, Some(0))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     let img = Image::new(LINUX_STATIC_SIZE);
     take_captured();
     let err = setup_per_cpu_areas(img.bytes(), &[], &|_| 0, &distance, &mut mb).unwrap_err();
@@ -360,7 +326,10 @@ fn no_cpus_is_an_error_and_leaves_memblock_alone() {
 
 #[test]
 fn zero_static_size_is_an_error() {
-    let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, 64 * SZ_1M, Some(0))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     take_captured();
     let err = setup_per_cpu_areas(&[], &[0, 1], &|_| 0, &distance, &mut mb).unwrap_err();
     assert_eq!(err, PcpuError::SetupBug("!ai->static_size"));
@@ -376,7 +345,10 @@ fn zero_static_size_is_an_error() {
 
 #[test]
 fn bad_inputs_are_errors() {
-    let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, 64 * SZ_1M, Some(0))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     let img = Image::new(LINUX_STATIC_SIZE + 1);
     let unaligned = &img.mem[img.off + 1..img.off + 1 + LINUX_STATIC_SIZE];
     assert_eq!(
@@ -415,14 +387,20 @@ fn bad_inputs_are_errors() {
 #[test]
 fn out_of_memory_gives_everything_back() {
     // 128 KiB of RAM: the bookkeeping pages fit, a 31-page unit does not.
-    let mut mb = memblock_with(&[(RAM, 128 << 10, 0)], 128 << 10);
+    let m = Machine::from_banks(&[(RAM, 128 << 10, Some(0))])
+        .backed(Backing::Top(128 << 10))
+        .memblock();
+    let mut mb = m.mb;
     let img = Image::new(LINUX_STATIC_SIZE);
     let err = setup_per_cpu_areas(img.bytes(), &[0], &|_| 0, &distance, &mut mb).unwrap_err();
     assert_eq!((err, err.errno()), (PcpuError::NoMem, -12));
     assert!(reserved(&mb).is_empty());
 
     // An allocator that fails for the second group: the first group's area is freed.
-    let mut mb = memblock_with(&[(RAM, SZ_1G, 0), (RAM + SZ_1G, SZ_1G, 1)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, SZ_1G, Some(0)), (RAM + SZ_1G, SZ_1G, Some(1))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     let dist = |a: usize, b: usize| distance(a as i32, b as i32);
     let err = pcpu_embed_first_chunk(
         PERCPU_MODULE_RESERVE,
@@ -446,14 +424,17 @@ fn out_of_memory_gives_everything_back() {
 
 #[test]
 fn cpu_without_node_falls_back_with_linuxs_message() {
-    let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, 64 * SZ_1M, Some(0))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     take_captured();
     let p = pcpu_fc_alloc(&mut mb, 3, 8192, PAGE, Some(&|_| NUMA_NO_NODE)).unwrap();
     assert_eq!(
         take_captured(),
         "[    0.000000] percpu: cpu 3 has no node -1 or node-local memory\n"
     );
-    assert!(ram(test_pa(p.as_ptr()).0, 8192).iter().all(|&b| b == 0));
+    assert!(ram(__pa(p.as_ptr()).0, 8192).iter().all(|&b| b == 0));
     pcpu_fc_free(&mut mb, p.as_ptr(), 8192);
     assert!(reserved(&mb).is_empty());
 }
@@ -484,7 +465,10 @@ fn setup_first_chunk_checks_base_addr() {
 
 #[test]
 fn per_cpu_offset_is_published_once() {
-    let mut mb = memblock_with(&[(RAM, 64 * SZ_1M, 0)], 2 * SZ_1M);
+    let m = Machine::from_banks(&[(RAM, 64 * SZ_1M, Some(0))])
+        .backed(Backing::Top(2 * SZ_1M))
+        .memblock();
+    let mut mb = m.mb;
     let img = Image::new(LINUX_STATIC_SIZE);
     let offsets = setup_per_cpu_areas(img.bytes(), &[0, 1], &|_| 0, &distance, &mut mb).unwrap();
     take_captured();
@@ -514,10 +498,11 @@ fn fits_the_boot_stack() {
         std::thread::Builder::new()
             .stack_size(40 << 10)
             .spawn_scoped(s, || {
-                let mut mb = Box::new(memblock_with(
-                    &[(RAM, SZ_1G, 0), (RAM + SZ_1G, SZ_1G, 1)],
-                    2 * SZ_1M,
-                ));
+                let m =
+                    Machine::from_banks(&[(RAM, SZ_1G, Some(0)), (RAM + SZ_1G, SZ_1G, Some(1))])
+                        .backed(Backing::Top(2 * SZ_1M))
+                        .memblock();
+                let mut mb = Box::new(m.mb);
                 let cpu_to_node = |cpu: usize| cpu as i32;
                 let r = setup_per_cpu_areas(bytes, &[0, 1], &cpu_to_node, &distance, &mut mb);
                 assert!(r.is_ok());

@@ -1,11 +1,11 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::page_alloc::{__GFP_RECLAIMABLE, GFP_DMA, GFP_KERNEL};
-use crate::mm::slub::sim::Machine;
+use crate::mm::gfp::{__GFP_RECLAIMABLE, GFP_DMA, GFP_KERNEL};
+use crate::mm::testing::SlubMachine;
 
 #[test]
 fn zero_size_and_null() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     assert_eq!(m.slub.kmalloc(0, GFP_KERNEL), ZERO_SIZE_PTR);
     assert_eq!(m.slub.ksize(ZERO_SIZE_PTR), 0);
     // SAFETY: NULL and ZERO_SIZE_PTR are no-ops.
@@ -29,7 +29,7 @@ fn zero_size_and_null() {
 /// arm64 6.1: kmalloc-128 is the smallest class; 129..=192 go to kmalloc-256.
 #[test]
 fn arm64_size_classes() {
-    let m = Machine::with_params(32, SlubParams::new(2, 1, 1));
+    let m = SlubMachine::with_params(32, SlubParams::new(2, 1, 1));
     for (size, name) in [
         (1, "kmalloc-128"),
         (96, "kmalloc-128"),
@@ -74,7 +74,7 @@ fn arm64_size_classes() {
 /// ksize() of every class, of a large block, and krealloc across them.
 #[test]
 fn ksize_and_krealloc() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     for info in KMALLOC_INFO.iter().skip(1) {
         let p = m.slub.kmalloc(info.size, GFP_KERNEL);
         assert_eq!(m.slub.ksize(p), info.size, "{}", info.name[0]);
@@ -128,7 +128,7 @@ fn ksize_and_krealloc() {
         .slub
         .kmalloc(
             KMALLOC_MAX_SIZE * 2,
-            GFP_KERNEL | crate::mm::page_alloc::__GFP_NOWARN
+            GFP_KERNEL | crate::mm::gfp::__GFP_NOWARN
         )
         .is_null());
 }
@@ -137,7 +137,7 @@ fn ksize_and_krealloc() {
 #[test]
 fn merging() {
     fn ctor(_: *mut u8) {}
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let a = m
         .slub
         .kmem_cache_create("merge_a", 100, 0, 0, None)
@@ -184,7 +184,7 @@ fn merging() {
     // slab_nomerge.
     let mut p = SlubParams::new(1, 1, 2);
     p.slab_nomerge = true;
-    let m = Machine::with_params(16, p);
+    let m = SlubMachine::with_params(16, p);
     let a = m.slub.kmem_cache_create("nm_a", 100, 0, 0, None).unwrap();
     let b = m.slub.kmem_cache_create("nm_b", 100, 0, 0, None).unwrap();
     assert!(!ptr::eq(a, b));
@@ -193,7 +193,7 @@ fn merging() {
 /// kmem_cache_create() refusals, in Linux's words.
 #[test]
 fn create_errors() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     take_captured();
     assert!(m.slub.kmem_cache_create("", 10, 0, 0, None).is_none());
     assert!(m
@@ -218,7 +218,7 @@ fn create_errors() {
 /// /proc/slabinfo: Linux's header and line format.
 #[test]
 fn slabinfo_format() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = m
         .slub
         .kmem_cache_create("slabinfo_test", 100, 0, SLAB_NO_MERGE, None)

@@ -1,8 +1,8 @@
-use super::sim::{set_cpu, Machine};
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::page_alloc::GFP_KERNEL;
+use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::slab::SLAB_NO_MERGE;
+use crate::mm::testing::{__pa, set_cpu, Backing, Machine, SlubMachine};
 
 /// A cache with a constructor: every new object is constructed, the free pointer is kept
 /// out of the object, and the cache never merges.
@@ -16,7 +16,7 @@ fn constructor_cache() {
             }
         }
     }
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = m
         .slub
         .kmem_cache_create("ctor_cache", 48, 0, 0, Some(ctor))
@@ -56,7 +56,7 @@ fn constructor_cache() {
 /// Stress: many thousands of objects across every kmalloc class (and large kmalloc),
 /// each filled with a pattern, checked, freed in a scrambled order; afterwards every
 /// slab page is back (after kmem_cache_shrink, which returns the min_partial slabs).
-fn stress(m: &Machine, rounds: usize) {
+fn stress(m: &SlubMachine, rounds: usize) {
     m.shrink_all();
     let base = m.pages.pages_out();
     let mut sizes: Vec<usize> = Vec::new();
@@ -113,10 +113,10 @@ fn stress(m: &Machine, rounds: usize) {
 
 #[test]
 fn stress_all_kmalloc_classes() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     stress(&m, 4);
     // The arm64 6.1 classes, too.
-    let m = Machine::with_params(64, SlubParams::new(2, 1, 5));
+    let m = SlubMachine::with_params(64, SlubParams::new(2, 1, 5));
     stress(&m, 2);
     assert_eq!(m.slub.slab_errors(), 0);
 }
@@ -127,7 +127,7 @@ fn stress_with_slub_debug() {
     let mut p = SlubParams::new(1, 1, 9).with_slub_debug(None);
     p.kmalloc_min_size = 8;
     assert_eq!(p.slub_debug, DEBUG_DEFAULT_FLAGS);
-    let m = Machine::with_params(256, p);
+    let m = SlubMachine::with_params(256, p);
     let k64 = m.slub.find_cache("kmalloc-64").unwrap();
     assert_eq!(k64.flags & DEBUG_DEFAULT_FLAGS, DEBUG_DEFAULT_FLAGS);
     assert!(
@@ -143,7 +143,7 @@ fn stress_with_slub_debug() {
 fn concurrent_cpus() {
     let mut p = SlubParams::new(4, 2, 11);
     p.kmalloc_min_size = 8;
-    let m = Machine::with_params(64, p);
+    let m = SlubMachine::with_params(64, p);
     m.shrink_all();
     let base = m.pages.pages_out();
     let slub: &SlubAllocator = &m.slub;
@@ -201,7 +201,7 @@ fn concurrent_cpus() {
 fn numa_nodes() {
     let mut p = SlubParams::new(2, 2, 13);
     p.kmalloc_min_size = 8;
-    let m = Machine::with_params(32, p);
+    let m = SlubMachine::with_params(32, p);
     let s = m.slub.find_cache("kmalloc-64").unwrap();
     assert_eq!(s.nodes().count(), 2);
     for nid in [0, 1, 0, 1] {
@@ -230,7 +230,7 @@ fn numa_nodes() {
 fn freelist_shuffle() {
     let mut p = SlubParams::new(1, 1, 21);
     p.kmalloc_min_size = 8;
-    let m = Machine::with_params(16, p);
+    let m = SlubMachine::with_params(16, p);
     let s = m
         .slub
         .kmem_cache_create("shuffled", 64, 0, SLAB_NO_MERGE, None)
@@ -244,7 +244,7 @@ fn freelist_shuffle() {
     assert_eq!(sorted.len(), 64);
     assert_ne!(objs, sorted, "shuffled");
     p.freelist_random = false;
-    let m = Machine::with_params(16, p);
+    let m = SlubMachine::with_params(16, p);
     let s = m
         .slub
         .kmem_cache_create("ordered", 64, 0, SLAB_NO_MERGE, None)
@@ -258,7 +258,7 @@ fn freelist_shuffle() {
 /// The hardened free pointer: the stored word is neither the pointer nor zero for NULL.
 #[test]
 fn hardened_freepointer() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = m
         .slub
         .kmem_cache_create("hardened", 64, 0, SLAB_NO_MERGE, None)
@@ -274,4 +274,44 @@ fn hardened_freepointer() {
         assert_eq!(get_freepointer(s, b), a);
     }
     assert_ne!(s.random, 0);
+}
+
+/// SLUB over the buddy, as mm_init() brings it up on the kernel: slabs are pages the zone
+/// hands out (PG_slab, in RAM), and go back to it when emptied and shrunk.
+#[test]
+fn slabs_come_from_the_buddy() {
+    let m = Machine::fdt(&[(0x4000_0000, 32 << 20, None)], &[None, None], &[])
+        .backed(Backing::Full)
+        .buddy()
+        .slub(SlubParams::new(2, 1, 9));
+    let free = m.pages.nr_free_pages();
+    let s = m
+        .slub
+        .kmem_cache_create("buddy_test", 1000, 0, SLAB_NO_MERGE, None)
+        .unwrap();
+    let objs: Vec<*mut u8> = (0..100)
+        .map(|_| m.slub.kmem_cache_alloc(s, GFP_KERNEL))
+        .collect();
+    // 100 objects of 1000 bytes: at least 25 pages left the free lists.
+    assert!(m.pages.nr_free_pages() + 25 <= free);
+    // Each object lies in simulated RAM, on a head page the buddy handed out.
+    let slab_pages: Vec<_> = objs
+        .iter()
+        .map(|&p| {
+            assert!(!p.is_null());
+            assert!((0x4000_0000..0x4200_0000).contains(&__pa(p).0));
+            m.slub.virt_to_head_page(p).unwrap()
+        })
+        .collect();
+    let is_slab = |p: &NonNull<Page>| {
+        // SAFETY: a page of the machine's memmap, which lives forever.
+        unsafe { p.as_ref() }.flags.load(Ordering::Relaxed) & (1 << PG_SLAB) != 0
+    };
+    assert!(slab_pages.iter().all(is_slab));
+    for p in objs {
+        // SAFETY: live.
+        unsafe { m.slub.kmem_cache_free(s, p) };
+    }
+    assert_eq!(m.slub.kmem_cache_shrink(s), 0);
+    assert!(!slab_pages.iter().any(is_slab));
 }

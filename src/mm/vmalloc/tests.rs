@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::kernel::printk::take_captured;
+use crate::mm::testing::Rng;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::vec::Vec;
@@ -570,20 +571,6 @@ fn vfree_deferred_llist() {
     assert!(q.is_empty());
 }
 
-/// A small deterministic generator (xorshift64*), for the long runs.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn ten_thousand_alternating_alloc_free_leave_one_free_block() {
     let mut a = init(S, E);
@@ -592,7 +579,7 @@ fn ten_thousand_alternating_alloc_free_leave_one_free_block() {
     let mut live: Vec<u64> = Vec::new();
     let flushes = Cell::new(0u32);
     let vmalloc = |a: &mut VmapAreas<Pool>, rng: &mut Rng| {
-        let pages = 1 + rng.below(256);
+        let pages = 1 + rng.below(256) as u64;
         a.get_vm_area_node(pages * K4, 1, VM_ALLOC, S, E, None, |_, _| {
             flushes.set(flushes.get() + 1)
         })
@@ -609,7 +596,7 @@ fn ten_thousand_alternating_alloc_free_leave_one_free_block() {
         if i % 2 == 0 {
             live.push(vmalloc(&mut a, &mut rng));
         } else {
-            let x = live.swap_remove(rng.below(live.len() as u64) as usize);
+            let x = live.swap_remove(rng.below(live.len()));
             a.remove_vm_area(x, |_, _| (), |_, _| flushes.set(flushes.get() + 1))
                 .unwrap();
         }

@@ -9,9 +9,7 @@ use crate::drivers::of::test_builder::tree;
 #[test]
 fn cpu_nodes_and_their_hwids() {
     let blob = tree(2, 2, |b| {
-        b.begin("cpus")
-            .prop_u32s("#address-cells", &[2])
-            .prop_u32s("#size-cells", &[0]);
+        b.begin("cpus").addr_size_cells(2, 0);
         b.begin("cpu-map").begin("cluster0").end().end();
         b.begin("cpu@0")
             .prop_str("device_type", "cpu")

@@ -425,6 +425,11 @@ fn chosen_tree(props: impl FnOnce(&mut FdtBuilder)) -> Vec<u8> {
     })
 }
 
+/// /chosen's initrd as the tree `blob` gives it.
+fn initrd_of(blob: &[u8]) -> Result<Option<Initrd>, Diagnostic<'_>> {
+    Fdt::new(blob).unwrap().chosen().unwrap().initrd()
+}
+
 #[test]
 fn initrd_with_one_and_two_cells() {
     let blob = chosen_tree(|b| {
@@ -442,13 +447,7 @@ fn initrd_with_one_and_two_cells() {
         b.prop_u32s("linux,initrd-start", &[0x1, 0x0])
             .prop_u32s("linux,initrd-end", &[0x1, 0x10_0000]);
     });
-    let i = Fdt::new(&blob)
-        .unwrap()
-        .chosen()
-        .unwrap()
-        .initrd()
-        .unwrap()
-        .unwrap();
+    let i = initrd_of(&blob).unwrap().unwrap();
     assert_eq!(
         (i.start, i.end),
         (PhysAddr(0x1_0000_0000), PhysAddr(0x1_0010_0000))
@@ -459,13 +458,7 @@ fn initrd_with_one_and_two_cells() {
         b.prop_u32s("linux,initrd-start", &[0x4800_0000])
             .prop_u32s("linux,initrd-end", &[0, 0x4900_0000]);
     });
-    assert!(Fdt::new(&blob)
-        .unwrap()
-        .chosen()
-        .unwrap()
-        .initrd()
-        .unwrap()
-        .is_some());
+    assert!(initrd_of(&blob).unwrap().is_some());
 }
 
 #[test]
@@ -474,12 +467,7 @@ fn initrd_problems_are_reported() {
         b.prop_u32s("linux,initrd-start", &[0x4900_0000])
             .prop_u32s("linux,initrd-end", &[0x4800_0000]);
     });
-    let e = Fdt::new(&blob)
-        .unwrap()
-        .chosen()
-        .unwrap()
-        .initrd()
-        .unwrap_err();
+    let e = initrd_of(&blob).unwrap_err();
     assert_eq!(
         e.to_string(),
         "/chosen: linux,initrd-start: linux,initrd-start 0x49000000 is above linux,initrd-end 0x48000000: initrd ignored"
@@ -487,23 +475,13 @@ fn initrd_problems_are_reported() {
     let blob = chosen_tree(|b| {
         b.prop_u32s("linux,initrd-start", &[0x4900_0000]);
     });
-    let e = Fdt::new(&blob)
-        .unwrap()
-        .chosen()
-        .unwrap()
-        .initrd()
-        .unwrap_err();
+    let e = initrd_of(&blob).unwrap_err();
     assert_eq!(e.problem, Problem::InitrdEndMissing);
     let blob = chosen_tree(|b| {
         b.prop_u32s("linux,initrd-start", &[0, 0, 0x4900_0000])
             .prop_u32s("linux,initrd-end", &[0x4a00_0000]);
     });
-    let e = Fdt::new(&blob)
-        .unwrap()
-        .chosen()
-        .unwrap()
-        .initrd()
-        .unwrap_err();
+    let e = initrd_of(&blob).unwrap_err();
     assert_eq!(
         e.to_string(),
         "/chosen: linux,initrd-start: length 12, expected 4 or 8 (1 or 2 cells)"
@@ -589,16 +567,13 @@ fn stdout_alias_options_and_translation() {
             .prop_str("loop", "loop")
             .end();
         b.begin("soc")
-            .prop_u32s("#address-cells", &[1])
-            .prop_u32s("#size-cells", &[1])
+            .addr_size_cells(1, 1)
             .prop_u32s("ranges", &[0x0, 0x0, 0x1000_0000, 0x10_0000]);
         b.begin("uart@1000")
             .prop_u32s("reg", &[0x1000, 0x100])
             .prop_str("compatible", "arm,pl011")
             .end();
-        b.begin("bus")
-            .prop_u32s("#address-cells", &[1])
-            .prop_u32s("#size-cells", &[1]);
+        b.begin("bus").addr_size_cells(1, 1);
         b.begin("dev@0").prop_u32s("reg", &[0, 4]).end();
         b.end();
         b.end();

@@ -11,6 +11,7 @@ use crate::drivers::of::of_numa::{of_node_to_nid, of_numa_find_distance_map};
 use crate::drivers::of::reserved_mem::{fdt_scan_reserved_mem, ReservedMemItem, ReservedMemKind};
 use crate::drivers::of::test_builder::{ranges, tree, FdtBuilder};
 use crate::kernel::printk::take_captured;
+use crate::mm::testing::Rng;
 
 const A_128M: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/a_128M_smp1.dtb");
 const C_4G: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/c_4G_smp2.dtb");
@@ -403,21 +404,6 @@ fn bad_structure_blocks_name_the_offset() {
 // ---------------------------------------------------------------------------------------------
 // Random corruption: nothing may panic or hang.
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// The QEMU blobs padded to 1 MiB; the fuzzer works on the used part (totalsize patched).
 fn compact(blob: &[u8]) -> Vec<u8> {
     let h = fdt_check_header(blob).unwrap();
@@ -431,16 +417,12 @@ fn compact(blob: &[u8]) -> Vec<u8> {
 fn rich_tree() -> Vec<u8> {
     let mut b = FdtBuilder::new();
     b.memreserve(0x4800_0000, 0x1000);
-    b.begin("")
-        .prop_u32s("#address-cells", &[2])
-        .prop_u32s("#size-cells", &[2])
-        .prop_str("model", "rich");
+    b.begin("").addr_size_cells(2, 2).prop_str("model", "rich");
     b.begin("aliases")
         .prop_str("serial0", "/soc/uart@1000")
         .end();
     b.begin("soc")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[1])
+        .addr_size_cells(1, 1)
         .prop_u32s("ranges", &[0, 0, 0x1000_0000, 0x10_0000]);
     b.begin("uart@1000")
         .prop_u32s("reg", &[0x1000, 0x100])
@@ -457,8 +439,7 @@ fn rich_tree() -> Vec<u8> {
         .prop_u32s("linux,usable-memory", &[0, 0x8000_0000, 0, 0x1000_0000])
         .end();
     b.begin("reserved-memory")
-        .prop_u32s("#address-cells", &[2])
-        .prop_u32s("#size-cells", &[2])
+        .addr_size_cells(2, 2)
         .prop("ranges", &[]);
     b.begin("fw@41000000")
         .prop_u32s("reg", &[0, 0x4100_0000, 0, 0x1000])
@@ -474,9 +455,7 @@ fn rich_tree() -> Vec<u8> {
         .prop_str("method", "hvc")
         .prop_str("compatible", "arm,psci-1.0")
         .end();
-    b.begin("cpus")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[0]);
+    b.begin("cpus").addr_size_cells(1, 0);
     b.begin("cpu@0")
         .prop_str("device_type", "cpu")
         .prop_u32s("reg", &[0])

@@ -7,16 +7,13 @@ fn sample(rsv_addr_cells: u32) -> Vec<u8> {
     let mut b = FdtBuilder::new();
     b.memreserve(0x4800_0000, 0x1000)
         .memreserve(0x4900_0000, 0x2000);
-    b.begin("")
-        .prop_u32s("#address-cells", &[2])
-        .prop_u32s("#size-cells", &[2]);
+    b.begin("").addr_size_cells(2, 2);
     b.begin("memory@40000000")
         .prop_str("device_type", "memory")
         .prop_u32s("reg", &[0, 0x4000_0000, 0, 0x4000_0000])
         .end();
     b.begin("reserved-memory")
-        .prop_u32s("#address-cells", &[rsv_addr_cells])
-        .prop_u32s("#size-cells", &[2])
+        .addr_size_cells(rsv_addr_cells, 2)
         .prop("ranges", &[]);
     b.begin("secmon@41000000")
         .prop_u32s(
@@ -156,12 +153,8 @@ fn mismatched_cells_root_is_rejected_with_linux_message() {
 #[test]
 fn root_without_ranges_is_rejected() {
     let mut b = FdtBuilder::new();
-    b.begin("")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[1]);
-    b.begin("reserved-memory")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[1]);
+    b.begin("").addr_size_cells(1, 1);
+    b.begin("reserved-memory").addr_size_cells(1, 1);
     b.begin("r@0").prop_u32s("reg", &[0x1000, 0x1000]).end();
     b.end().end();
     let blob = b.finish();
@@ -179,12 +172,9 @@ fn root_without_ranges_is_rejected() {
 #[test]
 fn zero_size_static_entry_is_reported_like_linux() {
     let mut b = FdtBuilder::new();
-    b.begin("")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[1]);
+    b.begin("").addr_size_cells(1, 1);
     b.begin("reserved-memory")
-        .prop_u32s("#address-cells", &[1])
-        .prop_u32s("#size-cells", &[1])
+        .addr_size_cells(1, 1)
         .prop("ranges", &[]);
     b.begin("r@1000").prop("reg", &cells(&[0x1000, 0])).end();
     b.end().end();

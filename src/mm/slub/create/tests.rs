@@ -1,13 +1,13 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::page_alloc::GFP_KERNEL;
+use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::slab::{
     SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_NO_MERGE, SLAB_NO_USER_FLAGS, SLAB_POISON,
     SLAB_RED_ZONE, SLAB_STORE_USER,
 };
 use crate::mm::slab_common::KMALLOC_INFO;
-use crate::mm::slub::sim::{self, Machine};
 use crate::mm::slub::{slab_ksize, KmemCache, SlabState, DEBUG_DEFAULT_FLAGS};
+use crate::mm::testing::{SimPages, SlubMachine};
 
 /// Linux 6.1's calculate_order() for the kmalloc caches: (size, order) with 1, 2, 4 CPUs.
 #[test]
@@ -39,7 +39,7 @@ fn calculate_order_matches_linux() {
         }
     }
     // The arm64 machines' kmalloc caches, as /proc/slabinfo shows them on 2 CPUs.
-    let m = Machine::with_params(64, SlubParams::new(2, 1, 1));
+    let m = SlubMachine::with_params(64, SlubParams::new(2, 1, 1));
     let mut out = String::new();
     m.slub.slabinfo(&mut out).unwrap();
     let line = |name: &str| {
@@ -87,7 +87,7 @@ fn calculate_order_matches_linux() {
 /// Bring-up: DOWN -> PARTIAL -> UP -> FULL, the boot caches bootstrapped.
 #[test]
 fn bootstrap_and_states() {
-    let pages: &'static sim::SimPages = Box::leak(Box::new(sim::SimPages::new(16, 1)));
+    let pages: &'static SimPages = Box::leak(Box::new(SimPages::new(16, 1)));
     let slub = Box::new(SlubAllocator::new(pages, SlubParams::new(2, 1, 3)));
     assert_eq!(slub.slab_state(), SlabState::Down);
     slub.kmem_cache_init();
@@ -117,7 +117,7 @@ fn bootstrap_and_states() {
 /// Alignments 8 ... 4096 from kmem_cache_create(align).
 #[test]
 fn alignments() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     for shift in 3..=12u32 {
         let align = 1u32 << shift;
         let name: &'static str = Box::leak(format!("align-{align}").into_boxed_str());
@@ -161,7 +161,7 @@ fn alignments() {
 /// The object layout of calculate_sizes() for a few flag sets (Linux's numbers).
 #[test]
 fn object_layout() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let c = |name: &'static str, size, flags| {
         m.slub
             .kmem_cache_create(name, size, 0, flags | SLAB_NO_USER_FLAGS, None)
@@ -204,7 +204,7 @@ fn object_layout() {
 /// The size_index table of a kmalloc_min_size=8 allocator is Linux's initial one.
 #[test]
 fn kmalloc_class_names() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     for (size, name) in [
         (1, "kmalloc-8"),
         (72, "kmalloc-96"),

@@ -1,15 +1,15 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::page_alloc::{__GFP_ZERO, GFP_KERNEL};
+use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
 use crate::mm::slab::{
     SlabFlags, SLAB_CONSISTENCY_CHECKS, SLAB_KMALLOC, SLAB_NO_MERGE, SLAB_NO_USER_FLAGS,
     SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER,
 };
-use crate::mm::slub::sim::Machine;
 use crate::mm::slub::KmemCache;
+use crate::mm::testing::SlubMachine;
 
 fn test_kmem_cache_create<'m>(
-    m: &'m Machine,
+    m: &'m SlubMachine,
     name: &'static str,
     size: u32,
     flags: SlabFlags,
@@ -22,7 +22,7 @@ fn test_kmem_cache_create<'m>(
 /// slub_kunit: test_clobber_zone.
 #[test]
 fn kunit_clobber_zone() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     take_captured();
     let s = test_kmem_cache_create(&m, "TestSlub_RZ_alloc", 64, SLAB_RED_ZONE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
@@ -56,7 +56,7 @@ fn kunit_clobber_zone() {
 /// slub_kunit: test_next_pointer.
 #[test]
 fn kunit_next_pointer() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_next_ptr_free", 64, SLAB_POISON);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     // SAFETY: ours; then reading and corrupting its free pointer, as the kunit case does.
@@ -96,21 +96,33 @@ fn kunit_next_pointer() {
     }
 }
 
-/// slub_kunit: test_first_word.
-#[test]
-fn kunit_first_word() {
-    let m = Machine::small();
-    let s = test_kmem_cache_create(&m, "TestSlub_1th_word_free", 64, SLAB_POISON);
+/// slub_kunit's write-after-free cases: in a fresh 64-byte `flags` cache an object is
+/// freed, then `byte` is written at `offset` in it; validate_slab_cache() must count two
+/// errors. Returns what the validation printed and the byte at `offset` after it.
+fn write_after_free(name: &'static str, flags: SlabFlags, offset: usize, byte: u8) -> (String, u8) {
+    let m = SlubMachine::small();
+    let s = test_kmem_cache_create(&m, name, 64, flags);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
-    // SAFETY: a write after free, inside the slab, as the kunit case does.
+    // SAFETY: a write after free, inside the slab, as the kunit cases do.
     unsafe {
         m.slub.kmem_cache_free(s, p);
-        *p = 0x78;
+        *p.add(offset) = byte;
     }
     take_captured();
     m.slub.validate_slab_cache(s);
     assert_eq!(m.slub.slab_errors(), 2);
     let log = take_captured();
+    // SAFETY: the object is still inside the slab (free, possibly repaired).
+    let after = unsafe { *p.add(offset) };
+    // SAFETY: the cache is ours.
+    unsafe { m.slub.kmem_cache_destroy(s) };
+    (log, after)
+}
+
+/// slub_kunit: test_first_word.
+#[test]
+fn kunit_first_word() {
+    let (log, first) = write_after_free("TestSlub_1th_word_free", SLAB_POISON, 0, 0x78);
     assert!(
         log.contains("BUG TestSlub_1th_word_free (Not tainted): Poison overwritten"),
         "{log}"
@@ -120,55 +132,29 @@ fn kunit_first_word() {
         log.contains("FIX TestSlub_1th_word_free: Restoring Poison 0x"),
         "{log}"
     );
-    // SAFETY: the repaired object is free again: read its first byte.
-    assert_eq!(unsafe { *p }, POISON_FREE);
-    // SAFETY: the cache is ours.
-    unsafe { m.slub.kmem_cache_destroy(s) };
+    // The repaired object is free again.
+    assert_eq!(first, POISON_FREE);
 }
 
 /// slub_kunit: test_clobber_50th_byte.
 #[test]
 fn kunit_clobber_50th_byte() {
-    let m = Machine::small();
-    let s = test_kmem_cache_create(&m, "TestSlub_50th_word_free", 64, SLAB_POISON);
-    let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
-    // SAFETY: a write after free, inside the slab.
-    unsafe {
-        m.slub.kmem_cache_free(s, p);
-        *p.add(50) = 0x9a;
-    }
-    m.slub.validate_slab_cache(s);
-    assert_eq!(m.slub.slab_errors(), 2);
-    assert!(take_captured().contains("First byte 0x9a instead of 0x6b"));
-    // SAFETY: the cache is ours.
-    unsafe { m.slub.kmem_cache_destroy(s) };
+    let (log, _) = write_after_free("TestSlub_50th_word_free", SLAB_POISON, 50, 0x9a);
+    assert!(log.contains("First byte 0x9a instead of 0x6b"));
 }
 
 /// slub_kunit: test_clobber_redzone_free.
 #[test]
 fn kunit_clobber_redzone_free() {
-    let m = Machine::small();
-    let s = test_kmem_cache_create(&m, "TestSlub_RZ_free", 64, SLAB_RED_ZONE);
-    let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
-    // SAFETY: a write into the red zone of a free object, inside the slab.
-    unsafe {
-        m.slub.kmem_cache_free(s, p);
-        *p.add(64) = 0xab;
-    }
-    take_captured();
-    m.slub.validate_slab_cache(s);
-    assert_eq!(m.slub.slab_errors(), 2);
-    let log = take_captured();
+    let (log, _) = write_after_free("TestSlub_RZ_free", SLAB_RED_ZONE, 64, 0xab);
     assert!(log.contains("Right Redzone overwritten"), "{log}");
     assert!(log.contains("First byte 0xab instead of 0xbb"), "{log}");
-    // SAFETY: the cache is ours.
-    unsafe { m.slub.kmem_cache_destroy(s) };
 }
 
 /// slub_kunit: test_kmalloc_redzone_access.
 #[test]
 fn kunit_kmalloc_redzone_access() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(
         &m,
         "TestSlub_RZ_kmalloc",
@@ -204,7 +190,7 @@ fn kunit_kmalloc_redzone_access() {
 /// slub_kunit: test_kfree_rcu.
 #[test]
 fn kunit_kfree_rcu() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_kfree_rcu", 16, SLAB_NO_MERGE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     // SAFETY: a live object with room for its rcu_head at 0; the cache is ours.
@@ -220,7 +206,7 @@ fn kunit_kfree_rcu() {
 /// thread, many times.
 #[test]
 fn kunit_kfree_rcu_wq_destroy() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let slub: &SlubAllocator = &m.slub;
     for _ in 0..20 {
         let s = slub
@@ -248,7 +234,7 @@ fn kunit_kfree_rcu_wq_destroy() {
 /// slub_kunit: test_leak_destroy — destroy with a live object is refused and reported.
 #[test]
 fn kunit_leak_destroy() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_leak_destroy", 64, SLAB_NO_MERGE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     take_captured();
@@ -275,7 +261,7 @@ fn kunit_leak_destroy() {
 /// slub_kunit: test_krealloc_redzone_zeroing.
 #[test]
 fn kunit_krealloc_redzone_zeroing() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(
         &m,
         "TestSlub_krealloc",
@@ -320,7 +306,7 @@ fn kunit_krealloc_redzone_zeroing() {
 /// The taint in later reports, as Linux's print_tainted() shows TAINT_BAD_PAGE.
 #[test]
 fn second_report_is_tainted() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(&m, "TestSlub_taint", 64, SLAB_RED_ZONE);
     let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
     for _ in 0..2 {
@@ -338,7 +324,7 @@ fn second_report_is_tainted() {
 /// With `F`, a double free is caught before it corrupts the freelist.
 #[test]
 fn double_free_is_refused_with_consistency_checks() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = test_kmem_cache_create(
         &m,
         "TestSlub_double",

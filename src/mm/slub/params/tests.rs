@@ -3,8 +3,8 @@ use crate::kernel::printk::take_captured;
 use crate::mm::slab::{
     SLAB_CONSISTENCY_CHECKS, SLAB_NO_USER_FLAGS, SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER,
 };
-use crate::mm::slub::sim::Machine;
 use crate::mm::slub::{DEBUG_DEFAULT_FLAGS, DEBUG_METADATA_FLAGS};
+use crate::mm::testing::SlubMachine;
 
 /// slub_debug= parsing and per-cache matching (Linux's setup_slub_debug()).
 #[test]
@@ -40,7 +40,7 @@ fn slub_debug_option() {
     // `O`: a cache whose debug metadata would raise its minimum order gets none.
     let mut p = SlubParams::new(1, 1, 0).with_slub_debug(Some("FZPUO"));
     p.kmalloc_min_size = 8;
-    let m = Machine::with_params(32, p);
+    let m = SlubMachine::with_params(32, p);
     assert_eq!(
         m.slub.find_cache("kmalloc-4k").unwrap().flags & DEBUG_METADATA_FLAGS,
         0

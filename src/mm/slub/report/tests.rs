@@ -1,8 +1,8 @@
 use super::*;
 use crate::kernel::printk::take_captured;
-use crate::mm::page_alloc::GFP_KERNEL;
+use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::slab::SLAB_NO_MERGE;
-use crate::mm::slub::sim::Machine;
+use crate::mm::testing::SlubMachine;
 use core::sync::atomic::Ordering;
 
 /// The `SLUB:` line for each machine of the Linux fixtures.
@@ -22,7 +22,7 @@ fn slub_line_matches_linux_fixtures() {
             .lines()
             .find_map(|l| l.find("SLUB: ").map(|i| &l[i..]))
             .expect("a SLUB: line");
-        let m = Machine::with_params(16 * nodes as usize, SlubParams::new(cpus, nodes, 7));
+        let m = SlubMachine::with_params(16 * nodes as usize, SlubParams::new(cpus, nodes, 7));
         let mine = take_captured();
         let line = mine
             .lines()
@@ -36,7 +36,7 @@ fn slub_line_matches_linux_fixtures() {
 /// Out of memory: NULL and Linux's report.
 #[test]
 fn out_of_memory_report() {
-    let m = Machine::small();
+    let m = SlubMachine::small();
     let s = m
         .slub
         .kmem_cache_create("oom", 2000, 0, SLAB_NO_MERGE, None)

@@ -1,6 +1,19 @@
-use super::*;
-use crate::mm::mmzone::MAX_ORDER;
-use crate::mm::page::{init_single_page, PG_HEAD, TAIL_MAPPING};
+//! SLUB's page source and the SLUB step of a simulated machine, for host tests.
+//!
+//! [`SimPages`] is a page source over simulated RAM with its own memmap, split evenly
+//! between nodes, that hands out naturally aligned blocks, counts them, checks what comes
+//! back and can be told to fail (out of memory): SLUB's tests see every page it takes.
+//! [`SlubMachine`] is SLUB brought up (`kmem_cache_init`, `kmem_cache_init_late`) over
+//! such a source or over the buddy of a [`super::Machine`]. Mirrors `mm/slub.c`'s
+//! `kmem_cache_init()` path for host tests; the page source stands in for `alloc_pages()`.
+
+use super::ram::SimRam;
+use crate::include::mmzone::MAX_ORDER;
+use crate::mm::gfp::{GfpT, __GFP_COMP, __GFP_ZERO};
+use crate::mm::page::{init_single_page, Page, PG_HEAD, PG_SLAB, TAIL_MAPPING};
+use crate::mm::slub::{KmemCache, SlabPageSource, SlubAllocator, SlubParams, PAGE_SZ};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::cell::Cell;
 use std::sync::Mutex;
 
@@ -13,9 +26,17 @@ pub fn set_cpu(cpu: usize) {
     CPU.with(|c| c.set(cpu));
 }
 
+/// Linux: smp_processor_id() — the CPU the current thread "runs on" (0 unless
+/// [`set_cpu`] said otherwise).
+pub fn smp_processor_id() -> usize {
+    CPU.with(|c| c.get())
+}
+
+/// Simulated pages: an arena of simulated RAM at physical 0 with its own memmap.
 pub struct SimPages {
+    /// Owns the arena's host memory.
+    _ram: SimRam,
     mem: *mut u8,
-    layout: std::alloc::Layout,
     pages: Box<[Page]>,
     used: Mutex<Vec<bool>>,
     nodes: usize,
@@ -33,16 +54,14 @@ unsafe impl Send for SimPages {}
 impl SimPages {
     pub fn new(mib: usize, nodes: usize) -> Self {
         let npages = mib * 256;
-        let layout =
-            std::alloc::Layout::from_size_align(npages * PAGE_SZ, PAGE_SZ << (MAX_ORDER - 1))
-                .unwrap();
-        // SAFETY: a non-zero layout.
-        let mem = unsafe { std::alloc::alloc(layout) };
-        assert!(!mem.is_null());
+        // Physical 0 keeps every naturally aligned block naturally aligned on the host.
+        let mut ram = SimRam::new();
+        ram.back(0, (npages * PAGE_SZ) as u64);
+        let mem = super::ram::__va(crate::mm::PhysAddr(0));
         let pages: Box<[Page]> = (0..npages).map(|_| Page::zeroed()).collect();
         Self {
+            _ram: ram,
             mem,
-            layout,
             pages,
             used: Mutex::new(vec![false; npages]),
             nodes,
@@ -80,13 +99,6 @@ impl SimPages {
             i += n;
         }
         None
-    }
-}
-
-impl Drop for SimPages {
-    fn drop(&mut self) {
-        // SAFETY: allocated in new() with this layout.
-        unsafe { std::alloc::dealloc(self.mem, self.layout) };
     }
 }
 
@@ -176,35 +188,27 @@ unsafe impl SlabPageSource for SimPages {
     }
 
     fn smp_processor_id(&self) -> usize {
-        CPU.with(|c| c.get())
+        smp_processor_id()
     }
 
     fn numa_mem_id(&self) -> i32 {
-        (CPU.with(|c| c.get()) % self.nodes) as i32
+        (smp_processor_id() % self.nodes) as i32
     }
 }
 
-/// A page source and a SLUB allocator over it, brought up.
-pub struct Machine {
+/// A machine up to SLUB: the allocator over its page source, brought up.
+pub struct SlubMachine<S: SlabPageSource + 'static = SimPages> {
     pub slub: Box<SlubAllocator<'static>>,
-    pub pages: &'static SimPages,
+    pub pages: &'static S,
 }
 
-impl Machine {
-    pub fn with_params(mib: usize, params: SlubParams) -> Self {
-        let pages: &'static SimPages =
-            Box::leak(Box::new(SimPages::new(mib, params.nr_node_ids as usize)));
+impl<S: SlabPageSource + 'static> SlubMachine<S> {
+    /// kmem_cache_init() and kmem_cache_init_late() over `pages`.
+    pub fn over(pages: &'static S, params: SlubParams) -> Self {
         let slub = Box::new(SlubAllocator::new(pages, params));
         slub.kmem_cache_init();
         slub.kmem_cache_init_late();
         Self { slub, pages }
-    }
-
-    /// 1 CPU, 1 node, 8-byte kmalloc minimum (every class), 64 MiB.
-    pub fn small() -> Self {
-        let mut p = SlubParams::new(1, 1, 0x1234_5678);
-        p.kmalloc_min_size = 8;
-        Self::with_params(64, p)
     }
 
     /// Every cache's empty slabs returned: what a page count may be compared after.
@@ -219,5 +223,21 @@ impl Machine {
             // SAFETY: caches live while the machine does (no destroy runs concurrently).
             self.slub.kmem_cache_shrink(unsafe { &*s });
         }
+    }
+}
+
+impl SlubMachine<SimPages> {
+    /// SLUB over `mib` MiB of [`SimPages`], split between `params.nr_node_ids` nodes.
+    pub fn with_params(mib: usize, params: SlubParams) -> Self {
+        let pages: &'static SimPages =
+            Box::leak(Box::new(SimPages::new(mib, params.nr_node_ids as usize)));
+        Self::over(pages, params)
+    }
+
+    /// 1 CPU, 1 node, 8-byte kmalloc minimum (every class), 64 MiB.
+    pub fn small() -> Self {
+        let mut p = SlubParams::new(1, 1, 0x1234_5678);
+        p.kmalloc_min_size = 8;
+        Self::with_params(64, p)
     }
 }
