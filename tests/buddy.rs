@@ -10,9 +10,8 @@ use arm64_mm::arch::aarch64::mm::init::{ARM64_DMA_PHYS_LIMIT, MAX_PFN};
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::kernel::printk::LineBuf;
-use arm64_mm::mm::page_alloc::{
-    page_alloc, PageAlloc, PagePtr, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_DMA, GFP_KERNEL,
-};
+use arm64_mm::mm::gfp::{__GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_DMA, GFP_KERNEL};
+use arm64_mm::mm::page_alloc::{page_alloc, PageAlloc, PagePtr};
 use arm64_mm::mm::show::buddyinfo;
 use arm64_mm::{check, qemu_test};
 use core::fmt::Write;

@@ -4,8 +4,8 @@
 #![no_std]
 #![no_main]
 
+use arm64_mm::arch::aarch64::esr::FaultKind;
 use arm64_mm::arch::aarch64::kernel::extable::{probe_exec, probe_read_u8};
-use arm64_mm::arch::aarch64::mm::fault::FaultKind;
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::{check, qemu_test};

@@ -5,9 +5,9 @@
 #![no_std]
 #![no_main]
 
+use arm64_mm::arch::aarch64::esr::FaultKind;
 use arm64_mm::arch::aarch64::kernel::extable::{probe_exec, probe_read_u8, probe_write_u8};
 use arm64_mm::arch::aarch64::memory::{__va, lm_alias, pa_symbol, PAGE_END, PAGE_OFFSET};
-use arm64_mm::arch::aarch64::mm::fault::FaultKind;
 use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
 use arm64_mm::arch::aarch64::mm::ptdump::{ptdump, walk_kernel_tables};
 use arm64_mm::kernel::ktest;

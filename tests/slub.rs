@@ -11,7 +11,8 @@ extern crate alloc;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use arm64_mm::kernel::ktest;
-use arm64_mm::mm::page_alloc::{page_alloc, GFP_KERNEL};
+use arm64_mm::mm::gfp::GFP_KERNEL;
+use arm64_mm::mm::page_alloc::page_alloc;
 use arm64_mm::mm::slab_common::{
     kfree, kmalloc, kmem_cache_alloc, kmem_cache_create, kmem_cache_free, kmem_cache_shrink_all,
     ksize, slab_state,

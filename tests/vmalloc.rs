@@ -6,8 +6,8 @@
 #![no_std]
 #![no_main]
 
+use arm64_mm::arch::aarch64::esr::FaultKind;
 use arm64_mm::arch::aarch64::kernel::extable::probe_read_u8;
-use arm64_mm::arch::aarch64::mm::fault::FaultKind;
 use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
@@ -190,7 +190,7 @@ pub fn kernel_init() -> ! {
     let mut pages = [core::ptr::NonNull::<arm64_mm::mm::page::Page>::dangling(); 4];
     for (i, p) in pages.iter_mut().enumerate() {
         *p = pa
-            .alloc_pages(arm64_mm::mm::page_alloc::GFP_KERNEL, 0)
+            .alloc_pages(arm64_mm::mm::gfp::GFP_KERNEL, 0)
             .expect("page");
         // SAFETY: our page, through the linear map.
         unsafe {

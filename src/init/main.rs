@@ -57,7 +57,7 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
 /// on its node, holding a copy of the static per-CPU image.
 fn setup_per_cpu_areas() {
     use crate::mm::{memblock::MEMBLOCK, numa::NUMA_EARLY, percpu};
-    let cpus: [usize; crate::mm::numa::NR_CPUS] = core::array::from_fn(|i| i);
+    let cpus: [usize; crate::include::numa::NR_CPUS] = core::array::from_fn(|i| i);
     let numa = NUMA_EARLY.lock();
     let offsets = percpu::setup_per_cpu_areas(
         crate::kernel::sections::percpu_static_image(),

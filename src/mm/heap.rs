@@ -31,9 +31,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use buddy_system_allocator::Heap;
 
-use super::page_alloc::{__GFP_ZERO, GFP_KERNEL};
 use super::slab::{zero_or_null_ptr, KMALLOC_MAX_SIZE};
 use super::slub::{SlabState, SlubAllocator};
+use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
 
 /// Which allocator owns a pointer (for dealloc and for tests).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

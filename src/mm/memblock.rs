@@ -45,8 +45,8 @@ use crate::kernel::params::SetupResult;
 
 // Temporary re-exports: these constants moved to `crate::include`; modules that still import
 // them from here keep compiling until they import the leaves directly.
-pub use crate::include::cache::SMP_CACHE_BYTES;
-pub use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
+use crate::include::cache::SMP_CACHE_BYTES;
+use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
 
 /// Linux: WARN_ON() — report an unexpected condition and go on.
 macro_rules! warn_on {

@@ -35,7 +35,7 @@ use crate::include::pageblock_flags::MIGRATETYPE_MASK;
 
 // Temporary re-exports: these constants moved to `crate::include::mmzone`; modules that still
 // import them from here keep compiling until they import the leaf directly.
-pub use crate::include::mmzone::{MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
+use crate::include::mmzone::{MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
 
 /// Linux: enum zone_watermarks.
 pub const WMARK_MIN: usize = 0;

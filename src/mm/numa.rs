@@ -27,7 +27,7 @@ use crate::kernel::params::SetupResult;
 
 // Temporary re-export: NR_CPUS moved to `crate::include::numa`; modules that still import it
 // from here keep compiling until they import the leaf directly. (Also this file's own import.)
-pub use crate::include::numa::NR_CPUS;
+use crate::include::numa::NR_CPUS;
 
 /// Linux: LOCAL_DISTANCE.
 pub const LOCAL_DISTANCE: u32 = 10;

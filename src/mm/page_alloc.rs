@@ -65,17 +65,17 @@ use super::page::{
     TAIL_MAPPING,
 };
 use crate::include::mmzone::{
-    page_group_by_mobility_disabled, MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE,
-    MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
-    PAGE_ALLOC_COSTLY_ORDER, ZONE_DMA32, ZONE_NORMAL,
+    page_group_by_mobility_disabled, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE,
+    MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE, ZONE_DMA32,
+    ZONE_NORMAL,
 };
+use crate::include::mmzone::{MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
 use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 
 // Temporary re-exports: the GFP flags moved to `mm::gfp` and `%pGp` to `mm::page`; modules
 // that still import them from here keep compiling until they import those directly. (The
 // glob is also this file's own import of `mm::gfp`: when it goes, import the names used.)
-pub use super::gfp::*;
-pub use super::page::PageFlagNames;
+use super::gfp::*;
 
 mod debug;
 mod mm_init;

@@ -53,7 +53,8 @@ use super::addr::{align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use super::memblock::{Memblock, MEMBLOCK_ALLOC_ACCESSIBLE, PHYS_ADDR_MAX};
 use super::numa::LOCAL_DISTANCE;
 use crate::include::cache::SMP_CACHE_BYTES;
-use crate::include::numa::{MAX_NUMNODES, NR_CPUS, NUMA_NO_NODE};
+use crate::include::numa::NR_CPUS;
+use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
 use crate::kernel::printk::{LineBuf, KERN_DEBUG, KERN_EMERG};
 
 const PAGE: usize = PAGE_SIZE as usize;

@@ -10,7 +10,8 @@ use core::sync::atomic::Ordering;
 
 use super::mmzone::{NodeDataMap, Zone, NR_FREE_PAGES, WMARK_HIGH, WMARK_LOW, WMARK_MIN};
 use super::page_alloc::{free_area_snapshot, show_mem, PageAlloc, PAGETYPEINFO_CAP};
-use crate::include::mmzone::{MAX_NR_ZONES, MAX_ORDER, MIGRATETYPE_NAMES, MIGRATE_TYPES};
+use crate::include::mmzone::MAX_ORDER;
+use crate::include::mmzone::{MAX_NR_ZONES, MIGRATETYPE_NAMES, MIGRATE_TYPES};
 use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 use crate::kernel::params::SetupResult;
 use crate::kernel::printk::LineBuf;

@@ -7,8 +7,8 @@
 //! Imports only constants (page size, `MAX_ORDER`, the gfp bits): slub.rs builds on it,
 //! slab_common.rs on both, heap.rs on all three.
 
-use super::page_alloc::{GfpT, __GFP_DMA, __GFP_RECLAIMABLE};
-use super::PAGE_SIZE;
+use super::addr::{PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::gfp::{GfpT, __GFP_DMA, __GFP_RECLAIMABLE};
 
 // ---------------------------------------------------------------------------------------------
 // Cache flags (include/linux/slab.h, 6.1; `slab_flags_t`).
@@ -93,11 +93,11 @@ pub const SLAB_FLAGS_PERMITTED: SlabFlags = SLAB_CORE_FLAGS
 /// `KMALLOC_MIN_SIZE` = `ARCH_KMALLOC_MINALIGN` = `ARCH_DMA_MINALIGN` of Linux 6.1 on arm64.
 pub const ARM64_KMALLOC_MIN_SIZE: usize = 128;
 /// Linux: KMALLOC_SHIFT_HIGH (SLUB: PAGE_SHIFT + 1).
-pub const KMALLOC_SHIFT_HIGH: usize = super::PAGE_SHIFT as usize + 1;
+pub const KMALLOC_SHIFT_HIGH: usize = PAGE_SHIFT as usize + 1;
 /// Linux: KMALLOC_MAX_CACHE_SIZE — larger requests go to the page allocator.
 pub const KMALLOC_MAX_CACHE_SIZE: usize = 1 << KMALLOC_SHIFT_HIGH;
 /// Linux: KMALLOC_SHIFT_MAX (MAX_ORDER + PAGE_SHIFT - 1).
-pub const KMALLOC_SHIFT_MAX: usize = super::mmzone::MAX_ORDER + super::PAGE_SHIFT as usize - 1;
+pub const KMALLOC_SHIFT_MAX: usize = crate::include::mmzone::MAX_ORDER + PAGE_SHIFT as usize - 1;
 /// Linux: KMALLOC_MAX_SIZE — the largest kmalloc (4 MiB).
 pub const KMALLOC_MAX_SIZE: usize = 1 << KMALLOC_SHIFT_MAX;
 /// Linux: ZERO_SIZE_PTR — what kmalloc(0) returns: not NULL, but faults on any access.
@@ -177,7 +177,7 @@ pub const fn get_order(size: usize) -> u32 {
     if size <= PAGE_SIZE as usize {
         0
     } else {
-        fls(((size - 1) >> super::PAGE_SHIFT) as u64)
+        fls(((size - 1) >> PAGE_SHIFT) as u64)
     }
 }
 

@@ -41,13 +41,13 @@ use core::panic::Location;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 
-use super::memblock::NUMA_NO_NODE;
-use super::page_alloc::{GfpT, __GFP_COMP, __GFP_ZERO};
-pub use super::slab::*;
+use super::slab::*;
 use super::slub::{
     slab_ksize, slub_debug_orig_size, KmemCache, SlabPageSource, SlabState, SlubAllocator,
     SlubParams, PAGE_SZ, SLUB_RED_ACTIVE,
 };
+use crate::include::numa::NUMA_NO_NODE;
+use crate::mm::gfp::{GfpT, __GFP_COMP, __GFP_ZERO};
 
 // ---------------------------------------------------------------------------------------------
 // Merging flags and kmalloc_info[] (mm/slab_common.c).
@@ -139,7 +139,7 @@ impl SlubAllocator<'_> {
     ) -> *mut KmemCache {
         let kc = self.kmem_cache().expect("kmalloc caches before kmem_cache");
         let s = self
-            .kmem_cache_zalloc(kc, super::page_alloc::GFP_NOWAIT)
+            .kmem_cache_zalloc(kc, super::gfp::GFP_NOWAIT)
             .cast::<KmemCache>();
         if s.is_null() {
             panic!("Out of memory when creating slab {}", name);
@@ -544,7 +544,7 @@ impl SlubAllocator<'_> {
     ) -> Result<*mut KmemCache, i32> {
         let kc = self.kmem_cache().ok_or(EINVAL)?;
         let s = self
-            .kmem_cache_zalloc(kc, super::page_alloc::GFP_KERNEL)
+            .kmem_cache_zalloc(kc, super::gfp::GFP_KERNEL)
             .cast::<KmemCache>();
         if s.is_null() {
             return Err(ENOMEM);

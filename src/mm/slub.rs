@@ -85,17 +85,17 @@ use core::sync::atomic::{
     AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 
-use super::memblock::{MAX_NUMNODES, NUMA_NO_NODE};
 use super::page::{list_add, list_add_tail, list_del, list_move, ListHead, Page, PG_SLAB};
-use super::page_alloc::{
-    GfpT, __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_NOFAIL, __GFP_NOMEMALLOC, __GFP_NORETRY,
-    __GFP_NOWARN, __GFP_RECLAIM, __GFP_RECLAIMABLE, __GFP_ZERO, GFP_DMA, GFP_DMA32,
-};
 use super::slab::{
     SlabFlags, KMALLOC_SHIFT_HIGH, NR_KMALLOC_TYPES, SLAB_CONSISTENCY_CHECKS, SLAB_POISON,
     SLAB_RED_ZONE, SLAB_STORE_USER,
 };
 use super::PAGE_SIZE;
+use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
+use crate::mm::gfp::{
+    GfpT, __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_NOFAIL, __GFP_NOMEMALLOC, __GFP_NORETRY,
+    __GFP_NOWARN, __GFP_RECLAIM, __GFP_RECLAIMABLE, __GFP_ZERO, GFP_DMA, GFP_DMA32,
+};
 
 mod create;
 mod debug;

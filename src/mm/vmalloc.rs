@@ -96,7 +96,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use self::tree::{va_size, VaTree, P};
 use super::addr::{align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use super::page::Page;
-use crate::include::numa::{MAX_NUMNODES, NR_CPUS};
+use crate::include::numa::MAX_NUMNODES;
+use crate::include::numa::NR_CPUS;
 
 // ---------------------------------------------------------------------------------------------
 // include/linux/vmalloc.h (6.1)

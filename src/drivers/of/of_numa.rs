@@ -7,7 +7,8 @@
 #![allow(clippy::result_large_err)]
 
 use super::libfdt::{be32, Diagnostic, Fdt, Node, Problem, Severity};
-use crate::mm::memblock::{Memblock, MAX_NUMNODES};
+use crate::include::numa::MAX_NUMNODES;
+use crate::mm::memblock::Memblock;
 use crate::mm::numa::{numa_add_memblk, NumaError, NumaInfo, LOCAL_DISTANCE};
 
 /// Linux: of_node_to_nid() for a CPU node — its own `numa-node-id`, if present; a malformed

@@ -14,7 +14,8 @@ use super::libfdt::{
     be32, Children, DiagQueue, Diagnostic, Fdt, Node, Problem, RegIter, Severity, StrList,
 };
 use super::PR_FDT;
-use crate::mm::memblock::{MemType, Memblock, MEMBLOCK_ALLOC_ANYWHERE, SMP_CACHE_BYTES};
+use crate::include::cache::SMP_CACHE_BYTES;
+use crate::mm::memblock::{MemType, Memblock, MEMBLOCK_ALLOC_ANYWHERE};
 use crate::mm::PhysAddr;
 
 /// Linux's pr_fmt for drivers/of/of_reserved_mem.c.

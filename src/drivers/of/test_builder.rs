@@ -224,7 +224,8 @@ pub fn mem_node(b: &mut FdtBuilder, name: &str, reg: &[u32]) {
 
 use super::base::{for_each_of_cpu_node, of_get_cpu_hwid};
 use super::of_numa::{of_node_to_nid, of_numa_init};
-use crate::mm::memblock::{Memblock, NUMA_NO_NODE};
+use crate::include::numa::NUMA_NO_NODE;
+use crate::mm::memblock::Memblock;
 use crate::mm::numa::{NumaError, NumaInfo};
 
 /// The `numa-node-id` of each CPU node with a readable id and node id, in `/cpus` order:

@@ -9,7 +9,8 @@ use core::ptr;
 use core::sync::atomic::Ordering;
 
 use super::{PageAlloc, COMM};
-use crate::include::mmzone::{MAX_NR_ZONES, MAX_ORDER, MIGRATE_TYPES, ZONE_DMA};
+use crate::include::mmzone::MAX_ORDER;
+use crate::include::mmzone::{MAX_NR_ZONES, MIGRATE_TYPES, ZONE_DMA};
 use crate::include::numa::MAX_NUMNODES;
 use crate::kernel::printk::LineBuf;
 use crate::mm::addr::PAGE_SHIFT;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::mm::page_alloc::{GFP_DMA, GFP_KERNEL};
+use crate::mm::gfp::{GFP_DMA, GFP_KERNEL};
 
 #[test]
 fn fls_and_get_order() {

@@ -6,12 +6,10 @@
 use core::ptr;
 use core::sync::atomic::Ordering;
 
-use crate::mm::memblock::MAX_NUMNODES;
-use crate::mm::mmzone::MAX_ORDER;
+use crate::include::mmzone::MAX_ORDER;
+use crate::include::numa::MAX_NUMNODES;
+use crate::mm::gfp::{__GFP_COMP, __GFP_RECLAIMABLE, GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT};
 use crate::mm::page::{list_add, list_del, ListHead};
-use crate::mm::page_alloc::{
-    __GFP_COMP, __GFP_RECLAIMABLE, GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT,
-};
 use crate::mm::slab::{
     calculate_alignment, get_order, SlabFlags, SLAB_CACHE_DMA, SLAB_CACHE_DMA32,
     SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_NO_USER_FLAGS, SLAB_POISON, SLAB_RECLAIM_ACCOUNT,

@@ -11,9 +11,10 @@ use core::panic::Location;
 use core::ptr;
 use core::sync::atomic::Ordering;
 
-use crate::mm::memblock::{MAX_NUMNODES, NUMA_NO_NODE};
+use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
+use crate::mm::gfp::GfpT;
 use crate::mm::page::ListHead;
-use crate::mm::page_alloc::{GfpT, PageFlagNames};
+use crate::mm::page::PageFlagNames;
 use crate::mm::slab::{
     SLAB_CONSISTENCY_CHECKS, SLAB_KMALLOC, SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER,
 };

@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use crate::mm::mmzone::{MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
+use crate::include::mmzone::{MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
 use crate::mm::slab::{
     SlabFlags, SLAB_CONSISTENCY_CHECKS, SLAB_FAILSLAB, SLAB_NOLEAKTRACE, SLAB_NO_USER_FLAGS,
     SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE,

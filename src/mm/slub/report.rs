@@ -4,8 +4,8 @@
 
 use core::fmt;
 
+use crate::mm::gfp::{GfpNames, GfpT, __GFP_NOWARN};
 use crate::mm::page::ListHead;
-use crate::mm::page_alloc::{GfpNames, GfpT, __GFP_NOWARN};
 use crate::mm::slab::get_order;
 
 use super::params::SlubParams;

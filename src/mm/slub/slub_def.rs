@@ -8,9 +8,9 @@ use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-use crate::mm::memblock::MAX_NUMNODES;
+use crate::include::numa::MAX_NUMNODES;
+use crate::mm::gfp::GfpT;
 use crate::mm::page::{ListHead, Page, PG_LOCKED, PG_SLAB};
-use crate::mm::page_alloc::GfpT;
 use crate::mm::slab::{
     Ctor, SlabFlags, SLAB_DEBUG_FLAGS, SLAB_KMALLOC, SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER,
     SLAB_TYPESAFE_BY_RCU,

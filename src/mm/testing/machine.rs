@@ -9,7 +9,8 @@ use super::ram::{__pa, __pa_virt, __va, SimRam};
 use super::SlubMachine;
 use crate::drivers::of::libfdt::Fdt;
 use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};
-use crate::include::mmzone::{MAX_NR_ZONES, MAX_ORDER};
+use crate::include::mmzone::MAX_NR_ZONES;
+use crate::include::mmzone::MAX_ORDER;
 use crate::kernel::printk::take_captured;
 use crate::mm::free_area_init::{
     free_area_init, zone_dma_bits, zone_sizes_init, FreeAreaInit, Memmap, ZoneMovableParams,

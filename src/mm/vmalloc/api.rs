@@ -16,11 +16,11 @@ use super::{
     VM_MAP, VM_NO_GUARD,
 };
 use crate::mm::addr::PgProt;
+use crate::mm::gfp::{GfpT, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_KERNEL};
 use crate::mm::page::Page;
-use crate::mm::page_alloc::{
-    page_alloc, GfpT, PagePtr, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_KERNEL,
-};
-use crate::mm::slab_common::{kmem_cache_alloc, kmem_cache_create, kmem_cache_free, SLAB_PANIC};
+use crate::mm::page_alloc::{page_alloc, PagePtr};
+use crate::mm::slab::SLAB_PANIC;
+use crate::mm::slab_common::{kmem_cache_alloc, kmem_cache_create, kmem_cache_free};
 use crate::mm::slub::KmemCache;
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 

@@ -25,11 +25,12 @@ use crate::drivers::of::fdt::{early_init_dt_scan_nodes, EarlyScan};
 use crate::drivers::of::libfdt::Fdt;
 use crate::drivers::of::of_numa::of_numa_init;
 use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
+use crate::include::numa::NR_CPUS;
 use crate::kernel::params::{self, boot_command_line, set_boot_command_line};
 use crate::kernel::sections::kernel_image_range;
 use crate::kernel::stages::timed;
 use crate::mm::memblock::{self, Memblock, MEMBLOCK};
-use crate::mm::numa::{NumaError, NumaInfo, NR_CPUS};
+use crate::mm::numa::{NumaError, NumaInfo};
 use crate::mm::PhysAddr;
 
 /// Linux: __fdt_pointer — x0 at entry, stored by head.S.

@@ -14,8 +14,9 @@ use super::cpu_ops::cpu_read_enable_method;
 use crate::drivers::of::base::{for_each_of_cpu_node, of_get_cpu_hwid};
 use crate::drivers::of::libfdt::{Diagnostic, Fdt, Problem, Severity};
 use crate::drivers::of::of_numa::of_node_to_nid;
-use crate::mm::memblock::NUMA_NO_NODE;
-use crate::mm::numa::{NumaInfo, NR_CPUS};
+use crate::include::numa::NR_CPUS;
+use crate::include::numa::NUMA_NO_NODE;
+use crate::mm::numa::NumaInfo;
 
 /// Linux: MPIDR_HWID_BITMASK (asm/cputype.h): the affinity fields Aff3..Aff0.
 pub const MPIDR_HWID_BITMASK: u64 = 0xff_00ff_ffff;

@@ -10,7 +10,7 @@ use crate::arch::aarch64::kernel::traps::die;
 use crate::arch::aarch64::ptrace::PtRegs;
 use crate::mm::PAGE_SIZE;
 
-pub use crate::arch::aarch64::esr::{FaultInfo, FaultKind};
+use crate::arch::aarch64::esr::{FaultInfo, FaultKind};
 
 /// Linux: mem_abort_decode() and data_abort_decode().
 pub fn mem_abort_decode(esr: u64) {

@@ -10,16 +10,17 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::pgtable::{
     create_pgd_mapping, flush_tlb_all, flush_tlb_kernel_page, get_entry, set_entry, table_index,
-    Descriptor, PageTable, PgProt, PgTableAccess, NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS,
-    NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PROT_DEVICE_NGNRE,
-    PTRS_PER_TABLE,
+    Descriptor, PageTable, PgTableAccess, NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS,
+    PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PROT_DEVICE_NGNRE, PTRS_PER_TABLE,
 };
+
 use crate::arch::aarch64::fixmap::{
     fix_to_virt, END_OF_FIXED_ADDRESSES, FIXADDR_TOP, FIX_EARLYCON_MEM_BASE, FIX_FDT, FIX_PGD,
     FIX_PMD, FIX_PTE, FIX_PUD, MAX_FDT_SIZE, MIN_FDT_ALIGN,
 };
 use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol};
 use crate::kernel::sections;
+use crate::mm::addr::PgProt;
 use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 
@@ -593,7 +594,7 @@ impl PgTableAccess for SwapperTables {
             .filter(|_| PGTABLE_FROM_BUDDY.load(Ordering::Acquire))
         {
             let va = pa
-                .get_zeroed_page(crate::mm::page_alloc::GFP_KERNEL)
+                .get_zeroed_page(crate::mm::gfp::GFP_KERNEL)
                 .unwrap_or_else(|| panic!("Failed to allocate page table page"));
             PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
             return crate::arch::aarch64::memory::__pa(va);

@@ -81,7 +81,7 @@ pub const PUD_SIZE: u64 = 1 << PUD_SHIFT;
 
 /// The attribute bits of a descriptor (everything but the output address and type bits):
 /// Linux's `pgprot_t`, the type generic code passes around.
-pub use crate::mm::addr::PgProt;
+use crate::mm::addr::PgProt;
 
 const fn field(f: tock_registers::fields::FieldValue<u64, STAGE1_DESC::Register>) -> u64 {
     f.value
