@@ -28,8 +28,7 @@ impl<'a> Iterator for CpuNodes<'a> {
         loop {
             let node = children.next()?;
             // Linux: of_get_next_cpu_node() — named `cpu` or of device_type "cpu", available.
-            let base = node.name().split('@').next().unwrap_or("");
-            if !(base == "cpu" || node.device_type() == Some("cpu")) || !node.is_available() {
+            if !(node.name_eq("cpu") || node.device_type() == Some("cpu")) || !node.is_available() {
                 continue;
             }
             return Some(CpuNode {

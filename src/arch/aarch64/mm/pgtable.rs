@@ -234,6 +234,7 @@ pub const fn table_index(va: u64, level: u32) -> usize {
 /// # Safety
 /// `table` must point to a translation table that is mapped writable, and the new entry
 /// must not remove a mapping the kernel is using (break-before-make is the caller's job).
+#[inline]
 pub unsafe fn set_entry(table: *mut u64, index: usize, desc: Descriptor) {
     assert!(index < PTRS_PER_TABLE);
     // SAFETY: the caller guarantees `table` is a writable 512-entry table.
@@ -246,6 +247,7 @@ pub unsafe fn set_entry(table: *mut u64, index: usize, desc: Descriptor) {
 ///
 /// # Safety
 /// `table` must point to a readable 512-entry translation table.
+#[inline]
 pub unsafe fn get_entry(table: *const u64, index: usize) -> Descriptor {
     assert!(index < PTRS_PER_TABLE);
     // SAFETY: guaranteed by the caller.

@@ -401,34 +401,87 @@ pub unsafe fn fdt_blob_from_ptr<'a>(ptr: *const u8, header: &FdtHeader) -> &'a [
 // Tokens and the validating walk.
 
 #[derive(Clone, Copy)]
-pub(crate) enum Token<'a> {
-    BeginNode(&'a str),
+enum Token {
+    BeginNode,
     EndNode,
-    Prop { name: &'a str, value: &'a [u8] },
+    Prop,
     Nop,
     End,
 }
 
-/// Decodes the token at `off` in the structure block; returns it and the next token's offset
-/// (always > `off`, so every walk terminates). `base` turns errors into blob offsets.
-pub(super) fn parse_token<'a>(
-    structs: &'a [u8],
-    strings: &'a [u8],
+/// The length of the NUL-terminated name at the start of `bytes`, and whether it is valid
+/// UTF-8 — `None` without a NUL. ASCII, the usual case, is told apart while looking for the
+/// NUL; only other names go through `from_utf8`.
+fn check_name(bytes: &[u8]) -> Option<(usize, bool)> {
+    let mut high = 0u8;
+    let n = bytes.iter().position(|&b| {
+        high |= b;
+        b == 0
+    })?;
+    let name = bytes.get(..n)?;
+    Some((n, high < 0x80 || core::str::from_utf8(name).is_ok()))
+}
+
+/// [`check_name`] for a node name, which starts word-aligned: a word at a time (the name is
+/// padded with NULs to a word), bytewise only where the words run out.
+fn check_node_name(structs: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut p = start;
+    while let Some(w) = structs.get(p..p + 4) {
+        let w = u32::from_le_bytes(w.try_into().ok()?);
+        // The lowest flagged byte is the first NUL (the test only errs above a zero byte).
+        let zeros = w.wrapping_sub(0x0101_0101) & !w & 0x8080_8080;
+        let before = if zeros == 0 {
+            w
+        } else {
+            w & ((1u32 << zeros.trailing_zeros()) - 1)
+        };
+        if before & 0x8080_8080 != 0 {
+            break; // not ASCII: let check_name() decide
+        }
+        if zeros != 0 {
+            return Some((p - start + (zeros.trailing_zeros() / 8) as usize, true));
+        }
+        p += 4;
+    }
+    check_name(structs.get(start..).unwrap_or(&[]))
+}
+
+/// Property names new() has already checked, by strings-block offset (direct-mapped): most
+/// properties share a few dozen names, so most checks become one compare.
+struct NameCache([u32; 32]);
+
+impl NameCache {
+    const fn new() -> Self {
+        // No valid name offset is u32::MAX: the strings block is at most i32::MAX bytes.
+        Self([u32::MAX; 32])
+    }
+
+    fn slot(&mut self, nameoff: u32) -> &mut u32 {
+        &mut self.0[nameoff as usize % 32]
+    }
+}
+
+/// Checks the token at `off` in the structure block: a known tag, a node name NUL-terminated
+/// and UTF-8, a property value inside the block and its name inside the strings block,
+/// NUL-terminated and UTF-8. Returns its kind and the next token's offset (always > `off`, so
+/// every walk terminates). `base` turns errors into blob offsets.
+fn check_token(
+    structs: &[u8],
+    strings: &[u8],
     off: usize,
     base: usize,
-) -> Result<(Token<'a>, usize), FdtError> {
+    names: &mut NameCache,
+) -> Result<(Token, usize), FdtError> {
     let at = base + off;
     let tag = be32(structs, off).ok_or(FdtError::MissingEnd { offset: at })?;
     match tag {
         FDT_BEGIN_NODE => {
-            let rest = structs.get(off + 4..).unwrap_or(&[]);
-            let n = rest
-                .iter()
-                .position(|&b| b == 0)
+            let (n, utf8) = check_node_name(structs, off + 4)
                 .ok_or(FdtError::UnterminatedNodeName { offset: at })?;
-            let name = core::str::from_utf8(&rest[..n])
-                .map_err(|_| FdtError::NodeNameNotUtf8 { offset: at })?;
-            Ok((Token::BeginNode(name), align4(off + 4 + n + 1)))
+            if !utf8 {
+                return Err(FdtError::NodeNameNotUtf8 { offset: at });
+            }
+            Ok((Token::BeginNode, align4(off + 4 + n + 1)))
         }
         FDT_END_NODE => Ok((Token::EndNode, off + 4)),
         FDT_PROP => {
@@ -438,37 +491,32 @@ pub(super) fn parse_token<'a>(
                 be32(structs, off + 8).ok_or(FdtError::PropertyTruncated { offset: at, len: 0 })?;
             let start = off + 12;
             let end = start.checked_add(len as usize);
-            let value = end
-                .and_then(|e| structs.get(start..e))
+            end.and_then(|e| structs.get(start..e))
                 .ok_or(FdtError::PropertyTruncated { offset: at, len })?;
+            let next = align4(start + len as usize);
+            if (nameoff as usize) < strings.len() && *names.slot(nameoff) == nameoff {
+                return Ok((Token::Prop, next));
+            }
             let name_bytes = strings
                 .get(nameoff as usize..)
+                .filter(|b| !b.is_empty())
                 .ok_or(FdtError::BadNameOffset {
                     offset: at,
                     nameoff,
                     strings_size: strings.len(),
                 })?;
-            if name_bytes.is_empty() {
-                return Err(FdtError::BadNameOffset {
+            let (_, utf8) = check_name(name_bytes).ok_or(FdtError::UnterminatedPropName {
+                offset: at,
+                nameoff,
+            })?;
+            if !utf8 {
+                return Err(FdtError::PropNameNotUtf8 {
                     offset: at,
                     nameoff,
-                    strings_size: strings.len(),
                 });
             }
-            let n =
-                name_bytes
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or(FdtError::UnterminatedPropName {
-                        offset: at,
-                        nameoff,
-                    })?;
-            let name =
-                core::str::from_utf8(&name_bytes[..n]).map_err(|_| FdtError::PropNameNotUtf8 {
-                    offset: at,
-                    nameoff,
-                })?;
-            Ok((Token::Prop { name, value }, align4(start + len as usize)))
+            *names.slot(nameoff) = nameoff;
+            Ok((Token::Prop, next))
         }
         FDT_NOP => Ok((Token::Nop, off + 4)),
         FDT_END => Ok((Token::End, off + 4)),
@@ -485,11 +533,12 @@ pub(super) fn validate_structure(
     let mut off = 0;
     let mut depth = 0usize;
     let mut root = None;
+    let mut names = NameCache::new();
     loop {
-        let (tok, next) = parse_token(structs, strings, off, base)?;
+        let (tok, next) = check_token(structs, strings, off, base, &mut names)?;
         let at = base + off;
         match tok {
-            Token::BeginNode(_) => {
+            Token::BeginNode => {
                 if depth == 0 {
                     if root.is_some() {
                         return Err(FdtError::SecondRoot { offset: at });
@@ -507,7 +556,7 @@ pub(super) fn validate_structure(
                 }
                 depth -= 1;
             }
-            Token::Prop { .. } => {
+            Token::Prop => {
                 if depth == 0 {
                     return Err(FdtError::PropertyOutsideNode { offset: at });
                 }

@@ -29,7 +29,8 @@ use crate::mm::addr::PhysAddr;
 
 mod fdt;
 pub use fdt::*;
-use fdt::{parse_token, validate_memrsv, validate_structure, Token};
+use fdt::{validate_memrsv, validate_structure};
+use fdt::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_NOP, FDT_PROP};
 
 /// Linux: FDT_MAGIC.
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
@@ -200,20 +201,86 @@ impl<'a> Fdt<'a> {
         })
     }
 
-    fn token(&self, off: usize) -> Option<(Token<'a>, usize)> {
-        parse_token(self.structs, self.strings, off, self.struct_base).ok()
+    // -----------------------------------------------------------------------------------------
+    // Walking. new() decoded and checked every token, so the queries step over tokens without
+    // decoding them again: a property is passed by its length, a node name by finding the word
+    // that holds its NUL, and names are compared as bytes, only where a query asks for one.
+    // Reads stay checked: a walk that met anything new() would have rejected just ends.
+
+    /// The tag at `off` and the offset of the next token (always > `off`, so every walk
+    /// terminates); `None` past the end or at a tag new() would have rejected.
+    #[inline]
+    fn step(&self, off: usize) -> Option<(u32, usize)> {
+        let tag = be32(self.structs, off)?;
+        let next = match tag {
+            FDT_BEGIN_NODE => self.name_end(off)?,
+            FDT_PROP => {
+                let len = be32(self.structs, off + 4)? as usize;
+                align4(off.checked_add(12)?.checked_add(len)?)
+            }
+            FDT_END_NODE | FDT_NOP | FDT_END => off + 4,
+            _ => return None,
+        };
+        Some((tag, next))
+    }
+
+    /// The offset of the token after the name of the FDT_BEGIN_NODE at `off`. The name starts
+    /// word-aligned and is padded to a word, so that token follows the first word that holds
+    /// a NUL.
+    #[inline]
+    fn name_end(&self, off: usize) -> Option<usize> {
+        let mut p = off + 4;
+        loop {
+            let w = be32(self.structs, p)?;
+            p += 4;
+            if has_zero_byte(w) {
+                return Some(p);
+            }
+        }
+    }
+
+    /// Is the name of the node at `off` `comp` (`Some(true)`), `comp@unit` (`Some(false)`), or
+    /// neither (`None`)? `comp` holds no NUL (the caller checks).
+    #[inline]
+    fn name_cmp(&self, off: usize, comp: &[u8]) -> Option<bool> {
+        let start = off + 4;
+        let name = self.structs.get(start..start.checked_add(comp.len())?)?;
+        let exact = match *self.structs.get(start + comp.len())? {
+            0 => true,
+            b'@' => false,
+            _ => return None,
+        };
+        (name == comp).then_some(exact)
+    }
+
+    /// Is the name of the property whose name is at `nameoff` in the strings block `want`?
+    #[inline]
+    fn prop_name_is(&self, nameoff: usize, want: &[u8]) -> bool {
+        let Some(end) = nameoff.checked_add(want.len()) else {
+            return false;
+        };
+        // The NUL test first: it turns most names of another length away without a compare.
+        // A `want` holding a NUL can match bytes, but never a name (names end at their NUL).
+        self.strings.get(end) == Some(&0)
+            && self.strings.get(nameoff..end) == Some(want)
+            && !want.contains(&0)
+    }
+
+    /// The property name at `nameoff` in the strings block (checked UTF-8 by new()).
+    fn prop_name(&self, nameoff: usize) -> &'a str {
+        let s = c_str(self.strings.get(nameoff..).unwrap_or(&[]));
+        core::str::from_utf8(s).unwrap_or("")
     }
 
     fn node_at(&self, off: usize) -> Option<Node<'a>> {
-        match self.token(off)? {
-            (Token::BeginNode(name), body) => Some(Node {
-                fdt: *self,
-                off,
-                body,
-                name,
-            }),
-            _ => None,
+        if be32(self.structs, off)? != FDT_BEGIN_NODE {
+            return None;
         }
+        Some(Node {
+            fdt: *self,
+            off,
+            body: self.name_end(off)?,
+        })
     }
 
     /// Linux: of_get_flat_dt_root().
@@ -222,7 +289,6 @@ impl<'a> Fdt<'a> {
             fdt: *self,
             off: self.root_off,
             body: self.root_off,
-            name: "",
         })
     }
 
@@ -304,22 +370,22 @@ impl<'a> Fdt<'a> {
         };
         let mut off = self.root_off;
         loop {
-            let (tok, next) = self.token(off)?;
-            match tok {
-                Token::BeginNode(_) => {
+            let (tag, next) = self.step(off)?;
+            match tag {
+                FDT_BEGIN_NODE => {
                     *a.offs.get_mut(a.len)? = off;
                     a.len += 1;
                     if off == target {
                         return Some(a);
                     }
                 }
-                Token::EndNode => {
+                FDT_END_NODE => {
                     a.len = a.len.checked_sub(1)?;
                     if a.len == 0 {
                         return None;
                     }
                 }
-                Token::End => return None,
+                FDT_END => return None,
                 _ => {}
             }
             off = next;
@@ -338,14 +404,9 @@ impl Ancestry {
     }
 }
 
-/// Linux: fdt_nodename_eq_() — `comp` matches `name` exactly, or `name` is `comp@unit` when
-/// `comp` has no unit address itself.
-fn nodename_eq(name: &str, comp: &str) -> bool {
-    match name.strip_prefix(comp) {
-        Some("") => true,
-        Some(rest) => rest.starts_with('@') && !comp.contains('@'),
-        None => false,
-    }
+/// Does `w` hold a zero byte? (The word-at-a-time test: exact as to whether there is one.)
+const fn has_zero_byte(w: u32) -> bool {
+    w.wrapping_sub(0x0101_0101) & !w & 0x8080_8080 != 0
 }
 
 /// Linux: of_fdt_device_is_available() — `status` absent, `"okay"` or `"ok"`.
@@ -367,7 +428,6 @@ pub struct Node<'a> {
     off: usize,
     /// Offset of the first token after the name.
     body: usize,
-    name: &'a str,
 }
 
 impl PartialEq for Node<'_> {
@@ -393,7 +453,22 @@ pub struct Property<'a> {
 impl<'a> Node<'a> {
     /// Linux: fdt_get_name() — the unit name, `memory@40000000` (`""` for the root).
     pub fn name(&self) -> &'a str {
-        self.name
+        // The name ends in the last word before the body (see Fdt::name_end()).
+        let words = self.fdt.structs.get(self.off + 4..self.body).unwrap_or(&[]);
+        let last = words.len().saturating_sub(4);
+        let tail = words.get(last..).unwrap_or(&[]);
+        let n = last + tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        core::str::from_utf8(words.get(..n).unwrap_or(&[])).unwrap_or("")
+    }
+
+    /// Linux: fdt_nodename_eq_() / of_node_name_eq() — the name is `comp`, or `comp@unit` when
+    /// `comp` has no unit address itself. Compares bytes; nothing is decoded.
+    pub fn name_eq(&self, comp: &str) -> bool {
+        let c = comp.as_bytes();
+        match self.fdt.name_cmp(self.off, c) {
+            Some(exact) => (exact || !c.contains(&b'@')) && !c.contains(&0),
+            None => false,
+        }
     }
 
     /// The full path, formatted on demand (no allocation): `/reserved-memory/buf@0`.
@@ -426,7 +501,23 @@ impl<'a> Node<'a> {
 
     /// Linux: of_get_flat_dt_prop() / fdt_getprop().
     pub fn property(&self, name: &str) -> Option<&'a [u8]> {
-        self.properties().find(|p| p.name == name).map(|p| p.value)
+        let (want, structs) = (name.as_bytes(), self.fdt.structs);
+        let mut off = self.body;
+        loop {
+            match be32(structs, off)? {
+                FDT_PROP => {
+                    let len = be32(structs, off + 4)? as usize;
+                    let nameoff = be32(structs, off + 8)? as usize;
+                    let start = off + 12;
+                    if self.fdt.prop_name_is(nameoff, want) {
+                        return structs.get(start..start.checked_add(len)?);
+                    }
+                    off = align4(start.checked_add(len)?);
+                }
+                FDT_NOP => off += 4,
+                _ => return None,
+            }
+        }
     }
 
     pub fn has_property(&self, name: &str) -> bool {
@@ -461,9 +552,22 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// Linux: of_flat_dt_is_compatible() (of_compat_cmp is case-insensitive).
+    /// Linux: of_flat_dt_is_compatible() (of_compat_cmp is case-insensitive). Compares bytes:
+    /// a string that equals `compat` but for ASCII case is UTF-8 as `compat` is.
     pub fn is_compatible(&self, compat: &str) -> bool {
-        self.compatible().any(|c| c.eq_ignore_ascii_case(compat))
+        let Some(list) = self.property("compatible") else {
+            return false;
+        };
+        let want = compat.as_bytes();
+        let mut rest = list;
+        while !rest.is_empty() {
+            let s = c_str(rest);
+            if s.eq_ignore_ascii_case(want) {
+                return true;
+            }
+            rest = rest.get(s.len() + 1..).unwrap_or(&[]);
+        }
+        false
     }
 
     /// Linux: of_fdt_device_is_available().
@@ -486,10 +590,35 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// Linux: fdt_subnode_offset() — name matching as in [`Fdt::find_node`].
+    /// Linux: fdt_subnode_offset() — name matching as in [`Fdt::find_node`]: the first child
+    /// named `name`, else the first named `name@unit` (when `name` has no unit address).
+    /// One walk over the children, comparing bytes.
     pub fn child(&self, name: &str) -> Option<Node<'a>> {
-        let exact = self.children().find(|c| c.name == name);
-        exact.or_else(|| self.children().find(|c| nodename_eq(c.name, name)))
+        let c = name.as_bytes();
+        if c.contains(&0) {
+            return None;
+        }
+        let unit_ok = !c.contains(&b'@');
+        let mut first_unit = None;
+        let mut children = self.children();
+        while let Some((off, body)) = children.next_offsets() {
+            match self.fdt.name_cmp(off, c) {
+                Some(true) => {
+                    return Some(Node {
+                        fdt: self.fdt,
+                        off,
+                        body,
+                    })
+                }
+                Some(false) if unit_ok && first_unit.is_none() => first_unit = Some((off, body)),
+                _ => {}
+            }
+        }
+        first_unit.map(|(off, body)| Node {
+            fdt: self.fdt,
+            off,
+            body,
+        })
     }
 
     /// Linux: fdt_parent_offset() (a walk from the root: the blob has no back links).
@@ -511,10 +640,15 @@ impl<'a> Node<'a> {
     }
 
     fn bus_cells(&self, prop: &str, default: u32) -> u32 {
+        // The node itself first: a bus usually says, and then the walk from the root to find
+        // its ancestors is not needed.
+        if let Some(v) = self.property(prop) {
+            return be32(v, 0).unwrap_or(default);
+        }
         let Some(a) = self.fdt.ancestry(self.off) else {
             return default;
         };
-        for &off in a.get().iter().rev() {
+        for &off in a.get().iter().rev().skip(1) {
             if let Some(v) = self.fdt.node_at(off).and_then(|n| n.property(prop)) {
                 return be32(v, 0).unwrap_or(default);
             }
@@ -634,13 +768,13 @@ impl fmt::Display for NodePath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let n = &self.0;
         let Some(a) = n.fdt.ancestry(n.off) else {
-            return write!(f, "/{}", n.name);
+            return write!(f, "/{}", n.name());
         };
         if a.len <= 1 {
             return f.write_str("/");
         }
         for &off in a.get().iter().skip(1) {
-            write!(f, "/{}", n.fdt.node_at(off).map_or("?", |x| x.name))?;
+            write!(f, "/{}", n.fdt.node_at(off).map_or("?", |x| x.name()))?;
         }
         Ok(())
     }
@@ -664,13 +798,26 @@ impl<'a> Iterator for Properties<'a> {
     type Item = Property<'a>;
     fn next(&mut self) -> Option<Property<'a>> {
         while !self.done {
-            let Some((tok, next)) = self.fdt.token(self.off) else {
+            let Some((tag, next)) = self.fdt.step(self.off) else {
                 break;
             };
+            let here = self.off;
             self.off = next;
-            match tok {
-                Token::Prop { name, value } => return Some(Property { name, value }),
-                Token::Nop => {}
+            match tag {
+                FDT_PROP => {
+                    let structs = self.fdt.structs;
+                    let (Some(len), Some(nameoff)) =
+                        (be32(structs, here + 4), be32(structs, here + 8))
+                    else {
+                        break;
+                    };
+                    let Some(value) = structs.get(here + 12..here + 12 + len as usize) else {
+                        break;
+                    };
+                    let name = self.fdt.prop_name(nameoff as usize);
+                    return Some(Property { name, value });
+                }
+                FDT_NOP => {}
                 _ => break,
             }
         }
@@ -688,37 +835,45 @@ pub struct Children<'a> {
     done: bool,
 }
 
-impl<'a> Iterator for Children<'a> {
-    type Item = Node<'a>;
-    fn next(&mut self) -> Option<Node<'a>> {
+impl Children<'_> {
+    /// The next child's (offset, body offset), without making a [`Node`] of it.
+    #[inline]
+    fn next_offsets(&mut self) -> Option<(usize, usize)> {
         while !self.done {
-            let Some((tok, next)) = self.fdt.token(self.off) else {
+            let Some((tag, next)) = self.fdt.step(self.off) else {
                 break;
             };
             let here = self.off;
             self.off = next;
-            match tok {
-                Token::BeginNode(name) => {
+            match tag {
+                FDT_BEGIN_NODE => {
                     self.depth += 1;
                     if self.depth == 1 {
-                        return Some(Node {
-                            fdt: self.fdt,
-                            off: here,
-                            body: next,
-                            name,
-                        });
+                        return Some((here, next));
                     }
                 }
-                Token::EndNode => match self.depth.checked_sub(1) {
+                FDT_END_NODE => match self.depth.checked_sub(1) {
                     Some(d) => self.depth = d,
                     None => break,
                 },
-                Token::End => break,
+                FDT_END => break,
                 _ => {}
             }
         }
         self.done = true;
         None
+    }
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Node<'a>;
+    fn next(&mut self) -> Option<Node<'a>> {
+        let (off, body) = self.next_offsets()?;
+        Some(Node {
+            fdt: self.fdt,
+            off,
+            body,
+        })
     }
 }
 
@@ -735,31 +890,30 @@ impl<'a> Iterator for AllNodes<'a> {
     type Item = (Node<'a>, usize);
     fn next(&mut self) -> Option<(Node<'a>, usize)> {
         while !self.done {
-            let Some((tok, next)) = self.fdt.token(self.off) else {
+            let Some((tag, next)) = self.fdt.step(self.off) else {
                 break;
             };
             let here = self.off;
             self.off = next;
-            match tok {
-                Token::BeginNode(name) => {
+            match tag {
+                FDT_BEGIN_NODE => {
                     self.depth += 1;
                     return Some((
                         Node {
                             fdt: self.fdt,
                             off: here,
                             body: next,
-                            name,
                         },
                         self.depth - 1,
                     ));
                 }
-                Token::EndNode => {
+                FDT_END_NODE => {
                     self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
                         break;
                     }
                 }
-                Token::End => break,
+                FDT_END => break,
                 _ => {}
             }
         }
@@ -1085,11 +1239,13 @@ impl Diagnostic<'_> {
 }
 
 /// A small FIFO of diagnostics for the scanning iterators (a node yields at most a few before
-/// its ranges).
+/// its ranges; more are dropped). Popping an empty queue touches no slot: the scans ask once
+/// per node.
 #[derive(Clone, Copy)]
 pub(crate) struct DiagQueue<'a> {
     items: [Option<Diagnostic<'a>>; 4],
     head: usize,
+    len: usize,
 }
 
 impl<'a> DiagQueue<'a> {
@@ -1097,25 +1253,25 @@ impl<'a> DiagQueue<'a> {
         Self {
             items: [None; 4],
             head: 0,
+            len: 0,
         }
     }
 
     pub(crate) fn push(&mut self, d: Diagnostic<'a>) {
-        if let Some(slot) = self.items.iter_mut().find(|s| s.is_none()) {
+        if let Some(slot) = self.items.get_mut(self.len) {
             *slot = Some(d);
+            self.len += 1;
         }
     }
 
     pub(crate) fn pop(&mut self) -> Option<Diagnostic<'a>> {
-        while self.head < self.items.len() {
-            let d = self.items.get_mut(self.head).and_then(Option::take);
-            self.head += 1;
-            if d.is_some() {
-                return d;
-            }
+        if self.head >= self.len {
+            (self.head, self.len) = (0, 0);
+            return None;
         }
-        *self = Self::new();
-        None
+        let d = self.items.get_mut(self.head).and_then(Option::take);
+        self.head += 1;
+        d
     }
 }
 

@@ -100,10 +100,10 @@ fn nop_out(blob: &mut [u8], path: &str) {
     let node = fdt.find_node(path).unwrap();
     let (start, mut off, mut depth) = (node.off, node.off, 0);
     loop {
-        let (tok, next) = fdt.token(off).unwrap();
-        match tok {
-            Token::BeginNode(_) => depth += 1,
-            Token::EndNode => depth -= 1,
+        let (tag, next) = fdt.step(off).unwrap();
+        match tag {
+            FDT_BEGIN_NODE => depth += 1,
+            FDT_END_NODE => depth -= 1,
             _ => {}
         }
         off = next;
