@@ -1944,4 +1944,4 @@ pub fn init_per_zone_wmark_min() {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -240,3 +240,6 @@ pub fn print_mm_reports_bits(pa: &PageAlloc, pfn_valid: &dyn Fn(u64) -> bool, bi
         show_mem(pa, None, MAX_NR_ZONES - 1, &mut out);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -329,3 +329,6 @@ pub fn memblock_free_all() -> u64 {
     let pa = page_alloc().expect("memblock_free_all before page_alloc_init");
     pa.memblock_free_all(&mut MEMBLOCK.lock())
 }
+
+#[cfg(test)]
+mod tests;
