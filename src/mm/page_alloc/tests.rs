@@ -169,7 +169,8 @@ fn merge_only_within_the_same_zone() {
     // only the pageblocks that start in a zone movable: this one stays unmovable.
     let before = sim.counts(1, ZONE_DMA);
     assert_eq!(
-        sim.zone(1, ZONE_DMA).get_pageblock_migratetype(0x40100),
+        sim.zone(1, ZONE_DMA)
+            .get_pageblock_migratetype(Pfn(0x40100)),
         MIGRATE_UNMOVABLE
     );
     let q = sim
@@ -192,7 +193,7 @@ fn fallback_order_and_stealing() {
     // Two MAX_ORDER blocks of ZONE_DMA: [0x40000, 0x40800), four movable pageblocks.
     let sim = two_banks_dma_below(0x40800);
     let dma = sim.zone(0, ZONE_DMA);
-    let mt = |pfn| dma.get_pageblock_migratetype(pfn);
+    let mt = |pfn| dma.get_pageblock_migratetype(Pfn(pfn));
     let types = |o: usize| {
         let s = free_area_snapshot(dma);
         (0..MIGRATE_TYPES)
@@ -237,7 +238,7 @@ fn fallback_order_and_stealing() {
 fn stealing_a_partly_used_pageblock() {
     let sim = one_block_dma();
     let dma = sim.zone(0, ZONE_DMA);
-    let mt = |pfn| dma.get_pageblock_migratetype(pfn);
+    let mt = |pfn| dma.get_pageblock_migratetype(Pfn(pfn));
     // Movable order 8 takes 0x40000; 0x40100 (o8) and 0x40200 (o9) stay movable.
     assert_eq!(sim.alloc(DMA_MOVABLE, 8), Some(0x40000));
     // Unmovable: the largest movable block (o9, a whole pageblock) is taken over.
@@ -455,7 +456,10 @@ fn atomic_high_order_reserves_a_highatomic_pageblock() {
     dma._watermark[WMARK_LOW].store(2000, Ordering::Relaxed);
     let p = sim.alloc(GFP_ATOMIC | GFP_DMA, 1).unwrap();
     assert_eq!(p, 0x40000);
-    assert_eq!(dma.get_pageblock_migratetype(0x40000), MIGRATE_HIGHATOMIC);
+    assert_eq!(
+        dma.get_pageblock_migratetype(Pfn(0x40000)),
+        MIGRATE_HIGHATOMIC
+    );
     assert_eq!(dma.nr_reserved_highatomic.load(Ordering::Relaxed), 512);
     let snap = free_area_snapshot(dma);
     assert_eq!(

@@ -234,6 +234,7 @@ pub const fn table_index(va: u64, level: u32) -> usize {
 /// # Safety
 /// `table` must point to a translation table that is mapped writable, and the new entry
 /// must not remove a mapping the kernel is using (break-before-make is the caller's job).
+#[inline]
 pub unsafe fn set_entry(table: *mut u64, index: usize, desc: Descriptor) {
     assert!(index < PTRS_PER_TABLE);
     // SAFETY: the caller guarantees `table` is a writable 512-entry table.
