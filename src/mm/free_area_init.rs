@@ -596,7 +596,7 @@ pub struct FreeAreaInit {
 
 /// Linux: setup_usemap() (the !SPARSEMEM form): the zone's pageblock bitmap, on its node.
 fn setup_usemap(mb: &mut Memblock, zone: &mut Zone) {
-    let bytes = usemap_size(zone.zone_start_pfn.0, zone.spanned_pages);
+    let bytes = usemap_size(zone.zone_start_pfn, zone.spanned_pages);
     zone.pageblock_flags = core::ptr::null();
     zone.pageblock_words = 0;
     if bytes == 0 {

@@ -344,8 +344,8 @@ impl Zone {
         };
         super::page::set_pfnblock_flags_mask(
             self.pageblock_bitmap(),
-            self.zone_start_pfn.0,
-            pfn.0,
+            self.zone_start_pfn,
+            pfn,
             mt as u64,
             MIGRATETYPE_MASK,
         );
@@ -355,8 +355,8 @@ impl Zone {
     pub fn get_pageblock_migratetype(&self, pfn: Pfn) -> u32 {
         super::page::get_pfnblock_flags_mask(
             self.pageblock_bitmap(),
-            self.zone_start_pfn.0,
-            pfn.0,
+            self.zone_start_pfn,
+            pfn,
             MIGRATETYPE_MASK,
         ) as u32
     }
