@@ -6,13 +6,14 @@
 #![no_std]
 #![no_main]
 
-use arm64_mm::arch::aarch64::mm::init::{ARM64_DMA_PHYS_LIMIT, MAX_PFN};
+use arm64_mm::arch::aarch64::mm::init::{max_pfn, ARM64_DMA_PHYS_LIMIT};
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::kernel::printk::LineBuf;
 use arm64_mm::mm::gfp::{__GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_DMA, GFP_KERNEL};
 use arm64_mm::mm::page_alloc::{page_alloc, PageAlloc, PagePtr};
 use arm64_mm::mm::show::buddyinfo;
+use arm64_mm::mm::Pfn;
 use arm64_mm::{check, qemu_test};
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
@@ -109,7 +110,7 @@ fn allocate_all(pa: &PageAlloc, bm: &mut Bitmap, mixed: bool) -> (u64, u64, u64,
             }
         }
         let Some((page, o)) = got else { break };
-        let pfn = pa.page_to_pfn(page.as_ptr());
+        let pfn = pa.page_to_pfn(page.as_ptr()).0;
         let va = pa.page_address(page).as_mut_ptr::<u64>();
         let words = (4096u64 << o) / 8;
         // SAFETY: the block is ours; check a few words for __GFP_ZERO, then chain it.
@@ -136,7 +137,7 @@ fn allocate_all(pa: &PageAlloc, bm: &mut Bitmap, mixed: bool) -> (u64, u64, u64,
 
 fn free_chain(pa: &PageAlloc, mut pfn: u64) {
     while pfn != u64::MAX {
-        let page = core::ptr::NonNull::new(pa.pfn_to_page(pfn)).expect("a struct page");
+        let page = core::ptr::NonNull::new(pa.pfn_to_page(Pfn(pfn))).expect("a struct page");
         let va = pa.page_address(page).as_ptr::<u64>();
         // SAFETY: every block of the chain is ours until freed here.
         let (next, order) = unsafe { (va.read(), va.add(1).read() as u32) };
@@ -149,7 +150,7 @@ fn free_chain(pa: &PageAlloc, mut pfn: u64) {
 pub fn kernel_init() -> ! {
     let pa = page_alloc().expect("the buddy allocator runs");
     let cmd = boot_command_line();
-    let max_pfn = MAX_PFN.load(Ordering::Relaxed);
+    let max_pfn = max_pfn().0;
     let free_at_boot = pa.nr_free_pages();
     check!(
         free_at_boot > 0,
@@ -191,13 +192,13 @@ pub fn kernel_init() -> ! {
         let (mut low, mut high) = (0, 0);
         for _ in 0..64 {
             let p = pa.alloc_pages(GFP_DMA, 0).expect("a DMA page");
-            let phys = pa.page_to_pfn(p.as_ptr()) << 12;
+            let phys = pa.page_to_pfn(p.as_ptr()).phys().0;
             if phys < limit {
                 low += 1;
             }
             pa.__free_pages(p, 0);
             let p = pa.alloc_pages(GFP_KERNEL, 0).expect("a page");
-            if pa.page_to_pfn(p.as_ptr()) << 12 >= limit {
+            if pa.page_to_pfn(p.as_ptr()).phys().0 >= limit {
                 high += 1;
             }
             pa.__free_pages(p, 0);
@@ -238,7 +239,7 @@ pub fn kernel_init() -> ! {
         // Free every other block of the chain: no two free pages are buddies.
         let (mut pfn, mut keep, mut kept) = (head, false, u64::MAX);
         while pfn != u64::MAX {
-            let page = core::ptr::NonNull::new(pa.pfn_to_page(pfn)).expect("a struct page");
+            let page = core::ptr::NonNull::new(pa.pfn_to_page(Pfn(pfn))).expect("a struct page");
             let va = pa.page_address(page).as_mut_ptr::<u64>();
             // SAFETY: our blocks; the kept ones are re-chained through their first word.
             let next = unsafe { va.read() };

@@ -43,7 +43,7 @@ const PAGE: u64 = 4096;
 /// Physical pfn behind each page of an area.
 fn pfn_of(addr: u64) -> u64 {
     let p = vmalloc_to_page(addr).expect("mapped");
-    page_alloc().unwrap().page_to_pfn(p.as_ptr())
+    page_alloc().unwrap().page_to_pfn(p.as_ptr()).0
 }
 
 fn fill_and_check(addr: u64, size: u64, seed: u64) -> bool {

@@ -91,12 +91,13 @@ pub fn kernel_init() -> ! {
             }
             let mb = MEMBLOCK.lock();
             let (mut bad, mut walked) = (0u64, 0u64);
-            for pfn in zone.zone_start_pfn..zone.zone_start_pfn + zone.spanned_pages {
+            for pfn in zone.zone_start_pfn.0..zone.zone_end_pfn().0 {
+                let pfn = Pfn(pfn);
                 if !early_pfn_valid(&mb, pfn) {
                     continue;
                 }
                 // SAFETY: the pfn's section holds memory, so sparse_init mapped its page.
-                let page = unsafe { &*pfn_to_page(Pfn(pfn)) };
+                let page = unsafe { &*pfn_to_page(pfn) };
                 walked += 1;
                 if page.page_zonenum() != idx || page.page_to_nid() != pgdat.node_id {
                     bad += 1;
@@ -124,7 +125,7 @@ pub fn kernel_init() -> ! {
     for cpu in 0..nr_cpu_ids() {
         let va = (&raw const cpu_number as u64).wrapping_add(per_cpu_offset(cpu));
         let pa = virt_to_phys(va as *const u8);
-        let nid = early_pfn_to_nid(&mb, pa.pfn_down().0);
+        let nid = early_pfn_to_nid(&mb, pa.pfn_down());
         check!(
             nid == cpu_to_node(cpu) && mb.is_reserved(pa),
             "cpu {}'s per-CPU unit at {:#x} is reserved on node {} (its node: {})",

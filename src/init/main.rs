@@ -42,7 +42,7 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     timed("free_initmem", mm_init::free_initmem);
     timed("mark_readonly", mark_readonly);
     if let Some(pa) = crate::mm::page_alloc::page_alloc() {
-        let mb_valid = |pfn: u64| {
+        let mb_valid = |pfn: crate::mm::Pfn| {
             crate::mm::free_area_init::early_pfn_valid(&crate::mm::memblock::MEMBLOCK.lock(), pfn)
         };
         crate::mm::show::print_mm_reports(pa, &mb_valid);

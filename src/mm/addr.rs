@@ -93,8 +93,62 @@ impl PhysAddr {
 
 impl Pfn {
     /// Linux: PFN_PHYS().
+    #[inline]
     pub const fn phys(self) -> PhysAddr {
         PhysAddr(self.0 << PAGE_SHIFT)
+    }
+    /// The frame `phys` lies in (Linux: PHYS_PFN()/PFN_DOWN()).
+    #[inline]
+    pub const fn from_phys(phys: PhysAddr) -> Pfn {
+        phys.pfn_down()
+    }
+    /// Rounds up to a multiple of `align` frames (a power of two). Linux: ALIGN().
+    #[inline]
+    pub const fn align_up(self, align: u64) -> Pfn {
+        Pfn(align_up(self.0, align))
+    }
+    /// Rounds down to a multiple of `align` frames (a power of two). Linux: ALIGN_DOWN().
+    #[inline]
+    pub const fn align_down(self, align: u64) -> Pfn {
+        Pfn(align_down(self.0, align))
+    }
+}
+
+impl Add<u64> for Pfn {
+    type Output = Pfn;
+    #[inline]
+    fn add(self, n: u64) -> Pfn {
+        Pfn(self.0 + n)
+    }
+}
+
+impl AddAssign<u64> for Pfn {
+    #[inline]
+    fn add_assign(&mut self, n: u64) {
+        self.0 += n;
+    }
+}
+
+impl Sub<u64> for Pfn {
+    type Output = Pfn;
+    #[inline]
+    fn sub(self, n: u64) -> Pfn {
+        Pfn(self.0 - n)
+    }
+}
+
+/// The number of frames from `rhs` up to `self`.
+impl Sub for Pfn {
+    type Output = u64;
+    #[inline]
+    fn sub(self, rhs: Pfn) -> u64 {
+        self.0 - rhs.0
+    }
+}
+
+impl fmt::LowerHex for Pfn {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
     }
 }
 

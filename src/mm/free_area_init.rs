@@ -19,7 +19,7 @@
 //! then refused with Linux's message for a machine without mirrored memory; `movable_node`
 //! does not exist here.
 
-use super::addr::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
+use super::addr::{Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use super::memblock::Memblock;
 use super::mmzone::{NodeDataMap, Zone};
 use super::numa::{get_pfn_range_for_nid, NumaInfo};
@@ -127,7 +127,7 @@ crate::early_param!("movablecore", cmdline_parse_movablecore);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arm64ZoneLimits {
     /// Linux: max_zone_pfns[] (ZONE_MOVABLE's entry is unused: 0).
-    pub max_zone_pfns: [u64; MAX_NR_ZONES],
+    pub max_zone_pfns: [Pfn; MAX_NR_ZONES],
     /// Linux: arm64_dma_phys_limit — one past the highest ZONE_DMA address.
     pub arm64_dma_phys_limit: PhysAddr,
     /// Linux: zone_dma_bits.
@@ -165,13 +165,13 @@ pub fn zone_sizes_init(
     start_of_dram: PhysAddr,
     end_of_dram: PhysAddr,
     zone_dma_bits: u32,
-    max_pfn: u64,
+    max_pfn: Pfn,
 ) -> Arm64ZoneLimits {
     let dma32_phys_limit = max_zone_phys(32, start_of_dram, end_of_dram);
     let arm64_dma_phys_limit = max_zone_phys(zone_dma_bits, start_of_dram, end_of_dram);
-    let mut max_zone_pfns = [0; MAX_NR_ZONES];
-    max_zone_pfns[crate::include::mmzone::ZONE_DMA] = arm64_dma_phys_limit.pfn_down().0;
-    max_zone_pfns[crate::include::mmzone::ZONE_DMA32] = dma32_phys_limit.pfn_down().0;
+    let mut max_zone_pfns = [Pfn(0); MAX_NR_ZONES];
+    max_zone_pfns[crate::include::mmzone::ZONE_DMA] = arm64_dma_phys_limit.pfn_down();
+    max_zone_pfns[crate::include::mmzone::ZONE_DMA32] = dma32_phys_limit.pfn_down();
     max_zone_pfns[crate::include::mmzone::ZONE_NORMAL] = max_pfn;
     Arm64ZoneLimits {
         max_zone_pfns,
@@ -199,16 +199,16 @@ pub struct ZoneLayout {
 /// `max_zone_pfn` (or is empty), starting at the first pfn of DRAM; ZONE_MOVABLE has no
 /// fixed range (arm64 has ascending zone limits).
 pub fn arch_zone_pfn_ranges(
-    start_pfn: u64,
-    max_zone_pfn: &[u64; MAX_NR_ZONES],
+    start_pfn: Pfn,
+    max_zone_pfn: &[Pfn; MAX_NR_ZONES],
 ) -> ([u64; MAX_NR_ZONES], [u64; MAX_NR_ZONES]) {
     let (mut lo, mut hi) = ([0; MAX_NR_ZONES], [0; MAX_NR_ZONES]);
-    let mut start_pfn = start_pfn;
+    let mut start_pfn = start_pfn.0;
     for zone in 0..MAX_NR_ZONES {
         if zone == ZONE_MOVABLE {
             continue;
         }
-        let end_pfn = max_zone_pfn[zone].max(start_pfn);
+        let end_pfn = max_zone_pfn[zone].0.max(start_pfn);
         lo[zone] = start_pfn;
         hi[zone] = end_pfn;
         start_pfn = end_pfn;
@@ -329,7 +329,7 @@ pub fn find_zone_movable_pfns_for_nodes(
         let z = &mut zone_movable_pfn[nid as usize];
         *z = z.next_multiple_of(MAX_ORDER_NR_PAGES);
         let (_, end_pfn) = get_pfn_range_for_nid(mb, nid);
-        if *z >= end_pfn {
+        if *z >= end_pfn.0 {
             *z = 0;
         }
     }
@@ -339,10 +339,10 @@ pub fn find_zone_movable_pfns_for_nodes(
 /// The zone boundaries free_area_init() prints and sizes nodes with.
 pub fn zone_layout(
     mb: &Memblock,
-    max_zone_pfn: &[u64; MAX_NR_ZONES],
+    max_zone_pfn: &[Pfn; MAX_NR_ZONES],
     params: &ZoneMovableParams,
 ) -> ZoneLayout {
-    let (lo, hi) = arch_zone_pfn_ranges(mb.start_of_dram().pfn_down().0, max_zone_pfn);
+    let (lo, hi) = arch_zone_pfn_ranges(mb.start_of_dram().pfn_down(), max_zone_pfn);
     let (zone_movable_pfn, movable_zone) = find_zone_movable_pfns_for_nodes(mb, &lo, &hi, params);
     ZoneLayout {
         arch_zone_lowest_possible_pfn: lo,
@@ -402,7 +402,7 @@ pub fn print_early_node_ranges(mb: &Memblock) {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ZoneSize {
     /// Linux: zone->zone_start_pfn (0 for an empty zone).
-    pub zone_start_pfn: u64,
+    pub zone_start_pfn: Pfn,
     /// Linux: zone->spanned_pages.
     pub spanned_pages: u64,
     /// Linux: zone->present_pages.
@@ -418,8 +418,8 @@ pub struct ZoneSize {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeSize {
     pub nid: i32,
-    pub node_start_pfn: u64,
-    pub node_end_pfn: u64,
+    pub node_start_pfn: Pfn,
+    pub node_end_pfn: Pfn,
     pub node_spanned_pages: u64,
     pub node_present_pages: u64,
     pub zones: [ZoneSize; MAX_NR_ZONES],
@@ -460,30 +460,32 @@ pub fn zone_spanned_pages_in_node(
     layout: &ZoneLayout,
     nid: i32,
     zone_type: usize,
-    node_start_pfn: u64,
-    node_end_pfn: u64,
-) -> (u64, u64, u64) {
+    node_start_pfn: Pfn,
+    node_end_pfn: Pfn,
+) -> (u64, Pfn, Pfn) {
+    let (node_start_pfn, node_end_pfn) = (node_start_pfn.0, node_end_pfn.0);
     let zone_low = layout.arch_zone_lowest_possible_pfn[zone_type];
     let zone_high = layout.arch_zone_highest_possible_pfn[zone_type];
     // A node hot-added empty.
     if node_start_pfn == 0 && node_end_pfn == 0 {
-        return (0, 0, 0);
+        return (0, Pfn(0), Pfn(0));
     }
     let mut zs = clamp(node_start_pfn, zone_low, zone_high);
     let mut ze = clamp(node_end_pfn, zone_low, zone_high);
     adjust_zone_range_for_zone_movable(layout, nid, zone_type, node_end_pfn, &mut zs, &mut ze);
     // Does the node have pages in the zone's range at all?
     if ze < node_start_pfn || zs > node_end_pfn {
-        return (0, zs, ze);
+        return (0, Pfn(zs), Pfn(ze));
     }
     let ze = ze.min(node_end_pfn);
     let zs = zs.max(node_start_pfn);
-    (ze - zs, zs, ze)
+    (ze - zs, Pfn(zs), Pfn(ze))
 }
 
 /// Linux: __absent_pages_in_range() — pfns of `[start, end)` not in node `nid`'s memory
 /// (`MAX_NUMNODES`: anyone's).
-pub fn absent_pages_in_range(mb: &Memblock, nid: i32, range_start: u64, range_end: u64) -> u64 {
+pub fn absent_pages_in_range(mb: &Memblock, nid: i32, range_start: Pfn, range_end: Pfn) -> u64 {
+    let (range_start, range_end) = (range_start.0, range_end.0);
     let mut nr_absent = range_end - range_start;
     for (s, e, _) in mb.mem_pfn_ranges(nid) {
         let s = clamp(s.0, range_start, range_end);
@@ -500,9 +502,10 @@ pub fn zone_absent_pages_in_node(
     layout: &ZoneLayout,
     nid: i32,
     zone_type: usize,
-    node_start_pfn: u64,
-    node_end_pfn: u64,
+    node_start_pfn: Pfn,
+    node_end_pfn: Pfn,
 ) -> u64 {
+    let (node_start_pfn, node_end_pfn) = (node_start_pfn.0, node_end_pfn.0);
     if node_start_pfn == 0 && node_end_pfn == 0 {
         return 0;
     }
@@ -512,7 +515,7 @@ pub fn zone_absent_pages_in_node(
     let mut ze = clamp(node_end_pfn, zone_low, zone_high);
     adjust_zone_range_for_zone_movable(layout, nid, zone_type, node_end_pfn, &mut zs, &mut ze);
     // (kernelcore=mirror's extra accounting is not needed: mirror is refused.)
-    absent_pages_in_range(mb, nid, zs, ze.max(zs))
+    absent_pages_in_range(mb, nid, Pfn(zs), Pfn(ze.max(zs)))
 }
 
 /// Linux: calc_memmap_size() — pages of `struct page` for a zone: by spanned pages, or by
@@ -533,8 +536,8 @@ pub fn calculate_node_totalpages(
     mb: &Memblock,
     layout: &ZoneLayout,
     nid: i32,
-    node_start_pfn: u64,
-    node_end_pfn: u64,
+    node_start_pfn: Pfn,
+    node_end_pfn: Pfn,
     dma_reserve: u64,
 ) -> NodeSize {
     let mut ns = NodeSize {
@@ -547,7 +550,7 @@ pub fn calculate_node_totalpages(
         let (spanned, zs, _) =
             zone_spanned_pages_in_node(layout, nid, i, node_start_pfn, node_end_pfn);
         let absent = zone_absent_pages_in_node(mb, layout, nid, i, node_start_pfn, node_end_pfn);
-        z.zone_start_pfn = if spanned != 0 { zs } else { 0 };
+        z.zone_start_pfn = if spanned != 0 { zs } else { Pfn(0) };
         z.spanned_pages = spanned;
         z.present_pages = spanned - absent;
         ns.node_spanned_pages += spanned;
@@ -626,9 +629,9 @@ pub fn free_area_init_node(
         pr_info!(
             "Initmem setup node {} [mem {:#018x}-{:#018x}]",
             nid,
-            start_pfn << PAGE_SHIFT,
-            if end_pfn != 0 {
-                (end_pfn << PAGE_SHIFT) - 1
+            start_pfn.phys().0,
+            if end_pfn != Pfn(0) {
+                end_pfn.phys().0 - 1
             } else {
                 0
             }
@@ -680,7 +683,7 @@ pub fn free_area_init(
     mb: &mut Memblock,
     nodes: &mut NodeDataMap,
     numa: &NumaInfo,
-    max_zone_pfn: &[u64; MAX_NR_ZONES],
+    max_zone_pfn: &[Pfn; MAX_NR_ZONES],
     params: &ZoneMovableParams,
     dma_reserve: u64,
     memmap: Option<&mut Memmap>,
@@ -719,10 +722,10 @@ pub struct Memmap<'a> {
 
 impl<'a> Memmap<'a> {
     /// A memmap over a slice whose first entry is `start_pfn`'s page.
-    pub fn new(pages: &'a mut [Page], start_pfn: u64) -> Self {
+    pub fn new(pages: &'a mut [Page], start_pfn: Pfn) -> Self {
         Self {
             base: pages.as_mut_ptr(),
-            start_pfn,
+            start_pfn: start_pfn.0,
             nr_pages: pages.len() as u64,
             _pages: core::marker::PhantomData,
         }
@@ -735,42 +738,49 @@ impl<'a> Memmap<'a> {
     /// memory ([`early_pfn_valid`]), `base + (pfn - start_pfn)` must be a writable,
     /// aligned `Page` that nothing else accesses for `'a`. Pages of other sections are never
     /// touched through this value.
-    pub unsafe fn from_raw(base: *mut Page, start_pfn: u64, nr_pages: u64) -> Self {
+    pub unsafe fn from_raw(base: *mut Page, start_pfn: Pfn, nr_pages: u64) -> Self {
         Self {
             base,
-            start_pfn,
+            start_pfn: start_pfn.0,
             nr_pages,
             _pages: core::marker::PhantomData,
         }
     }
 
-    pub fn start_pfn(&self) -> u64 {
-        self.start_pfn
+    #[inline]
+    pub fn start_pfn(&self) -> Pfn {
+        Pfn(self.start_pfn)
     }
 
-    pub fn end_pfn(&self) -> u64 {
-        self.start_pfn + self.nr_pages
+    #[inline]
+    pub fn end_pfn(&self) -> Pfn {
+        Pfn(self.start_pfn + self.nr_pages)
     }
 
+    #[inline]
     fn check(&self, pfn: u64) {
         assert!(
-            (self.start_pfn..self.end_pfn()).contains(&pfn),
+            (self.start_pfn..self.start_pfn + self.nr_pages).contains(&pfn),
             "pfn {:#x} is outside the memmap [{:#x}, {:#x})",
             pfn,
             self.start_pfn,
-            self.end_pfn()
+            self.start_pfn + self.nr_pages
         );
     }
 
     /// Linux: pfn_to_page(). Only for a valid pfn (see [`Memmap::from_raw`]).
-    pub fn pfn_to_page(&self, pfn: u64) -> &Page {
+    #[inline]
+    pub fn pfn_to_page(&self, pfn: Pfn) -> &Page {
+        let pfn = pfn.0;
         self.check(pfn);
         // SAFETY: in range (checked); valid pfns are backed, per the constructor's contract.
         unsafe { &*self.base.add((pfn - self.start_pfn) as usize) }
     }
 
     /// pfn_to_page() for writing.
-    pub fn pfn_to_page_mut(&mut self, pfn: u64) -> &mut Page {
+    #[inline]
+    pub fn pfn_to_page_mut(&mut self, pfn: Pfn) -> &mut Page {
+        let pfn = pfn.0;
         self.check(pfn);
         // SAFETY: as above, and `&mut self` makes the access exclusive.
         unsafe { &mut *self.base.add((pfn - self.start_pfn) as usize) }
@@ -786,8 +796,8 @@ fn section_has_memory(mb: &Memblock, nr: u64) -> bool {
 
 /// Linux: pfn_valid() for SPARSEMEM with only early sections: the pfn's section holds
 /// memory, so its struct pages exist.
-pub fn early_pfn_valid(mb: &Memblock, pfn: u64) -> bool {
-    section_has_memory(mb, pfn >> PFN_SECTION_SHIFT)
+pub fn early_pfn_valid(mb: &Memblock, pfn: Pfn) -> bool {
+    section_has_memory(mb, pfn.0 >> PFN_SECTION_SHIFT)
 }
 
 /// Linux: init_unavailable_range() — struct pages in holes (of valid sections) get zone and
@@ -807,11 +817,11 @@ fn init_unavailable_range(
     while pfn < epfn {
         let sec_end = ((pfn >> PFN_SECTION_SHIFT) + 1) << PFN_SECTION_SHIFT;
         let end = sec_end.min(epfn);
-        if early_pfn_valid(mb, pfn) {
+        if early_pfn_valid(mb, Pfn(pfn)) {
             pgcnt += end - pfn;
             if let Some(m) = memmap.as_deref_mut() {
                 for p in pfn..end {
-                    let page = m.pfn_to_page_mut(p);
+                    let page = m.pfn_to_page_mut(Pfn(p));
                     init_single_page(page, zone, node);
                     page.__set_page_reserved();
                 }
@@ -842,13 +852,13 @@ fn memmap_init_range(
 ) {
     if let Some(m) = memmap.as_deref_mut() {
         for pfn in start_pfn..end_pfn {
-            init_single_page(m.pfn_to_page_mut(pfn), zone.zone_idx(), nid);
+            init_single_page(m.pfn_to_page_mut(Pfn(pfn)), zone.zone_idx(), nid);
         }
     }
     let mut pfn = start_pfn.next_multiple_of(PAGEBLOCK_NR_PAGES);
     while pfn < end_pfn {
         debug_assert!(pageblock_aligned(pfn));
-        zone.set_pageblock_migratetype(pfn, MIGRATE_MOVABLE);
+        zone.set_pageblock_migratetype(Pfn(pfn), MIGRATE_MOVABLE);
         pfn += PAGEBLOCK_NR_PAGES;
     }
 }
@@ -869,7 +879,7 @@ pub fn memmap_init(mb: &Memblock, nodes: &NodeDataMap, mut memmap: Option<&mut M
                 continue;
             }
             // Linux: memmap_init_zone_range().
-            let (zs, ze) = (zone.zone_start_pfn, zone.zone_end_pfn());
+            let (zs, ze) = (zone.zone_start_pfn.0, zone.zone_end_pfn().0);
             let (start_pfn, zend) = (clamp(s.0, zs, ze), clamp(e.0, zs, ze));
             if start_pfn < zend {
                 memmap_init_range(&mut memmap, zone, nid, start_pfn, zend);
@@ -895,6 +905,7 @@ pub fn memmap_init(mb: &Memblock, nodes: &NodeDataMap, mut memmap: Option<&mut M
 /// pages PG_reserved before freeing the rest to the buddy.
 pub fn reserve_bootmem_region(mb: &Memblock, memmap: &mut Memmap, start: PhysAddr, end: PhysAddr) {
     for pfn in start.pfn_down().0..end.pfn_up().0 {
+        let pfn = Pfn(pfn);
         if early_pfn_valid(mb, pfn) {
             let page = memmap.pfn_to_page_mut(pfn);
             page.lru.init_list_head();

@@ -26,6 +26,7 @@ use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
 };
 
+use super::addr::Pfn;
 use super::page::ListHead;
 use crate::include::mmzone::{
     page_group_by_mobility_disabled, MAX_NR_ZONES, MIGRATE_TYPES, MIGRATE_UNMOVABLE, ZONE_NAMES,
@@ -223,7 +224,7 @@ pub struct Zone {
     pub pageblock_flags: *const AtomicU64,
     pub pageblock_words: u64,
     /// Linux: zone->zone_start_pfn.
-    pub zone_start_pfn: u64,
+    pub zone_start_pfn: Pfn,
     /// Linux: zone->spanned_pages — the zone's pfn range, holes included.
     pub spanned_pages: u64,
     /// Linux: zone->present_pages — spanned minus holes.
@@ -260,12 +261,14 @@ impl Zone {
     }
 
     /// Linux: zone_end_pfn().
-    pub fn zone_end_pfn(&self) -> u64 {
+    #[inline]
+    pub fn zone_end_pfn(&self) -> Pfn {
         self.zone_start_pfn + self.spanned_pages
     }
 
     /// Linux: zone_spans_pfn().
-    pub fn zone_spans_pfn(&self, pfn: u64) -> bool {
+    #[inline]
+    pub fn zone_spans_pfn(&self, pfn: Pfn) -> bool {
         self.zone_start_pfn <= pfn && pfn < self.zone_end_pfn()
     }
 
@@ -331,7 +334,7 @@ impl Zone {
 
     /// Linux: set_pageblock_migratetype() — mark `pfn`'s pageblock (the pfn must be in this
     /// zone). While mobility grouping is off every pcp type collapses to MIGRATE_UNMOVABLE.
-    pub fn set_pageblock_migratetype(&self, pfn: u64, migratetype: u32) {
+    pub fn set_pageblock_migratetype(&self, pfn: Pfn, migratetype: u32) {
         let mt = if page_group_by_mobility_disabled()
             && migratetype < crate::include::mmzone::MIGRATE_PCPTYPES
         {
@@ -349,7 +352,7 @@ impl Zone {
     }
 
     /// Linux: get_pageblock_migratetype().
-    pub fn get_pageblock_migratetype(&self, pfn: u64) -> u32 {
+    pub fn get_pageblock_migratetype(&self, pfn: Pfn) -> u32 {
         super::page::get_pfnblock_flags_mask(
             self.pageblock_bitmap(),
             self.zone_start_pfn,
@@ -422,7 +425,7 @@ pub struct PglistData {
     /// Linux: node_id.
     pub node_id: i32,
     /// Linux: node_start_pfn.
-    pub node_start_pfn: u64,
+    pub node_start_pfn: Pfn,
     /// Linux: node_present_pages.
     pub node_present_pages: u64,
     /// Linux: node_spanned_pages.
@@ -433,7 +436,8 @@ pub struct PglistData {
 
 impl PglistData {
     /// Linux: pgdat_end_pfn().
-    pub fn pgdat_end_pfn(&self) -> u64 {
+    #[inline]
+    pub fn pgdat_end_pfn(&self) -> Pfn {
         self.node_start_pfn + self.node_spanned_pages
     }
 

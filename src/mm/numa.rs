@@ -18,7 +18,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use super::addr::{PhysAddr, PAGE_SHIFT};
+use super::addr::{Pfn, PhysAddr};
 use super::memblock::{MemType, Memblock};
 use super::mmzone::{NodeDataMap, PglistData};
 use crate::include::cache::SMP_CACHE_BYTES;
@@ -315,15 +315,15 @@ pub fn dummy_numa_init(numa: &mut NumaInfo, mb: &mut Memblock) -> Result<(), Num
 
 /// Linux: early_pfn_to_nid() — the node of the memory region holding `pfn` (the first online
 /// node if none does).
-pub fn early_pfn_to_nid(mb: &Memblock, pfn: u64) -> i32 {
+pub fn early_pfn_to_nid(mb: &Memblock, pfn: Pfn) -> i32 {
     mb.mem_pfn_ranges(MAX_NUMNODES)
-        .find(|&(s, e, _)| s.0 <= pfn && pfn < e.0)
+        .find(|&(s, e, _)| s <= pfn && pfn < e)
         .map_or(0, |(_, _, nid)| nid)
 }
 
 /// Linux: get_pfn_range_for_nid() — the lowest and highest pfn of node `nid`'s memory
 /// (`MAX_NUMNODES` for all); `(0, 0)` for a node without memory.
-pub fn get_pfn_range_for_nid(mb: &Memblock, nid: i32) -> (u64, u64) {
+pub fn get_pfn_range_for_nid(mb: &Memblock, nid: i32) -> (Pfn, Pfn) {
     let (mut start, mut end) = (u64::MAX, 0);
     for (s, e, _) in mb.mem_pfn_ranges(nid) {
         start = start.min(s.0);
@@ -332,7 +332,7 @@ pub fn get_pfn_range_for_nid(mb: &Memblock, nid: i32) -> (u64, u64) {
     if start == u64::MAX {
         start = 0;
     }
-    (start, end)
+    (Pfn(start), Pfn(end))
 }
 
 /// Linux: setup_node_data() — allocate node `nid`'s pg_data_t, preferably on that node, and
@@ -341,8 +341,8 @@ pub fn setup_node_data(
     mb: &mut Memblock,
     nodes: &mut NodeDataMap,
     nid: i32,
-    start_pfn: u64,
-    end_pfn: u64,
+    start_pfn: Pfn,
+    end_pfn: Pfn,
     phys_to_virt: fn(PhysAddr) -> *mut u8,
 ) {
     let nd_size =
@@ -358,7 +358,7 @@ pub fn setup_node_data(
         nd_pa.0,
         nd_pa.0 + nd_size - 1
     );
-    let tnid = early_pfn_to_nid(mb, nd_pa.0 >> PAGE_SHIFT);
+    let tnid = early_pfn_to_nid(mb, nd_pa.pfn_down());
     if tnid != nid {
         pr_info!("NUMA: NODE_DATA({}) on node {}", nid, tnid);
     }

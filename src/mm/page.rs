@@ -27,6 +27,7 @@
 use core::fmt;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
+use super::addr::Pfn;
 use crate::include::mmzone::MAX_NR_ZONES;
 use crate::include::numa::NODES_SHIFT;
 use crate::include::pageblock_flags::{NR_PAGEBLOCK_BITS, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
@@ -621,16 +622,16 @@ pub fn init_single_page(page: &mut Page, zone: usize, nid: i32) {
 }
 
 /// Linux: usemap_size() — bytes of pageblock bitmap for a zone, whole `unsigned long`s.
-pub const fn usemap_size(zone_start_pfn: u64, zonesize: u64) -> u64 {
-    let zonesize = zonesize + (zone_start_pfn & (PAGEBLOCK_NR_PAGES - 1));
+pub const fn usemap_size(zone_start_pfn: Pfn, zonesize: u64) -> u64 {
+    let zonesize = zonesize + (zone_start_pfn.0 & (PAGEBLOCK_NR_PAGES - 1));
     let blocks = zonesize.div_ceil(PAGEBLOCK_NR_PAGES);
     let bits = (blocks * NR_PAGEBLOCK_BITS).div_ceil(64) * 64;
     bits / 8
 }
 
 /// Linux: pfn_to_bitidx() (the `!SPARSEMEM` form: from the zone's first pageblock).
-const fn pfn_to_bitidx(zone_start_pfn: u64, pfn: u64) -> u64 {
-    let pfn = pfn - (zone_start_pfn & !(PAGEBLOCK_NR_PAGES - 1));
+const fn pfn_to_bitidx(zone_start_pfn: Pfn, pfn: Pfn) -> u64 {
+    let pfn = pfn.0 - (zone_start_pfn.0 & !(PAGEBLOCK_NR_PAGES - 1));
     (pfn >> PAGEBLOCK_ORDER) * NR_PAGEBLOCK_BITS
 }
 
@@ -638,8 +639,8 @@ const fn pfn_to_bitidx(zone_start_pfn: u64, pfn: u64) -> u64 {
 /// `bitmap` is the zone's pageblock bitmap, `zone_start_pfn` the zone's first pfn.
 pub fn get_pfnblock_flags_mask(
     bitmap: &[AtomicU64],
-    zone_start_pfn: u64,
-    pfn: u64,
+    zone_start_pfn: Pfn,
+    pfn: Pfn,
     mask: u64,
 ) -> u64 {
     let bitidx = pfn_to_bitidx(zone_start_pfn, pfn);
@@ -650,8 +651,8 @@ pub fn get_pfnblock_flags_mask(
 /// Linux: set_pfnblock_flags_mask() — the compare-and-swap loop becomes fetch_update.
 pub fn set_pfnblock_flags_mask(
     bitmap: &[AtomicU64],
-    zone_start_pfn: u64,
-    pfn: u64,
+    zone_start_pfn: Pfn,
+    pfn: Pfn,
     flags: u64,
     mask: u64,
 ) {

@@ -52,7 +52,7 @@
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use super::addr::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use super::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use super::mmzone::{
     NodeDataMap, PcpLists, PerCpuPages, RawSpinlock, Zone, Zonelist, NR_FREE_CMA_PAGES,
     NR_FREE_PAGES, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
@@ -356,14 +356,18 @@ impl<'a> PageAlloc<'a> {
     // ----- struct page <-> pfn <-> address
 
     /// Linux: pfn_to_page().
-    pub fn pfn_to_page(&self, pfn: u64) -> *mut Page {
-        self.env.vmemmap.wrapping_add(pfn as usize)
+    #[inline]
+    pub fn pfn_to_page(&self, pfn: Pfn) -> *mut Page {
+        self.env.vmemmap.wrapping_add(pfn.0 as usize)
     }
 
     /// Linux: page_to_pfn().
-    pub fn page_to_pfn(&self, page: *const Page) -> u64 {
-        ((page as usize).wrapping_sub(self.env.vmemmap as usize) / core::mem::size_of::<Page>())
-            as u64
+    #[inline]
+    pub fn page_to_pfn(&self, page: *const Page) -> Pfn {
+        Pfn(
+            ((page as usize).wrapping_sub(self.env.vmemmap as usize) / core::mem::size_of::<Page>())
+                as u64,
+        )
     }
 
     /// Linux: page_address() — the page's linear-map address (needs `phys_to_virt`).
@@ -372,7 +376,7 @@ impl<'a> PageAlloc<'a> {
             .env
             .phys_to_virt
             .expect("page_address: no phys_to_virt hook");
-        VirtAddr(f(PhysAddr(self.page_to_pfn(page.as_ptr()) << PAGE_SHIFT)) as u64)
+        VirtAddr(f(self.page_to_pfn(page.as_ptr()).phys()) as u64)
     }
 
     /// Linux: virt_to_page() (needs `virt_to_phys`).
@@ -381,8 +385,7 @@ impl<'a> PageAlloc<'a> {
             .env
             .virt_to_phys
             .expect("virt_to_page: no virt_to_phys hook");
-        let pfn = f(addr).0 >> PAGE_SHIFT;
-        NonNull::new(self.pfn_to_page(pfn)).expect("virt_to_page: null struct page")
+        NonNull::new(self.pfn_to_page(f(addr).pfn_down())).expect("virt_to_page: null struct page")
     }
 
     /// Linux: page_zone().
@@ -392,7 +395,7 @@ impl<'a> PageAlloc<'a> {
         let pgdat = self.nodes.get(p.page_to_nid()).unwrap_or_else(|| {
             panic!(
                 "page_zone: pfn {:#x} on a node without pg_data_t",
-                self.page_to_pfn(page)
+                self.page_to_pfn(page).0
             )
         });
         &pgdat.node_zones[p.page_zonenum()]
@@ -410,7 +413,7 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: get_pfnblock_migratetype().
     fn get_pfnblock_migratetype(&self, zone: &Zone, pfn: u64) -> u32 {
-        zone.get_pageblock_migratetype(pfn)
+        zone.get_pageblock_migratetype(Pfn(pfn))
     }
 
     // ----- free lists (the zone lock is held by every caller of these)
@@ -506,8 +509,8 @@ impl<'a> PageAlloc<'a> {
         // SAFETY: same MAX_ORDER block.
         unsafe {
             Self::page_is_buddy(
-                self.pfn_to_page(higher_pfn),
-                self.pfn_to_page(higher_buddy_pfn),
+                self.pfn_to_page(Pfn(higher_pfn)),
+                self.pfn_to_page(Pfn(higher_buddy_pfn)),
                 order + 1,
             )
         }
@@ -526,21 +529,21 @@ impl<'a> PageAlloc<'a> {
     ) {
         debug_assert!(zone.zone_is_initialized());
         debug_assert!(pfn & ((1 << order) - 1) == 0, "unaligned free");
-        debug_assert!(zone.zone_spans_pfn(pfn), "page outside its zone");
+        debug_assert!(zone.zone_spans_pfn(Pfn(pfn)), "page outside its zone");
         if mt != MIGRATE_ISOLATE {
             Self::mod_zone_freepage_state(zone, 1 << order, mt);
         }
         let mut buddy_pfn = 0;
         while (order as usize) < MAX_ORDER - 1 {
             buddy_pfn = pfn ^ (1 << order);
-            let buddy = self.pfn_to_page(buddy_pfn);
+            let buddy = self.pfn_to_page(Pfn(buddy_pfn));
             // SAFETY: same MAX_ORDER block; zone lock held.
             if !unsafe { Self::page_is_buddy(page, buddy, order) } {
                 break;
             }
             // Blocks of pageblock size or more of a type that must not mix do not merge.
             if order >= PAGEBLOCK_ORDER {
-                let buddy_mt = zone.get_pageblock_migratetype(buddy_pfn);
+                let buddy_mt = zone.get_pageblock_migratetype(Pfn(buddy_pfn));
                 if mt != buddy_mt
                     && (!migratetype_is_mergeable(mt) || !migratetype_is_mergeable(buddy_mt))
                 {
@@ -550,7 +553,7 @@ impl<'a> PageAlloc<'a> {
             // SAFETY: the buddy is PageBuddy, so on one of this zone's lists.
             unsafe { Self::del_page_from_free_list(zone, buddy, order) };
             let combined_pfn = buddy_pfn & pfn;
-            page = self.pfn_to_page(combined_pfn);
+            page = self.pfn_to_page(Pfn(combined_pfn));
             pfn = combined_pfn;
             order += 1;
         }
@@ -650,7 +653,7 @@ impl<'a> PageAlloc<'a> {
         let mut pages_moved = 0;
         let mut pfn = start_pfn;
         while pfn <= end_pfn {
-            let page = self.pfn_to_page(pfn);
+            let page = self.pfn_to_page(Pfn(pfn));
             // SAFETY: the pageblock lies in the zone and in one present section; lock held.
             unsafe {
                 if !(*page).page_buddy() {
@@ -680,13 +683,13 @@ impl<'a> PageAlloc<'a> {
         num_movable: &mut i64,
     ) -> i64 {
         *num_movable = 0;
-        let pfn = self.page_to_pfn(page);
+        let pfn = self.page_to_pfn(page).0;
         let mut start_pfn = pfn & !(PAGEBLOCK_NR_PAGES - 1);
         let end_pfn = start_pfn + PAGEBLOCK_NR_PAGES - 1;
-        if !zone.zone_spans_pfn(start_pfn) {
+        if !zone.zone_spans_pfn(Pfn(start_pfn)) {
             start_pfn = pfn;
         }
-        if !zone.zone_spans_pfn(end_pfn) {
+        if !zone.zone_spans_pfn(Pfn(end_pfn)) {
             return 0;
         }
         // SAFETY: lock held (caller).
@@ -697,7 +700,7 @@ impl<'a> PageAlloc<'a> {
     fn change_pageblock_range(zone: &Zone, pfn: u64, start_order: u32, mt: u32) {
         let nr = 1u64 << (start_order - PAGEBLOCK_ORDER);
         for i in 0..nr {
-            zone.set_pageblock_migratetype(pfn + i * PAGEBLOCK_NR_PAGES, mt);
+            zone.set_pageblock_migratetype(Pfn(pfn + i * PAGEBLOCK_NR_PAGES), mt);
         }
     }
 
@@ -710,10 +713,10 @@ impl<'a> PageAlloc<'a> {
         start_type: u32,
         whole_block: bool,
     ) {
-        let pfn = self.page_to_pfn(page);
+        let pfn = self.page_to_pfn(page).0;
         // SAFETY: lock held; the page is a free block.
         let current_order = unsafe { (*page).buddy_order() };
-        let old_block_type = zone.get_pageblock_migratetype(pfn);
+        let old_block_type = zone.get_pageblock_migratetype(Pfn(pfn));
         let single_page = |zone: &Zone| {
             // SAFETY: as above.
             unsafe { Self::move_to_free_list(zone, page, current_order, start_type) }
@@ -749,7 +752,7 @@ impl<'a> PageAlloc<'a> {
         if free_pages + alike_pages >= 1 << (PAGEBLOCK_ORDER - 1)
             || page_group_by_mobility_disabled()
         {
-            zone.set_pageblock_migratetype(pfn, start_type);
+            zone.set_pageblock_migratetype(Pfn(pfn), start_type);
         }
     }
 
@@ -1011,7 +1014,7 @@ impl<'a> PageAlloc<'a> {
                     count -= nr_pages;
                     (*pcp).count -= nr_pages;
                     // (bulkfree_pcp_prepare(): pages were checked when freed to the pcp.)
-                    let pfn = self.page_to_pfn(page);
+                    let pfn = self.page_to_pfn(page).0;
                     self.__free_one_page(zone, page, pfn, order, mt, FPI_NONE);
                     if count <= 0 || list_empty(list) {
                         break;
@@ -1089,7 +1092,7 @@ impl<'a> PageAlloc<'a> {
         if !self.free_pages_prepare(page, order, true) {
             return;
         }
-        let pfn = self.page_to_pfn(page);
+        let pfn = self.page_to_pfn(page).0;
         let zone = self.page_zone(page);
         let mut mt = self.get_pfnblock_migratetype(zone, pfn);
         // SAFETY: the page is ours (prepared for freeing).
@@ -1122,7 +1125,7 @@ impl<'a> PageAlloc<'a> {
         if !self.free_pages_prepare(page, order, true) {
             return;
         }
-        let pfn = self.page_to_pfn(page);
+        let pfn = self.page_to_pfn(page).0;
         let zone = self.page_zone(page);
         let mt = self.get_pfnblock_migratetype(zone, pfn);
         self.free_one_page(zone, page, pfn, order, mt, fpi_flags);
@@ -1356,9 +1359,7 @@ impl<'a> PageAlloc<'a> {
         let pfn = self.page_to_pfn(page);
         for i in 0..1u64 << order {
             // SAFETY: the hook's contract: the page is ours and mapped writable.
-            unsafe {
-                ptr::write_bytes(f(PhysAddr((pfn + i) << PAGE_SHIFT)), 0, PAGE_SIZE as usize)
-            };
+            unsafe { ptr::write_bytes(f((pfn + i).phys()), 0, PAGE_SIZE as usize) };
         }
     }
 
@@ -1944,4 +1945,4 @@ pub fn init_per_zone_wmark_min() {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -8,6 +8,7 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
 
+use super::addr::Pfn;
 use super::mmzone::{NodeDataMap, Zone, NR_FREE_PAGES, WMARK_HIGH, WMARK_LOW, WMARK_MIN};
 use super::page_alloc::{free_area_snapshot, show_mem, PageAlloc, PAGETYPEINFO_CAP};
 use crate::include::mmzone::MAX_ORDER;
@@ -50,7 +51,7 @@ pub fn zoneinfo(nodes: &NodeDataMap, out: &mut dyn FnMut(&str)) {
                 "        managed  {}",
                 zone.managed_pages.load(Ordering::Relaxed)
             );
-            emit!(out, "  start_pfn:           {}", zone.zone_start_pfn);
+            emit!(out, "  start_pfn:           {}", zone.zone_start_pfn.0);
         }
     }
 }
@@ -102,7 +103,7 @@ pub fn buddyinfo(nodes: &NodeDataMap, out: &mut dyn FnMut(&str)) {
 /// pageblocks exist (Linux: pfn_to_online_page()); no page_owner, so no mixed-block counts.
 pub fn pagetypeinfo(
     nodes: &NodeDataMap,
-    pfn_valid: &dyn Fn(u64) -> bool,
+    pfn_valid: &dyn Fn(Pfn) -> bool,
     out: &mut dyn FnMut(&str),
 ) {
     for pgdat in nodes.pgdats().filter(|p| p.node_present_pages != 0) {
@@ -155,7 +156,7 @@ pub fn pagetypeinfo(
 }
 
 /// Linux: pagetypeinfo_showblockcount_print()'s count — pageblocks of each migratetype.
-pub fn pageblock_counts(zone: &Zone, pfn_valid: &dyn Fn(u64) -> bool) -> [u64; MIGRATE_TYPES] {
+pub fn pageblock_counts(zone: &Zone, pfn_valid: &dyn Fn(Pfn) -> bool) -> [u64; MIGRATE_TYPES] {
     let mut count = [0u64; MIGRATE_TYPES];
     let mut pfn = zone.zone_start_pfn;
     while pfn < zone.zone_end_pfn() {
@@ -216,12 +217,12 @@ fn set_mm_reports(val: Option<&str>) -> SetupResult {
 crate::early_param!("mm_reports", set_mm_reports);
 
 /// Prints the reports `mm_reports=` asked for, each under an `mm: <name>` heading.
-pub fn print_mm_reports(pa: &PageAlloc, pfn_valid: &dyn Fn(u64) -> bool) {
+pub fn print_mm_reports(pa: &PageAlloc, pfn_valid: &dyn Fn(Pfn) -> bool) {
     print_mm_reports_bits(pa, pfn_valid, MM_REPORTS.load(Ordering::Relaxed));
 }
 
 /// [`print_mm_reports`] for an explicit set of reports.
-pub fn print_mm_reports_bits(pa: &PageAlloc, pfn_valid: &dyn Fn(u64) -> bool, bits: u32) {
+pub fn print_mm_reports_bits(pa: &PageAlloc, pfn_valid: &dyn Fn(Pfn) -> bool, bits: u32) {
     let mut out = |l: &str| pr_info!("{}", l);
     if bits & 1 != 0 {
         pr_info!("mm: buddyinfo");
@@ -240,3 +241,6 @@ pub fn print_mm_reports_bits(pa: &PageAlloc, pfn_valid: &dyn Fn(u64) -> bool, bi
         show_mem(pa, None, MAX_NR_ZONES - 1, &mut out);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@
 //! The arch maps the memmap (`vmemmap_populate`); this file decides which sections exist
 //! and on which node, and accounts for what the memmap costs.
 
+use super::addr::Pfn;
 use super::free_area_init::{PAGES_PER_SECTION, PFN_SECTION_SHIFT};
 use super::memblock::Memblock;
 use super::page::STRUCT_PAGE_SIZE;
@@ -19,9 +20,28 @@ pub struct PresentSection {
 }
 
 impl PresentSection {
-    pub fn start_pfn(&self) -> u64 {
-        self.nr << PFN_SECTION_SHIFT
+    /// The section's first pfn.
+    #[inline]
+    pub fn start_pfn(&self) -> Pfn {
+        section_nr_to_pfn(self.nr)
     }
+    /// The first pfn past the section.
+    #[inline]
+    pub fn end_pfn(&self) -> Pfn {
+        section_nr_to_pfn(self.nr + 1)
+    }
+}
+
+/// Linux: pfn_to_section_nr().
+#[inline]
+pub const fn pfn_to_section_nr(pfn: Pfn) -> u64 {
+    pfn.0 >> PFN_SECTION_SHIFT
+}
+
+/// Linux: section_nr_to_pfn().
+#[inline]
+pub const fn section_nr_to_pfn(nr: u64) -> Pfn {
+    Pfn(nr << PFN_SECTION_SHIFT)
 }
 
 /// Linux: memblocks_present() — the sections memblock's memory touches, in order, each once,
@@ -33,8 +53,8 @@ pub fn memblocks_present(mb: &Memblock, mut f: impl FnMut(PresentSection)) {
         if end.0 <= start.0 {
             continue;
         }
-        let first = start.0 >> PFN_SECTION_SHIFT;
-        let lastsec = (end.0 - 1) >> PFN_SECTION_SHIFT;
+        let first = pfn_to_section_nr(start);
+        let lastsec = pfn_to_section_nr(end - 1);
         for nr in first..=lastsec {
             if last.is_some_and(|l| nr <= l) {
                 continue;

@@ -61,7 +61,7 @@ fn a_128m_matches_linux() {
     let dma = &b.nodes.get(0).unwrap().node_zones[ZONE_DMA];
     assert_eq!(
         (dma.zone_start_pfn, dma.spanned_pages, dma.present_pages),
-        (0x40000, 32768, 32768)
+        (Pfn(0x40000), 32768, 32768)
     );
     assert_eq!(dma.zone_managed_pages(), 32768 - 512);
     assert_eq!(b.fai.unavailable_pages, 0);
@@ -89,7 +89,7 @@ fn c_4g_matches_linux() {
     );
     assert_eq!(
         (pg.node_start_pfn, pg.node_spanned_pages, pg.nr_zones),
-        (0x40000, 1 << 20, 3)
+        (Pfn(0x40000), 1 << 20, 3)
     );
     assert_eq!(b.fai.nr_kernel_pages, 1032192);
     assert_eq!(
@@ -112,7 +112,7 @@ fn c_4g_matches_linux() {
         512 * 4 / 64
     );
     assert_eq!(
-        pg.node_zones[ZONE_NORMAL].get_pageblock_migratetype(0x100200),
+        pg.node_zones[ZONE_NORMAL].get_pageblock_migratetype(Pfn(0x100200)),
         MIGRATE_MOVABLE
     );
 }
@@ -220,14 +220,19 @@ fn eight_gib_single_node_by_linuxs_rules() {
 
 #[test]
 fn arm64_zone_limits() {
-    let l = zone_sizes_init(PhysAddr(0x4000_0000), PhysAddr(0x1_4000_0000), 32, 0x140000);
-    assert_eq!(l.max_zone_pfns, [0x100000, 0x100000, 0x140000, 0]);
+    let l = zone_sizes_init(
+        PhysAddr(0x4000_0000),
+        PhysAddr(0x1_4000_0000),
+        32,
+        Pfn(0x140000),
+    );
+    assert_eq!(l.max_zone_pfns, [0x100000, 0x100000, 0x140000, 0].map(Pfn));
     assert_eq!(l.arm64_dma_phys_limit, PhysAddr(0x1_0000_0000));
     // dma-ranges reaching only 1 GiB (30 bits): DMA below 1 GiB, DMA32 the rest of 4 GiB.
     assert_eq!(zone_dma_bits(0x3fff_ffff), 30);
     assert_eq!(zone_dma_bits(u64::MAX), 32);
-    let l = zone_sizes_init(PhysAddr(0), PhysAddr(0x2_0000_0000), 30, 0x200000);
-    assert_eq!(l.max_zone_pfns, [0x40000, 0x100000, 0x200000, 0]);
+    let l = zone_sizes_init(PhysAddr(0), PhysAddr(0x2_0000_0000), 30, Pfn(0x200000));
+    assert_eq!(l.max_zone_pfns, [0x40000, 0x100000, 0x200000, 0].map(Pfn));
     // DRAM starting above the DMA mask: DMA stretches to 4 GiB; above 4 GiB: everything.
     assert_eq!(
         max_zone_phys(30, PhysAddr(0x8000_0000), PhysAddr(0x2_0000_0000)),
@@ -238,8 +243,13 @@ fn arm64_zone_limits() {
         PhysAddr(0x9_0000_0000)
     );
     // 128 MiB: every limit is the end of RAM, so DMA32 and Normal are empty.
-    let l = zone_sizes_init(PhysAddr(0x4000_0000), PhysAddr(0x4800_0000), 32, 0x48000);
-    assert_eq!(l.max_zone_pfns, [0x48000, 0x48000, 0x48000, 0]);
+    let l = zone_sizes_init(
+        PhysAddr(0x4000_0000),
+        PhysAddr(0x4800_0000),
+        32,
+        Pfn(0x48000),
+    );
+    assert_eq!(l.max_zone_pfns, [0x48000, 0x48000, 0x48000, 0].map(Pfn));
 }
 
 #[test]
@@ -269,31 +279,37 @@ fn holes_and_unavailable_ranges_with_a_memmap() {
     // Holes are large (spanned > present * 17/16), so the memmap estimate uses present.
     assert_eq!(dma.zone_managed_pages(), 57088 - 892);
 
-    let memmap = Memmap::new(b.memmap.as_mut().unwrap(), 0x40000);
+    let memmap = Memmap::new(b.memmap.as_mut().unwrap(), Pfn(0x40000));
     // A present page: zone, node, one reference, not reserved.
-    let p = memmap.pfn_to_page(0x40001);
+    let p = memmap.pfn_to_page(Pfn(0x40001));
     assert_eq!(
         (p.page_zonenum(), p.page_to_nid(), p.page_count()),
         (ZONE_DMA, 0, 1)
     );
     assert!(!p.page_reserved());
     // A hole page inside a valid section: initialised and reserved.
-    let h = memmap.pfn_to_page(0x44000);
+    let h = memmap.pfn_to_page(Pfn(0x44000));
     assert!(h.page_reserved() && h.page_count() == 1 && h.page_zonenum() == ZONE_DMA);
     // The tail hole too.
-    assert!(memmap.pfn_to_page(0x67fff).page_reserved());
+    assert!(memmap.pfn_to_page(Pfn(0x67fff)).page_reserved());
     // Pages of the empty sections are never touched.
     assert_eq!(
-        memmap.pfn_to_page(0x48000).flags.load(Ordering::Relaxed),
+        memmap
+            .pfn_to_page(Pfn(0x48000))
+            .flags
+            .load(Ordering::Relaxed),
         0xdead
     );
     // Pageblocks of memory are movable; those of holes stay unmovable.
-    assert_eq!(dma.get_pageblock_migratetype(0x40000), MIGRATE_MOVABLE);
-    assert_eq!(dma.get_pageblock_migratetype(0x461ff), MIGRATE_MOVABLE);
-    assert_eq!(dma.get_pageblock_migratetype(0x44000), MIGRATE_UNMOVABLE);
+    assert_eq!(dma.get_pageblock_migratetype(Pfn(0x40000)), MIGRATE_MOVABLE);
+    assert_eq!(dma.get_pageblock_migratetype(Pfn(0x461ff)), MIGRATE_MOVABLE);
+    assert_eq!(
+        dma.get_pageblock_migratetype(Pfn(0x44000)),
+        MIGRATE_UNMOVABLE
+    );
 
     // memblock_free_all() later marks reserved ranges.
-    let mut memmap = Memmap::new(b.memmap.as_mut().unwrap(), 0x40000);
+    let mut memmap = Memmap::new(b.memmap.as_mut().unwrap(), Pfn(0x40000));
     reserve_bootmem_region(
         &b.mb,
         &mut memmap,
@@ -301,7 +317,7 @@ fn holes_and_unavailable_ranges_with_a_memmap() {
         PhysAddr(0x4000_2001),
     );
     let r: Vec<bool> = (0x40000..0x40004)
-        .map(|p| memmap.pfn_to_page(p).page_reserved())
+        .map(|p| memmap.pfn_to_page(Pfn(p)).page_reserved())
         .collect();
     assert_eq!(r, [true, true, true, false]);
 }
@@ -330,7 +346,7 @@ fn kernelcore_makes_a_movable_zone() {
         (z[ZONE_NORMAL].spanned_pages, z[ZONE_MOVABLE].spanned_pages),
         (0, 262144)
     );
-    assert_eq!(z[ZONE_MOVABLE].zone_start_pfn, 0x100000);
+    assert_eq!(z[ZONE_MOVABLE].zone_start_pfn, Pfn(0x100000));
     assert_eq!(b.zl.vm_total_pages, 1032192);
     assert_eq!(p.last().unwrap(), "Policy zone: DMA");
 }
@@ -395,7 +411,7 @@ fn kernelcore_mirror_is_refused_like_linux_without_mirror() {
         ..Default::default()
     };
     take_captured();
-    let l = zone_layout(&mb, &[0x80000, 0x80000, 0x80000, 0], &params);
+    let l = zone_layout(&mb, &[0x80000, 0x80000, 0x80000, 0].map(Pfn), &params);
     assert_eq!(l.zone_movable_pfn, [0; NN]);
     assert!(take_captured().contains("The system has no mirror memory, ignore kernelcore=mirror."));
 }
@@ -445,7 +461,7 @@ fn memmap_size_estimate() {
     assert_eq!(calc_memmap_size(1000, 990), 16);
     assert_eq!(calc_memmap_size(4096, 1024), 16);
     assert_eq!(
-        absent_pages_in_range(&Memblock::new(), MAX_NUMNODES, 10, 20),
+        absent_pages_in_range(&Memblock::new(), MAX_NUMNODES, Pfn(10), Pfn(20)),
         10
     );
 }

@@ -169,7 +169,7 @@ fn bad_node_id_and_memoryless_cpu_node() {
     assert_eq!(l[3], "NUMA: NODE_DATA(1) on node 0");
     assert_eq!(numa.nr_online_nodes(), 2);
     let n1 = nodes.get(1).unwrap();
-    assert_eq!((n1.node_start_pfn, n1.node_spanned_pages), (0, 0));
+    assert_eq!((n1.node_start_pfn, n1.node_spanned_pages), (Pfn(0), 0));
 }
 
 #[test]

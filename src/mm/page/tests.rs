@@ -54,40 +54,46 @@ fn reserved_and_buddy_bits() {
 #[test]
 fn pageblock_bitmap_matches_linux_arithmetic() {
     // A zone starting mid-pageblock: the bitmap is indexed from the block's start.
-    let start = 0x40100;
+    let start = Pfn(0x40100);
     let size = 3 * PAGEBLOCK_NR_PAGES;
     // 3 pages' worth + 256 pages of offset = 4 blocks = 16 bits -> one long.
     assert_eq!(usemap_size(start, size), 8);
-    assert_eq!(usemap_size(0x40000, 0x100000), 2048 * 4 / 8);
+    assert_eq!(usemap_size(Pfn(0x40000), 0x100000), 2048 * 4 / 8);
     let map: Vec<AtomicU64> = (0..1).map(|_| AtomicU64::new(0)).collect();
     set_pfnblock_flags_mask(
         &map,
         start,
-        0x40300,
+        Pfn(0x40300),
         MIGRATE_MOVABLE as u64,
         MIGRATETYPE_MASK,
     );
-    set_pfnblock_flags_mask(&map, start, 0x40600, MIGRATE_CMA as u64, MIGRATETYPE_MASK);
+    set_pfnblock_flags_mask(
+        &map,
+        start,
+        Pfn(0x40600),
+        MIGRATE_CMA as u64,
+        MIGRATETYPE_MASK,
+    );
     // pfn 0x40300 is in block 1, 0x40600 in block 3.
     assert_eq!(map[0].load(Ordering::Relaxed), (1 << 4) | (4 << 12));
     assert_eq!(
-        get_pfnblock_flags_mask(&map, start, 0x403ff, MIGRATETYPE_MASK),
+        get_pfnblock_flags_mask(&map, start, Pfn(0x403ff), MIGRATETYPE_MASK),
         1
     );
     assert_eq!(
-        get_pfnblock_flags_mask(&map, start, 0x40100, MIGRATETYPE_MASK),
+        get_pfnblock_flags_mask(&map, start, Pfn(0x40100), MIGRATETYPE_MASK),
         0
     );
     // The skip bit is next to the migratetype and independent of it.
     set_pfnblock_flags_mask(
         &map,
         start,
-        0x40300,
+        Pfn(0x40300),
         1 << PB_MIGRATE_SKIP,
         1 << PB_MIGRATE_SKIP,
     );
     assert_eq!(
-        get_pfnblock_flags_mask(&map, start, 0x40300, MIGRATETYPE_MASK),
+        get_pfnblock_flags_mask(&map, start, Pfn(0x40300), MIGRATETYPE_MASK),
         1
     );
     assert!(pageblock_aligned(0x40200) && !pageblock_aligned(0x40201));

@@ -20,7 +20,7 @@ impl PageAlloc<'_> {
             p.page_mapcount_raw().wrapping_add(1),
             p.mapping,
             p.index,
-            self.page_to_pfn(page)
+            self.page_to_pfn(page).0
         );
         if !ptr::eq(head, page) || p.page_head() {
             // SAFETY: a tail's head is a page of the same block.
@@ -63,7 +63,7 @@ impl PageAlloc<'_> {
         pr_alert!(
             "BUG: Bad page state in process {}  pfn:{:05x}",
             COMM,
-            self.page_to_pfn(page)
+            self.page_to_pfn(page).0
         );
         self.dump_page(page, reason);
         self.bad_pages.fetch_add(1, Ordering::Relaxed);

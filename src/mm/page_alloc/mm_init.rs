@@ -15,7 +15,7 @@ use core::sync::atomic::Ordering;
 use super::{page_alloc, PageAlloc, PagePtr, FPI_TO_TAIL};
 use crate::include::mmzone::MAX_ORDER;
 use crate::include::numa::NUMA_NO_NODE;
-use crate::mm::addr::{PhysAddr, PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::addr::{Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::mm::free_area_init::{early_pfn_valid, PFN_SECTION_SHIFT};
 use crate::mm::memblock::{Memblock, MemblockFlags, MEMBLOCK};
 
@@ -85,9 +85,10 @@ impl PageAlloc<'_> {
         &self,
         start: PhysAddr,
         end: PhysAddr,
-        pfn_valid: impl Fn(u64) -> bool,
+        pfn_valid: impl Fn(Pfn) -> bool,
     ) {
         for pfn in start.pfn_down().0..end.pfn_up().0 {
+            let pfn = Pfn(pfn);
             if pfn_valid(pfn) {
                 let page = self.pfn_to_page(pfn);
                 // SAFETY: a valid pfn's struct page; boot, nothing else runs.
@@ -121,7 +122,7 @@ impl PageAlloc<'_> {
     }
 
     /// Linux: memblock_free_pages() (no deferred struct-page init here).
-    pub fn memblock_free_pages(&self, pfn: u64, order: u32) {
+    pub fn memblock_free_pages(&self, pfn: Pfn, order: u32) {
         let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
         self.__free_pages_core(page, order);
     }
@@ -160,19 +161,14 @@ impl PageAlloc<'_> {
         let (start, end) = (start.pfn_up().0, end.pfn_down().0);
         let mut pages = 0;
         for pfn in start..end {
+            let pfn = Pfn(pfn);
             if (0..=0xff).contains(&poison) {
                 let f = self
                     .env
                     .phys_to_virt
                     .expect("free_reserved_area: no phys_to_virt hook");
                 // SAFETY: the caller hands the page over; the hook maps it writable.
-                unsafe {
-                    ptr::write_bytes(
-                        f(PhysAddr(pfn << PAGE_SHIFT)),
-                        poison as u8,
-                        PAGE_SIZE as usize,
-                    )
-                };
+                unsafe { ptr::write_bytes(f(pfn.phys()), poison as u8, PAGE_SIZE as usize) };
             }
             let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
             self.free_reserved_page(page);
@@ -256,7 +252,7 @@ impl PageAlloc<'_> {
             while start + (1 << order) > end {
                 order -= 1;
             }
-            self.memblock_free_pages(start, order);
+            self.memblock_free_pages(Pfn(start), order);
             start += 1 << order;
         }
     }
@@ -278,8 +274,8 @@ impl PageAlloc<'_> {
         // early_pfn_valid() depends only on the pfn's section (it walks memblock's regions):
         // ask once per section rather than once per pfn.
         let last = Cell::new((u64::MAX, false));
-        let valid = |pfn: u64| {
-            let section = pfn >> PFN_SECTION_SHIFT;
+        let valid = |pfn: Pfn| {
+            let section = pfn.0 >> PFN_SECTION_SHIFT;
             match last.get() {
                 (s, v) if s == section => v,
                 _ => {
@@ -329,3 +325,6 @@ pub fn memblock_free_all() -> u64 {
     let pa = page_alloc().expect("memblock_free_all before page_alloc_init");
     pa.memblock_free_all(&mut MEMBLOCK.lock())
 }
+
+#[cfg(test)]
+mod tests;

@@ -268,3 +268,6 @@ impl PageAlloc<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -294,3 +294,6 @@ pub fn show_mem(
     out("0 pages cma reserved");
     out("0 pages hwpoisoned");
 }
+
+#[cfg(test)]
+mod tests;

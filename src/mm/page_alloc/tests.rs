@@ -1,27 +1,21 @@
 use super::*;
 use crate::include::mmzone::ZONE_DMA;
 use crate::kernel::printk::take_captured;
-use crate::mm::free_area_init::early_pfn_valid;
 use crate::mm::page::{PG_RESERVED, PG_SLAB};
-use crate::mm::show;
-use crate::mm::testing::{__pa_virt, __va, Backing, Machine, UpToBuddy};
+use crate::mm::testing::{__pa_virt, Backing, Machine, UpToBuddy};
 use proptest::prelude::*;
-
-const A_128M: &[u8] = include_bytes!("../../../tests/fixtures/dtb/a_128M_smp1.dtb");
-const C_4G: &[u8] = include_bytes!("../../../tests/fixtures/dtb/c_4G_smp2.dtb");
-const A_LOG: &str = include_str!("../../../tests/fixtures/linux-6.1/a_128M_smp1.log");
 
 /// A device tree with these memory banks (`nid` Some: with numa-node-id) and CPUs.
 fn fdt(mems: &[(u64, u64, Option<u32>)], cpus: &[Option<u32>]) -> Vec<u8> {
     crate::drivers::of::test_builder::numa_machine_fdt(mems, cpus, &[])
 }
 
-const RAM: u64 = 0x4000_0000;
-const MB: u64 = 1 << 20;
+pub(in crate::mm) const RAM: u64 = 0x4000_0000;
+pub(in crate::mm) const MB: u64 = 1 << 20;
 
 /// Bank A: 16 MiB at 1 GiB (pfns 0x40000-0x40fff); bank B: 2 MiB at 0x5000_0000, the top,
 /// where memblock puts NODE_DATA and the pageblock bitmaps. One node, one CPU.
-fn two_banks() -> Vec<u8> {
+pub(in crate::mm) fn two_banks() -> Vec<u8> {
     fdt(
         &[(RAM, 16 * MB, None), (0x5000_0000, 2 * MB, None)],
         &[None],
@@ -47,168 +41,13 @@ fn pcp_indices_orders_and_small_arithmetic_are_linuxs() {
         ),
         (0, 0, 1, 3)
     );
-    assert_eq!(
-        (
-            int_sqrt(0),
-            int_sqrt(15),
-            int_sqrt(16),
-            int_sqrt(63_258_624)
-        ),
-        (0, 3, 4, 7953)
-    );
-    assert_eq!(NodeList(Nodemask(0b1011)).to_string(), "0-1,3");
-}
-
-// ----- memblock_free_all
-
-/// Bank A minus the reserved pfns 0x40003-0x40004, freed as Linux's
-/// __free_pages_memory() does: [0x40000, 0x40003) as order 1 + order 0, then from
-/// 0x40005 the largest aligned blocks: 0, 1, 3, 4, ..., 9, then three order-10 blocks.
-/// Nothing merges: every buddy is reserved or freed later at another order.
-#[test]
-fn memblock_free_all_splits_like_linux() {
-    let mut sim = Machine::from_dtb(&two_banks())
-        .backed(Backing::Full)
-        .reserve(RAM + 0x3000, 0x2000)
-        .buddy();
-    let freed = sim.free_all();
-    let heads = sim.buddy_heads(0x40000, 0x41000);
-    assert_eq!(
-        heads,
-        [
-            (0x40000, 1),
-            (0x40002, 0),
-            (0x40005, 0),
-            (0x40006, 1),
-            (0x40008, 3),
-            (0x40010, 4),
-            (0x40020, 5),
-            (0x40040, 6),
-            (0x40080, 7),
-            (0x40100, 8),
-            (0x40200, 9),
-            (0x40400, 10),
-            (0x40800, 10),
-            (0x40c00, 10)
-        ]
-    );
-    // Bank B: memblock's allocations at its top are reserved; the rest is free.
-    let b_free: u64 = sim
-        .buddy_heads(0x50000, 0x50200)
-        .iter()
-        .map(|&(_, o)| 1u64 << o)
-        .sum();
-    let reserved_top = (0x50000..0x50200u64)
-        .filter(|&p| {
-            sim.mb
-                .is_region_reserved(PhysAddr(p << PAGE_SHIFT), PAGE_SIZE)
-        })
-        .count() as u64;
-    assert!(reserved_top > 0 && b_free == 512 - reserved_top);
-    assert_eq!(freed, 4096 - 2 + b_free);
-    // The zone's lists agree with the memmap walk, and every count with every other.
-    let dma = sim.zone(0, ZONE_DMA);
-    let c = sim.counts(0, ZONE_DMA);
-    let mut expect = [0u64; MAX_ORDER];
-    for (_, o) in sim
-        .buddy_heads(0x40000, 0x41000)
-        .into_iter()
-        .chain(sim.buddy_heads(0x50000, 0x50200))
-    {
-        expect[o as usize] += 1;
-    }
-    assert_eq!(c, expect);
-    assert!(c[0] >= 2 && c[1] >= 2 && c[10] == 3);
-    assert_eq!(dma.zone_managed_pages(), freed);
-    assert_eq!(sim.pa.totalram_pages(), freed);
-    assert_eq!(sim.pa.nr_free_pages(), freed);
-    assert_eq!(dma.zone_page_state(NR_FREE_PAGES), freed);
-    // Reserved pages keep PG_reserved and their boot reference; free pages have neither.
-    for p in [0x40003, 0x40004] {
-        assert!(sim.page(p).page_reserved() && sim.page(p).page_count() == 1);
-    }
-    assert!(!sim.page(0x40005).page_reserved() && sim.page(0x40005).page_count() == 0);
-    assert!(sim.page(0x501ff).page_reserved());
-    assert_eq!(sim.pa.bad_pages(), 0);
-}
-
-#[test]
-fn memory_line_reproduces_linux_128m() {
-    let mut sim = Machine::from_dtb(A_128M)
-        .backed(Backing::Ends(8 * MB))
-        .buddy();
-    // Linux reserved 36600K of this machine (kernel, memmap, DTB, ...); reserve the
-    // same total here, as a kernel image at RAM + 2 MiB, so totalram matches.
-    let free_now: u64 = sim
-        .mb
-        .free_mem_ranges(
-            crate::include::numa::NUMA_NO_NODE,
-            crate::mm::memblock::MemblockFlags::NONE,
-        )
-        .map(|(s, e, _)| e.pfn_down().0.saturating_sub(s.pfn_up().0))
-        .sum();
-    let linux_totalram = 94472 / 4;
-    let extra = free_now - linux_totalram;
-    sim.mb
-        .reserve(PhysAddr(RAM + 2 * MB), extra << PAGE_SHIFT)
-        .unwrap();
-    sim.free_all();
-    // Linux 6.1's section sizes for this kernel: 13248K code, 2806K rwdata, 9524K
-    // rodata, 6464K init (text inside init), 627K bss.
-    let k = 1024;
-    let stext = 0xffff_8000_0801_0000u64;
-    let etext = stext + 13248 * k + 100;
-    let srodata = etext.next_multiple_of(0x10000);
-    let erodata = srodata + 9524 * k + 5;
-    let init_begin = erodata.next_multiple_of(0x10000);
-    let syms = KernelSymbols {
-        _stext: stext,
-        _etext: etext,
-        __start_rodata: srodata,
-        __end_rodata: erodata,
-        __init_begin: init_begin,
-        _sinittext: init_begin + 0x1000,
-        _einittext: init_begin + 0x1000 + 1500 * k,
-        __init_end: init_begin + 6464 * k,
-        _sdata: init_begin + 6464 * k,
-        _edata: init_begin + 6464 * k + 2806 * k + 7,
-        __bss_start: init_begin + 9300 * k,
-        __bss_stop: init_begin + 9300 * k + 627 * k + 3,
-    };
-    take_captured();
-    sim.pa.mem_init_print_info(&syms);
-    let out = take_captured();
-    let ours = out
-        .lines()
-        .next()
-        .unwrap()
-        .strip_prefix("[    0.000000] ")
-        .unwrap();
-    let linux = A_LOG
-        .lines()
-        .find_map(|l| l.find("Memory: ").map(|i| &l[i..]))
-        .unwrap();
-    assert_eq!(ours, linux);
-    assert_eq!(
-        ours,
-        "Memory: 94472K/131072K available (13248K kernel code, 2806K rwdata, 9524K rodata, 6464K init, 627K bss, 36600K reserved, 0K cma-reserved)"
-    );
-}
-
-#[test]
-fn physpages_of_the_4g_machine_is_linuxs() {
-    let sim = Machine::from_dtb(C_4G)
-        .backed(Backing::Ends(8 * MB))
-        .buddy();
-    // Linux: "Memory: ...K/4194304K available".
-    assert_eq!(sim.pa.get_num_physpages() * 4, 4194304);
 }
 
 // ----- split and merge
 
 /// [`two_banks`] fully backed, ZONE_DMA (and DMA32) ending at pfn `dma_end`, Normal at
 /// the end of bank B; memblock_free_all() done.
-fn two_banks_dma_below(dma_end: u64) -> UpToBuddy {
+pub(in crate::mm) fn two_banks_dma_below(dma_end: u64) -> UpToBuddy {
     let mut sim = Machine::from_dtb(&two_banks())
         .backed(Backing::Full)
         .zone_limits([dma_end, dma_end, 0x50200, 0])
@@ -219,13 +58,13 @@ fn two_banks_dma_below(dma_end: u64) -> UpToBuddy {
 
 /// ZONE_DMA is exactly one MAX_ORDER block [0x40000, 0x40400): splits and merges in it
 /// are fully predictable.
-fn one_block_dma() -> UpToBuddy {
+pub(in crate::mm) fn one_block_dma() -> UpToBuddy {
     let sim = two_banks_dma_below(0x40400);
     assert_eq!(sim.counts(0, ZONE_DMA), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
     sim
 }
 
-const DMA_MOVABLE: GfpT = GFP_DMA | __GFP_MOVABLE;
+pub(in crate::mm) const DMA_MOVABLE: GfpT = GFP_DMA | __GFP_MOVABLE;
 
 #[test]
 fn split_and_merge_exactly() {
@@ -330,7 +169,8 @@ fn merge_only_within_the_same_zone() {
     // only the pageblocks that start in a zone movable: this one stays unmovable.
     let before = sim.counts(1, ZONE_DMA);
     assert_eq!(
-        sim.zone(1, ZONE_DMA).get_pageblock_migratetype(0x40100),
+        sim.zone(1, ZONE_DMA)
+            .get_pageblock_migratetype(Pfn(0x40100)),
         MIGRATE_UNMOVABLE
     );
     let q = sim
@@ -353,7 +193,7 @@ fn fallback_order_and_stealing() {
     // Two MAX_ORDER blocks of ZONE_DMA: [0x40000, 0x40800), four movable pageblocks.
     let sim = two_banks_dma_below(0x40800);
     let dma = sim.zone(0, ZONE_DMA);
-    let mt = |pfn| dma.get_pageblock_migratetype(pfn);
+    let mt = |pfn| dma.get_pageblock_migratetype(Pfn(pfn));
     let types = |o: usize| {
         let s = free_area_snapshot(dma);
         (0..MIGRATE_TYPES)
@@ -398,7 +238,7 @@ fn fallback_order_and_stealing() {
 fn stealing_a_partly_used_pageblock() {
     let sim = one_block_dma();
     let dma = sim.zone(0, ZONE_DMA);
-    let mt = |pfn| dma.get_pageblock_migratetype(pfn);
+    let mt = |pfn| dma.get_pageblock_migratetype(Pfn(pfn));
     // Movable order 8 takes 0x40000; 0x40100 (o8) and 0x40200 (o9) stay movable.
     assert_eq!(sim.alloc(DMA_MOVABLE, 8), Some(0x40000));
     // Unmovable: the largest movable block (o9, a whole pageblock) is taken over.
@@ -479,155 +319,6 @@ fn thisnode_on_a_two_node_machine() {
     }
     sim.free(sim.pfn(q), 0);
     assert_eq!(sim.pa.nr_free_pages(), sim.pa.totalram_pages());
-}
-
-// ----- watermarks
-
-/// 32 MiB in ZONE_DMA only. managed = 8192 - reserved; lowmem_kbytes = managed * 4;
-/// min_free_kbytes = sqrt(lowmem_kbytes * 16).
-#[test]
-fn watermarks_refuse_non_atomic_below_min_but_atomic_may_dip() {
-    let mut sim = Machine::fdt(&[(RAM, 32 * MB, None)], &[None], &[])
-        .backed(Backing::Full)
-        .buddy();
-    sim.free_all();
-    let dma = sim.zone(0, ZONE_DMA);
-    let managed = dma.zone_managed_pages();
-    sim.pa.init_per_zone_wmark_min();
-    let mfk = int_sqrt(managed * 4 * 16);
-    assert_eq!(sim.pa.min_free_kbytes(), mfk);
-    let min = mfk / 4;
-    let delta = (min / 4).max(managed * 10 / 10000);
-    assert_eq!(dma.min_wmark_pages(), min);
-    assert_eq!(dma.low_wmark_pages(), min + delta);
-    assert_eq!(dma.high_wmark_pages(), min + 2 * delta);
-    assert_eq!(sim.pa.totalreserve_pages(), min + 2 * delta);
-    // GFP_KERNEL allocates down to the min watermark and no further.
-    let mut pages = Vec::new();
-    while let Some(p) = sim.alloc(GFP_KERNEL | __GFP_NOWARN, 0) {
-        pages.push(p);
-    }
-    assert_eq!(dma.zone_page_state(NR_FREE_PAGES), min);
-    // GFP_ATOMIC may go below: to min - min/2 - (min - min/2)/4.
-    while let Some(p) = sim.alloc(GFP_ATOMIC | __GFP_NOWARN, 0) {
-        pages.push(p);
-    }
-    let half = min - min / 2;
-    assert_eq!(dma.zone_page_state(NR_FREE_PAGES), half - half / 4);
-    // Without __GFP_NOWARN the failure is reported as Linux does.
-    take_captured();
-    assert!(sim.alloc(GFP_ATOMIC, 0).is_none());
-    let out = take_captured();
-    assert!(
-        out.contains("swapper/0: page allocation failure: order:0, mode:0xa20(GFP_ATOMIC), nodemask=(null)\n"),
-        "{out}"
-    );
-    assert!(out.contains("Mem-Info:\n"));
-    assert!(out.contains(&format!(
-        "Node 0 DMA free:{}kB boost:0kB min:{}kB",
-        (half - half / 4) * 4,
-        min * 4
-    )));
-    for p in pages {
-        sim.free(p, 0);
-    }
-    assert_eq!(sim.pa.nr_free_pages(), managed);
-}
-
-#[test]
-fn lowmem_reserve_keeps_dma_for_dma_requests() {
-    // DMA: [0x40000, 0x40800), Normal: the rest of bank A and bank B.
-    let sim = two_banks_dma_below(0x40800);
-    sim.pa.init_per_zone_wmark_min();
-    let (dma, normal) = (sim.zone(0, ZONE_DMA), sim.zone(0, ZONE_NORMAL));
-    let reserve = normal.zone_managed_pages() / 256;
-    assert_eq!(
-        (0..4).map(|i| dma.lowmem_reserve(i)).collect::<Vec<_>>(),
-        [0, 0, reserve as i64, reserve as i64]
-    );
-    assert_eq!(
-        (0..4).map(|i| normal.lowmem_reserve(i)).collect::<Vec<_>>(),
-        [0, 0, 0, 0]
-    );
-    // GFP_KERNEL empties Normal to its min, then uses DMA only down to min + reserve.
-    let mut pages = Vec::new();
-    while let Some(p) = sim.alloc(GFP_KERNEL | __GFP_NOWARN, 0) {
-        pages.push(p);
-    }
-    assert_eq!(
-        normal.zone_page_state(NR_FREE_PAGES),
-        normal.min_wmark_pages()
-    );
-    assert_eq!(
-        dma.zone_page_state(NR_FREE_PAGES),
-        dma.min_wmark_pages() + reserve
-    );
-    // GFP_DMA (highest zone DMA: no reserve applies) still gets pages.
-    assert!(sim.alloc(GFP_DMA | __GFP_NOWARN, 0).is_some());
-    let _ = pages;
-}
-
-// ----- per-CPU lists
-
-#[test]
-fn pcp_refill_and_drain() {
-    // 256 MiB: a zone large enough for a batch of 15.
-    let mut sim = Machine::fdt(&[(RAM, 256 * MB, None)], &[None], &[])
-        .backed(Backing::Ends(8 * MB))
-        .buddy();
-    sim.free_all();
-    let dma = sim.zone(0, ZONE_DMA);
-    sim.pa.setup_per_cpu_pageset(2);
-    let managed = dma.zone_managed_pages();
-    let batch = PageAlloc::zone_batchsize(dma);
-    assert_eq!(batch, 15);
-    // Before the watermarks exist, high is four batches.
-    assert_eq!(sim.pa.pcp_state(dma, 0), Some((0, 60, 15)));
-    assert_eq!(sim.pa.pcp_state(dma, 1), Some((0, 60, 15)));
-    let free0 = sim.pa.nr_free_pages();
-    // The first order-0 allocation refills the list with a batch.
-    let p = sim.alloc(GFP_HIGHUSER_MOVABLE, 0).unwrap();
-    assert_eq!(sim.pa.pcp_state(dma, 0).unwrap().0, 14);
-    assert_eq!(sim.pa.nr_free_pages(), free0 - 15);
-    // Freeing goes to the list, not the buddy.
-    sim.free(p, 0);
-    assert_eq!(sim.pa.pcp_state(dma, 0).unwrap().0, 15);
-    assert_eq!(sim.pa.nr_free_pages(), free0 - 15);
-    // Many frees: the list never reaches high; the excess goes back in batches.
-    let pages: Vec<u64> = (0..200)
-        .map(|_| sim.alloc(GFP_HIGHUSER_MOVABLE, 0).unwrap())
-        .collect();
-    for &p in &pages {
-        sim.free(p, 0);
-        let (count, high, _) = sim.pa.pcp_state(dma, 0).unwrap();
-        assert!(count < high, "{count} >= {high}");
-    }
-    let (count, _, _) = sim.pa.pcp_state(dma, 0).unwrap();
-    assert_eq!(sim.pa.nr_free_pages() + count as u64, free0);
-    let (all, local) = sim.pa.zone_pcp_counts(dma);
-    assert!(all > 0 && all == local && all == count as u64);
-    // Order-3 pages are cached too, on their own list; but freeing a high order while
-    // the CPU only frees (free_factor > 0) flushes the whole pageset (Linux's
-    // free_high).
-    let big = sim.alloc(GFP_HIGHUSER_MOVABLE, 3).unwrap();
-    assert_eq!(sim.pa.pcp_state(dma, 0).unwrap().0, count + 8);
-    sim.free(big, 3);
-    assert_eq!(sim.pa.pcp_state(dma, 0).unwrap().0, 0);
-    let small = sim.alloc(GFP_HIGHUSER_MOVABLE, 0).unwrap();
-    sim.free(small, 0);
-    assert!(sim.pa.pcp_state(dma, 0).unwrap().0 > 0);
-    // Draining gives everything back, and the buddy is as before.
-    sim.pa.drain_all_pages(None);
-    assert_eq!(sim.pa.zone_pcp_counts(dma), (0, 0));
-    assert_eq!(sim.pa.nr_free_pages(), free0);
-    // The watermarks raise high: low watermark / CPUs of the node (1 when none known).
-    sim.pa.init_per_zone_wmark_min();
-    assert_eq!(
-        sim.pa.pcp_state(dma, 0).unwrap().1 as u64,
-        dma.low_wmark_pages().max(60)
-    );
-    let _ = managed;
-    assert_eq!(sim.pa.bad_pages(), 0);
 }
 
 // ----- compound pages, misuse, exact allocations, zeroing
@@ -757,71 +448,6 @@ fn gfp_zero_and_addresses() {
 }
 
 #[test]
-fn free_reserved_area_returns_init_memory() {
-    // The "init section": 16 pages reserved at RAM + 4 MiB.
-    let init = RAM + 4 * MB;
-    let mut sim = Machine::fdt(&[(RAM, 32 * MB, None)], &[None], &[])
-        .backed(Backing::Full)
-        .reserve(init, 16 * PAGE_SIZE)
-        .buddy();
-    sim.free_all();
-    let (total, free) = (sim.pa.totalram_pages(), sim.pa.nr_free_pages());
-    let managed = sim.zone(0, ZONE_DMA).zone_managed_pages();
-    take_captured();
-    let n = sim.pa.free_reserved_area(
-        PhysAddr(init - 100),
-        PhysAddr(init + 16 * PAGE_SIZE + 100),
-        POISON_FREE_INITMEM,
-        Some("unused kernel"),
-    );
-    assert_eq!(n, 16, "the whole pages inside the range");
-    assert_eq!(
-        take_captured(),
-        "[    0.000000] Freeing unused kernel memory: 64K\n"
-    );
-    assert_eq!(sim.pa.totalram_pages(), total + 16);
-    assert_eq!(sim.pa.nr_free_pages(), free + 16);
-    assert_eq!(sim.zone(0, ZONE_DMA).zone_managed_pages(), managed + 16);
-    // SAFETY: the freed page is backed; nothing allocated it yet.
-    assert_eq!(unsafe { *__va(PhysAddr(init + 8 * PAGE_SIZE)) }, 0xcc);
-    assert!(!sim.page((init >> PAGE_SHIFT) + 8).page_reserved());
-}
-
-#[test]
-fn order_ten_fails_cleanly_on_a_fragmented_zone() {
-    let sim = one_block_dma();
-    // Take every page, give back every other one: 512 free pages, no two adjacent.
-    let pages: Vec<u64> = (0..1024)
-        .map(|_| sim.alloc(DMA_MOVABLE, 0).unwrap())
-        .collect();
-    for p in pages.iter().filter(|&&p| p % 2 == 0) {
-        sim.free(*p, 0);
-    }
-    assert_eq!(sim.counts(0, ZONE_DMA), [512, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    take_captured();
-    assert!(sim
-        .pa
-        .__alloc_pages(GFP_KERNEL | GFP_DMA, 10, 0, None)
-        .is_none());
-    let out = take_captured();
-    let lines: Vec<&str> = out.lines().map(|l| &l[15..]).collect();
-    assert_eq!(
-        lines[0],
-        "swapper/0: page allocation failure: order:10, mode:0xcc1(GFP_KERNEL|GFP_DMA), nodemask=(null)"
-    );
-    assert_eq!(lines[1], "Mem-Info:");
-    assert!(lines.contains(&"Node 0 DMA: 512*4kB (M) 0*8kB 0*16kB 0*32kB 0*64kB 0*128kB 0*256kB 0*512kB 0*1024kB 0*2048kB 0*4096kB = 2048kB"), "{out}");
-    assert!(lines.contains(&"lowmem_reserve[]: 0 0 0 0"), "{out}");
-    assert_eq!(sim.counts(0, ZONE_DMA), [512, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    for p in pages.iter().filter(|&&p| p % 2 == 1) {
-        sim.free(*p, 0);
-    }
-    assert_eq!(sim.counts(0, ZONE_DMA)[10], 1);
-    // Past MAX_ORDER: refused outright.
-    assert!(sim.alloc(DMA_MOVABLE | __GFP_NOWARN, 11).is_none());
-}
-
-#[test]
 fn atomic_high_order_reserves_a_highatomic_pageblock() {
     let sim = one_block_dma();
     let dma = sim.zone(0, ZONE_DMA);
@@ -830,7 +456,10 @@ fn atomic_high_order_reserves_a_highatomic_pageblock() {
     dma._watermark[WMARK_LOW].store(2000, Ordering::Relaxed);
     let p = sim.alloc(GFP_ATOMIC | GFP_DMA, 1).unwrap();
     assert_eq!(p, 0x40000);
-    assert_eq!(dma.get_pageblock_migratetype(0x40000), MIGRATE_HIGHATOMIC);
+    assert_eq!(
+        dma.get_pageblock_migratetype(Pfn(0x40000)),
+        MIGRATE_HIGHATOMIC
+    );
     assert_eq!(dma.nr_reserved_highatomic.load(Ordering::Relaxed), 512);
     let snap = free_area_snapshot(dma);
     assert_eq!(
@@ -856,60 +485,6 @@ fn atomic_high_order_reserves_a_highatomic_pageblock() {
         ZONE_DMA,
         ALLOC_HARDER
     ));
-}
-
-// ----- reports
-
-#[test]
-fn reports_have_linuxs_format() {
-    let sim = one_block_dma();
-    let mut lines = Vec::new();
-    show::buddyinfo(sim.pa.nodes(), &mut |l| lines.push(l.to_string()));
-    assert_eq!(
-        lines[0],
-        "Node 0, zone      DMA      0      0      0      0      0      0      0      0      0      0      1 "
-    );
-    assert!(lines[1].starts_with("Node 0, zone   Normal "));
-    let mut lines = Vec::new();
-    let mb = &sim.mb;
-    show::pagetypeinfo(sim.pa.nodes(), &|pfn| early_pfn_valid(mb, pfn), &mut |l| {
-        lines.push(l.to_string())
-    });
-    assert_eq!(lines[0], "Page block order: 9");
-    assert_eq!(lines[1], "Pages per block:  512");
-    assert_eq!(lines[2], "");
-    assert_eq!(
-        lines[3],
-        "Free pages count per migrate type at order       0      1      2      3      4      5      6      7      8      9     10 "
-    );
-    assert_eq!(
-        lines[5],
-        "Node    0, zone      DMA, type      Movable      0      0      0      0      0      0      0      0      0      0      1 "
-    );
-    let hdr = lines
-        .iter()
-        .position(|l| l.starts_with("Number of blocks type"))
-        .unwrap();
-    assert_eq!(
-        lines[hdr],
-        "Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic          CMA      Isolate "
-    );
-    assert_eq!(
-        lines[hdr + 1],
-        "Node 0, zone      DMA            0            2            0            0            0            0 "
-    );
-    let mut lines = Vec::new();
-    show::meminfo(sim.pa, &mut |l| lines.push(l.to_string()));
-    let total = sim.pa.totalram_pages() * 4;
-    assert_eq!(lines[0], format!("MemTotal:       {:8} kB", total));
-    assert_eq!(lines[1], format!("MemFree:        {:8} kB", total));
-    assert_eq!(lines[2], format!("MemAvailable:   {:8} kB", total));
-    assert_eq!(show::parse_mm_reports("buddyinfo,meminfo"), Ok(5));
-    assert!(show::parse_mm_reports("slabinfo").is_err());
-    take_captured();
-    show::print_mm_reports_bits(sim.pa, &|pfn| early_pfn_valid(mb, pfn), 15);
-    let out = take_captured();
-    assert!(out.contains("] mm: buddyinfo\n") && out.contains("] Mem-Info:\n"));
 }
 
 // ----- property: no page handed out twice; everything back restores the buddy

@@ -23,7 +23,7 @@ use crate::mm::numa::{arch_numa_init, FwNumaInit, NumaInfo};
 use crate::mm::page::Page;
 use crate::mm::page_alloc::{free_area_snapshot, PageAlloc, PageAllocEnv, PagePtr};
 use crate::mm::slub::SlubParams;
-use crate::mm::PhysAddr;
+use crate::mm::{Pfn, PhysAddr};
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
@@ -212,9 +212,10 @@ impl UpToMemblock {
         let init = of_numa_init.as_mut().map(|f| f as &mut FwNumaInit);
         arch_numa_init(&mut numa, init, &mut mb, &mut nodes, __va);
         let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
-        let limits = machine.zone_limits.unwrap_or_else(|| {
-            zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down().0).max_zone_pfns
-        });
+        let limits = machine.zone_limits.map_or_else(
+            || zone_sizes_init(start, end, zone_dma_bits(u64::MAX), end.pfn_down()).max_zone_pfns,
+            |l| l.map(Pfn),
+        );
         let first_pfn = start.pfn_down().0 & !(PAGES_PER_SECTION - 1);
         let mut memmap = machine.memmap.then(|| {
             let last = end.pfn_up().0.next_multiple_of(PAGES_PER_SECTION);
@@ -226,7 +227,7 @@ impl UpToMemblock {
                 })
                 .collect::<Vec<_>>()
         });
-        let mut mm = memmap.as_mut().map(|v| Memmap::new(v, first_pfn));
+        let mut mm = memmap.as_mut().map(|v| Memmap::new(v, Pfn(first_pfn)));
         let fai = free_area_init(
             &mut mb,
             &mut nodes,
@@ -304,11 +305,11 @@ impl UpToBuddy {
         &self.pa.nodes().get(nid).unwrap().node_zones[idx]
     }
     pub fn pfn(&self, p: PagePtr) -> u64 {
-        self.pa.page_to_pfn(p.as_ptr())
+        self.pa.page_to_pfn(p.as_ptr()).0
     }
     pub fn page(&self, pfn: u64) -> &'static Page {
         // SAFETY: a pfn of the simulated memmap (leaked, lives forever).
-        unsafe { &*self.pa.pfn_to_page(pfn) }
+        unsafe { &*self.pa.pfn_to_page(Pfn(pfn)) }
     }
     /// Free block heads of `[start, end)`: (pfn, order), found by walking the memmap.
     pub fn buddy_heads(&self, start: u64, end: u64) -> Vec<(u64, u32)> {
@@ -324,7 +325,7 @@ impl UpToBuddy {
     /// __free_pages() of a pfn.
     pub fn free(&self, pfn: u64, order: u32) {
         self.pa
-            .__free_pages(NonNull::new(self.pa.pfn_to_page(pfn)).unwrap(), order)
+            .__free_pages(NonNull::new(self.pa.pfn_to_page(Pfn(pfn))).unwrap(), order)
     }
     /// mm_init()'s kmem_cache_init() over the buddy, after memblock_free_all().
     pub fn slub(mut self, params: SlubParams) -> SlubMachine<PageAlloc<'static>> {

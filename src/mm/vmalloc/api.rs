@@ -216,7 +216,7 @@ fn vmalloc_node_range(
         };
         // SAFETY: the array holds `nr` entries.
         unsafe { pages.add(i).write(page.as_ptr()) };
-        let phys = PhysAddr(pa.page_to_pfn(page.as_ptr()) << 12);
+        let phys = pa.page_to_pfn(page.as_ptr()).phys();
         (arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
     }
     let mut v = VMAP.lock();
@@ -316,7 +316,7 @@ pub fn vmap(pages: &[PagePtr], prot: PgProt) -> Option<VirtAddr> {
         )
         .ok()?;
     for (i, p) in pages.iter().enumerate() {
-        let phys = PhysAddr(pa.page_to_pfn(p.as_ptr()) << 12);
+        let phys = pa.page_to_pfn(p.as_ptr()).phys();
         (arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
     }
     Some(vm.addr)
@@ -565,7 +565,7 @@ pub fn vm_map_ram(pages: &[PagePtr], nid: i32) -> Option<VirtAddr> {
             .va_start
     };
     for (i, p) in pages.iter().enumerate() {
-        let phys = PhysAddr(pa.page_to_pfn(p.as_ptr()) << 12);
+        let phys = pa.page_to_pfn(p.as_ptr()).phys();
         (arch().vmap_page)(addr + i as u64 * PAGE_SIZE, phys, arch().page_kernel);
     }
     Some(VirtAddr(addr))

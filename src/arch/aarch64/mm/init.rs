@@ -22,7 +22,7 @@ use crate::drivers::of::libfdt::Fdt;
 use crate::kernel::params::{self, SetupResult};
 use crate::kernel::sections;
 use crate::mm::memblock::{self, MEMBLOCK};
-use crate::mm::{PhysAddr, PAGE_SIZE};
+use crate::mm::{Pfn, PhysAddr, PAGE_SIZE};
 
 /// Linux: PHYS_MASK_SHIFT (CONFIG_ARM64_PA_BITS = 48).
 pub const PHYS_MASK_SHIFT: u32 = 48;
@@ -156,6 +156,12 @@ pub static ARM64_DMA_PHYS_LIMIT: AtomicU64 = AtomicU64::new(0);
 /// Linux: max_pfn — the last pfn of memory plus one, set in bootmem_init.
 pub static MAX_PFN: AtomicU64 = AtomicU64::new(0);
 
+/// Linux: max_pfn, read.
+#[inline]
+pub fn max_pfn() -> Pfn {
+    Pfn(MAX_PFN.load(Ordering::Relaxed))
+}
+
 /// Linux: CRASH_ALIGN, DEFAULT_CRASH_KERNEL_LOW_SIZE.
 const CRASH_ALIGN: u64 = 2 << 20;
 const DEFAULT_CRASH_KERNEL_LOW_SIZE: u64 = 128 << 20;
@@ -279,9 +285,9 @@ pub fn bootmem_init(of_numa_init: &mut crate::mm::numa::FwNumaInit) {
         let mb = MEMBLOCK.lock();
         (mb.start_of_dram(), mb.end_of_dram())
     };
-    let (min, max) = (start.pfn_up().0, end.pfn_down().0);
-    crate::mm::memtest::early_memtest(PhysAddr(min << 12), PhysAddr(max << 12));
-    MAX_PFN.store(max, Ordering::Relaxed);
+    let (min, max) = (start.pfn_up(), end.pfn_down());
+    crate::mm::memtest::early_memtest(min.phys(), max.phys());
+    MAX_PFN.store(max.0, Ordering::Relaxed);
 
     let mut numa = NUMA_EARLY.lock();
     *numa = NumaInfo::from_cmdline();
@@ -296,25 +302,20 @@ pub fn bootmem_init(of_numa_init: &mut crate::mm::numa::FwNumaInit) {
 
     // Linux: sparse_init() — the memmap of every present section, on its node.
     crate::mm::sparse::sparse_init(&MEMBLOCK, |s| {
-        let first = pfn_to_page(crate::mm::Pfn(s.start_pfn())) as u64;
-        let last = pfn_to_page(crate::mm::Pfn(s.start_pfn() + PAGES_PER_SECTION)) as u64;
+        let first = pfn_to_page(s.start_pfn()) as u64;
+        let last = pfn_to_page(s.end_pfn()) as u64;
         vmemmap_populate(first, last, s.nid);
     });
 
     // Linux: zone_sizes_init() → free_area_init(), over the whole memmap.
     let limits = zone_sizes_init(start, end, zone_dma_bits(u64::MAX), max);
     ARM64_DMA_PHYS_LIMIT.store(limits.arm64_dma_phys_limit.as_u64(), Ordering::Relaxed);
-    let first_pfn = min & !(PAGES_PER_SECTION - 1);
-    let last_pfn = max.next_multiple_of(PAGES_PER_SECTION);
+    let first_pfn = min.align_down(PAGES_PER_SECTION);
+    let last_pfn = max.align_up(PAGES_PER_SECTION);
     // SAFETY: sparse_init mapped the struct pages of every section that holds memory, and
     // free_area_init touches no others; nothing else uses the memmap yet.
-    let mut memmap = unsafe {
-        Memmap::from_raw(
-            pfn_to_page(crate::mm::Pfn(first_pfn)),
-            first_pfn,
-            last_pfn - first_pfn,
-        )
-    };
+    let mut memmap =
+        unsafe { Memmap::from_raw(pfn_to_page(first_pfn), first_pfn, last_pfn - first_pfn) };
     free_area_init(
         &mut MEMBLOCK.lock(),
         &mut nodes,
