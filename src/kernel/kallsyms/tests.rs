@@ -1,3 +1,5 @@
+//! Host unit tests of `src/kernel/kallsyms.rs` (`cargo hosttest`).
+
 use super::*;
 
 fn table(syms: &[(u64, u32, &str)]) -> Vec<u8> {

@@ -1,3 +1,5 @@
+//! Host unit tests of `src/kernel/params.rs` (`cargo hosttest`).
+
 use super::*;
 use crate::kernel::printk::take_captured;
 use std::sync::atomic::{AtomicUsize, Ordering};

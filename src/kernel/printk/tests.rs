@@ -1,3 +1,5 @@
+//! Host unit tests of `src/kernel/printk.rs` (`cargo hosttest`).
+
 use super::*;
 
 #[test]

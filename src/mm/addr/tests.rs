@@ -1,3 +1,5 @@
+//! Host unit tests of `src/mm/addr.rs` (`cargo hosttest`).
+
 use super::*;
 
 #[test]

@@ -1,3 +1,6 @@
+//! Host unit tests of `src/mm/free_area_init.rs` (`cargo hosttest`), on the shared scaffold
+//! `mm::testing` (simulated RAM and a machine builder).
+
 use super::*;
 use crate::include::mmzone::{MIGRATE_UNMOVABLE, ZONE_DMA, ZONE_NORMAL};
 use crate::kernel::printk::take_captured;

@@ -1,3 +1,5 @@
+//! Host unit tests of `src/mm/gfp.rs` (`cargo hosttest`).
+
 use super::*;
 use crate::include::mmzone::{MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE};
 

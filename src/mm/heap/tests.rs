@@ -1,3 +1,6 @@
+//! Host unit tests of `src/mm/heap.rs` (`cargo hosttest`), on the shared scaffold
+//! `mm::testing` (simulated RAM and a machine builder).
+
 use super::*;
 use crate::mm::slub::SlubParams;
 use crate::mm::testing::SlubMachine;

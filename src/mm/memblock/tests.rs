@@ -1,3 +1,6 @@
+//! Host unit tests of `src/mm/memblock.rs` (`cargo hosttest`), on the shared scaffold
+//! `mm::testing` (simulated RAM and a machine builder).
+
 use super::*;
 use crate::kernel::printk::take_captured;
 use crate::mm::testing::{__pa, __va, printed, Machine, SimRam};

@@ -1,3 +1,5 @@
+//! Host unit tests of `src/mm/mmzone.rs` (`cargo hosttest`).
+
 use super::*;
 use crate::include::mmzone::{ZoneType, MAX_ORDER_NR_PAGES};
 

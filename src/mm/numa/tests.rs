@@ -1,3 +1,6 @@
+//! Host unit tests of `src/mm/numa.rs` (`cargo hosttest`), on the shared scaffold
+//! `mm::testing` (simulated RAM and a machine builder).
+
 use super::*;
 use crate::drivers::of::libfdt::Fdt;
 use crate::drivers::of::test_builder::{of_map_cpus_to_nodes, of_numa_init_fn};

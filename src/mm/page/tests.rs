@@ -1,3 +1,5 @@
+//! Host unit tests of `src/mm/page.rs` (`cargo hosttest`).
+
 use super::*;
 use crate::include::mmzone::{MIGRATE_CMA, MIGRATE_MOVABLE};
 use crate::include::pageblock_flags::{pageblock_aligned, MIGRATETYPE_MASK, PB_MIGRATE_SKIP};

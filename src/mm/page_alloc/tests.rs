@@ -1,3 +1,6 @@
+//! Host unit tests of `src/mm/page_alloc.rs` (`cargo hosttest`), on the shared scaffold
+//! `mm::testing` (simulated RAM and a machine builder).
+
 use super::*;
 use crate::include::mmzone::ZONE_DMA;
 use crate::kernel::printk::take_captured;

@@ -1,3 +1,5 @@
+//! Host unit tests of `src/mm/slab.rs` (`cargo hosttest`).
+
 use super::*;
 use crate::mm::gfp::{GFP_DMA, GFP_KERNEL};
 

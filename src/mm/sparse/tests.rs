@@ -1,3 +1,5 @@
+//! Host unit tests of `src/mm/sparse.rs` (`cargo hosttest`).
+
 use super::*;
 use crate::mm::memblock::MemblockFlags;
 use crate::mm::PhysAddr;

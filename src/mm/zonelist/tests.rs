@@ -1,3 +1,5 @@
+//! Host unit tests of `src/mm/zonelist.rs` (`cargo hosttest`).
+
 use super::*;
 
 fn numa_with(distances: &[(i32, i32, u32)], cpus: &[i32], nodes: i32) -> NumaInfo {

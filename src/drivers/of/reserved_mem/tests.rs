@@ -1,3 +1,5 @@
+//! Host unit tests of `src/drivers/of/reserved_mem.rs` (`cargo hosttest`).
+
 use super::*;
 use crate::drivers::of::test_builder::{cells, FdtBuilder};
 use crate::kernel::printk::take_captured;

@@ -1,3 +1,6 @@
+//! Host unit tests of `src/mm/slub/debug.rs` (`cargo hosttest`), on the shared scaffold
+//! `mm::testing` (simulated RAM and a machine builder).
+
 use super::*;
 use crate::kernel::printk::take_captured;
 use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
