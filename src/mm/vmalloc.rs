@@ -86,7 +86,7 @@
 mod tree;
 
 /// The kernel-facing API (vmalloc, vfree, vmap, ioremap...) over this allocator.
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[cfg(target_os = "none")]
 pub mod api;
 
 use core::fmt::{self, Write};
