@@ -54,7 +54,6 @@
 //! RAM (`mm::testing`). A Linux-named wrapper exists only where arch or init calls it.
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![allow(clippy::missing_safety_doc)]
 
 extern crate alloc;
 

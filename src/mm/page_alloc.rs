@@ -431,6 +431,10 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: get_page_from_free_area().
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock` (the free lists are read without further locking), and
+    /// `order < MAX_ORDER`, `mt < MIGRATE_TYPES` (`free_list` offsets the free area unchecked).
     unsafe fn get_page_from_free_area(zone: &Zone, order: u32, mt: u32) -> Option<*mut Page> {
         let head = Self::free_list(zone, order, mt);
         // SAFETY: zone lock held (caller).
@@ -444,6 +448,12 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: add_to_free_list() / add_to_free_list_tail().
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `order < MAX_ORDER` and `mt < MIGRATE_TYPES`; `page` is a
+    /// struct page of this allocator's memmap, the head of a block of `2^order` pages of `zone`
+    /// aligned to its size, which the caller owns and which is on no list (its `lru` is free to
+    /// link). The caller marks it PageBuddy with this order under the same hold of the lock.
     unsafe fn add_to_free_list(zone: &Zone, page: *mut Page, order: u32, mt: u32, tail: bool) {
         let head = Self::free_list(zone, order, mt);
         // SAFETY: zone lock held; the page is free and ours.
@@ -459,6 +469,10 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: move_to_free_list() — to the tail of another type's list of the same order.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `mt < MIGRATE_TYPES`; `page` is the head of a free block
+    /// (PageBuddy) of `order` that is on one of `zone`'s free lists of that order.
     unsafe fn move_to_free_list(zone: &Zone, page: *mut Page, order: u32, mt: u32) {
         // SAFETY: zone lock held; the page is on one of this zone's lists.
         unsafe {
@@ -470,6 +484,11 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: del_page_from_free_list().
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `page` is the head of a free block (PageBuddy) of `order`
+    /// that is on one of `zone`'s free lists of that order (and counted in its `nr_free`). The
+    /// caller owns the block afterwards.
     unsafe fn del_page_from_free_list(zone: &Zone, page: *mut Page, order: u32) {
         // SAFETY: zone lock held; the page is on one of this zone's lists.
         unsafe {
@@ -489,6 +508,12 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: page_is_buddy() — `buddy` is a free block of exactly `order` in the same zone.
+    ///
+    /// # Safety
+    /// `page` and `buddy` point to initialised struct pages of this allocator's memmap (for a
+    /// buddy pfn: inside the same MAX_ORDER-aligned block as `page`, whose struct pages all
+    /// exist), and the caller holds the lock of `page`'s zone, under which the buddy fields
+    /// they read are written.
     unsafe fn page_is_buddy(page: *const Page, buddy: *const Page, order: u32) -> bool {
         // SAFETY: both are in the same MAX_ORDER block, hence the same present section.
         unsafe {
@@ -500,6 +525,11 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: buddy_merge_likely() — will the block's buddy one order up be free soon? Then
     /// put it at the tail, so it is not handed out before it can merge.
+    ///
+    /// # Safety
+    /// The caller holds the zone lock of the block at `pfn`; `pfn` and `buddy_pfn` are buddies
+    /// of `order` (`buddy_pfn == pfn ^ (1 << order)`) and every pfn of their MAX_ORDER-aligned
+    /// block has an initialised struct page in this allocator's memmap.
     unsafe fn buddy_merge_likely(&self, pfn: u64, buddy_pfn: u64, order: u32) -> bool {
         if order as usize >= MAX_ORDER - 2 {
             return false;
@@ -518,6 +548,13 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: __free_one_page() — give a block back, merging it with its buddy while the
     /// buddy (`pfn ^ (1 << order)`) is a free block of the same order in the same zone.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `page` is the struct page of `pfn` in this allocator's
+    /// memmap, the head of a block of `2^order` pages aligned to its size, lying in `zone`, that
+    /// the caller owns and no longer uses, prepared for freeing (not PageBuddy, on no list);
+    /// `mt` is its migratetype (`< MIGRATE_TYPES`) and every pfn of its MAX_ORDER-aligned block
+    /// has an initialised struct page in the memmap. The block belongs to the allocator after.
     unsafe fn __free_one_page(
         &self,
         zone: &Zone,
@@ -568,6 +605,12 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: expand() — split a block of order `high` down to `low`, putting the upper
     /// halves back on the free lists.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `low <= high < MAX_ORDER`, `mt < MIGRATE_TYPES`; `page` is
+    /// the head of a block of order `high` of `zone` in this allocator's memmap that the caller
+    /// has just taken off the free lists (owned, on no list). The upper halves become free
+    /// blocks of `mt`; the caller keeps the first `2^low` pages.
     unsafe fn expand(zone: &Zone, page: *mut Page, low: u32, mut high: u32, mt: u32) {
         let mut size = 1usize << high;
         while high > low {
@@ -583,6 +626,10 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: __rmqueue_smallest() — the smallest block of `mt` that fits, split to `order`.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`, `order < MAX_ORDER` and `mt < MIGRATE_TYPES`. A returned
+    /// page is owned by the caller; NR_FREE_PAGES is not adjusted here (the caller does it).
     unsafe fn __rmqueue_smallest(zone: &Zone, order: u32, mt: u32) -> Option<*mut Page> {
         for current_order in order..MAX_ORDER as u32 {
             // SAFETY: zone lock held (caller).
@@ -611,6 +658,9 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: find_suitable_fallback() — the first type in `mt`'s fallback list with a free
     /// block of `order`, and whether a whole pageblock may be stolen.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `order < MAX_ORDER` and `mt < MIGRATE_TYPES`.
     unsafe fn find_suitable_fallback(
         zone: &Zone,
         order: u32,
@@ -642,6 +692,11 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: move_freepages() — move every free block in `[start_pfn, end_pfn]` to `mt`'s
     /// lists; count the movable-looking pages that are not free.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `mt < MIGRATE_TYPES`; `[start_pfn, end_pfn]` lies within
+    /// one pageblock inside `zone`'s span, and every pfn of it has an initialised struct page
+    /// in this allocator's memmap.
     unsafe fn move_freepages(
         &self,
         zone: &Zone,
@@ -675,6 +730,10 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: move_freepages_block() — the free blocks of `page`'s pageblock, unless the
     /// pageblock crosses the zone's end.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `mt < MIGRATE_TYPES`; `page` is a struct page of `zone` in
+    /// this allocator's memmap, and every pfn of its pageblock that `zone` spans has one too.
     unsafe fn move_freepages_block(
         &self,
         zone: &Zone,
@@ -706,6 +765,11 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: steal_suitable_fallback() — take `page` (a free block of another type) for
     /// `start_type`, and its whole pageblock if enough of it is free or alike.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `start_type < MIGRATE_TYPES`; `page` is the head of a
+    /// free block (PageBuddy) on one of `zone`'s free lists, found under this same hold of the
+    /// lock (as `__rmqueue_fallback` gets it from `get_page_from_free_area`).
     unsafe fn steal_suitable_fallback(
         &self,
         zone: &Zone,
@@ -759,6 +823,9 @@ impl<'a> PageAlloc<'a> {
     /// Linux: __rmqueue_fallback() — steal from another type: the largest block first (it
     /// approximates the pageblock with the most free pages), except that a movable request
     /// that cannot take the whole block splits the smallest.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `order < MAX_ORDER` and `start_mt < MIGRATE_TYPES`.
     unsafe fn __rmqueue_fallback(
         &self,
         zone: &Zone,
@@ -810,6 +877,10 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: __rmqueue() — own type first, then steal and retry.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`; `order < MAX_ORDER` and `mt < MIGRATE_TYPES`. A returned
+    /// page is owned by the caller; NR_FREE_PAGES is not adjusted here (the caller does it).
     unsafe fn __rmqueue(
         &self,
         zone: &Zone,
@@ -850,6 +921,11 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: rmqueue_bulk() — move up to `count` blocks from the buddy to a pcp list, in
     /// physical order (each to the list's tail). Returns how many were added.
+    ///
+    /// # Safety
+    /// The caller holds the lock of a per-CPU pageset of `zone` and `list` points to that
+    /// pageset's (initialised) list for `mt` and `order`; it does not hold `zone.lock` (taken
+    /// here). `order < MAX_ORDER` and `mt < MIGRATE_TYPES`.
     unsafe fn rmqueue_bulk(
         &self,
         zone: &Zone,
@@ -882,6 +958,12 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: __rmqueue_pcplist() — the first block of the list, refilling it by a batch
     /// (scaled down by the order) when empty.
+    ///
+    /// # Safety
+    /// The caller holds the lock of the per-CPU pageset of `zone` whose lists `pcp` points to
+    /// (valid for reads and writes for the call), `list` is `pcp`'s list for
+    /// `order_to_pindex(mt, order)`, and the caller does not hold `zone.lock` (a refill takes
+    /// it).
     unsafe fn __rmqueue_pcplist(
         &self,
         zone: &Zone,
@@ -975,6 +1057,13 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: free_pcppages_bulk() — give `count` pages of a pcp back to the buddy, taking
     /// lists round-robin starting after `pindex`, oldest (tail) entries first.
+    ///
+    /// # Safety
+    /// The caller holds the lock of the per-CPU pageset of `zone` whose lists `pcp` points to
+    /// (valid for reads and writes for the call) and does not hold `zone.lock` (taken here);
+    /// `pindex < NR_PCP_LISTS`. Every page on those lists is a block of `zone` of its list's
+    /// order, prepared for freeing, with its migratetype in `index` (as
+    /// `free_unref_page_commit` and `rmqueue_bulk` leave them).
     unsafe fn free_pcppages_bulk(
         &self,
         zone: &Zone,
@@ -1052,6 +1141,13 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: free_unref_page_commit().
+    ///
+    /// # Safety
+    /// The caller holds the lock of the per-CPU pageset of `zone` whose lists `pcp` points to
+    /// (valid for reads and writes for the call) and does not hold `zone.lock`; `mt <
+    /// MIGRATE_PCPTYPES` and `pcp_allowed_order(order)`; `page` is a block of `order` of `zone`
+    /// in this allocator's memmap, owned by the caller and prepared for freeing, with its
+    /// pageblock's migratetype in `index`. The block belongs to the allocator after.
     unsafe fn free_unref_page_commit(
         &self,
         zone: &Zone,

@@ -174,15 +174,27 @@ impl Slab {
             .cast()
     }
     /// Linux: slab->next (per-CPU partial list). Caller holds the CPU lock.
+    ///
+    /// # Safety
+    /// Nobody else reads or writes this slab's `slab_list` meanwhile: the slab is on the per-CPU
+    /// partial list of a CPU whose lock the caller holds, or on a chain of slabs the caller has
+    /// detached from such a list or built itself.
     pub(super) unsafe fn next(&self) -> *mut Slab {
         // SAFETY: the caller owns the per-CPU partial list this slab is on.
         unsafe { (*self.list()).next.cast() }
     }
     /// Linux: slab->slabs.
+    ///
+    /// # Safety
+    /// As for [`Slab::next`].
     pub(super) unsafe fn slabs(&self) -> u32 {
         // SAFETY: as next().
         unsafe { (*self.list()).prev as usize as u32 }
     }
+    /// Linux: slab->next = next; slab->slabs = slabs.
+    ///
+    /// # Safety
+    /// As for [`Slab::next`]; the slab is on no other list (its `slab_list` is reused).
     pub(super) unsafe fn set_next(&self, next: *mut Slab, slabs: u32) {
         // SAFETY: as next().
         unsafe {
