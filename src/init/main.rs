@@ -3,10 +3,9 @@
 
 use crate::arch::aarch64::kernel::process::PANIC_HOOKS;
 use crate::arch::aarch64::kernel::setup;
-use crate::arch::aarch64::kernel::time;
+use crate::arch::aarch64::kernel::time::{self, timed};
 use crate::arch::aarch64::mm::{init as mm_init, mmu, ptdump};
 use crate::kernel::params::boot_command_line;
-use crate::kernel::stages::timed;
 use crate::kernel::{panic, params, printk, stages};
 
 /// Linux: start_kernel(). Entered from head.S on the boot stack, MMU on, at the kernel's
@@ -16,7 +15,7 @@ use crate::kernel::{panic, params, printk, stages};
 pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     panic::set_panic_hooks(&PANIC_HOOKS);
     printk::set_clock(time::sched_clock);
-    stages::set_stage_clock(time::counter, time::frequency);
+    stages::set_stage_clock(time::frequency);
     crate::mm::vmalloc::api::set_vmalloc_arch(&crate::arch::aarch64::mm::vmalloc::VMALLOC_ARCH);
     setup::print_boot_banner();
     timed("setup_arch", || {

@@ -3,30 +3,23 @@
 //! Under `scripts/run --icount` guest time counts instructions, so the figures repeat.
 //! (Ours: Linux has initcall_debug for initcalls, nothing for start_kernel's stages.)
 //!
-//! The counter comes from the architecture (`set_stage_clock`, from start_kernel), so that
-//! arch code below `init` can time its own stages.
+//! The counter comes from the architecture: its `time::timed` passes its clocksource read
+//! to [`timed`], where it is inlined, so that nothing but the stage runs between the two
+//! reads (a call through a registered hook would be counted in every stage). The frequency,
+//! needed only to print, is registered (`set_stage_clock`, from start_kernel).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-/// The counter `timed` reads and its frequency in Hz (the arch's clocksource).
-struct StageClock {
-    counter: fn() -> u64,
-    frequency: fn() -> u64,
-}
+/// The frequency in Hz of the counter stages are timed with (the arch's clocksource).
+static FREQUENCY: spin::Once<fn() -> u64> = spin::Once::new();
 
-static CLOCK: spin::Once<StageClock> = spin::Once::new();
-
-/// Registers the counter stages are timed with (once, before the first `timed`).
-pub fn set_stage_clock(counter: fn() -> u64, frequency: fn() -> u64) {
-    CLOCK.call_once(|| StageClock { counter, frequency });
-}
-
-fn counter() -> u64 {
-    CLOCK.get().map_or(0, |c| (c.counter)())
+/// Registers the frequency of the counter the arch times stages with.
+pub fn set_stage_clock(frequency: fn() -> u64) {
+    FREQUENCY.call_once(|| frequency);
 }
 
 fn frequency() -> u64 {
-    CLOCK.get().map_or(0, |c| (c.frequency)())
+    FREQUENCY.get().map_or(0, |f| f())
 }
 
 const MAX_STAGES: usize = 32;
@@ -41,8 +34,9 @@ static STAGES: spin::Mutex<[Option<Stage>; MAX_STAGES]> =
     spin::Mutex::new([const { None }; MAX_STAGES]);
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
-/// Runs one boot stage and records what it cost.
-pub fn timed<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
+/// Runs one boot stage and records what it cost in ticks of `counter` (the arch's
+/// clocksource; arch code calls this through its `time::timed`).
+pub fn timed<R>(counter: impl Fn() -> u64, name: &'static str, f: impl FnOnce() -> R) -> R {
     let depth = DEPTH.fetch_add(1, Ordering::Relaxed);
     let slot = {
         let mut st = STAGES.lock();

@@ -15,6 +15,7 @@ use tock_registers::interfaces::Readable;
 
 use super::psci::{self, PsciProbe};
 use super::smp::SmpCpus;
+use super::time::timed;
 use crate::arch::aarch64::memory::MIN_KIMG_ALIGN;
 use crate::arch::aarch64::mm::mmu::{
     cpu_uninstall_idmap, early_fixmap_init, earlycon_map, fixmap_remap_fdt,
@@ -28,7 +29,6 @@ use crate::drivers::tty::pl011::{self, DEFAULT_PL011_BASE};
 use crate::include::numa::NR_CPUS;
 use crate::kernel::params::{self, boot_command_line, set_boot_command_line};
 use crate::kernel::sections::kernel_image_range;
-use crate::kernel::stages::timed;
 use crate::mm::memblock::{self, Memblock, MEMBLOCK};
 use crate::mm::numa::{NumaError, NumaInfo};
 use crate::mm::PhysAddr;

@@ -12,6 +12,7 @@ pub fn sched_clock() -> u64 {
 }
 
 /// Linux: the clocksource's raw counter, for stage costs in cycles of the 62.5 MHz counter.
+#[inline]
 pub fn counter() -> u64 {
     CNTVCT_EL0.get()
 }
@@ -19,4 +20,10 @@ pub fn counter() -> u64 {
 /// The counter's frequency in Hz (CNTFRQ_EL0; 62.5 MHz on QEMU virt).
 pub fn frequency() -> u64 {
     CNTFRQ_EL0.get()
+}
+
+/// Runs one boot stage and records its cost (kernel::stages::timed) in counter ticks; the
+/// counter is read inline, so only the stage runs between the two reads.
+pub fn timed<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
+    crate::kernel::stages::timed(counter, name, f)
 }

@@ -24,14 +24,22 @@ use crate::mm::addr::PgProt;
 use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 
+// The page tables below are `__page_aligned_bss`, as in Linux: linker.ld puts them first in
+// .bss, where their 4 KiB alignment leaves no padding (which could push _end, and with it the
+// pages map_kernel maps, over the next 64 KiB).
+
 /// Linux: reserved_pg_dir — an empty table for TTBR0 when nothing should be mapped there
 /// (and for TTBR1 during the switch to swapper_pg_dir; head.S's idmap code names it).
 #[no_mangle]
 #[allow(non_upper_case_globals)]
+#[link_section = ".bss..page_aligned"]
 static reserved_pg_dir: PageTable = PageTable::new();
 
+#[link_section = ".bss..page_aligned"]
 static BM_PUD: PageTable = PageTable::new();
+#[link_section = ".bss..page_aligned"]
 static BM_PMD: PageTable = PageTable::new();
+#[link_section = ".bss..page_aligned"]
 static BM_PTE: PageTable = PageTable::new();
 
 /// The table at physical address `pa`, reached through the kernel image mapping: only
