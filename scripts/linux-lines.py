@@ -4,7 +4,8 @@ byte for byte (timestamps stripped), in order. Used by scripts/qemu-runner's
 
 Compared: the NUMA fake-node lines, Zone ranges and its zone lines, Movable zone start,
 Early memory node ranges and its node lines, Initmem setup node, On node N ... unavailable
-ranges, Fallback order for Node, Built N zonelists ... Total pages, Policy zone.
+ranges, psci: (the firmware probe psci_dt_init prints), Fallback order for Node, Built N
+zonelists ... Total pages, Policy zone.
 Not compared: values that honestly differ (NODE_DATA addresses, Memory: available)."""
 import re
 import sys
@@ -22,6 +23,7 @@ PREFIXES = (
     "  Node ",
     "Initmem setup node ",
     "On node ",
+    "psci: ",
     "Fallback order for Node ",
     "Built ",
     "Policy zone: ",

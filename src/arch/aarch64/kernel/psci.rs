@@ -1,16 +1,51 @@
 //! PSCI (Linux: drivers/firmware/psci/psci.c): finding the firmware node and its conduit in
 //! the device tree (psci_dt_init()'s probing, done once by setup_machine_fdt() into the
-//! machine description), setting the conduit (psci_dt_init()), and the calls.
+//! machine description), psci_dt_init() with psci_probe()'s version, function-ID, migration
+//! and SMCCC checks and their `psci:` lines, and the calls.
 
 // Without `alloc` a diagnostic cannot be boxed; it is returned by value on cold paths only.
 #![allow(clippy::result_large_err)]
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use crate::drivers::of::libfdt::{Diagnostic, Fdt, Node, Problem, Severity};
 
+/// Linux: PSCI_0_2_FN_PSCI_VERSION.
+const PSCI_0_2_FN_PSCI_VERSION: u64 = 0x8400_0000;
+/// Linux: PSCI_0_2_FN_MIGRATE_INFO_TYPE.
+const PSCI_0_2_FN_MIGRATE_INFO_TYPE: u64 = 0x8400_0006;
+/// Linux: PSCI_0_2_FN64_MIGRATE_INFO_UP_CPU.
+const PSCI_0_2_FN64_MIGRATE_INFO_UP_CPU: u64 = 0xc400_0007;
 /// Linux: PSCI_0_2_FN_SYSTEM_OFF.
 const PSCI_0_2_FN_SYSTEM_OFF: u64 = 0x8400_0008;
+/// Linux: PSCI_1_0_FN_PSCI_FEATURES.
+const PSCI_1_0_FN_PSCI_FEATURES: u64 = 0x8400_000a;
+/// Linux: ARM_SMCCC_VERSION_FUNC_ID (include/linux/arm-smccc.h).
+const ARM_SMCCC_VERSION_FUNC_ID: u64 = 0x8000_0000;
+
+/// Linux: PSCI_RET_NOT_SUPPORTED.
+const PSCI_RET_NOT_SUPPORTED: i32 = -1;
+/// Linux: PSCI_0_2_TOS_UP_MIGRATE, PSCI_0_2_TOS_UP_NO_MIGRATE, PSCI_0_2_TOS_MP.
+const PSCI_0_2_TOS_UP_MIGRATE: i32 = 0;
+const PSCI_0_2_TOS_UP_NO_MIGRATE: i32 = 1;
+const PSCI_0_2_TOS_MP: i32 = 2;
+/// Linux: ARM_SMCCC_VERSION_1_0 / _1_1 (encoded as PSCI versions are: major << 16 | minor).
+const ARM_SMCCC_VERSION_1_0: u32 = 0x1_0000;
+const ARM_SMCCC_VERSION_1_1: u32 = 0x1_0001;
+
+/// Linux: MPIDR_HWID_BITMASK.
+const MPIDR_HWID_BITMASK: u64 = 0xff_00ff_ffff;
+
+/// Linux: PSCI_VERSION_MAJOR() / PSCI_VERSION_MINOR().
+const fn psci_version_major(v: u32) -> u32 {
+    v >> 16
+}
+const fn psci_version_minor(v: u32) -> u32 {
+    v & 0xffff
+}
+
+/// The PSCI version psci_probe() found (0 before, or without PSCI 0.2+).
+static PSCI_VERSION: AtomicU32 = AtomicU32::new(0);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
@@ -22,15 +57,42 @@ pub enum Conduit {
 
 static CONDUIT: AtomicU8 = AtomicU8::new(Conduit::None as u8);
 
-/// Linux: psci_of_match[] — the bindings psci_dt_init() looks for when there is no `/psci`.
-const PSCI_OF_MATCH: [&str; 3] = ["arm,psci-1.0", "arm,psci-0.2", "arm,psci"];
+/// Which binding the PSCI node matched (Linux: psci_of_match[]'s init functions).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PsciBinding {
+    /// `arm,psci`: psci_0_1_init(), function IDs from the device tree.
+    V0_1,
+    /// `arm,psci-0.2`: psci_0_2_init().
+    V0_2,
+    /// `arm,psci-1.0`: psci_1_0_init().
+    V1_0,
+}
 
-/// Linux: psci_dt_init()'s of_find_matching_node_and_match() — `/psci`, else the first node
-/// compatible with a PSCI binding (in the table's order).
-pub fn psci_find_node<'a>(fdt: &Fdt<'a>) -> Option<Node<'a>> {
-    fdt.root()
-        .child("psci")
-        .or_else(|| PSCI_OF_MATCH.iter().find_map(|c| fdt.find_compatible(c)))
+/// Linux: psci_of_match[].
+const PSCI_OF_MATCH: [(&str, PsciBinding); 3] = [
+    ("arm,psci", PsciBinding::V0_1),
+    ("arm,psci-0.2", PsciBinding::V0_2),
+    ("arm,psci-1.0", PsciBinding::V1_0),
+];
+
+/// Linux: of_match_node() on psci_of_match[] — the best match is the node's first
+/// `compatible` string that the table knows.
+fn psci_match(np: &Node) -> Option<PsciBinding> {
+    np.compatible()
+        .find_map(|c| PSCI_OF_MATCH.iter().find(|(m, _)| *m == c).map(|(_, b)| *b))
+}
+
+/// Linux: psci_dt_init()'s of_find_matching_node_and_match() — the first node, in tree order,
+/// compatible with a PSCI binding, and the binding. `/psci` (where QEMU and most trees put
+/// it) is looked at first, so the usual case costs one lookup.
+pub fn psci_find_node<'a>(fdt: &Fdt<'a>) -> Option<(Node<'a>, PsciBinding)> {
+    if let Some(np) = fdt.root().child("psci") {
+        if let Some(b) = psci_match(&np) {
+            return Some((np, b));
+        }
+    }
+    fdt.nodes()
+        .find_map(|(np, _depth)| psci_match(&np).map(|b| (np, b)))
 }
 
 /// Linux: get_set_conduit_method() — the node's `method`, `"hvc"` or `"smc"`.
@@ -43,27 +105,147 @@ pub fn get_set_conduit_method<'a>(np: &Node<'a>) -> Result<Conduit, Diagnostic<'
     }
 }
 
-/// What the device tree says about PSCI: no node (`None`), or the node's conduit or why it
-/// has none. Read once, by setup_machine_fdt().
-pub type PsciProbe<'a> = Option<Result<Conduit, Diagnostic<'a>>>;
+/// What the device tree says about PSCI: no matching node (`None`), or the binding it
+/// matched and its conduit or why it has none. Read once, by setup_machine_fdt().
+pub type PsciProbe<'a> = Option<(PsciBinding, Result<Conduit, Diagnostic<'a>>)>;
 
 /// psci_dt_init()'s probing: [`psci_find_node`], then [`get_set_conduit_method`].
 pub fn psci_dt_probe<'a>(fdt: &Fdt<'a>) -> PsciProbe<'a> {
-    psci_find_node(fdt).map(|np| get_set_conduit_method(&np))
+    psci_find_node(fdt).map(|(np, b)| (b, get_set_conduit_method(&np)))
 }
 
-/// Linux: psci_dt_init() — the conduit for SYSTEM_OFF, from what the probe found; a node
-/// with a bad `method` is reported and leaves no conduit.
+/// Linux: psci_dt_init() — the binding's init function on what the probe found: the
+/// conduit (get_set_conduit_method(), `probing for conduit method from DT.`), then for
+/// PSCI 0.2 and 1.0 psci_probe() (the version, the standard function IDs, the Trusted OS
+/// migration type, the SMC Calling Convention version), each with Linux's `psci:` line. A
+/// node with a bad `method` is reported and leaves no conduit; a firmware older than its
+/// binding claims is reported and its conduit is not used.
 pub fn psci_dt_init(probe: &PsciProbe) {
-    let conduit = match probe {
-        Some(Ok(c)) => *c,
-        Some(Err(d)) => {
+    let Some((binding, method)) = probe else {
+        return;
+    };
+    pr_info!("psci: probing for conduit method from DT.");
+    let conduit = match method {
+        Ok(c) => *c,
+        Err(d) => {
             d.print("psci: ");
-            Conduit::None
+            return;
         }
-        None => Conduit::None,
     };
     set_conduit(conduit);
+    match binding {
+        PsciBinding::V0_1 => pr_info!("psci: Using PSCI v0.1 Function IDs from DT"),
+        PsciBinding::V0_2 | PsciBinding::V1_0 => {
+            let ok = psci_probe().is_some_and(|ver| {
+                if *binding == PsciBinding::V1_0 && ver < 0x1_0000 {
+                    pr_err!("psci: Conflicting PSCI version detected.");
+                    false
+                } else {
+                    true
+                }
+            });
+            if !ok {
+                set_conduit(Conduit::None);
+            }
+        }
+    }
+}
+
+/// Linux: psci_probe() — PSCI_VERSION, then the 0.2 function IDs, the migration type and,
+/// from PSCI 1.0 on, the SMCCC version. None if the firmware is older than PSCI 0.2.
+fn psci_probe() -> Option<u32> {
+    let ver = invoke_psci_fn(PSCI_0_2_FN_PSCI_VERSION, 0, 0, 0) as u32;
+    pr_info!(
+        "psci: PSCIv{}.{} detected in firmware.",
+        psci_version_major(ver),
+        psci_version_minor(ver)
+    );
+    if psci_version_major(ver) == 0 && psci_version_minor(ver) < 2 {
+        pr_err!("psci: Conflicting PSCI version detected.");
+        return None;
+    }
+    PSCI_VERSION.store(ver, Ordering::Relaxed);
+    // Linux: psci_0_2_set_functions().
+    pr_info!("psci: Using standard PSCI v0.2 function IDs");
+    psci_init_migrate();
+    if psci_version_major(ver) >= 1 {
+        psci_init_smccc();
+    }
+    Some(ver)
+}
+
+/// Linux: psci_init_migrate() — where a uniprocessor Trusted OS lives, if there is one.
+fn psci_init_migrate() {
+    let ty = invoke_psci_fn(PSCI_0_2_FN_MIGRATE_INFO_TYPE, 0, 0, 0) as i32;
+    match ty {
+        PSCI_0_2_TOS_MP => pr_info!("psci: Trusted OS migration not required"),
+        PSCI_RET_NOT_SUPPORTED => pr_info!("psci: MIGRATE_INFO_TYPE not supported."),
+        PSCI_0_2_TOS_UP_MIGRATE | PSCI_0_2_TOS_UP_NO_MIGRATE => {
+            let cpuid = invoke_psci_fn(PSCI_0_2_FN64_MIGRATE_INFO_UP_CPU, 0, 0, 0);
+            if cpuid & !MPIDR_HWID_BITMASK != 0 {
+                pr_warn!(
+                    "psci: MIGRATE_INFO_UP_CPU reported invalid physical ID ({:#x})",
+                    cpuid
+                );
+            } else {
+                pr_info!("psci: Trusted OS resident on physical CPU {:#x}", cpuid);
+            }
+        }
+        _ => pr_err!("psci: MIGRATE_INFO_TYPE returned unknown type ({})", ty),
+    }
+}
+
+/// Linux: psci_init_smccc() — SMCCC 1.1 if PSCI_FEATURES says SMCCC_VERSION exists and it
+/// answers 1.1 or more; 1.0 otherwise. SMCCC and PSCI versions share an encoding.
+fn psci_init_smccc() {
+    let mut ver = ARM_SMCCC_VERSION_1_0;
+    let feature = invoke_psci_fn(PSCI_1_0_FN_PSCI_FEATURES, ARM_SMCCC_VERSION_FUNC_ID, 0, 0);
+    if feature as i32 != PSCI_RET_NOT_SUPPORTED {
+        let ret = invoke_psci_fn(ARM_SMCCC_VERSION_FUNC_ID, 0, 0, 0) as u32;
+        if ret >= ARM_SMCCC_VERSION_1_1 {
+            ver = ret;
+        }
+    }
+    pr_info!(
+        "psci: SMC Calling Convention v{}.{}",
+        psci_version_major(ver),
+        psci_version_minor(ver)
+    );
+}
+
+/// The PSCI version the firmware reported (0 before psci_dt_init or without PSCI 0.2+).
+pub fn psci_version() -> u32 {
+    PSCI_VERSION.load(Ordering::Relaxed)
+}
+
+/// Linux: invoke_psci_fn (__invoke_psci_fn_hvc / _smc) — one SMCCC call through the
+/// conduit; `u64::MAX` (PSCI_RET_NOT_SUPPORTED) without one.
+fn invoke_psci_fn(fid: u64, a0: u64, a1: u64, a2: u64) -> u64 {
+    let mut x0 = fid;
+    // SAFETY: an SMCCC call: the firmware reads x0..x3 and writes x0..x3 only (SMCCC 1.0
+    // lets it clobber x0-x17, hence the clobbers); it touches no memory of ours.
+    unsafe {
+        match conduit() {
+            Conduit::Hvc => core::arch::asm!(
+                "hvc #0",
+                inout("x0") x0, inout("x1") a0 => _, inout("x2") a1 => _, inout("x3") a2 => _,
+                out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _, out("x9") _,
+                out("x10") _, out("x11") _, out("x12") _, out("x13") _, out("x14") _,
+                out("x15") _, out("x16") _, out("x17") _,
+                options(nostack)
+            ),
+            Conduit::Smc => core::arch::asm!(
+                "smc #0",
+                inout("x0") x0, inout("x1") a0 => _, inout("x2") a1 => _, inout("x3") a2 => _,
+                out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _, out("x9") _,
+                out("x10") _, out("x11") _, out("x12") _, out("x13") _, out("x14") _,
+                out("x15") _, out("x16") _, out("x17") _,
+                options(nostack)
+            ),
+            Conduit::None => x0 = u64::MAX,
+        }
+    }
+    x0
 }
 
 /// Linux: set_conduit().
