@@ -33,6 +33,9 @@ const PSCI_0_2_TOS_MP: i32 = 2;
 const ARM_SMCCC_VERSION_1_0: u32 = 0x1_0000;
 const ARM_SMCCC_VERSION_1_1: u32 = 0x1_0001;
 
+/// Linux: PSCI_VERSION(1, 0).
+const PSCI_VERSION_1_0: u32 = 0x1_0000;
+
 /// Linux: MPIDR_HWID_BITMASK.
 const MPIDR_HWID_BITMASK: u64 = 0xff_00ff_ffff;
 
@@ -137,7 +140,7 @@ pub fn psci_dt_init(probe: &PsciProbe) {
         PsciBinding::V0_1 => pr_info!("psci: Using PSCI v0.1 Function IDs from DT"),
         PsciBinding::V0_2 | PsciBinding::V1_0 => {
             let ok = psci_probe().is_some_and(|ver| {
-                if *binding == PsciBinding::V1_0 && ver < 0x1_0000 {
+                if *binding == PsciBinding::V1_0 && ver < PSCI_VERSION_1_0 {
                     pr_err!("psci: Conflicting PSCI version detected.");
                     false
                 } else {
