@@ -8,6 +8,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
+use super::smp::MPIDR_HWID_BITMASK;
 use crate::drivers::of::libfdt::{Diagnostic, Fdt, Node, Problem, Severity};
 
 /// Linux: PSCI_0_2_FN_PSCI_VERSION.
@@ -35,9 +36,6 @@ const ARM_SMCCC_VERSION_1_1: u32 = 0x1_0001;
 
 /// Linux: PSCI_VERSION(1, 0).
 const PSCI_VERSION_1_0: u32 = 0x1_0000;
-
-/// Linux: MPIDR_HWID_BITMASK.
-const MPIDR_HWID_BITMASK: u64 = 0xff_00ff_ffff;
 
 /// Linux: PSCI_VERSION_MAJOR() / PSCI_VERSION_MINOR().
 const fn psci_version_major(v: u32) -> u32 {
