@@ -231,6 +231,27 @@ pub extern "C" fn secondary_start_kernel(cpu: u64, boot_mode: u64) -> ! {
     }
 }
 
+/// Linux: cpu_online() — the boot CPU, or a secondary that reported in.
+pub fn cpu_online(cpu: usize) -> bool {
+    cpu == 0
+        || SECONDARY_STATE
+            .get(cpu)
+            .is_some_and(|s| s.online.load(Ordering::Acquire))
+}
+
+/// Linux: num_online_cpus().
+pub fn num_online_cpus() -> usize {
+    (0..NR_CPUS).filter(|&c| cpu_online(c)).count()
+}
+
+/// The `cpu_number` an online secondary read through its TPIDR_EL1 (None if not online).
+pub fn secondary_cpu_number(cpu: usize) -> Option<u64> {
+    let st = SECONDARY_STATE.get(cpu)?;
+    st.online
+        .load(Ordering::Acquire)
+        .then(|| st.cpu_number.load(Ordering::Relaxed))
+}
+
 /// Linux: __cpu_up()'s wait — 5 s for the CPU to come online.
 const CPU_UP_TIMEOUT_MS: u64 = 5000;
 
