@@ -13,6 +13,14 @@
 //! Differences from Linux: logical CPU n is the n-th usable CPU node in `/cpus` order (Linux
 //! gives 0 to the boot CPU wherever it is listed and rejects duplicate MPIDRs); a CPU node
 //! with an unusable `reg` or `numa-node-id` is left out silently.
+//! CPU_ON's context id is the logical CPU number (Linux passes 0 and hands over one CPU at
+//! a time through a single `secondary_data`); here each CPU has its own slot, so one that
+//! answers after its timeout cannot take the next CPU's stack. The idle stack is a
+//! THREAD_SIZE vmalloc area on the CPU's node (Linux: VMAP_STACK), so the unmapped guard
+//! page of the area below (or unmapped vmalloc space) lies under it. A CPU node whose
+//! `enable-method` is not `psci` is reported as `failed to boot: -95` when its turn comes
+//! (Linux refuses it earlier, in smp_init_cpus()). Only the PSCI path is checked by a test;
+//! the `failed to come online` timeout (5 s, as Linux's) is not.
 
 // Without `alloc` a diagnostic cannot be boxed; it is returned by value on cold paths only.
 #![allow(clippy::result_large_err)]
