@@ -27,6 +27,9 @@ PREFIXES = (
     "Fallback order for Node ",
     "Built ",
     "Policy zone: ",
+    "smp: ",
+    "SMP: Total of ",
+    "CPU: All CPU(s) started",
 )
 
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
@@ -35,7 +38,7 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     if not m:
         continue
     text = m.group(1)
-    if text.startswith(PREFIXES) and not text.startswith("On node ") or re.match(r"On node \d+, zone \w+: \d+ pages in unavailable ranges", text):
+    if text.startswith(PREFIXES) and not text.startswith("On node ") or re.match(r"On node \d+, zone \w+: \d+ pages in unavailable ranges", text) or re.match(r"CPU\d+: Booted secondary processor ", text):
         if text.startswith("Built ") and "zonelists" not in text:
             continue
         print(text)

@@ -2,8 +2,8 @@
 //! The work is in the callees; this file is the table of contents of the boot.
 
 use crate::arch::aarch64::kernel::process::PANIC_HOOKS;
-use crate::arch::aarch64::kernel::setup;
 use crate::arch::aarch64::kernel::time::{self, timed};
+use crate::arch::aarch64::kernel::{setup, smp};
 use crate::arch::aarch64::mm::{init as mm_init, mmu, ptdump};
 use crate::kernel::params::boot_command_line;
 use crate::kernel::{panic, params, printk, stages};
@@ -32,6 +32,12 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     );
     timed("setup_per_cpu_pageset", || {
         crate::mm::page_alloc::setup_per_cpu_pageset(setup::nr_cpu_ids())
+    });
+    // Linux: kernel_init_freeable()'s smp_init(), before the initcalls and free_initmem
+    // (the secondaries turn their MMU on through init_idmap_pg_dir, freed with init).
+    timed("smp_init", || {
+        let mode = setup::__boot_cpu_mode.load(core::sync::atomic::Ordering::Relaxed);
+        smp::smp_init(&setup::machine().cpus, mode)
     });
     // What kernel_init()'s initcalls and its end do for memory:
     timed(
@@ -68,6 +74,7 @@ fn setup_per_cpu_areas() {
     .unwrap_or_else(|e| panic!("Failed to initialize percpu areas (err={}).", e.errno()));
     drop(numa);
     percpu::set_per_cpu_offsets(offsets);
+    smp::smp_prepare_cpus(setup::nr_cpu_ids());
 }
 
 /// Linux: build_all_zonelists(NULL) — each node's fallback order; from here the node and

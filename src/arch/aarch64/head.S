@@ -91,6 +91,28 @@ primary_entry:
     br      x8
 
 /*
+ * Linux: secondary_entry / secondary_startup — where PSCI CPU_ON starts a secondary CPU
+ * (x0 = the context id: its logical CPU number), MMU off, at EL2 or EL1. The same steps as
+ * the primary's: EL2 -> EL1, FP/SIMD on, __cpu_setup's MAIR/TCR, then the MMU on through
+ * init_idmap_pg_dir (still there: smp_init runs before free_initmem) with swapper_pg_dir in
+ * TTBR1, and on to __secondary_switched at the kernel's virtual address.
+ */
+    .global secondary_entry
+secondary_entry:
+    mov     x20, x0
+    bl      init_kernel_el
+    mov     x21, x0                      // the entry EL, as x19 for the primary
+    mov     x0, #CPACR_EL1_FPEN
+    msr     cpacr_el1, x0
+    isb
+    bl      __cpu_setup
+    ldr     x8, =__secondary_switched
+    adrp    x1, swapper_pg_dir
+    adrp    x2, init_idmap_pg_dir
+    bl      __enable_mmu
+    br      x8
+
+/*
  * Linux: init_kernel_el — drop from EL2 to EL1 (non-VHE), returning the entry EL in x0.
  */
 init_kernel_el:
@@ -293,6 +315,8 @@ __enable_mmu:
 __primary_switched:
     ldr     x0, =init_stack_top
     mov     sp, x0
+    msr     tpidr_el1, xzr               // per-CPU accesses reach the static image
+
     mov     x29, xzr
     mov     x30, xzr
     ldr     x0, =vectors
@@ -324,5 +348,31 @@ __primary_switched:
     bl      start_kernel
 3:  wfi
     b       3b
+
+    .ltorg
+
+/*
+ * Linux: __secondary_switched — a secondary CPU at the kernel's virtual address with the MMU
+ * on: the kernel vectors, the stack and per-CPU offset the primary left in secondary_data
+ * (Linux: secondary_data.task's stack, and set_this_cpu_offset), then
+ * secondary_start_kernel(cpu), which does not return.
+ */
+__secondary_switched:
+    ldr     x0, =vectors
+    msr     vbar_el1, x0
+    isb
+    ldr     x1, =secondary_data
+    add     x1, x1, x20, lsl #4          // this CPU's slot (16 bytes each)
+    ldr     x2, [x1]                     // stack top
+    mov     sp, x2
+    ldr     x3, [x1, #8]                 // this CPU's per-CPU offset
+    msr     tpidr_el1, x3
+    mov     x29, xzr
+    mov     x30, xzr
+    mov     x0, x20                      // the logical CPU number (CPU_ON's context id)
+    mov     x1, x21                      // its entry EL
+    bl      secondary_start_kernel
+4:  wfe
+    b       4b
 
     .ltorg

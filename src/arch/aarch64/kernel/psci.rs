@@ -17,6 +17,8 @@ const PSCI_0_2_FN_PSCI_VERSION: u64 = 0x8400_0000;
 const PSCI_0_2_FN_MIGRATE_INFO_TYPE: u64 = 0x8400_0006;
 /// Linux: PSCI_0_2_FN64_MIGRATE_INFO_UP_CPU.
 const PSCI_0_2_FN64_MIGRATE_INFO_UP_CPU: u64 = 0xc400_0007;
+/// Linux: PSCI_0_2_FN64_CPU_ON.
+const PSCI_0_2_FN64_CPU_ON: u64 = 0xc400_0003;
 /// Linux: PSCI_0_2_FN_SYSTEM_OFF.
 const PSCI_0_2_FN_SYSTEM_OFF: u64 = 0x8400_0008;
 /// Linux: PSCI_1_0_FN_PSCI_FEATURES.
@@ -247,6 +249,27 @@ fn invoke_psci_fn(fid: u64, a0: u64, a1: u64, a2: u64) -> u64 {
         }
     }
     x0
+}
+
+/// Linux: psci_0_2_cpu_on() — start the CPU whose MPIDR affinity is `cpuid` at the
+/// physical address `entry_point`, with `context_id` in its x0. Returns the PSCI status
+/// (0: started); PSCI_RET_NOT_SUPPORTED without a conduit or with only PSCI 0.1 (whose
+/// function IDs from the device tree this kernel does not read).
+pub fn psci_cpu_on(cpuid: u64, entry_point: u64, context_id: u64) -> i32 {
+    if psci_version() < 2 {
+        return PSCI_RET_NOT_SUPPORTED;
+    }
+    invoke_psci_fn(PSCI_0_2_FN64_CPU_ON, cpuid, entry_point, context_id) as i32
+}
+
+/// Linux: psci_to_linux_errno() — a PSCI status as a negative errno.
+pub fn psci_to_linux_errno(err: i32) -> i32 {
+    match err {
+        0 => 0,
+        PSCI_RET_NOT_SUPPORTED => -95, // -EOPNOTSUPP
+        -3 => -1,                      // PSCI_RET_DENIED: -EPERM
+        _ => -22,                      // PSCI_RET_INVALID_PARAMS and the rest: -EINVAL
+    }
 }
 
 /// Linux: set_conduit().
