@@ -5,7 +5,8 @@
 #![no_std]
 #![no_main]
 
-use arm64_mm::arch::aarch64::kernel::setup::{cpu_number, nr_cpu_ids};
+use arm64_mm::arch::aarch64::kernel::setup::nr_cpu_ids;
+use arm64_mm::arch::aarch64::kernel::smp::cpu_number;
 use arm64_mm::arch::aarch64::memory::pfn_to_page;
 use arm64_mm::arch::aarch64::memory::virt_to_phys;
 use arm64_mm::kernel::ktest;

@@ -8,6 +8,9 @@ use super::mm::pgtable::{
     MT_DEVICE_NGNRE, MT_DEVICE_NGNRNE, MT_NORMAL, MT_NORMAL_NC, MT_NORMAL_TAGGED,
 };
 
+/// Linux: MPIDR_HWID_BITMASK (asm/cputype.h) — the affinity fields Aff3..Aff0 of MPIDR_EL1.
+pub const MPIDR_HWID_BITMASK: u64 = 0xff_00ff_ffff;
+
 /// Linux: MAIR_ATTR_* — the attribute encodings the MT_* indices select.
 pub const MAIR_ATTR_DEVICE_NGNRNE: u64 = 0x00;
 pub const MAIR_ATTR_DEVICE_NGNRE: u64 = 0x04;

@@ -8,7 +8,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-use super::smp::MPIDR_HWID_BITMASK;
+use crate::arch::aarch64::sysreg::MPIDR_HWID_BITMASK;
 use crate::drivers::of::libfdt::{Diagnostic, Fdt, Node, Problem, Severity};
 
 /// Linux: PSCI_0_2_FN_PSCI_VERSION.

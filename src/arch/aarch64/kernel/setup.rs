@@ -48,9 +48,6 @@ pub static boot_args: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 #[allow(non_upper_case_globals)]
 pub static __boot_cpu_mode: AtomicU64 = AtomicU64::new(0);
 
-/// Linux: cpu_number, defined in smp.c (kernel/smp.rs); here too for older callers.
-pub use super::smp::cpu_number;
-
 /// Linux: nr_cpu_ids — the CPUs the device tree lists (at least the boot CPU), as
 /// setup_machine_fdt() counted them.
 pub fn nr_cpu_ids() -> usize {

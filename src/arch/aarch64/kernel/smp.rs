@@ -35,8 +35,7 @@ use crate::include::numa::NR_CPUS;
 use crate::include::numa::NUMA_NO_NODE;
 use crate::mm::numa::NumaInfo;
 
-/// Linux: MPIDR_HWID_BITMASK (asm/cputype.h): the affinity fields Aff3..Aff0.
-pub const MPIDR_HWID_BITMASK: u64 = 0xff_00ff_ffff;
+use crate::arch::aarch64::sysreg::MPIDR_HWID_BITMASK;
 
 /// One usable CPU node of `/cpus`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
