@@ -300,7 +300,10 @@ fn __cpu_up(cpu: usize, c: &OfCpu, nid: i32) -> bool {
             pr_crit!("CPU{}: failed to come online", cpu);
             return false;
         }
-        core::hint::spin_loop();
+        // YIELD, not just a spin hint: under single-threaded TCG (and -icount) QEMU switches
+        // to the next vCPU on it, so the CPU being started gets to run.
+        // SAFETY: a hint instruction; no memory or register effects.
+        unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
     }
     // Printed here for the secondary (see the module docs), with what it read itself.
     pr_info!(
