@@ -5,12 +5,10 @@ use super::*;
 use crate::include::mmzone::{MIGRATE_UNMOVABLE, ZONE_DMA, ZONE_NORMAL};
 use crate::kernel::printk::take_captured;
 use crate::mm::mmzone::{Zoneref, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK};
+use crate::mm::testing::fixtures::{A_128M, C_4G, F_NUMA2};
 use crate::mm::testing::{Backing, Machine};
 use core::sync::atomic::Ordering;
 
-const A_128M: &[u8] = include_bytes!("../../../tests/fixtures/dtb/a_128M_smp1.dtb");
-const C_4G: &[u8] = include_bytes!("../../../tests/fixtures/dtb/c_4G_smp2.dtb");
-const F_NUMA2: &[u8] = include_bytes!("../../../tests/fixtures/dtb/f_4G_numa2.dtb");
 const A_LOG: &str = include_str!("../../../tests/fixtures/linux-6.1/a_128M_smp1.log");
 const C_LOG: &str = include_str!("../../../tests/fixtures/linux-6.1/c_4G_smp2.log");
 const F_LOG: &str = include_str!("../../../tests/fixtures/linux-6.1/f_4G_numa2.log");

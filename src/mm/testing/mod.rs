@@ -20,6 +20,7 @@
 //! The CPUs of a device tree reach NUMA init (`of_map_cpus_to_nodes`); the buddy and SLUB
 //! run on the CPU [`set_cpu`] names for the calling thread (0 by default).
 
+pub mod fixtures;
 mod machine;
 mod ram;
 mod rng;

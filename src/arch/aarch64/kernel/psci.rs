@@ -36,6 +36,8 @@ const PSCI_0_2_TOS_MP: i32 = 2;
 const ARM_SMCCC_VERSION_1_0: u32 = 0x1_0000;
 const ARM_SMCCC_VERSION_1_1: u32 = 0x1_0001;
 
+/// Linux: PSCI_VERSION(0, 2).
+const PSCI_VERSION_0_2: u32 = 0x2;
 /// Linux: PSCI_VERSION(1, 0).
 const PSCI_VERSION_1_0: u32 = 0x1_0000;
 
@@ -224,31 +226,30 @@ pub fn psci_version() -> u32 {
 /// Linux: invoke_psci_fn (__invoke_psci_fn_hvc / _smc) — one SMCCC call through the
 /// conduit; `u64::MAX` (PSCI_RET_NOT_SUPPORTED) without one.
 fn invoke_psci_fn(fid: u64, a0: u64, a1: u64, a2: u64) -> u64 {
-    let mut x0 = fid;
-    // SAFETY: an SMCCC call: the firmware reads x0..x3 and writes x0..x3 only (SMCCC 1.0
-    // lets it clobber x0-x17, hence the clobbers); it touches no memory of ours.
-    unsafe {
-        match conduit() {
-            Conduit::Hvc => core::arch::asm!(
-                "hvc #0",
-                inout("x0") x0, inout("x1") a0 => _, inout("x2") a1 => _, inout("x3") a2 => _,
-                out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _, out("x9") _,
-                out("x10") _, out("x11") _, out("x12") _, out("x13") _, out("x14") _,
-                out("x15") _, out("x16") _, out("x17") _,
-                options(nostack)
-            ),
-            Conduit::Smc => core::arch::asm!(
-                "smc #0",
-                inout("x0") x0, inout("x1") a0 => _, inout("x2") a1 => _, inout("x3") a2 => _,
-                out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _, out("x9") _,
-                out("x10") _, out("x11") _, out("x12") _, out("x13") _, out("x14") _,
-                out("x15") _, out("x16") _, out("x17") _,
-                options(nostack)
-            ),
-            Conduit::None => x0 = u64::MAX,
-        }
+    // One SMCCC call through `$insn` (hvc or smc): x0..x3 in, x0 out, x4-x17 clobbered.
+    macro_rules! smccc {
+        ($insn:literal) => {{
+            let mut x0 = fid;
+            // SAFETY: an SMCCC call: the firmware reads x0..x3 and may clobber x0-x17 (SMCCC
+            // 1.0), hence the clobbers; it touches no memory of ours.
+            unsafe {
+                core::arch::asm!(
+                    $insn,
+                    inout("x0") x0, inout("x1") a0 => _, inout("x2") a1 => _,
+                    inout("x3") a2 => _, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+                    out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _,
+                    out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+                    options(nostack)
+                )
+            };
+            x0
+        }};
     }
-    x0
+    match conduit() {
+        Conduit::Hvc => smccc!("hvc #0"),
+        Conduit::Smc => smccc!("smc #0"),
+        Conduit::None => u64::MAX,
+    }
 }
 
 /// Linux: psci_0_2_cpu_on() — start the CPU whose MPIDR affinity is `cpuid` at the
@@ -256,7 +257,7 @@ fn invoke_psci_fn(fid: u64, a0: u64, a1: u64, a2: u64) -> u64 {
 /// (0: started); PSCI_RET_NOT_SUPPORTED without a conduit or with only PSCI 0.1 (whose
 /// function IDs from the device tree this kernel does not read).
 pub fn psci_cpu_on(cpuid: u64, entry_point: u64, context_id: u64) -> i32 {
-    if psci_version() < 2 {
+    if psci_version() < PSCI_VERSION_0_2 {
         return PSCI_RET_NOT_SUPPORTED;
     }
     invoke_psci_fn(PSCI_0_2_FN64_CPU_ON, cpuid, entry_point, context_id) as i32
@@ -287,16 +288,5 @@ pub fn conduit() -> Conduit {
 
 /// Linux: psci_sys_poweroff(). Returns only if there is no conduit or the call failed.
 pub fn system_off() {
-    // SAFETY: SYSTEM_OFF takes no memory arguments; firmware either powers off or returns.
-    unsafe {
-        match conduit() {
-            Conduit::Hvc => {
-                core::arch::asm!("hvc #0", inout("x0") PSCI_0_2_FN_SYSTEM_OFF => _, options(nostack))
-            }
-            Conduit::Smc => {
-                core::arch::asm!("smc #0", inout("x0") PSCI_0_2_FN_SYSTEM_OFF => _, options(nostack))
-            }
-            Conduit::None => {}
-        }
-    }
+    invoke_psci_fn(PSCI_0_2_FN_SYSTEM_OFF, 0, 0, 0);
 }

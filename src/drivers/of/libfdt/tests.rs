@@ -11,12 +11,8 @@ use crate::drivers::of::of_numa::{of_node_to_nid, of_numa_find_distance_map};
 use crate::drivers::of::reserved_mem::{fdt_scan_reserved_mem, ReservedMemItem, ReservedMemKind};
 use crate::drivers::of::test_builder::{ranges, tree, FdtBuilder};
 use crate::kernel::printk::take_captured;
+use crate::mm::testing::fixtures::{A_128M, C_4G, F_NUMA2, G_RSV};
 use crate::mm::testing::Rng;
-
-const A_128M: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/a_128M_smp1.dtb");
-const C_4G: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/c_4G_smp2.dtb");
-const F_NUMA2: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/f_4G_numa2.dtb");
-const G_RSV: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/g_reserved_mem.dtb");
 
 const GIB: u64 = 1 << 30;
 

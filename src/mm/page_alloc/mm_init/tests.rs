@@ -7,10 +7,9 @@ use super::*;
 use crate::include::mmzone::ZONE_DMA;
 use crate::kernel::printk::take_captured;
 use crate::mm::mmzone::NR_FREE_PAGES;
+use crate::mm::testing::fixtures::{A_128M, C_4G};
 use crate::mm::testing::{__va, Backing, Machine};
 
-const A_128M: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/a_128M_smp1.dtb");
-const C_4G: &[u8] = include_bytes!("../../../../tests/fixtures/dtb/c_4G_smp2.dtb");
 const A_LOG: &str = include_str!("../../../../tests/fixtures/linux-6.1/a_128M_smp1.log");
 
 // ----- memblock_free_all
