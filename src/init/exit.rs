@@ -2,7 +2,6 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::arch::aarch64::kernel::psci;
 use crate::kernel::panic::machine_exit;
 use crate::kernel::params::SetupResult;
 
@@ -33,7 +32,7 @@ pub fn boot_finished(how: BootEnd) -> ! {
     match how {
         BootEnd::PowerOffIfBatch if is_batch() => {
             pr_info!("reboot: Power down");
-            psci::system_off();
+            crate::arch::aarch64::kernel::process::machine_power_off();
             // No PSCI conduit: semihosting, else halt.
             machine_exit(0)
         }

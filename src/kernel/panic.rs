@@ -21,6 +21,9 @@ pub struct PanicHooks {
     pub dump_stack: fn(),
     /// Writes without any console, for a panic while panicking.
     pub early_write: fn(&str),
+    /// Linux: smp_send_stop() — the other CPUs stop before the report (they might still be
+    /// changing what it shows).
+    pub smp_send_stop: fn(),
     /// Ends the machine with an exit status: never returns.
     pub machine_exit: fn(u32) -> !,
 }
@@ -69,6 +72,7 @@ fn panic(info: &PanicInfo) -> ! {
     }
     if let Some(h) = hooks {
         (h.dump_stack)();
+        (h.smp_send_stop)();
     }
     pr_emerg!("---[ end Kernel panic - not syncing: {} ]---", msg);
     machine_exit(PANIC_EXIT_CODE)

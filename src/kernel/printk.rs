@@ -190,6 +190,36 @@ impl<const N: usize> Write for LineBuf<N> {
     }
 }
 
+/// Linux: `%*pbl` — the set bits of a bitmap of `len` bits as ranges (`0-1,3`); bit `i`
+/// is `isset(i)`.
+pub struct BitmapList<F: Fn(usize) -> bool>(pub F, pub usize);
+
+impl<F: Fn(usize) -> bool> fmt::Display for BitmapList<F> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let (isset, len) = (&self.0, self.1);
+        let mut sep = "";
+        let mut n = 0;
+        while n < len {
+            if !isset(n) {
+                n += 1;
+                continue;
+            }
+            let start = n;
+            while n + 1 < len && isset(n + 1) {
+                n += 1;
+            }
+            if start == n {
+                write!(f, "{}{}", sep, n)?;
+            } else {
+                write!(f, "{}{}-{}", sep, start, n)?;
+            }
+            sep = ",";
+            n += 1;
+        }
+        Ok(())
+    }
+}
+
 /// Formats Linux's timestamp prefix, `[%5lu.%06lu] `.
 pub fn format_timestamp(ns: u64, out: &mut impl Write) -> fmt::Result {
     write!(

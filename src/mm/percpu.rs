@@ -919,5 +919,21 @@ pub fn per_cpu_offset(cpu: usize) -> u64 {
     PER_CPU_OFFSET.get().map_or(0, |o| o.get(cpu))
 }
 
+/// Linux: per_cpu_ptr(&var, cpu) — CPU `cpu`'s copy of a per-CPU static (DEFINE_PER_CPU:
+/// a static in the `.data..percpu` section, copied into every CPU's unit by
+/// setup_per_cpu_areas). Before the offsets are published every CPU reaches the static
+/// image itself, as Linux's zero `__per_cpu_offset[]` does; on the host too.
+///
+/// # Safety
+/// `var` must be a static placed in `.data..percpu` (so each possible CPU's unit holds a
+/// copy at the same offset), `cpu` must be a possible CPU (below nr_cpu_ids), and `T` must
+/// be safe to share between CPUs (atomics, locks).
+pub unsafe fn per_cpu_ptr<T: Sync>(var: &'static T, cpu: usize) -> &'static T {
+    let p = (var as *const T as u64).wrapping_add(per_cpu_offset(cpu)) as *const T;
+    // SAFETY: by the caller's contract `p` is `cpu`'s initialised copy of `var`, which lives
+    // as long as the kernel (the units are never freed) and is `Sync`.
+    unsafe { &*p }
+}
+
 #[cfg(test)]
 mod tests;

@@ -132,29 +132,10 @@ pub struct NodeList(pub Nodemask);
 
 impl fmt::Display for NodeList {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let mut first = true;
-        let mut n = 0;
-        while n < MAX_NUMNODES {
-            if !self.0.isset(n) {
-                n += 1;
-                continue;
-            }
-            let start = n;
-            while n + 1 < MAX_NUMNODES && self.0.isset(n + 1) {
-                n += 1;
-            }
-            if !first {
-                f.write_str(",")?;
-            }
-            if start == n {
-                write!(f, "{}", n)?;
-            } else {
-                write!(f, "{}-{}", start, n)?;
-            }
-            first = false;
-            n += 1;
-        }
-        Ok(())
+        let nodes = &self.0;
+        let list =
+            crate::kernel::printk::BitmapList(|n| nodes.isset(n as i32), MAX_NUMNODES as usize);
+        fmt::Display::fmt(&list, f)
     }
 }
 

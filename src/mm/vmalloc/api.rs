@@ -538,7 +538,10 @@ fn vb_free(addr: u64, size: u64) {
         let start = vb.va_start;
         vbs.blocks[slot] = None;
         drop(vbs);
-        if let Ok(true) = VMAP.lock().free_vmap_area_noflush(start) {
+        // One statement per lock: the guard of an `if let` scrutinee would live through
+        // its body, and the drain would take the lock a second time.
+        let over_lazy_max = VMAP.lock().free_vmap_area_noflush(start) == Ok(true);
+        if over_lazy_max {
             VMAP.lock().drain_vmap_area_work(flush);
         }
     }
@@ -579,7 +582,8 @@ pub fn vm_unmap_ram(addr: u64, count: usize) {
         return;
     }
     (arch().vunmap_range_noflush)(addr, addr + size);
-    if let Ok(true) = VMAP.lock().free_vmap_area_noflush(addr) {
+    let over_lazy_max = VMAP.lock().free_vmap_area_noflush(addr) == Ok(true);
+    if over_lazy_max {
         VMAP.lock().drain_vmap_area_work(flush);
     }
 }

@@ -17,6 +17,18 @@ pub fn machine_exit(code: u32) -> ! {
     }
 }
 
+/// Linux: machine_power_off() — stop the other CPUs (quietly: the system is powering
+/// off, Linux's SYSTEM_POWER_OFF), then PSCI SYSTEM_OFF. Returns only if there is no PSCI.
+pub fn machine_power_off() {
+    super::smp_call::smp_send_stop(false);
+    psci::system_off();
+}
+
+/// panic()'s smp_send_stop(): the system is still running, so Linux says it stops them.
+fn panic_smp_send_stop() {
+    super::smp_call::smp_send_stop(true);
+}
+
 /// The console the panic path uses when it finds none registered: the default UART.
 fn emergency_console() {
     if printk::console().is_none() {
@@ -34,5 +46,6 @@ pub static PANIC_HOOKS: PanicHooks = PanicHooks {
     emergency_console,
     dump_stack: stacktrace::dump_stack,
     early_write,
+    smp_send_stop: panic_smp_send_stop,
     machine_exit,
 };

@@ -231,10 +231,14 @@ pub extern "C" fn secondary_start_kernel(cpu: u64, boot_mode: u64) -> ! {
     st.online.store(true, Ordering::Release);
     // SAFETY: `sev` wakes CPUs waiting in `wfe`; it touches no memory.
     unsafe { core::arch::asm!("dsb sy", "sev", options(nostack)) };
-    // Linux: cpu_startup_entry(CPUHP_AP_ONLINE_IDLE) — nothing to run yet.
-    loop {
-        // SAFETY: `wfe` waits for an event; it touches no memory.
-        unsafe { core::arch::asm!("wfe", options(nomem, nostack)) };
+    // Linux: cpu_startup_entry(CPUHP_AP_ONLINE_IDLE) — idle until handed work.
+    super::smp_call::cpu_idle_loop()
+}
+
+/// Linux: set_cpu_online() for a secondary (the boot CPU stays online).
+pub fn set_cpu_online(cpu: usize, online: bool) {
+    if let Some(s) = SECONDARY_STATE.get(cpu).filter(|_| cpu != 0) {
+        s.online.store(online, Ordering::Release);
     }
 }
 

@@ -541,6 +541,7 @@ pub fn swapper_pg_dir_phys() -> PhysAddr {
 
 /// Linux: update_mapping_prot() — change the permissions of a live kernel mapping.
 pub fn update_mapping_prot(phys: PhysAddr, virt: u64, size: u64, prot: PgProt) {
+    let _lock = PGTABLE_LOCK.lock();
     let mut acc = FixmapTables::new();
     create_pgd_mapping(
         swapper_pg_dir_phys(),
@@ -568,17 +569,33 @@ pub fn mark_rodata_ro() {
 /// Table access for the live kernel tables once the linear map exists: the PGD
 /// (swapper_pg_dir, read-only everywhere it is mapped) through the fixmap, the other levels
 /// through the linear map; new tables from memblock (the page allocator later).
+///
+/// Holding one holds [`PGTABLE_LOCK`]: the live tables change, and the fixmap's table slots
+/// are borrowed, by one CPU at a time.
 pub struct SwapperTables {
+    // Dropped first: the fixmap slot is cleared while the lock is still held.
     pgd: FixmapTables,
+    _lock: spin::MutexGuard<'static, ()>,
 }
 
 impl SwapperTables {
-    pub const fn new() -> Self {
+    /// Takes [`PGTABLE_LOCK`] (spinning while another CPU holds it).
+    pub fn new() -> Self {
+        let lock = PGTABLE_LOCK.lock();
         Self {
             pgd: FixmapTables::new(),
+            _lock: lock,
         }
     }
 }
+
+/// Linux: `fixmap_lock` (arm64 mmu.c, taken around __create_pgd_mapping) with
+/// `init_mm.page_table_lock` (taken when a table is allocated for a kernel address): who
+/// edits swapper_pg_dir or borrows the FIX_PGD..FIX_PTE slots. Taken by [`SwapperTables`]
+/// and update_mapping_prot(); it nests inside vmalloc's `VMAP` lock (vunmap runs under
+/// it) and outside the page allocator's locks (new tables come from the buddy). Never
+/// taken by the fault handler.
+static PGTABLE_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
 impl Default for SwapperTables {
     fn default() -> Self {
@@ -653,6 +670,10 @@ pub fn flush_tlb_kernel_range(start: u64, end: u64) {
         flush_tlb_all();
         return;
     }
+    // The cleared entries are visible to the table walkers of every CPU before the
+    // invalidation (Linux: the dsb(ishst) of __flush_tlb_kernel_pgtable()'s family).
+    // SAFETY: a barrier; it changes no memory.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
     let mut va = start & !(PAGE_SIZE - 1);
     while va < end {
         // SAFETY: TLB maintenance changes no memory the compiler knows about.
