@@ -53,8 +53,10 @@
 //! Here one [`VmapAreas`] holds all three trees, the preload node and the counters, and every
 //! method takes `&mut self`: the kernel keeps the instance behind one lock (a
 //! `spin::Mutex<VmapAreas<_>>`), which stands for all four. The cost is that the TLB flush of
-//! a purge runs under that lock, where Linux holds only `vmap_purge_lock`; with one CPU
-//! allocating that is no contention, and when SMP arrives the split is along Linux's lines.
+//! a purge runs under that lock, where Linux holds only `vmap_purge_lock`: CPUs allocating
+//! or freeing vmalloc space at once wait for each other's tree operations and flushes (the
+//! flush is a broadcast `TLBI ...IS`, so one flush covers every CPU). The kernel's lock
+//! order is in `api`'s docs.
 //!
 //! ## Differences from Linux
 //! - `struct vm_struct` is embedded in its busy `vmap_area` (`va.vm: Option<VmStruct>`)
@@ -65,9 +67,9 @@
 //!   size` is printed once per instance; Linux rate-limits it (`printk_ratelimit()`), and the
 //!   core has no clock. There is no `__GFP_NOWARN` and no `vmap_notify_list` retry.
 //! - The per-CPU `vmap_block_queue` allocator (`vm_map_ram()` of up to `VMAP_MAX_ALLOC`
-//!   pages carved from `VMAP_BLOCK_SIZE` blocks) is described below but not implemented;
-//!   `vm_map_ram()` of any size can use [`VmapAreas::alloc_vmap_area`] directly, as Linux
-//!   does above `VMAP_MAX_ALLOC`. The per-CPU deferred-free list is [`VfreeDeferred`].
+//!   pages carved from `VMAP_BLOCK_SIZE` blocks) is in the kernel's `api` (it needs per-CPU
+//!   memory); this core gives it areas through [`VmapAreas::alloc_vmap_area`], as Linux
+//!   does above `VMAP_MAX_ALLOC`. The deferred-free list is [`VfreeDeferred`].
 //! - No KASAN shadow, kmemleak, huge vmap (`page_order`), or `pcpu_get_vm_areas()`.
 //!
 //! ## The per-CPU structures of vmalloc_init

@@ -4,9 +4,21 @@
 //! allocator in `super` and the architecture's page tables, which this file reaches only
 //! through the [`VmallocArch`] hooks the arch registers (`set_vmalloc_arch`).
 //!
-//! Locks: `VMAP` is Linux's vmap_area_lock (+ the free/purge locks); page-table updates run
-//! outside it except the lazy-purge TLB flush. `VMLIST` holds the early areas until
-//! vmalloc_init imports them.
+//! # Locks, outermost first
+//! 1. `vmap_block_queue` — one per CPU in its per-CPU area (Linux: the queue's and each
+//!    block's lock): vm_map_ram() takes this CPU's, vm_unmap_ram() the owner's.
+//! 2. `VMAP` — Linux's vmap_area_lock with the free/purge locks and vmap_purge_lock: the
+//!    three trees. Taken for each tree operation; vunmap's page-table teardown and the
+//!    lazy purge's TLB flush (a broadcast `TLBI ...IS`: every CPU's TLB) run under it;
+//!    mapping pages (vmap_page) runs outside it.
+//! 3. The arch's page-table lock (arm64: `fixmap_lock`), inside the hooks.
+//! 4. SLUB's and the page allocator's locks (vmap_area objects, pages, new page tables).
+//!
+//! `VMAP_BLOCKS` (the block index) and `VMLIST` (the early areas until vmalloc_init) are
+//! taken alone. No lock is held across a call that takes the same lock again: a guard in an
+//! `if let` scrutinee lives through the body, so such results are bound with `let` first.
+//! No interrupt handler maps or frees vmalloc space (the fault handler only `try_lock`s
+//! VMAP), so the locks do not mask interrupts.
 
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -99,7 +111,8 @@ unsafe impl VmapAreaAlloc for VmapAreaCache {
 static VMAP: spin::Mutex<VmapAreas<VmapAreaCache>> =
     spin::Mutex::new(VmapAreas::new(VmapAreaCache));
 static VMLIST: spin::Mutex<VmList> = spin::Mutex::new(VmList::new());
-/// Linux: vfree_deferred (one per CPU; CPU 0 only today).
+/// Linux: vfree_deferred — one per CPU there; one lock-free list here (any CPU may add,
+/// any CPU's next vmalloc drains it).
 static VFREE_DEFERRED: VfreeDeferred = VfreeDeferred::new();
 /// TLB flushes the lazy purge issued (the tests check a burst of vfree costs one).
 pub static VMAP_FLUSHES: AtomicU64 = AtomicU64::new(0);
@@ -455,26 +468,45 @@ use super::{VMAP_BBMAP_BITS, VMAP_BLOCK_SIZE, VMAP_MAX_ALLOC};
 #[derive(Clone, Copy)]
 struct VmapBlock {
     va_start: u64,
-    cpu: usize,
     free: u64,
     dirty: u64,
     dirty_min: u64,
     dirty_max: u64,
 }
 
-/// Live blocks (Linux: the vmap_blocks xarray) — a block stays here until it is all dirty.
-const MAX_VMAP_BLOCKS: usize = 64;
+/// Blocks one CPU can hold at once (a block leaves its queue when every page is dirty).
+const VMAP_BLOCKS_PER_CPU: usize = 8;
 
-/// Linux: struct vmap_block_queue — the blocks of every CPU, each tagged with its CPU, so a
-/// CPU's queue is its blocks with free pages.
-struct VmapBlocks {
-    blocks: [Option<VmapBlock>; MAX_VMAP_BLOCKS],
+/// Linux: struct vmap_block_queue — one CPU's blocks. Linux lists only the blocks with free
+/// pages and keeps a lock in each block; here the queue holds all of the CPU's live blocks
+/// and its one lock covers them (a block is only ever in its own CPU's queue).
+pub struct VmapBlockQueue {
+    blocks: [Option<VmapBlock>; VMAP_BLOCKS_PER_CPU],
 }
 
-/// Lock: Linux has one per vmap_block_queue and one per block; one lock covers both here.
-static VMAP_BLOCKS: spin::Mutex<VmapBlocks> = spin::Mutex::new(VmapBlocks {
-    blocks: [None; MAX_VMAP_BLOCKS],
+/// Linux: DEFINE_PER_CPU(struct vmap_block_queue, vmap_block_queue). Lock: allocation
+/// takes only this CPU's queue; a free (from any CPU) takes the owner's queue, found
+/// through [`VMAP_BLOCKS`]. Nests outside `VMAP` (a block is created or given back under
+/// it) and outside the page-table lock.
+#[link_section = ".data..percpu"]
+#[allow(non_upper_case_globals)]
+static vmap_block_queue: spin::Mutex<VmapBlockQueue> = spin::Mutex::new(VmapBlockQueue {
+    blocks: [None; VMAP_BLOCKS_PER_CPU],
 });
+
+fn vbq(cpu: usize) -> &'static spin::Mutex<VmapBlockQueue> {
+    // SAFETY: `vmap_block_queue` is a `.data..percpu` static (a lock over plain data), and
+    // `cpu` comes from smp_processor_id() or from VMAP_BLOCKS, so it is a possible CPU.
+    unsafe { crate::mm::percpu::per_cpu_ptr(&vmap_block_queue, cpu) }
+}
+
+/// Live blocks, system-wide (Linux: the vmap_blocks xarray).
+const MAX_VMAP_BLOCKS: usize = 64;
+
+/// Linux: the vmap_blocks xarray, keyed by block address — which CPU's queue holds the
+/// block at each address. Its lock is taken alone (never with a queue lock held).
+static VMAP_BLOCKS: spin::Mutex<[Option<(u64, usize)>; MAX_VMAP_BLOCKS]> =
+    spin::Mutex::new([None; MAX_VMAP_BLOCKS]);
 
 fn get_order(size: u64) -> u32 {
     size.div_ceil(PAGE_SIZE)
@@ -482,20 +514,20 @@ fn get_order(size: u64) -> u32 {
         .trailing_zeros()
 }
 
-/// Linux: vb_alloc() — `size` bytes from the current CPU's first block with room, else a
-/// new block (new_vmap_block()).
+/// Linux: vb_alloc() — `size` bytes from the first block with room in this CPU's queue,
+/// else a new block (new_vmap_block()) put on it.
 fn vb_alloc(size: u64, cpu: usize) -> Option<u64> {
     let pages = 1u64 << get_order(size);
-    let mut vbs = VMAP_BLOCKS.lock();
-    for vb in vbs.blocks.iter_mut().flatten() {
-        if vb.cpu == cpu && vb.free >= pages {
+    let mut q = vbq(cpu).lock();
+    for vb in q.blocks.iter_mut().flatten() {
+        if vb.free >= pages {
             let off = VMAP_BBMAP_BITS - vb.free;
             vb.free -= pages;
             return Some(vb.va_start + off * PAGE_SIZE);
         }
     }
     // Linux: new_vmap_block() — a VMAP_BLOCK_SIZE-aligned area of its own.
-    let slot = vbs.blocks.iter().position(|b| b.is_none())?;
+    let slot = q.blocks.iter().position(|b| b.is_none())?;
     let va = VMAP
         .lock()
         .alloc_vmap_area(
@@ -506,9 +538,23 @@ fn vb_alloc(size: u64, cpu: usize) -> Option<u64> {
             flush,
         )
         .ok()?;
-    vbs.blocks[slot] = Some(VmapBlock {
+    let indexed = {
+        let mut index = VMAP_BLOCKS.lock();
+        index
+            .iter_mut()
+            .find(|e| e.is_none())
+            .map(|e| *e = Some((va.va_start, cpu)))
+            .is_some()
+    };
+    if !indexed {
+        let over_lazy_max = VMAP.lock().free_vmap_area_noflush(va.va_start) == Ok(true);
+        if over_lazy_max {
+            VMAP.lock().drain_vmap_area_work(flush);
+        }
+        return None;
+    }
+    q.blocks[slot] = Some(VmapBlock {
         va_start: va.va_start,
-        cpu,
         free: VMAP_BBMAP_BITS - pages,
         dirty: 0,
         dirty_min: VMAP_BBMAP_BITS,
@@ -517,27 +563,50 @@ fn vb_alloc(size: u64, cpu: usize) -> Option<u64> {
     Some(va.va_start)
 }
 
-/// Linux: vb_free() — unmap, count the pages dirty, free the block when all are.
+/// Linux: vb_free() — unmap, count the pages dirty, free the block when all are. Any CPU
+/// may free: the block's queue is found through VMAP_BLOCKS.
 fn vb_free(addr: u64, size: u64) {
     let pages = 1u64 << get_order(size);
-    (arch().vunmap_range_noflush)(addr, addr + pages * PAGE_SIZE);
-    let mut vbs = VMAP_BLOCKS.lock();
-    let Some(slot) = vbs.blocks.iter().position(|b| {
-        b.is_some_and(|b| (b.va_start..b.va_start + VMAP_BLOCK_SIZE).contains(&addr))
-    }) else {
+    let owner = VMAP_BLOCKS
+        .lock()
+        .iter()
+        .flatten()
+        .find(|(va, _)| (*va..*va + VMAP_BLOCK_SIZE).contains(&addr))
+        .map(|&(_, cpu)| cpu);
+    let Some(cpu) = owner else {
         pr_err!("vm_unmap_ram: {:#x} is not in any vmap block", addr);
         return;
     };
-    let vb = vbs.blocks[slot].as_mut().expect("found above");
+    (arch().vunmap_range_noflush)(addr, addr + pages * PAGE_SIZE);
+    let mut q = vbq(cpu).lock();
+    let Some(slot) = q.blocks.iter().position(|b| {
+        b.is_some_and(|b| (b.va_start..b.va_start + VMAP_BLOCK_SIZE).contains(&addr))
+    }) else {
+        pr_err!(
+            "vm_unmap_ram: {:#x} is not in CPU{}'s vmap blocks",
+            addr,
+            cpu
+        );
+        return;
+    };
+    let vb = q.blocks[slot].as_mut().expect("found above");
     let off = (addr - vb.va_start) / PAGE_SIZE;
     vb.dirty_min = vb.dirty_min.min(off);
     vb.dirty_max = vb.dirty_max.max(off + pages);
     vb.dirty += pages;
     if vb.dirty == VMAP_BBMAP_BITS {
-        // Linux: free_vmap_block() — the range joins the lazy list; the purge flushes it.
+        // Linux: free_vmap_block() — out of the index, and the range joins the lazy list;
+        // the purge flushes it.
         let start = vb.va_start;
-        vbs.blocks[slot] = None;
-        drop(vbs);
+        q.blocks[slot] = None;
+        drop(q);
+        if let Some(e) = VMAP_BLOCKS
+            .lock()
+            .iter_mut()
+            .find(|e| e.is_some_and(|(va, _)| va == start))
+        {
+            *e = None;
+        }
         // One statement per lock: the guard of an `if let` scrutinee would live through
         // its body, and the drain would take the lock a second time.
         let over_lazy_max = VMAP.lock().free_vmap_area_noflush(start) == Ok(true);
@@ -590,5 +659,5 @@ pub fn vm_unmap_ram(addr: u64, count: usize) {
 
 /// Live vmap blocks (for the tests).
 pub fn nr_vmap_blocks() -> usize {
-    VMAP_BLOCKS.lock().blocks.iter().flatten().count()
+    VMAP_BLOCKS.lock().iter().flatten().count()
 }
