@@ -32,5 +32,6 @@ pub mod fixmap;
 pub mod kernel;
 pub mod memory;
 pub mod mm;
+pub mod percpu;
 pub mod ptrace;
 pub mod sysreg;

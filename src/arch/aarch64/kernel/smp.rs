@@ -121,22 +121,14 @@ impl<'a> SmpCpus<'a> {
 
 /// Linux: smp_processor_id() — this CPU's `cpu_number`, read through TPIDR_EL1's per-CPU
 /// offset (0 on the boot CPU until setup_per_cpu_areas, so the static image's 0 is read).
+#[inline(always)]
 pub fn smp_processor_id() -> usize {
-    let tpidr: u64;
-    // SAFETY: reading TPIDR_EL1 has no side effects.
-    unsafe { core::arch::asm!("mrs {0}, tpidr_el1", out(reg) tpidr, options(nomem, nostack)) };
-    let p = (core::ptr::addr_of!(cpu_number) as u64).wrapping_add(tpidr);
-    // SAFETY: TPIDR_EL1 holds 0 (the static per-CPU image, live until free_initmem, which
-    // runs after set_my_cpu_offset) or this CPU's offset from setup_per_cpu_areas, so `p`
-    // is this CPU's `cpu_number`, an aligned AtomicU64.
-    unsafe { (*(p as *const AtomicU64)).load(Ordering::Relaxed) as usize }
+    // SAFETY: `cpu_number` is a `.data..percpu` static (an atomic).
+    unsafe { this_cpu_ptr(&cpu_number) }.load(Ordering::Relaxed) as usize
 }
 
-/// Linux: set_my_cpu_offset() — TPIDR_EL1 = this CPU's per-CPU offset.
-pub fn set_my_cpu_offset(off: u64) {
-    // SAFETY: TPIDR_EL1 is the per-CPU offset register; `off` is this CPU's offset (or 0).
-    unsafe { core::arch::asm!("msr tpidr_el1, {0}", in(reg) off, options(nomem, nostack)) };
-}
+pub use crate::arch::aarch64::percpu::set_my_cpu_offset;
+use crate::arch::aarch64::percpu::this_cpu_ptr;
 
 /// Linux: smp_prepare_boot_cpu()'s set_my_cpu_offset(per_cpu_offset(0)), and
 /// smp_prepare_cpus()'s `per_cpu(cpu_number, cpu) = cpu` for every possible CPU.

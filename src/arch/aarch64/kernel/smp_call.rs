@@ -32,6 +32,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 
 use super::setup::nr_cpu_ids;
 use super::smp::{cpu_online, set_cpu_online, smp_processor_id};
+use crate::arch::aarch64::percpu::this_cpu_ptr;
 use crate::include::numa::NR_CPUS;
 use crate::mm::percpu::per_cpu_ptr;
 
@@ -119,11 +120,8 @@ fn wait_call(cpu: usize, ticket: u64) {
 /// Linux: __flush_smp_call_function_queue() — run the call queued to this CPU, if any.
 /// Returns whether one ran.
 pub fn flush_smp_call_function_queue() -> bool {
-    let cpu = smp_processor_id();
-    if cpu >= nr_cpu_ids() {
-        return false;
-    }
-    let c = csd(cpu);
+    // SAFETY: `csd_data` is a `.data..percpu` static of atomics.
+    let c = unsafe { this_cpu_ptr(&csd_data) };
     if c.state.load(Ordering::Acquire) != CSD_QUEUED {
         return false;
     }
@@ -132,8 +130,8 @@ pub fn flush_smp_call_function_queue() -> bool {
     // Linux: csd_unlock() before running a call nobody waits for; here the slot is free
     // for the next sender as soon as its contents are read.
     c.state.store(CSD_FREE, Ordering::Release);
-    // SAFETY: `f` was stored from a `SmpCallFunc` by queue_call (the Release above pairs
-    // with its Acquire of CSD_QUEUED... the Acquire load above pairs with its Release).
+    // SAFETY: `f` was stored from a `SmpCallFunc` by queue_call before its Release store
+    // of CSD_QUEUED, which the Acquire load above observed.
     let func: SmpCallFunc = unsafe { core::mem::transmute::<usize, SmpCallFunc>(f) };
     func(info);
     c.done.fetch_add(1, Ordering::Release);

@@ -1,0 +1,47 @@
+//! This CPU's per-CPU data (Linux: arch/arm64/include/asm/percpu.h and the generic
+//! include/asm-generic/percpu.h accessors): the CPU's per-CPU offset lives in TPIDR_EL1
+//! (`__my_cpu_offset`), so `this_cpu_ptr(&var)` is `&var` plus one register read, with no
+//! CPU number and no table lookup.
+//!
+//! # Who may touch what
+//! A per-CPU static (in `.data..percpu`, copied into each CPU's unit by
+//! setup_per_cpu_areas) is reached as this CPU's copy through [`this_cpu_ptr`], or as another
+//! CPU's through `mm::percpu::per_cpu_ptr(&var, cpu)`. Linux makes `this_cpu` access safe by
+//! disabling preemption (or interrupts, for data an interrupt handler also uses); this kernel
+//! has no preemption, no task migration and no interrupt handlers (every CPU runs with DAIF
+//! masked), so a CPU's own copy stays its own for as long as it runs. Data that other CPUs
+//! also reach (a CPU's call slot, its vmap block queue, its page and slab per-CPU lists when
+//! drained or flushed) is made of atomics or sits behind its own lock.
+
+/// Linux: __my_cpu_offset — TPIDR_EL1: 0 on the boot CPU until smp_prepare_boot_cpu (so the
+/// static image is reached), then the CPU's `__per_cpu_offset[cpu]`.
+#[inline(always)]
+pub fn my_cpu_offset() -> u64 {
+    let off: u64;
+    // SAFETY: reading TPIDR_EL1 has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {0}, tpidr_el1", out(reg) off, options(nomem, nostack, preserves_flags))
+    };
+    off
+}
+
+/// Linux: set_my_cpu_offset() — TPIDR_EL1 = this CPU's per-CPU offset.
+pub fn set_my_cpu_offset(off: u64) {
+    // SAFETY: TPIDR_EL1 is the per-CPU offset register; `off` is this CPU's offset (or 0).
+    unsafe {
+        core::arch::asm!("msr tpidr_el1, {0}", in(reg) off, options(nomem, nostack, preserves_flags))
+    };
+}
+
+/// Linux: this_cpu_ptr(&var) — this CPU's copy of a per-CPU static.
+///
+/// # Safety
+/// `var` must be a static placed in `.data..percpu` (DEFINE_PER_CPU), and `T` safe to share
+/// with the other CPUs that may reach this copy through per_cpu_ptr (atomics, locks).
+#[inline(always)]
+pub unsafe fn this_cpu_ptr<T: Sync>(var: &'static T) -> &'static T {
+    let p = (var as *const T as u64).wrapping_add(my_cpu_offset()) as *const T;
+    // SAFETY: TPIDR_EL1 holds this CPU's offset (or 0, the static image, before the units
+    // exist), so `p` is this CPU's initialised copy, which lives as long as the kernel.
+    unsafe { &*p }
+}
