@@ -47,7 +47,25 @@
 //!   possible CPU.
 //! - No CMA, no memory isolation users, no page shuffling, no DEFERRED_STRUCT_PAGE_INIT (so
 //!   the `Memory:` line's first number is all free memory, as Linux's with `early_page_ext`).
-//! - No interrupts allocate yet, so the locks do not disable them.
+//! - No interrupt handler allocates (every CPU runs with interrupts masked), so the locks
+//!   do not disable interrupts (Linux: `spin_lock_irqsave(&zone->lock)`, `pcp_spin_trylock`
+//!   with preemption off).
+//!
+//! ## Locks, and who touches a CPU's lists
+//! 1. A per-CPU pageset's `lock` (Linux: `pcp->lock`): each CPU's `per_cpu_pages` is its own
+//!    — allocation and free reach the lists of `smp_processor_id()` only (Linux reaches them
+//!    through `this_cpu_ptr(zone->per_cpu_pageset)`; here they are an array indexed by CPU
+//!    in buddy memory, allocated by `setup_zone_pageset`) and take the lock with `try_lock`,
+//!    falling back to the buddy if it is busy, as Linux does. Other CPUs take it only to
+//!    drain (`drain_all_pages`, which Linux runs on each CPU by a work item) or to read the
+//!    counts (`show_free_areas`) and to set `high`/`batch`.
+//! 2. `zone.lock` — the zone's `free_area` lists and free counters; nests inside a pcp lock
+//!    (a refill or a bulk free runs under both), never the other way round.
+//! 3. The `struct page` fields of a block are written by whoever owns the block (the caller
+//!    after allocation; under `zone.lock` while it is free).
+//!
+//! Counters (`vm_stat`, `totalram_pages`) are atomics. A page allocated on one CPU may be
+//! freed on any other: the free goes to the freeing CPU's list, as in Linux.
 
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};

@@ -61,6 +61,15 @@
 //!    lock.
 //! 5. `object_map_lock` — the bitmap used by validation and the leak report.
 //!
+//! Each CPU's `kmem_cache_cpu` is its own: allocation and free use the slot of
+//! `smp_processor_id()` (Linux: `this_cpu_ptr(s->cpu_slab)`; here the slots follow the
+//! `kmem_cache` object, one per possible CPU), so CPUs allocating from one cache at once meet
+//! only on the node's `list_lock` and on a slab's `slab_lock`. The two boot caches
+//! (`kmem_cache`, `kmem_cache_node`) have a single slot that all CPUs share under its lock;
+//! they are used only under `slab_mutex`. An object allocated on one CPU may be freed on any
+//! other: the free goes to its slab (`__slab_free` under `slab_lock`), as in Linux. No
+//! interrupt handler allocates (interrupts stay masked), so no lock masks interrupts.
+//!
 //! Debug caches (`kmem_cache_debug(s)`) never use CPU slabs: as in 6.1, every allocation and
 //! free goes through the node's lists under `list_lock` (`alloc_single_from_partial`,
 //! `free_to_partial_list`), so the checks see a consistent slab.
