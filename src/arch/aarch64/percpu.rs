@@ -1,7 +1,8 @@
 //! This CPU's per-CPU data (Linux: arch/arm64/include/asm/percpu.h and the generic
 //! include/asm-generic/percpu.h accessors): the CPU's per-CPU offset lives in TPIDR_EL1
 //! (`__my_cpu_offset`), so `this_cpu_ptr(&var)` is `&var` plus one register read, with no
-//! CPU number and no table lookup.
+//! CPU number and no table lookup. arm64's `cpu_number` (arch/arm64/kernel/smp.c) and
+//! `raw_smp_processor_id()` (asm/smp.h) are here too, beside the accessor they use.
 //!
 //! # Who may touch what
 //! A per-CPU static (in `.data..percpu`, copied into each CPU's unit by
@@ -45,3 +46,19 @@ pub unsafe fn this_cpu_ptr<T: Sync>(var: &'static T) -> &'static T {
     // exist), so `p` is this CPU's initialised copy, which lives as long as the kernel.
     unsafe { &*p }
 }
+
+/// Linux: raw_smp_processor_id() — this CPU's `cpu_number`, read through TPIDR_EL1's
+/// per-CPU offset (0 on the boot CPU until setup_per_cpu_areas, so the static image's 0
+/// is read). smp_prepare_cpus writes each possible CPU's copy.
+#[inline(always)]
+pub fn smp_processor_id() -> usize {
+    // SAFETY: `cpu_number` is a `.data..percpu` static (an atomic).
+    unsafe { this_cpu_ptr(&cpu_number) }.load(core::sync::atomic::Ordering::Relaxed) as usize
+}
+
+/// Linux: cpu_number — arm64's per-CPU id (DEFINE_PER_CPU_READ_MOSTLY); the first static
+/// per-CPU variable, so the per-CPU image is never empty.
+#[no_mangle]
+#[link_section = ".data..percpu"]
+#[allow(non_upper_case_globals)]
+pub static cpu_number: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);

@@ -119,16 +119,7 @@ impl<'a> SmpCpus<'a> {
     }
 }
 
-/// Linux: smp_processor_id() — this CPU's `cpu_number`, read through TPIDR_EL1's per-CPU
-/// offset (0 on the boot CPU until setup_per_cpu_areas, so the static image's 0 is read).
-#[inline(always)]
-pub fn smp_processor_id() -> usize {
-    // SAFETY: `cpu_number` is a `.data..percpu` static (an atomic).
-    unsafe { this_cpu_ptr(&cpu_number) }.load(Ordering::Relaxed) as usize
-}
-
-pub use crate::arch::aarch64::percpu::set_my_cpu_offset;
-use crate::arch::aarch64::percpu::this_cpu_ptr;
+pub use crate::arch::aarch64::percpu::{cpu_number, set_my_cpu_offset, smp_processor_id};
 
 /// Linux: smp_prepare_boot_cpu()'s set_my_cpu_offset(per_cpu_offset(0)), and
 /// smp_prepare_cpus()'s `per_cpu(cpu_number, cpu) = cpu` for every possible CPU.
@@ -142,13 +133,6 @@ pub fn smp_prepare_cpus(nr_cpu_ids: usize) {
     }
     set_my_cpu_offset(crate::mm::percpu::per_cpu_offset(0));
 }
-
-/// Linux: cpu_number — arm64's per-CPU id (DEFINE_PER_CPU_READ_MOSTLY); the first static
-/// per-CPU variable, so the per-CPU image is never empty.
-#[no_mangle]
-#[link_section = ".data..percpu"]
-#[allow(non_upper_case_globals)]
-pub static cpu_number: AtomicU64 = AtomicU64::new(0);
 
 /// Linux: THREAD_SIZE — each secondary's (idle task's) stack.
 const THREAD_SIZE: u64 = 16 * 1024;
@@ -220,6 +204,7 @@ pub extern "C" fn secondary_start_kernel(cpu: u64, boot_mode: u64) -> ! {
     st.cpu_number
         .store(smp_processor_id() as u64, Ordering::Relaxed);
     // Linux: set_cpu_online(cpu, true); complete(&cpu_running).
+    set_cpu_online(cpu as usize, true);
     st.online.store(true, Ordering::Release);
     // SAFETY: `sev` wakes CPUs waiting in `wfe`; it touches no memory.
     unsafe { core::arch::asm!("dsb sy", "sev", options(nostack)) };
@@ -227,25 +212,7 @@ pub extern "C" fn secondary_start_kernel(cpu: u64, boot_mode: u64) -> ! {
     super::smp_call::cpu_idle_loop()
 }
 
-/// Linux: set_cpu_online() for a secondary (the boot CPU stays online).
-pub fn set_cpu_online(cpu: usize, online: bool) {
-    if let Some(s) = SECONDARY_STATE.get(cpu).filter(|_| cpu != 0) {
-        s.online.store(online, Ordering::Release);
-    }
-}
-
-/// Linux: cpu_online() — the boot CPU, or a secondary that reported in.
-pub fn cpu_online(cpu: usize) -> bool {
-    cpu == 0
-        || SECONDARY_STATE
-            .get(cpu)
-            .is_some_and(|s| s.online.load(Ordering::Acquire))
-}
-
-/// Linux: num_online_cpus().
-pub fn num_online_cpus() -> usize {
-    (0..NR_CPUS).filter(|&c| cpu_online(c)).count()
-}
+pub use crate::kernel::cpu::{cpu_online, num_online_cpus, set_cpu_online};
 
 /// The `cpu_number` an online secondary read through its TPIDR_EL1 (None if not online).
 pub fn secondary_cpu_number(cpu: usize) -> Option<u64> {

@@ -30,10 +30,9 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use super::setup::nr_cpu_ids;
-use super::smp::{cpu_online, set_cpu_online, smp_processor_id};
-use crate::arch::aarch64::percpu::this_cpu_ptr;
+use crate::arch::aarch64::percpu::{smp_processor_id, this_cpu_ptr};
 use crate::include::numa::NR_CPUS;
+use crate::kernel::cpu::{cpu_online, for_each_online_cpu, set_cpu_online};
 use crate::mm::percpu::per_cpu_ptr;
 
 /// Linux: smp_call_func_t — the function run on the other CPU, with its `info`.
@@ -70,9 +69,8 @@ static csd_data: CallSingleData = CallSingleData {
 };
 
 fn csd(cpu: usize) -> &'static CallSingleData {
-    debug_assert!(cpu < nr_cpu_ids());
-    // SAFETY: `csd_data` is a `.data..percpu` static of atomics and `cpu` is possible
-    // (callers check it against nr_cpu_ids).
+    // SAFETY: `csd_data` is a `.data..percpu` static of atomics and `cpu` is possible:
+    // callers reach only online CPUs (and this one).
     unsafe { per_cpu_ptr(&csd_data, cpu) }
 }
 
@@ -154,7 +152,7 @@ pub fn smp_call_function_single(
         func(info);
         return Ok(());
     }
-    if cpu >= nr_cpu_ids() || !cpu_online(cpu) {
+    if !cpu_online(cpu) {
         return Err(CpuOffline(cpu));
     }
     let ticket = queue_call(cpu, func, info);
@@ -169,14 +167,11 @@ pub fn smp_call_function_single(
 pub fn smp_call_function(func: SmpCallFunc, info: usize, wait: bool) {
     let me = smp_processor_id();
     let mut tickets = [0u64; NR_CPUS];
-    let n = nr_cpu_ids();
-    for (cpu, t) in tickets.iter_mut().enumerate().take(n) {
-        if cpu != me && cpu_online(cpu) {
-            *t = queue_call(cpu, func, info);
-        }
+    for cpu in for_each_online_cpu().filter(|&c| c != me) {
+        tickets[cpu] = queue_call(cpu, func, info);
     }
     if wait {
-        for (cpu, &t) in tickets.iter().enumerate().take(n) {
+        for (cpu, &t) in tickets.iter().enumerate() {
             if t != 0 {
                 wait_call(cpu, t);
             }
@@ -189,14 +184,11 @@ pub fn smp_call_function(func: SmpCallFunc, info: usize, wait: bool) {
 pub fn on_each_cpu(func: SmpCallFunc, info: usize) {
     let me = smp_processor_id();
     let mut tickets = [0u64; NR_CPUS];
-    let n = nr_cpu_ids();
-    for (cpu, t) in tickets.iter_mut().enumerate().take(n) {
-        if cpu != me && cpu_online(cpu) {
-            *t = queue_call(cpu, func, info);
-        }
+    for cpu in for_each_online_cpu().filter(|&c| c != me) {
+        tickets[cpu] = queue_call(cpu, func, info);
     }
     func(info);
-    for (cpu, &t) in tickets.iter().enumerate().take(n) {
+    for (cpu, &t) in tickets.iter().enumerate() {
         if t != 0 {
             wait_call(cpu, t);
         }
@@ -231,9 +223,7 @@ fn local_cpu_stop(cpu: usize) -> ! {
 
 /// Online CPUs other than this one (Linux: num_other_online_cpus()).
 fn other_online_cpus(me: usize) -> usize {
-    (0..nr_cpu_ids())
-        .filter(|&c| c != me && cpu_online(c))
-        .count()
+    for_each_online_cpu().filter(|&c| c != me).count()
 }
 
 /// Linux: smp_send_stop() — stop every other online CPU, waiting up to a second. `loud`
@@ -245,7 +235,7 @@ pub fn smp_send_stop(loud: bool) -> usize {
         if loud {
             pr_crit!("SMP: stopping secondary CPUs");
         }
-        for cpu in (0..nr_cpu_ids()).filter(|&c| c != me && cpu_online(c)) {
+        for cpu in for_each_online_cpu().filter(|&c| c != me) {
             csd(cpu).stop.store(true, Ordering::Release);
         }
         smp_cross_call();
@@ -259,7 +249,7 @@ pub fn smp_send_stop(loud: bool) -> usize {
     }
     let left = other_online_cpus(me);
     if left > 0 {
-        let online = crate::kernel::printk::BitmapList(cpu_online, nr_cpu_ids());
+        let online = crate::kernel::printk::BitmapList(cpu_online, NR_CPUS);
         pr_warn!("SMP: failed to stop secondary CPUs {}", online);
     }
     left

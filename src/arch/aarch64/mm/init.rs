@@ -370,7 +370,7 @@ fn kernel_symbols() -> crate::mm::page_alloc::KernelSymbols {
 
 /// Linux: num_online_cpus() as the page allocator's hook wants it.
 fn num_online_cpus() -> u32 {
-    crate::arch::aarch64::kernel::smp::num_online_cpus() as u32
+    crate::kernel::cpu::num_online_cpus() as u32
 }
 
 /// Linux: __pa() as the page allocator wants it (typed).
@@ -388,7 +388,7 @@ pub fn mem_init() {
     env.phys_to_virt = Some(phys_to_virt);
     env.virt_to_phys = Some(pa_of);
     env.cpu_to_node = crate::mm::numa::cpu_to_node;
-    env.smp_processor_id = crate::arch::aarch64::kernel::smp::smp_processor_id;
+    env.smp_processor_id = crate::arch::aarch64::percpu::smp_processor_id;
     env.num_online_cpus = num_online_cpus;
     // SAFETY: the vmemmap backs every present section (sparse_init), __va/__pa are the
     // linear map's, and NODE_DATA is published and lives for the kernel's lifetime.

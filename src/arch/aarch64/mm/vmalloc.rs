@@ -6,8 +6,8 @@ use super::mmu::{
     flush_tlb_kernel_range, ioremap_page_range, kernel_va_to_phys, vmap_page, vunmap_range_noflush,
 };
 use super::pgtable::{PAGE_KERNEL, PROT_DEVICE_NGNRE};
-use crate::arch::aarch64::kernel::smp::smp_processor_id;
 use crate::arch::aarch64::memory::{__va, VMALLOC_END, VMALLOC_START};
+use crate::arch::aarch64::percpu::smp_processor_id;
 use crate::mm::vmalloc::api::VmallocArch;
 
 /// What mm/vmalloc asks of arm64 (registered by start_kernel).
