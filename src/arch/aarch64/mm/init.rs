@@ -373,6 +373,14 @@ fn num_online_cpus() -> u32 {
     crate::kernel::cpu::num_online_cpus() as u32
 }
 
+/// Linux: cpumask_weight(cpumask_of_node(nid)) — arm64 adds a CPU to its node's mask as
+/// it comes online (numa_add_cpu()), so this counts the node's online CPUs.
+fn nr_cpus_node(nid: i32) -> u32 {
+    crate::kernel::cpu::for_each_online_cpu()
+        .filter(|&c| crate::mm::numa::cpu_to_node(c) == nid)
+        .count() as u32
+}
+
 /// Linux: __pa() as the page allocator wants it (typed).
 fn pa_of(va: crate::mm::VirtAddr) -> PhysAddr {
     crate::arch::aarch64::memory::__pa(va)
@@ -390,6 +398,7 @@ pub fn mem_init() {
     env.cpu_to_node = crate::mm::numa::cpu_to_node;
     env.smp_processor_id = crate::arch::aarch64::percpu::smp_processor_id;
     env.num_online_cpus = num_online_cpus;
+    env.nr_cpus_node = nr_cpus_node;
     // SAFETY: the vmemmap backs every present section (sparse_init), __va/__pa are the
     // linear map's, and NODE_DATA is published and lives for the kernel's lifetime.
     unsafe { crate::mm::page_alloc::page_alloc_init(nodes, env) };
