@@ -2,12 +2,16 @@
 //! scattered pages, every page usable, a guard page after each area that faults (and is
 //! reported as such), vfree giving back pages and address space, lazy purging with one TLB
 //! flush per burst, 10 000 random vmalloc/vfree without leaks or fragmentation, ioremap of
-//! the PL011 driving the UART, vmallocinfo.
+//! the PL011 driving the UART, vmallocinfo. On two CPUs: an area freed on CPU 0 after CPU 1
+//! read it faults on CPU 1 too (vfree's TLB flush is broadcast, `TLBI VAALE1IS`), and a
+//! vm_map_ram mapping made on CPU 1 is unmapped from CPU 0.
 #![no_std]
 #![no_main]
 
 use arm64_mm::arch::aarch64::esr::FaultKind;
 use arm64_mm::arch::aarch64::kernel::extable::probe_read_u8;
+use arm64_mm::arch::aarch64::kernel::smp::num_online_cpus;
+use arm64_mm::arch::aarch64::kernel::smp_call::smp_call_function_single;
 use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
@@ -19,7 +23,7 @@ use arm64_mm::mm::vmalloc::api::{
 };
 use arm64_mm::mm::PhysAddr;
 use arm64_mm::{check, qemu_test};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 qemu_test!(
     r#"
@@ -28,6 +32,9 @@ expect-output 0xffff8000
 expect-output vmalloc
 expect-output paging_init
 expect-output hello from an ioremapped PL011
+run -m 256M --smp 2
+expect-output ok - after vfree and the lazy purge on CPU 0, CPU 1's read of the old address faults
+expect-output ok - a vm_map_ram mapping made on CPU 1 reads the page on CPU 0
 run -m 128M --smp 1 --append "test.guard"
 expect-exit 1
 expect-output vmalloc guard page of the area
@@ -39,6 +46,85 @@ expect-output stack guard
 );
 
 const PAGE: u64 = 4096;
+
+/// What CPU 1 probes, and what it found: the byte + 1, or 0 if the read faulted.
+static PROBE_ADDR: AtomicU64 = AtomicU64::new(0);
+static PROBE_SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn probe_on_this_cpu(_: usize) {
+    let seen = probe_read_u8(PROBE_ADDR.load(Ordering::Relaxed)).map_or(0, |b| b as u64 + 1);
+    PROBE_SEEN.store(seen, Ordering::Relaxed);
+}
+
+/// CPU 1's read of `addr`: Some(byte), or None if it faulted.
+fn read_on_cpu1(addr: u64) -> Option<u8> {
+    PROBE_ADDR.store(addr, Ordering::Relaxed);
+    PROBE_SEEN.store(u64::MAX, Ordering::Relaxed);
+    smp_call_function_single(1, probe_on_this_cpu, 0, true).expect("CPU 1 online");
+    match PROBE_SEEN.load(Ordering::Relaxed) {
+        0 => None,
+        v => Some((v - 1) as u8),
+    }
+}
+
+/// A vm_map_ram() of the page at `info` (a *const PagePtr), made on the CPU that runs it.
+static MAPPED_ON_CPU1: AtomicU64 = AtomicU64::new(0);
+fn map_on_this_cpu(info: usize) {
+    // SAFETY: the caller passes a pointer to a live PagePtr and waits for us.
+    let page = unsafe { *(info as *const arm64_mm::mm::page_alloc::PagePtr) };
+    let va = vm_map_ram(&[page], 0).map_or(0, |a| a.as_u64());
+    MAPPED_ON_CPU1.store(va, Ordering::Relaxed);
+}
+
+/// The cross-CPU checks (needs CPU 1 online).
+fn two_cpus() {
+    let pa = page_alloc().unwrap();
+    // vfree's flush reaches CPU 1's TLB. The lazy list is emptied first, so the purge
+    // below flushes just this area page by page (a larger purge flushes everything).
+    purge_vmap_area_lazy();
+    let a = vmalloc(PAGE).expect("vmalloc").as_u64();
+    // SAFETY: our area.
+    unsafe { (a as *mut u8).write_volatile(0x5a) };
+    check!(
+        read_on_cpu1(a) == Some(0x5a),
+        "CPU 1 reads a page CPU 0 vmalloc'ed"
+    );
+    vfree(a);
+    purge_vmap_area_lazy();
+    check!(
+        read_on_cpu1(a).is_none(),
+        "after vfree and the lazy purge on CPU 0, CPU 1's read of the old address faults (no stale TLB entry)"
+    );
+    // vm_map_ram on CPU 1 (its vmap block queue), vm_unmap_ram on CPU 0.
+    let blocks0 = nr_vmap_blocks();
+    let page = pa
+        .alloc_pages(arm64_mm::mm::gfp::GFP_KERNEL, 0)
+        .expect("page");
+    // SAFETY: our page, through the linear map.
+    unsafe { pa.page_address(page).as_mut_ptr::<u64>().write(0xc0ffee) };
+    smp_call_function_single(1, map_on_this_cpu, &page as *const _ as usize, true)
+        .expect("CPU 1 online");
+    let va = MAPPED_ON_CPU1.load(Ordering::Relaxed);
+    // SAFETY: CPU 1 mapped our page there.
+    let ok = va != 0 && unsafe { (va as *const u64).read_volatile() } == 0xc0ffee;
+    check!(
+        ok,
+        "a vm_map_ram mapping made on CPU 1 reads the page on CPU 0"
+    );
+    check!(
+        nr_vmap_blocks() == blocks0 + 1,
+        "CPU 1 made a vmap block of its own ({} blocks, {} before)",
+        nr_vmap_blocks(),
+        blocks0
+    );
+    vm_unmap_ram(va, 1);
+    // The flush is lazy (it comes with the block's purge), so only the tables are checked.
+    check!(
+        vmalloc_to_page(va).is_none(),
+        "CPU 0 unmapped CPU 1's mapping (the page-table entry is gone)"
+    );
+    pa.__free_pages(page, 0);
+}
 
 /// Physical pfn behind each page of an area.
 fn pfn_of(addr: u64) -> u64 {
@@ -239,6 +325,9 @@ pub fn kernel_init() -> ! {
     );
     vmallocinfo(&mut |l| arm64_mm::pr_info!("{}", l));
     iounmap(uart.as_u64());
+    if num_online_cpus() >= 2 {
+        two_cpus();
+    }
     ktest::finish()
 }
 
