@@ -19,8 +19,9 @@
 //! when it next waits or goes idle (Linux's would be interrupted).
 //!
 //! # Stopping
-//! [`smp_send_stop`] asks every other online CPU to stop (Linux: IPI_CPU_STOP): each marks
-//! itself offline and parks in `wfe`/`wfi` with interrupts masked; the sender waits up to
+//! [`smp_send_stop`] asks every other online CPU to stop (Linux: IPI_CPU_STOP): each, when
+//! next idle or waiting on a call, marks itself offline and parks in `wfe`/`wfi` with
+//! interrupts masked; the sender waits up to
 //! one second, as Linux does, and names the CPUs that did not stop. The power-off path and
 //! panic() call it first, so no CPU is running when the machine goes down.
 //!
@@ -85,6 +86,10 @@ fn smp_cross_call() {
 /// a spin loop) lets single-threaded TCG and -icount switch to the vCPU being waited on.
 fn wait_turn() {
     flush_smp_call_function_queue();
+    let cpu = smp_processor_id();
+    if csd(cpu).stop.load(Ordering::Acquire) {
+        local_cpu_stop(cpu);
+    }
     // SAFETY: a hint instruction; no memory or register effects.
     unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
 }
