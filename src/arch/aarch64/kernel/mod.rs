@@ -7,6 +7,7 @@ pub mod psci;
 pub mod semihosting;
 pub mod setup;
 pub mod smp;
+pub mod smp_spin_table;
 pub mod stacktrace;
 pub mod time;
 pub mod traps;
