@@ -12,6 +12,11 @@
 //! times out after Linux's 5 s with Linux's two lines, an unknown enable-method and a
 //! missing cpu-release-addr are reported and those CPUs are not possible.
 //!
+//! A second boot of that tree parks CPU 2 in a spin-table firmware loop first
+//! (`test.spinfw`): it then takes the kernel's real path — the release address written
+//! by cpu_prepare, head.S's secondary_holding_pen, the pen's release by cpu_boot — and
+//! comes online.
+//!
 //! kernel_init checks what the boot left against the run's `test.online=`, `test.ids=` and
 //! `test.possible=` (num_online_cpus(), nr_cpu_ids, num_possible_cpus()), and with
 //! `test.release=ADDR` that the spin-table CPU's release address holds the physical address
@@ -21,6 +26,7 @@
 
 use core::sync::atomic::Ordering;
 
+use arm64_mm::arch::aarch64::kernel::psci::psci_cpu_on;
 use arm64_mm::arch::aarch64::kernel::setup::nr_cpu_ids;
 use arm64_mm::arch::aarch64::kernel::smp::{
     cpu_online, cpu_possible, num_online_cpus, num_possible_cpus, secondary_cpu_number,
@@ -29,9 +35,9 @@ use arm64_mm::arch::aarch64::kernel::smp::{
 use arm64_mm::arch::aarch64::kernel::smp_spin_table::secondary_holding_pen_release;
 use arm64_mm::arch::aarch64::memory::{pa_symbol, phys_to_virt};
 use arm64_mm::kernel::ktest;
-use arm64_mm::kernel::params::{boot_command_line, parse_args, parse_u64};
+use arm64_mm::kernel::params::{boot_command_line, parse_args, parse_u64, SetupResult};
 use arm64_mm::mm::PhysAddr;
-use arm64_mm::{check, qemu_test};
+use arm64_mm::{check, qemu_test, setup_param};
 
 qemu_test!(
     r#"
@@ -88,7 +94,7 @@ run -m 1G --smp 4 --append "nr_cpus=3 maxcpus= loglevel=8 test.online=3 test.ids
 expect-linux-lines tests/fixtures/linux-6.1/z_1G_smp4_nrcpus3_maxcpusempty.log
 expect-output ] SLUB: HWalign=64, Order=0-3, MinObjects=0, CPUs=3, Nodes=1
 expect-no-output CPU3: Booted secondary processor
-run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-spin-table.dtb --append "loglevel=8 test.online=2 test.ids=3 test.possible=3 test.release=0x48000000"
+run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-spin-table.dtb --append "loglevel=8 test.online=2 test.ids=3 test.possible=3 test.release=0x50000000"
 expect-output ] Unsupported enable-method: acme-wakeup
 expect-output ] CPU 4: missing or invalid cpu-release-addr property
 expect-output ] pcpu-alloc: [0] 0 [0] 1 [0] 2 
@@ -101,8 +107,62 @@ expect-output ] SMP: Total of 2 processors activated.
 expect-no-output CPU2: Booted secondary processor
 expect-no-output CPU3:
 expect-no-output failed to boot
+run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-spin-table.dtb --append "test.spinfw=0x50000000 test.online=3 test.ids=3 test.possible=3 test.release=0x50000000"
+expect-output ] Unsupported enable-method: acme-wakeup
+expect-output ] CPU1: Booted secondary processor 0x0000000001 [0x410fd083]
+expect-output ] CPU2: Booted secondary processor 0x0000000002 [0x410fd083]
+expect-output ] smp: Brought up 1 node, 3 CPUs
+expect-output ] SMP: Total of 3 processors activated.
+expect-no-output failed to come online
 "#
 );
+
+// What spin-table firmware does with a secondary CPU, for `test.spinfw=ADDR`: with the MMU
+// off, poll the 8 bytes at physical ADDR (the CPU's cpu-release-addr, in x0: CPU_ON's
+// context id) in `wfe` until they are not 0, then jump there with x0 = 0 (the boot
+// protocol). QEMU virt has no such firmware (its PSCI keeps the CPU powered off), so
+// the test parks CPU 2 here with PSCI CPU_ON before smp_init, as a boot loader would
+// have before the kernel started.
+core::arch::global_asm!(
+    ".pushsection .text, \"ax\"",
+    ".global spin_table_firmware",
+    "spin_table_firmware:",
+    "1: ldr x2, [x0]",
+    "   cbnz x2, 2f",
+    "   wfe",
+    "   b 1b",
+    "2: mov x0, xzr",
+    "   br x2",
+    ".popsection",
+);
+
+extern "C" {
+    fn spin_table_firmware();
+}
+
+/// `test.spinfw=ADDR`: park CPU 2 (MPIDR 2) in [`spin_table_firmware`] polling ADDR.
+/// A `__setup` parameter: it runs in start_kernel's parse_args, after psci_dt_init and
+/// before smp_init.
+fn spinfw_setup(val: Option<&str>) -> SetupResult {
+    let addr = val
+        .and_then(parse_u64)
+        .ok_or("expected a release address")?;
+    // Firmware zeroes the release address before it polls it (Documentation/arm64/
+    // booting.rst); the CPU reads it with its MMU off, so the zero goes to memory.
+    let release = phys_to_virt(PhysAddr(addr)) as *mut u64;
+    // SAFETY: the test tree reserves this page of RAM for the release address; it is in
+    // the linear map; `dc civac` only cleans and invalidates the line.
+    unsafe {
+        core::ptr::write_volatile(release, 0);
+        core::arch::asm!("dc civac, {0}", "dsb sy", in(reg) release, options(nostack));
+    }
+    let entry = pa_symbol(spin_table_firmware as *const u8).as_u64();
+    match psci_cpu_on(2, entry, addr) {
+        0 => Ok(()),
+        _ => Err("PSCI CPU_ON failed"),
+    }
+}
+setup_param!("test.spinfw", spinfw_setup);
 
 /// The value of `test.NAME=` on the command line, if given.
 fn test_param(name: &str) -> Option<u64> {

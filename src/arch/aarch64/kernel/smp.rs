@@ -40,9 +40,10 @@
 //! unmapped guard page of the area below (or unmapped vmalloc space) lies under it.
 //! Nothing in this kernel writes a failure status yet (Linux's secondaries do when their
 //! granule or VA size is unsupported), so the timeout always reports `unknown state : 0x0`.
-//! tests/smp.rs checks both the PSCI path and the timeout (a spin-table CPU that QEMU's
-//! PSCI keeps powered off); a released pen is not exercised: no QEMU virt firmware polls a
-//! release address.
+//! tests/smp.rs checks the PSCI path, the timeout (a spin-table CPU that QEMU's PSCI keeps
+//! powered off, so nothing polls its release address) and the spin-table path end to end
+//! (the test parks that CPU in a firmware-like polling loop first; it enters the pen
+//! through the release address and comes online).
 
 // Without `alloc` a diagnostic cannot be boxed; it is returned by value on cold paths only.
 #![allow(clippy::result_large_err)]
