@@ -17,8 +17,9 @@
 //! by cpu_prepare, head.S's secondary_holding_pen, the pen's release by cpu_boot — and
 //! comes online.
 //!
-//! kernel_init checks what the boot left against the run's `test.online=`, `test.ids=` and
-//! `test.possible=` (num_online_cpus(), nr_cpu_ids, num_possible_cpus()), and with
+//! kernel_init checks what the boot left against the run's `test.online=`, `test.ids=`,
+//! `test.possible=` and `test.stuck=` (num_online_cpus(), nr_cpu_ids, num_possible_cpus(),
+//! cpus_stuck_in_kernel), and with
 //! `test.release=ADDR` that the spin-table CPU's release address holds the physical address
 //! of head.S's `secondary_holding_pen` and the pen's release word that CPU's MPIDR.
 #![no_std]
@@ -29,8 +30,8 @@ use core::sync::atomic::Ordering;
 use arm64_mm::arch::aarch64::kernel::psci::psci_cpu_on;
 use arm64_mm::arch::aarch64::kernel::setup::nr_cpu_ids;
 use arm64_mm::arch::aarch64::kernel::smp::{
-    cpu_online, cpu_possible, num_online_cpus, num_possible_cpus, secondary_cpu_number,
-    smp_processor_id,
+    cpu_online, cpu_possible, cpus_stuck_in_kernel, num_online_cpus, num_possible_cpus,
+    secondary_cpu_number, smp_processor_id,
 };
 use arm64_mm::arch::aarch64::kernel::smp_spin_table::secondary_holding_pen_release;
 use arm64_mm::arch::aarch64::memory::{pa_symbol, phys_to_virt};
@@ -94,7 +95,7 @@ run -m 1G --smp 4 --append "nr_cpus=3 maxcpus= loglevel=8 test.online=3 test.ids
 expect-linux-lines tests/fixtures/linux-6.1/z_1G_smp4_nrcpus3_maxcpusempty.log
 expect-output ] SLUB: HWalign=64, Order=0-3, MinObjects=0, CPUs=3, Nodes=1
 expect-no-output CPU3: Booted secondary processor
-run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-spin-table.dtb --append "loglevel=8 test.online=2 test.ids=3 test.possible=3 test.release=0x50000000"
+run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-spin-table.dtb --append "loglevel=8 test.online=2 test.ids=3 test.possible=3 test.release=0x50000000 test.stuck=1"
 expect-output ] Unsupported enable-method: acme-wakeup
 expect-output ] CPU 4: missing or invalid cpu-release-addr property
 expect-output ] pcpu-alloc: [0] 0 [0] 1 [0] 2 
@@ -107,7 +108,7 @@ expect-output ] SMP: Total of 2 processors activated.
 expect-no-output CPU2: Booted secondary processor
 expect-no-output CPU3:
 expect-no-output failed to boot
-run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-spin-table.dtb --append "test.spinfw=0x50000000 test.online=3 test.ids=3 test.possible=3 test.release=0x50000000"
+run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-spin-table.dtb --append "test.spinfw=0x50000000 test.online=3 test.ids=3 test.possible=3 test.release=0x50000000 test.stuck=0"
 expect-output ] Unsupported enable-method: acme-wakeup
 expect-output ] CPU1: Booted secondary processor 0x0000000001 [0x410fd083]
 expect-output ] CPU2: Booted secondary processor 0x0000000002 [0x410fd083]
@@ -226,6 +227,15 @@ pub fn kernel_init() -> ! {
             p as u64 == want,
             "num_possible_cpus() = {} (expected {})",
             p,
+            want
+        );
+    }
+    if let Some(want) = test_param("stuck") {
+        let stuck = cpus_stuck_in_kernel();
+        check!(
+            stuck as u64 == want,
+            "cpus_stuck_in_kernel = {} (expected {})",
+            stuck,
             want
         );
     }

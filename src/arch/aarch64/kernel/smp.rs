@@ -422,6 +422,11 @@ pub static __early_cpu_boot_status: AtomicI64 = AtomicI64::new(0);
 /// text.
 static CPUS_STUCK_IN_KERNEL: AtomicUsize = AtomicUsize::new(0);
 
+/// Linux: cpus_stuck_in_kernel — how many CPUs __cpu_up() gave up on.
+pub fn cpus_stuck_in_kernel() -> usize {
+    CPUS_STUCK_IN_KERNEL.load(Ordering::Relaxed)
+}
+
 /// Linux: __cpu_up() — the CPU's stack and per-CPU offset in its `secondary_data` slot,
 /// its enable method's cpu_boot, then a bounded wait for it to come online. On failure
 /// the CPU is reported (with the boot status it left, as Linux decodes it) and left out.
