@@ -4,9 +4,11 @@ byte for byte (timestamps stripped), in order. Used by scripts/qemu-runner's
 
 Compared: the NUMA fake-node lines, Zone ranges and its zone lines, Movable zone start,
 Early memory node ranges and its node lines, Initmem setup node, On node N ... unavailable
-ranges, psci: (the firmware probe psci_dt_init prints), the pcpu-alloc: group lines
-(KERN_DEBUG: tests/zones boots with loglevel=8, as capture.sh does), Fallback order for
-Node, Built N zonelists ... Total pages, Policy zone.
+ranges, psci: (the firmware probe psci_dt_init prints), smp_init_cpus' clipping warning
+(`Number of cores (N) exceeds configured maximum of M - clipping`, for nr_cpus=), the
+pcpu-alloc: group lines (KERN_DEBUG: tests/zones boots with loglevel=8, as capture.sh
+does), Fallback order for Node, Built N zonelists ... Total pages, Policy zone, and smp_init's
+smp:, CPUn: Booted secondary processor, SMP: Total of, CPU: All CPU(s) started.
 Not compared: values that honestly differ (NODE_DATA addresses, Memory: available)."""
 import re
 import sys
@@ -25,6 +27,7 @@ PREFIXES = (
     "Initmem setup node ",
     "On node ",
     "psci: ",
+    "Number of cores (",
     "pcpu-alloc: [",
     "Fallback order for Node ",
     "Built ",

@@ -51,6 +51,10 @@ run -m 4G --smp 2 --numa 2 --append "numa=off loglevel=8"
 expect-linux-lines tests/fixtures/linux-6.1/q_4G_numa2_numaoff.log
 run -m 4G --smp 2 --append "movablecore=512M loglevel=8"
 expect-linux-lines tests/fixtures/linux-6.1/r_4G_smp2_movablecore512M.log
+run -m 1G --smp 4 --append "loglevel=8"
+expect-linux-lines tests/fixtures/linux-6.1/s_1G_smp4.log
+run -m 2G --smp 4 --numa 4 --append "test.walk loglevel=8"
+expect-linux-lines tests/fixtures/linux-6.1/x_2G_numa4_smp4.log
 run -m 1G --append "mminit_loglevel=1 loglevel=8"
 expect-output Node 0, zone      DMA
 expect-output         spanned  262144

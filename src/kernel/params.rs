@@ -239,6 +239,60 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     }
 }
 
+/// Linux: simple_strtoull(s, &end, 0) — the longest prefix of `s` that is a number in the
+/// base its prefix names (`0x` and a hex digit: 16, `0`: 8, else 10); 0 and nothing
+/// consumed if there is none. Overflow wraps, as Linux's does. Returns the value and the
+/// number of bytes consumed.
+pub fn simple_strtoull(s: &str) -> (u64, usize) {
+    let b = s.as_bytes();
+    let (base, start) = match b {
+        [b'0', x, h, ..] if (*x | 0x20) == b'x' && h.is_ascii_hexdigit() => (16, 2),
+        [b'0', ..] => (8, 0),
+        _ => (10, 0),
+    };
+    let mut v: u64 = 0;
+    let mut i = start;
+    while let Some(d) = b.get(i).and_then(|c| (*c as char).to_digit(base)) {
+        v = v.wrapping_mul(base as u64).wrapping_add(d as u64);
+        i += 1;
+    }
+    (v, if i == start { 0 } else { i })
+}
+
+/// Linux: get_option() (lib/cmdline.c) — an int from the start of `*s`, moving `*s` past
+/// it. Returns 0 if there was no number (or no string: `*pint` is then left alone, but
+/// a string that does not start with a number writes 0, as Linux's does), 1 if the number
+/// ends the option, 2 if a `,` follows (skipped), 3 if a `-` follows (a range).
+pub fn get_option(s: &mut Option<&str>, pint: &mut i32) -> i32 {
+    let Some(cur) = s.filter(|c| !c.is_empty()) else {
+        return 0;
+    };
+    let (neg, digits) = match cur.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, cur),
+    };
+    let (v, used) = simple_strtoull(digits);
+    *pint = if neg {
+        (v as i32).wrapping_neg()
+    } else {
+        v as i32
+    };
+    if used == 0 {
+        // Linux leaves *str at the minus sign's successor or the start: nothing parsed.
+        return 0;
+    }
+    let rest = &digits[used..];
+    *s = Some(rest);
+    match rest.as_bytes().first() {
+        Some(b',') => {
+            *s = Some(&rest[1..]);
+            2
+        }
+        Some(b'-') => 3,
+        _ => 1,
+    }
+}
+
 /// Linux: memparse() — a number with an optional K/M/G/T/P/E suffix. Returns the value and
 /// what follows it, so callers can parse `size@start` forms.
 pub fn memparse(s: &str) -> Option<(u64, &str)> {

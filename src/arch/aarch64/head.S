@@ -36,6 +36,10 @@
 .equ SWAPPER_BLOCK_SIZE,   (1 << SWAPPER_BLOCK_SHIFT)
 .equ PAGE_SIZE,            {PAGE_SIZE}
 
+/* The spin-table holding pen: the MPIDR affinity bits, the size of its CPU map. */
+.equ MPIDR_HWID_BITMASK,   {MPIDR_HWID_BITMASK}
+.equ NR_CPUS,              {NR_CPUS}
+
 /* Where the image is linked: an absolute symbol for linker.ld (`. = KIMAGE_VADDR`). */
     .global KIMAGE_VADDR
     .set    KIMAGE_VADDR, {KIMAGE_VADDR}
@@ -102,6 +106,7 @@ secondary_entry:
     mov     x20, x0
     bl      init_kernel_el
     mov     x21, x0                      // the entry EL, as x19 for the primary
+secondary_startup:                       // x20 = logical CPU number, x21 = entry EL
     mov     x0, #CPACR_EL1_FPEN
     msr     cpacr_el1, x0
     isb
@@ -111,6 +116,40 @@ secondary_entry:
     adrp    x2, init_idmap_pg_dir
     bl      __enable_mmu
     br      x8
+
+/*
+ * Linux: secondary_holding_pen — where a spin-table CPU's firmware jumps once
+ * smp_spin_table_cpu_prepare() wrote this address to its cpu-release-addr (MMU off, at EL2
+ * or EL1). To EL1 as secondary_entry, then wait in wfe until secondary_holding_pen_release
+ * holds this CPU's MPIDR (smp_spin_table_cpu_boot), look its logical CPU number up in
+ * secondary_holding_pen_map (Linux reads it later from secondary_data.task) and join
+ * secondary_entry's path. An MPIDR the map does not hold parks here.
+ */
+    .global secondary_holding_pen
+secondary_holding_pen:
+    bl      init_kernel_el
+    mov     x21, x0                      // the entry EL
+    mrs     x2, mpidr_el1
+    ldr     x1, =MPIDR_HWID_BITMASK
+    and     x2, x2, x1
+    adrp    x3, secondary_holding_pen_release
+    add     x3, x3, :lo12:secondary_holding_pen_release
+1:  ldr     x4, [x3]
+    cmp     x4, x2
+    b.eq    2f
+    wfe
+    b       1b
+2:  adrp    x3, secondary_holding_pen_map
+    add     x3, x3, :lo12:secondary_holding_pen_map
+    mov     x20, #0
+3:  ldr     x4, [x3, x20, lsl #3]
+    cmp     x4, x2
+    b.eq    secondary_startup
+    add     x20, x20, #1
+    cmp     x20, #NR_CPUS
+    b.lo    3b
+4:  wfe
+    b       4b
 
 /*
  * Linux: init_kernel_el — drop from EL2 to EL1 (non-VHE), returning the entry EL in x0.

@@ -15,6 +15,8 @@ core::arch::global_asm!(
     SWAPPER_MM_MMUFLAGS = const mm::pgtable::SWAPPER_MM_MMUFLAGS,
     SWAPPER_BLOCK_SHIFT = const mm::pgtable::SWAPPER_BLOCK_SHIFT,
     PAGE_SIZE = const crate::mm::PAGE_SIZE,
+    MPIDR_HWID_BITMASK = const sysreg::MPIDR_HWID_BITMASK,
+    NR_CPUS = const crate::include::numa::NR_CPUS,
     KIMAGE_VADDR = const memory::KIMAGE_VADDR,
     SYS_EXIT_EXTENDED = const kernel::semihosting::SYS_EXIT_EXTENDED,
     ADP_STOPPED_APP_EXIT = const kernel::semihosting::ADP_STOPPED_APPLICATION_EXIT,

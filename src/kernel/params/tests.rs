@@ -85,3 +85,26 @@ fn memparse_suffixes() {
     assert_eq!(memparse("99999999999E"), None);
     assert_eq!(parse_u64("010"), Some(8));
 }
+
+#[test]
+fn get_option_as_lib_cmdline() {
+    fn run(s: Option<&str>) -> (i32, i32, Option<&str>) {
+        let mut s = s;
+        let mut v = -7;
+        let r = get_option(&mut s, &mut v);
+        (r, v, s)
+    }
+    assert_eq!(run(Some("2")), (1, 2, Some("")));
+    assert_eq!(run(Some("0x10,5")), (2, 16, Some("5")));
+    assert_eq!(run(Some("010")), (1, 8, Some("")));
+    assert_eq!(run(Some("3-4")), (3, 3, Some("-4")));
+    assert_eq!(run(Some("-1")), (1, -1, Some("")));
+    assert_eq!(run(Some("2abc")), (1, 2, Some("abc")));
+    // Nothing to parse: Linux still stores simple_strtoull's 0 ...
+    assert_eq!(run(Some("y")), (0, 0, Some("y")));
+    // ... but not for an empty or absent value.
+    assert_eq!(run(Some("")), (0, -7, Some("")));
+    assert_eq!(run(None), (0, -7, None));
+    // `0x` without a hex digit is octal 0 followed by `x`.
+    assert_eq!(run(Some("0xg")), (1, 0, Some("xg")));
+}

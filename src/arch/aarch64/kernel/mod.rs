@@ -8,6 +8,7 @@ pub mod semihosting;
 pub mod setup;
 pub mod smp;
 pub mod smp_call;
+pub mod smp_spin_table;
 pub mod stacktrace;
 pub mod time;
 pub mod traps;

@@ -1,7 +1,12 @@
 //! PSCI (Linux: drivers/firmware/psci/psci.c): finding the firmware node and its conduit in
 //! the device tree (psci_dt_init()'s probing, done once by setup_machine_fdt() into the
 //! machine description), psci_dt_init() with psci_probe()'s version, function-ID, migration
-//! and SMCCC checks and their `psci:` lines, and the calls.
+//! and SMCCC checks and their `psci:` lines, and the calls; and the `"psci"` enable
+//! method's CPU operations (Linux: arch/arm64/kernel/psci.c, cpu_psci_ops).
+//!
+//! Difference from Linux: with only the PSCI 0.1 binding, whose function IDs come from the
+//! device tree (not read here), there is no CPU_ON, so a `"psci"` CPU is reported by
+//! cpu_psci_cpu_prepare() and not booted (Linux would use the tree's `cpu_on` ID).
 
 // Without `alloc` a diagnostic cannot be boxed; it is returned by value on cold paths only.
 #![allow(clippy::result_large_err)]
@@ -261,6 +266,42 @@ pub fn psci_cpu_on(cpuid: u64, entry_point: u64, context_id: u64) -> i32 {
         return PSCI_RET_NOT_SUPPORTED;
     }
     invoke_psci_fn(PSCI_0_2_FN64_CPU_ON, cpuid, entry_point, context_id) as i32
+}
+
+/// Linux: psci_ops.cpu_on != NULL — CPU_ON is callable: a conduit and PSCI 0.2 or later.
+fn psci_has_cpu_on() -> bool {
+    conduit() != Conduit::None && psci_version() >= PSCI_VERSION_0_2
+}
+
+/// Linux: cpu_psci_cpu_init() — a `"psci"` CPU needs nothing from its node.
+pub fn cpu_psci_cpu_init(_cpu: usize) -> Result<(), i32> {
+    Ok(())
+}
+
+/// Linux: cpu_psci_cpu_prepare() — only a firmware with CPU_ON can boot the CPU.
+pub fn cpu_psci_cpu_prepare(cpu: usize) -> Result<(), i32> {
+    if !psci_has_cpu_on() {
+        pr_err!("psci: no cpu_on method, not booting CPU{}", cpu);
+        return Err(-19); // -ENODEV
+    }
+    Ok(())
+}
+
+extern "C" {
+    /// head.S: where CPU_ON starts a secondary (physical address, in `.idmap.text`).
+    fn secondary_entry();
+}
+
+/// Linux: cpu_psci_cpu_boot() — CPU_ON for `mpidr` at `secondary_entry`'s physical
+/// address; the context id is the logical CPU number (Linux passes 0: see smp.rs).
+pub fn cpu_psci_cpu_boot(cpu: usize, mpidr: u64) -> Result<(), i32> {
+    let entry = crate::arch::aarch64::memory::pa_symbol(secondary_entry as *const u8);
+    let err = psci_to_linux_errno(psci_cpu_on(mpidr, entry.as_u64(), cpu as u64));
+    if err != 0 {
+        pr_err!("psci: failed to boot CPU{} ({})", cpu, err);
+        return Err(err);
+    }
+    Ok(())
 }
 
 /// Linux: psci_to_linux_errno() — a PSCI status as a negative errno.

@@ -1,38 +1,62 @@
 //! The CPUs the device tree describes and their bring-up (Linux: arch/arm64/kernel/smp.c —
-//! of_parse_and_init_cpus(), smp_init_cpus(), __cpu_up(), secondary_start_kernel(),
-//! smp_cpus_done(), the arch's smp_processor_id(); kernel/smp.c — smp_init(),
-//! bringup_nonboot_cpus()). The CPUs are listed, numbered and put on their NUMA nodes,
-//! which sizes the per-CPU areas and the allocators' per-CPU state; smp_init() then starts
-//! each secondary with PSCI `CPU_ON` into head.S's `secondary_entry`.
+//! of_parse_and_init_cpus(), smp_init_cpus(), smp_cpu_setup(), smp_prepare_cpus(),
+//! __cpu_up(), secondary_start_kernel(), smp_cpus_done(), the arch's smp_processor_id();
+//! kernel/smp.c — nr_cpu_ids, setup_max_cpus, the `nr_cpus=`, `maxcpus=` and `nosmp`
+//! early parameters, setup_nr_cpu_ids(), smp_init(); kernel/cpu.c —
+//! bringup_nonboot_cpus()). The CPUs are listed, numbered and put on their NUMA nodes;
+//! smp_init_cpus() makes possible each CPU below nr_cpu_ids whose `enable-method` names
+//! operations this kernel has (cpu_ops.rs: `psci`, `spin-table`) and whose cpu_init
+//! accepts it, which sizes the per-CPU areas and the allocators' per-CPU state
+//! (nr_cpu_ids is then one past the last possible CPU). smp_init() prepares each possible
+//! secondary (cpu_prepare: it becomes present) and starts present CPUs in order (cpu_boot:
+//! PSCI `CPU_ON` into head.S's `secondary_entry`, or the spin-table pen's release) until
+//! setup_max_cpus are online.
+//!
+//! `nr_cpus=N` lowers nr_cpu_ids (with Linux's `Number of cores (%d) exceeds configured
+//! maximum of %u - clipping` when the tree lists more CPU nodes); `maxcpus=N` keeps every
+//! CPU possible but stops bringing CPUs up once N are online; `nosmp` is `maxcpus=0`. Bad
+//! values do what Linux's get_option() makes of them: `nr_cpus=x` and `nr_cpus=` change
+//! nothing, `maxcpus=` changes nothing, `maxcpus=y` stores 0 (so it is `nosmp`).
 //!
 //! A secondary CPU, once online, touches no allocator, lock or console: it reports its
 //! MPIDR, MIDR, boot EL and the CPU number it read through TPIDR_EL1 in its own slot of
 //! [`SECONDARY_STATE`], marks itself online and parks in `wfe`. The boot CPU prints its
-//! `CPUn: Booted secondary processor` line on its behalf (printk has one writer).
+//! `CPUn: Booted secondary processor` line on its behalf (printk has one writer). A CPU
+//! not online 5 s (Linux's wait, on the architected counter) after cpu_boot is reported as
+//! Linux does — `CPUn: failed to come online`, then the boot status it left decoded
+//! (`CPUn: failed in unknown state : 0x0` for one that never ran) — and left out.
 //!
 //! Differences from Linux: logical CPU n is the n-th usable CPU node in `/cpus` order (Linux
-//! gives 0 to the boot CPU wherever it is listed and rejects duplicate MPIDRs); a CPU node
-//! with an unusable `reg` or `numa-node-id` is left out silently.
-//! CPU_ON's context id is the logical CPU number (Linux passes 0 and hands over one CPU at
-//! a time through a single `secondary_data`); here each CPU has its own slot, so one that
-//! answers after its timeout cannot take the next CPU's stack. The idle stack is a
-//! THREAD_SIZE vmalloc area on the CPU's node (Linux: VMAP_STACK), so the unmapped guard
-//! page of the area below (or unmapped vmalloc space) lies under it. A CPU node whose
-//! `enable-method` is not `psci` is reported as `failed to boot: -95` when its turn comes
-//! (Linux refuses it earlier, in smp_init_cpus()). Only the PSCI path is checked by a test;
-//! the `failed to come online` timeout (5 s, as Linux's) is not.
+//! gives 0 to the boot CPU wherever it is listed, rejects duplicate MPIDRs and prints
+//! `missing boot CPU MPIDR` when the boot CPU is not listed); a CPU node with an unusable
+//! `reg` or `numa-node-id` is left out silently (it still counts in the clipping warning's
+//! number, as in Linux). A CPU that is not possible below the last possible one still gets
+//! a per-CPU unit and SLUB slot (Linux's possible mask has the hole; its per-CPU groups
+//! skip the CPU). CPU_ON's context id is the logical CPU number (Linux passes 0 and hands
+//! over one CPU at a time through a single `secondary_data`); here each CPU has its own
+//! slot, so one that answers after its timeout cannot take the next CPU's stack (a
+//! spin-table CPU finds its number in the pen's MPIDR map, smp_spin_table.rs). The idle
+//! stack is a THREAD_SIZE vmalloc area on the CPU's node (Linux: VMAP_STACK), so the
+//! unmapped guard page of the area below (or unmapped vmalloc space) lies under it.
+//! Nothing in this kernel writes a failure status yet (Linux's secondaries do when their
+//! granule or VA size is unsupported), so the timeout always reports `unknown state : 0x0`.
+//! tests/smp.rs checks the PSCI path, the timeout (a spin-table CPU that QEMU's PSCI keeps
+//! powered off, so nothing polls its release address) and the spin-table path end to end
+//! (the test parks that CPU in a firmware-like polling loop first; it enters the pen
+//! through the release address and comes online).
 
 // Without `alloc` a diagnostic cannot be boxed; it is returned by value on cold paths only.
 #![allow(clippy::result_large_err)]
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use super::cpu_ops::cpu_read_enable_method;
-use crate::drivers::of::base::{for_each_of_cpu_node, of_get_cpu_hwid};
-use crate::drivers::of::libfdt::{Diagnostic, Fdt, Problem, Severity};
+use super::cpu_ops::{cpu_read_enable_method, get_cpu_ops, init_cpu_ops};
+use crate::drivers::of::base::{for_each_of_cpu_node, of_get_cpu_hwid, CpuNode};
+use crate::drivers::of::libfdt::{Diagnostic, Fdt, Node, Problem, Severity};
 use crate::drivers::of::of_numa::of_node_to_nid;
 use crate::include::numa::NR_CPUS;
 use crate::include::numa::NUMA_NO_NODE;
+use crate::kernel::params::{self, get_option};
 use crate::mm::numa::NumaInfo;
 
 use crate::arch::aarch64::sysreg::MPIDR_HWID_BITMASK;
@@ -51,22 +75,26 @@ pub struct OfCpu<'a> {
 /// Each CPU node as arm64 reads it (Linux: of_parse_and_init_cpus()'s loop): a hardware id
 /// within MPIDR_HWID_BITMASK and a well-formed `numa-node-id`, or why the CPU is unusable.
 pub fn of_cpus<'a>(fdt: &Fdt<'a>) -> impl Iterator<Item = Result<OfCpu<'a>, Diagnostic<'a>>> {
-    for_each_of_cpu_node(fdt).map(|cpu| {
-        let mpidr = of_get_cpu_hwid(&cpu)?;
-        if mpidr & !MPIDR_HWID_BITMASK != 0 {
-            let p = Problem::InvalidMpidr(mpidr);
-            return Err(cpu.node.diag(Severity::Error, "reg", p));
-        }
-        Ok(OfCpu {
-            mpidr,
-            numa_node_id: of_node_to_nid(&cpu.node)?,
-            enable_method: cpu_read_enable_method(&cpu.node),
-        })
+    for_each_of_cpu_node(fdt).map(|cpu| of_cpu(&cpu))
+}
+
+/// One CPU node as [`of_cpus`] reads it.
+fn of_cpu<'a>(cpu: &CpuNode<'a>) -> Result<OfCpu<'a>, Diagnostic<'a>> {
+    let mpidr = of_get_cpu_hwid(cpu)?;
+    if mpidr & !MPIDR_HWID_BITMASK != 0 {
+        let p = Problem::InvalidMpidr(mpidr);
+        return Err(cpu.node.diag(Severity::Error, "reg", p));
+    }
+    Ok(OfCpu {
+        mpidr,
+        numa_node_id: of_node_to_nid(&cpu.node)?,
+        enable_method: cpu_read_enable_method(&cpu.node),
     })
 }
 
-/// The CPUs the kernel knows (Linux: cpu_logical_map, cpu_possible_mask, nr_cpu_ids): the
-/// first NR_CPUS usable CPU nodes, logical CPU n being the n-th.
+/// The CPUs the device tree lists (Linux: of_parse_and_init_cpus()'s cpu_logical_map and
+/// cpu_count): the first NR_CPUS usable CPU nodes, logical CPU n being the n-th.
+/// Which of them are possible is smp_init_cpus()'s to say (after the early parameters).
 #[derive(Clone, Copy, Debug)]
 pub struct SmpCpus<'a> {
     cpus: [OfCpu<'a>; NR_CPUS],
@@ -74,6 +102,10 @@ pub struct SmpCpus<'a> {
     nr: usize,
     /// Usable CPU nodes in the tree, including those past NR_CPUS.
     total: usize,
+    /// Linux: cpu_count — every CPU node, usable or not.
+    cpu_count: usize,
+    /// The tree, for of_get_cpu_node().
+    fdt: Option<Fdt<'a>>,
 }
 
 impl<'a> SmpCpus<'a> {
@@ -83,8 +115,12 @@ impl<'a> SmpCpus<'a> {
             cpus: [OfCpu::default(); NR_CPUS],
             nr: 0,
             total: 0,
+            cpu_count: 0,
+            fdt: Some(*fdt),
         };
-        for cpu in of_cpus(fdt).filter_map(|c| c.ok()) {
+        for cpu in of_cpus(fdt) {
+            s.cpu_count += 1;
+            let Ok(cpu) = cpu else { continue };
             if let Some(slot) = s.cpus.get_mut(s.total) {
                 *slot = cpu;
                 s.nr += 1;
@@ -104,22 +140,127 @@ impl<'a> SmpCpus<'a> {
         self.total
     }
 
-    /// Linux: nr_cpu_ids — the CPUs the device tree lists (at least the boot CPU).
-    pub fn nr_cpu_ids(&self) -> usize {
-        self.nr.clamp(1, NR_CPUS)
+    /// Linux: of_get_cpu_node() — logical CPU `cpu`'s node (the cpu-th usable CPU node).
+    pub fn of_get_cpu_node(&self, cpu: usize) -> Option<Node<'a>> {
+        let fdt = self.fdt?;
+        for_each_of_cpu_node(&fdt)
+            .filter(|c| of_cpu(c).is_ok())
+            .nth(cpu)
+            .map(|c| c.node)
     }
 
-    /// Linux: smp_init_cpus()'s early_map_cpu_to_node() for each CPU — each on its
-    /// `numa-node-id` (NUMA_NO_NODE if none). Secondary CPUs are not started yet.
+    /// Linux: nr_cpu_ids — one past the highest possible CPU once smp_init_cpus() ran
+    /// (setup_nr_cpu_ids()); before, NR_CPUS or `nr_cpus=`.
+    pub fn nr_cpu_ids(&self) -> usize {
+        NR_CPU_IDS.load(Ordering::Relaxed)
+    }
+
+    /// Linux: smp_init_cpus() with setup_arch()'s init_bootcpu_ops() before it and
+    /// start_kernel()'s setup_nr_cpu_ids() after: each CPU on its `numa-node-id` (Linux:
+    /// of_parse_and_init_cpus()'s early_map_cpu_to_node()), the clipping warning when the
+    /// tree lists more CPUs than nr_cpu_ids, then each CPU below nr_cpu_ids possible if
+    /// its enable method is known and its cpu_init accepts it (smp_cpu_setup()).
+    /// Secondary CPUs are not started yet.
     pub fn smp_init_cpus(&self, numa: &mut NumaInfo) {
         for (cpu, c) in self.cpus().iter().enumerate() {
             let nid = c.numa_node_id.map_or(NUMA_NO_NODE, |n| n as i32);
             numa.early_map_cpu_to_node(cpu, nid);
         }
+        if let Some(dn) = self.of_get_cpu_node(0) {
+            let _ = init_cpu_ops(0, &dn);
+        }
+        let limit = NR_CPU_IDS.load(Ordering::Relaxed);
+        if self.cpu_count > limit {
+            pr_warn!(
+                "Number of cores ({}) exceeds configured maximum of {} - clipping",
+                self.cpu_count,
+                limit
+            );
+        }
+        CPU_POSSIBLE[0].store(true, Ordering::Relaxed);
+        let mut last = 0;
+        let secondaries = CPU_POSSIBLE.iter().enumerate().take(self.nr.min(limit));
+        for (cpu, possible) in secondaries.skip(1) {
+            if smp_cpu_setup(cpu, self.of_get_cpu_node(cpu)).is_ok() {
+                possible.store(true, Ordering::Relaxed);
+                last = cpu;
+            }
+        }
+        // Linux: setup_nr_cpu_ids().
+        NR_CPU_IDS.store(last + 1, Ordering::Relaxed);
     }
 }
 
 pub use crate::arch::aarch64::percpu::{cpu_number, set_my_cpu_offset, smp_processor_id};
+
+/// Linux: smp_cpu_setup() — the CPU's operations from its enable method, then their
+/// cpu_init; -ENODEV if either fails.
+fn smp_cpu_setup(cpu: usize, dn: Option<Node>) -> Result<(), i32> {
+    let dn = dn.ok_or(-19)?;
+    init_cpu_ops(cpu, &dn).map_err(|_| -19)?;
+    let ops = get_cpu_ops(cpu).ok_or(-19)?;
+    ops.cpu_init(cpu, &dn).map_err(|_| -19)
+}
+
+/// Linux: nr_cpu_ids (kernel/smp.c).
+static NR_CPU_IDS: AtomicUsize = AtomicUsize::new(NR_CPUS);
+
+/// Linux: setup_max_cpus (kernel/smp.c) — `maxcpus=`, `nosmp`: how many CPUs smp_init()
+/// brings online.
+static SETUP_MAX_CPUS: AtomicU32 = AtomicU32::new(NR_CPUS as u32);
+
+/// Linux: cpu_possible_mask (set by smp_init_cpus()).
+static CPU_POSSIBLE: [AtomicBool; NR_CPUS] = [const { AtomicBool::new(false) }; NR_CPUS];
+
+/// Linux: cpu_present_mask (set by smp_prepare_cpus()).
+static CPU_PRESENT: [AtomicBool; NR_CPUS] = [const { AtomicBool::new(false) }; NR_CPUS];
+
+/// Linux: cpu_possible().
+pub fn cpu_possible(cpu: usize) -> bool {
+    CPU_POSSIBLE
+        .get(cpu)
+        .is_some_and(|p| p.load(Ordering::Relaxed))
+}
+
+/// Linux: num_possible_cpus().
+pub fn num_possible_cpus() -> usize {
+    (0..NR_CPUS).filter(|&c| cpu_possible(c)).count()
+}
+
+/// Linux: setup_max_cpus.
+pub fn setup_max_cpus() -> u32 {
+    SETUP_MAX_CPUS.load(Ordering::Relaxed)
+}
+
+/// Linux: nrcpus() — `nr_cpus=N` lowers nr_cpu_ids (the possible CPUs) to N; a value that
+/// is not a number, not positive or not below nr_cpu_ids changes nothing.
+fn nrcpus(val: Option<&str>) -> params::SetupResult {
+    let (mut s, mut nr_cpus) = (val, 0);
+    let cur = NR_CPU_IDS.load(Ordering::Relaxed);
+    if get_option(&mut s, &mut nr_cpus) != 0 && nr_cpus > 0 && (nr_cpus as usize) < cur {
+        NR_CPU_IDS.store(nr_cpus as usize, Ordering::Relaxed);
+    }
+    Ok(())
+}
+early_param!("nr_cpus", nrcpus);
+
+/// Linux: maxcpus() — `maxcpus=N`: smp_init() brings CPUs up until N are online (the
+/// others stay possible). As Linux's get_option(), a value that does not start with a
+/// number stores 0 (so `maxcpus=y` is `nosmp`); an empty one changes nothing.
+fn maxcpus(val: Option<&str>) -> params::SetupResult {
+    let (mut s, mut v) = (val, SETUP_MAX_CPUS.load(Ordering::Relaxed) as i32);
+    get_option(&mut s, &mut v);
+    SETUP_MAX_CPUS.store(v as u32, Ordering::Relaxed);
+    Ok(())
+}
+early_param!("maxcpus", maxcpus);
+
+/// Linux: nosmp() — `nosmp` is `maxcpus=0` (arm64 has no arch_disable_smp_support()).
+fn nosmp(_val: Option<&str>) -> params::SetupResult {
+    SETUP_MAX_CPUS.store(0, Ordering::Relaxed);
+    Ok(())
+}
+early_param!("nosmp", nosmp);
 
 /// Linux: smp_prepare_boot_cpu()'s set_my_cpu_offset(per_cpu_offset(0)), and
 /// smp_prepare_cpus()'s `per_cpu(cpu_number, cpu) = cpu` for every possible CPU.
@@ -179,11 +320,6 @@ pub static SECONDARY_STATE: [SecondaryState; NR_CPUS] = [const {
     }
 }; NR_CPUS];
 
-extern "C" {
-    /// head.S: where CPU_ON starts a secondary (physical address, in `.idmap.text`).
-    fn secondary_entry();
-}
-
 /// Linux: secondary_start_kernel() — a secondary CPU at the kernel's virtual address on its
 /// own stack, TPIDR_EL1 set: drop the identity map, report, go online, park.
 #[no_mangle]
@@ -225,15 +361,43 @@ pub fn secondary_cpu_number(cpu: usize) -> Option<u64> {
 /// Linux: __cpu_up()'s wait — 5 s for the CPU to come online.
 const CPU_UP_TIMEOUT_MS: u64 = 5000;
 
-/// Linux: __cpu_up() with cpu_psci_cpu_boot() — the CPU's stack and per-CPU offset in its
-/// `secondary_data` slot, CPU_ON, then a bounded wait for it to come online. On failure
-/// the CPU is reported and left out.
+/// Linux: CPU_MMU_OFF, CPU_KILL_ME, CPU_STUCK_IN_KERNEL, CPU_PANIC_KERNEL (asm/smp.h) — a
+/// secondary's boot status, and CPU_BOOT_STATUS_MASK, CPU_STUCK_REASON_52_BIT_VA,
+/// CPU_STUCK_REASON_NO_GRAN.
+const CPU_MMU_OFF: i64 = -1;
+const CPU_KILL_ME: i64 = 1;
+const CPU_STUCK_IN_KERNEL: i64 = 2;
+const CPU_PANIC_KERNEL: i64 = 3;
+const CPU_BOOT_STATUS_MASK: i64 = 0xff;
+const CPU_STUCK_REASON_52_BIT_VA: i64 = 1 << 8;
+const CPU_STUCK_REASON_NO_GRAN: i64 = 2 << 8;
+
+/// Linux: secondary_data.status — CPU_MMU_OFF while a secondary is being started.
+static SECONDARY_BOOT_STATUS: AtomicI64 = AtomicI64::new(0);
+
+/// Linux: __early_cpu_boot_status — what a secondary that failed with its MMU off left
+/// (written with the MMU off, so read after the timeout only).
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static __early_cpu_boot_status: AtomicI64 = AtomicI64::new(0);
+
+/// Linux: cpus_stuck_in_kernel — CPUs that did not come online and may still run kernel
+/// text.
+static CPUS_STUCK_IN_KERNEL: AtomicUsize = AtomicUsize::new(0);
+
+/// Linux: cpus_stuck_in_kernel — how many CPUs __cpu_up() gave up on.
+pub fn cpus_stuck_in_kernel() -> usize {
+    CPUS_STUCK_IN_KERNEL.load(Ordering::Relaxed)
+}
+
+/// Linux: __cpu_up() — the CPU's stack and per-CPU offset in its `secondary_data` slot,
+/// its enable method's cpu_boot, then a bounded wait for it to come online. On failure
+/// the CPU is reported (with the boot status it left, as Linux decodes it) and left out.
 fn __cpu_up(cpu: usize, c: &OfCpu, nid: i32) -> bool {
-    use super::psci::{psci_cpu_on, psci_to_linux_errno};
-    if c.enable_method != Some("psci") {
+    let Some(ops) = get_cpu_ops(cpu) else {
         pr_err!("CPU{}: failed to boot: {}", cpu, -95);
         return false;
-    }
+    };
     let Some(stack) = crate::mm::vmalloc::api::vmalloc_node(THREAD_SIZE, nid) else {
         pr_err!("CPU{}: failed to boot: {}", cpu, -12);
         return false;
@@ -242,16 +406,15 @@ fn __cpu_up(cpu: usize, c: &OfCpu, nid: i32) -> bool {
     sd.stack_top.store(stack.0 + THREAD_SIZE, Ordering::Relaxed);
     sd.percpu_offset
         .store(crate::mm::percpu::per_cpu_offset(cpu), Ordering::Relaxed);
+    SECONDARY_BOOT_STATUS.store(CPU_MMU_OFF, Ordering::Relaxed);
     // The stack's page tables and the slot are visible before the CPU starts.
     // SAFETY: a barrier; it touches no memory.
     unsafe { core::arch::asm!("dsb ish", options(nostack)) };
-    let entry = crate::arch::aarch64::memory::pa_symbol(secondary_entry as *const u8);
-    let err = psci_to_linux_errno(psci_cpu_on(c.mpidr, entry.as_u64(), cpu as u64));
-    if err != 0 {
-        // The stack is not freed: a CPU that answers late must not run on reused memory.
-        pr_err!("psci: failed to boot CPU{} ({})", cpu, err);
-        if err != -1 {
-            pr_err!("CPU{}: failed to boot: {}", cpu, err);
+    // The stack is not freed on failure: a CPU that answers late must not run on reused
+    // memory.
+    if let Err(ret) = ops.cpu_boot(cpu, c.mpidr) {
+        if ret != -1 {
+            pr_err!("CPU{}: failed to boot: {}", cpu, ret);
         }
         return false;
     }
@@ -261,6 +424,7 @@ fn __cpu_up(cpu: usize, c: &OfCpu, nid: i32) -> bool {
     while !st.online.load(Ordering::Acquire) {
         if t() >= deadline {
             pr_crit!("CPU{}: failed to come online", cpu);
+            cpu_up_failed_status(cpu);
             return false;
         }
         // YIELD, not just a spin hint: under single-threaded TCG (and -icount) QEMU switches
@@ -282,16 +446,92 @@ fn __cpu_up(cpu: usize, c: &OfCpu, nid: i32) -> bool {
     true
 }
 
-/// Linux: smp_init() with bringup_nonboot_cpus() and smp_cpus_done() — start every other
-/// CPU of the machine description's `cpus`, then Linux's summary lines; `boot_cpu_mode` is
-/// the boot CPU's CurrentEL at entry (`__boot_cpu_mode`). Returns the online count.
+/// Linux: __cpu_up()'s report after `failed to come online` — the status the CPU left:
+/// secondary_data.status, or __early_cpu_boot_status if it never turned its MMU on. This
+/// kernel has no CPU hotplug, so a CPU asking to be killed (op_cpu_kill(): -ENOSYS) is
+/// reported as stuck, as Linux without CONFIG_HOTPLUG_CPU does.
+fn cpu_up_failed_status(cpu: usize) {
+    let mut status = SECONDARY_BOOT_STATUS.load(Ordering::Relaxed);
+    if status == CPU_MMU_OFF {
+        status = __early_cpu_boot_status.load(Ordering::Relaxed);
+    }
+    let stuck = match status & CPU_BOOT_STATUS_MASK {
+        CPU_KILL_ME => {
+            pr_crit!("CPU{}: may not have shut down cleanly", cpu);
+            true
+        }
+        CPU_STUCK_IN_KERNEL => true,
+        CPU_PANIC_KERNEL => panic!("CPU{} detected unsupported configuration", cpu),
+        _ => {
+            pr_err!("CPU{}: failed in unknown state : {:#x}", cpu, status);
+            false
+        }
+    };
+    if stuck {
+        pr_crit!("CPU{}: is stuck in kernel", cpu);
+        if status & CPU_STUCK_REASON_52_BIT_VA != 0 {
+            pr_crit!("CPU{}: does not support 52-bit VAs", cpu);
+        }
+        if status & CPU_STUCK_REASON_NO_GRAN != 0 {
+            pr_crit!(
+                "CPU{}: does not support {}K granule",
+                cpu,
+                crate::mm::PAGE_SIZE / 1024
+            );
+        }
+    }
+    CPUS_STUCK_IN_KERNEL.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Linux: smp_prepare_cpus()'s loop (kernel_init_freeable() calls it with setup_max_cpus
+/// right before smp_init()) — unless `max_cpus` is 0 (`nosmp`), every possible secondary
+/// whose enable method's cpu_prepare succeeds becomes present. The boot CPU is present.
+fn smp_prepare_cpus_present(cpus: &SmpCpus, max_cpus: u32) {
+    CPU_PRESENT[0].store(true, Ordering::Relaxed);
+    if max_cpus == 0 {
+        return;
+    }
+    for (cpu, c) in cpus
+        .cpus()
+        .iter()
+        .enumerate()
+        .take(cpus.nr_cpu_ids())
+        .skip(1)
+    {
+        let Some(ops) = get_cpu_ops(cpu).filter(|_| cpu_possible(cpu)) else {
+            continue;
+        };
+        if ops.cpu_prepare(cpu, c.mpidr).is_ok() {
+            CPU_PRESENT[cpu].store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Linux: cpu_present().
+pub fn cpu_present(cpu: usize) -> bool {
+    CPU_PRESENT
+        .get(cpu)
+        .is_some_and(|p| p.load(Ordering::Relaxed))
+}
+
+/// Linux: smp_init() with smp_prepare_cpus() before it, bringup_nonboot_cpus() and
+/// smp_cpus_done() — start the present CPUs in order until setup_max_cpus are online,
+/// then Linux's summary lines; `boot_cpu_mode` is the boot CPU's CurrentEL at entry
+/// (`__boot_cpu_mode`). Returns the online count.
 pub fn smp_init(cpus: &SmpCpus, boot_cpu_mode: u64) -> usize {
-    let nr = cpus.nr_cpu_ids().min(cpus.cpus().len().max(1));
+    let max_cpus = setup_max_cpus();
+    smp_prepare_cpus_present(cpus, max_cpus);
     pr_info!("smp: Bringing up secondary CPUs ...");
     let mut online = 1;
     let mut all_el2 = boot_cpu_mode == 2 << 2;
     let mut mixed = false;
-    for (cpu, c) in cpus.cpus().iter().enumerate().take(nr).skip(1) {
+    for (cpu, c) in cpus.cpus().iter().enumerate().take(cpus.nr_cpu_ids()) {
+        if online >= max_cpus as usize {
+            break;
+        }
+        if !cpu_present(cpu) || cpu_online(cpu) {
+            continue;
+        }
         let nid = crate::mm::numa::cpu_to_node(cpu);
         if __cpu_up(cpu, c, nid) {
             online += 1;
