@@ -12,7 +12,10 @@
 //! times out after Linux's 5 s with Linux's two lines, an unknown enable-method and a
 //! missing cpu-release-addr are reported and those CPUs are not possible.
 //!
-//! A second boot of that tree parks CPU 2 in a spin-table firmware loop first
+//! A tree whose CPU 1 has an unknown enable method leaves a hole in the possible CPUs
+//! (tests/fixtures/boot/smp-cpu-hole.dts): no per-CPU unit for it, CPUs 2 and 3 come up.
+//!
+//! A second boot of the spin-table tree parks CPU 2 in a spin-table firmware loop first
 //! (`test.spinfw`): it then takes the kernel's real path — the release address written
 //! by cpu_prepare, head.S's secondary_holding_pen, the pen's release by cpu_boot — and
 //! comes online.
@@ -108,6 +111,14 @@ expect-output ] SMP: Total of 2 processors activated.
 expect-no-output CPU2: Booted secondary processor
 expect-no-output CPU3:
 expect-no-output failed to boot
+run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-cpu-hole.dtb --append "loglevel=8 test.online=3 test.ids=4 test.possible=3"
+expect-output ] Unsupported enable-method: acme-wakeup
+expect-output ] pcpu-alloc: [0] 0 [0] 2 [0] 3 
+expect-output ] SLUB: HWalign=64, Order=0-3, MinObjects=0, CPUs=4, Nodes=1
+expect-output ] CPU2: Booted secondary processor 0x0000000002 [0x410fd083]
+expect-output ] CPU3: Booted secondary processor 0x0000000003 [0x410fd083]
+expect-output ] smp: Brought up 1 node, 3 CPUs
+expect-no-output CPU1:
 run --smp 4 -m 1G --dtb tests/fixtures/boot/smp-spin-table.dtb --append "test.spinfw=0x50000000 test.online=3 test.ids=3 test.possible=3 test.release=0x50000000 test.stuck=0"
 expect-output ] Unsupported enable-method: acme-wakeup
 expect-output ] CPU1: Booted secondary processor 0x0000000001 [0x410fd083]

@@ -62,11 +62,18 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
 /// on its node, holding a copy of the static per-CPU image.
 fn setup_per_cpu_areas() {
     use crate::mm::{memblock::MEMBLOCK, numa::NUMA_EARLY, percpu};
-    let cpus: [usize; crate::include::numa::NR_CPUS] = core::array::from_fn(|i| i);
+    // Linux: for_each_possible_cpu() — a CPU below nr_cpu_ids whose enable method was
+    // refused is not possible and gets no unit.
+    let mut cpus = [0usize; crate::include::numa::NR_CPUS];
+    let mut n = 0;
+    for cpu in (0..setup::nr_cpu_ids()).filter(|&c| smp::cpu_possible(c)) {
+        cpus[n] = cpu;
+        n += 1;
+    }
     let numa = NUMA_EARLY.lock();
     let offsets = percpu::setup_per_cpu_areas(
         crate::kernel::sections::percpu_static_image(),
-        &cpus[..setup::nr_cpu_ids()],
+        &cpus[..n],
         &|c| numa.cpu_to_node(c),
         &|a, b| numa.node_distance(a, b),
         &mut MEMBLOCK.lock(),

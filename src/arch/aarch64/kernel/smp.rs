@@ -265,12 +265,11 @@ early_param!("nosmp", nosmp);
 /// Linux: smp_prepare_boot_cpu()'s set_my_cpu_offset(per_cpu_offset(0)), and
 /// smp_prepare_cpus()'s `per_cpu(cpu_number, cpu) = cpu` for every possible CPU.
 pub fn smp_prepare_cpus(nr_cpu_ids: usize) {
-    for cpu in 0..nr_cpu_ids {
-        let off = crate::mm::percpu::per_cpu_offset(cpu);
-        let p = (core::ptr::addr_of!(cpu_number) as u64).wrapping_add(off);
-        // SAFETY: `p` is `cpu`'s copy of `cpu_number` in its per-CPU unit (linear map),
-        // written before that CPU runs.
-        unsafe { (*(p as *const AtomicU64)).store(cpu as u64, Ordering::Relaxed) };
+    for cpu in (0..nr_cpu_ids).filter(|&c| cpu_possible(c)) {
+        // SAFETY: `cpu_number` is a `.data..percpu` static (an atomic) and `cpu` is
+        // possible, so it has a unit; the CPU has not run yet.
+        unsafe { crate::mm::percpu::per_cpu_ptr(&cpu_number, cpu) }
+            .store(cpu as u64, Ordering::Relaxed);
     }
     set_my_cpu_offset(crate::mm::percpu::per_cpu_offset(0));
 }
