@@ -14,8 +14,8 @@
 //! 3. The arch's page-table lock (arm64: `fixmap_lock`), inside the hooks.
 //! 4. SLUB's and the page allocator's locks (vmap_area objects, pages, new page tables).
 //!
-//! `VMAP_BLOCKS` (the block index) and `VMLIST` (the early areas until vmalloc_init) are
-//! taken alone. No lock is held across a call that takes the same lock again: a guard in an
+//! `VMAP_BLOCKS` (the block index) is taken under a queue lock or alone, and takes nothing
+//! itself; `VMLIST` (the early areas until vmalloc_init) is taken alone. No lock is held across a call that takes the same lock again: a guard in an
 //! `if let` scrutinee lives through the body, so such results are bound with `let` first.
 //! No interrupt handler maps or frees vmalloc space (the fault handler only `try_lock`s
 //! VMAP), so the locks do not mask interrupts.
@@ -504,7 +504,7 @@ fn vbq(cpu: usize) -> &'static spin::Mutex<VmapBlockQueue> {
 const MAX_VMAP_BLOCKS: usize = 64;
 
 /// Linux: the vmap_blocks xarray, keyed by block address — which CPU's queue holds the
-/// block at each address. Its lock is taken alone (never with a queue lock held).
+/// block at each address. Its lock nests inside a queue lock and takes no other.
 static VMAP_BLOCKS: spin::Mutex<[Option<(u64, usize)>; MAX_VMAP_BLOCKS]> =
     spin::Mutex::new([None; MAX_VMAP_BLOCKS]);
 

@@ -541,7 +541,7 @@ pub fn swapper_pg_dir_phys() -> PhysAddr {
 
 /// Linux: update_mapping_prot() — change the permissions of a live kernel mapping.
 pub fn update_mapping_prot(phys: PhysAddr, virt: u64, size: u64, prot: PgProt) {
-    let _lock = PGTABLE_LOCK.lock();
+    let _lock = FIXMAP_LOCK.lock();
     let mut acc = FixmapTables::new();
     create_pgd_mapping(
         swapper_pg_dir_phys(),
@@ -570,7 +570,7 @@ pub fn mark_rodata_ro() {
 /// (swapper_pg_dir, read-only everywhere it is mapped) through the fixmap, the other levels
 /// through the linear map; new tables from memblock (the page allocator later).
 ///
-/// Holding one holds [`PGTABLE_LOCK`]: the live tables change, and the fixmap's table slots
+/// Holding one holds [`FIXMAP_LOCK`]: the live tables change, and the fixmap's table slots
 /// are borrowed, by one CPU at a time.
 pub struct SwapperTables {
     // Dropped first: the fixmap slot is cleared while the lock is still held.
@@ -579,9 +579,9 @@ pub struct SwapperTables {
 }
 
 impl SwapperTables {
-    /// Takes [`PGTABLE_LOCK`] (spinning while another CPU holds it).
+    /// Takes [`FIXMAP_LOCK`] (spinning while another CPU holds it).
     pub fn new() -> Self {
-        let lock = PGTABLE_LOCK.lock();
+        let lock = FIXMAP_LOCK.lock();
         Self {
             pgd: FixmapTables::new(),
             _lock: lock,
@@ -595,7 +595,7 @@ impl SwapperTables {
 /// and update_mapping_prot(); it nests inside vmalloc's `VMAP` lock (vunmap runs under
 /// it) and outside the page allocator's locks (new tables come from the buddy). Never
 /// taken by the fault handler.
-static PGTABLE_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+static FIXMAP_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
 impl Default for SwapperTables {
     fn default() -> Self {
