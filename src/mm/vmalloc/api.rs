@@ -49,10 +49,11 @@ pub struct VmallocArch {
     pub prot_device: PgProt,
     /// Linux: __va() — the linear-map address of a physical one.
     pub va: fn(PhysAddr) -> VirtAddr,
-    /// Maps one page at a page-aligned address whose entry is empty (vmap_pages_range).
-    pub vmap_page: fn(u64, PhysAddr, PgProt),
-    /// Linux: ioremap_page_range().
-    pub ioremap_page_range: fn(u64, PhysAddr, u64, PgProt),
+    /// Maps one page at a page-aligned address whose entry is empty (vmap_pages_range);
+    /// false if there was no memory for a page table (Linux: -ENOMEM).
+    pub vmap_page: fn(u64, PhysAddr, PgProt) -> bool,
+    /// Linux: ioremap_page_range(); false if there was no memory for a page table.
+    pub ioremap_page_range: fn(u64, PhysAddr, u64, PgProt) -> bool,
     /// Linux: vunmap_range_noflush() — clears the leaves; the caller flushes.
     pub vunmap_range_noflush: fn(u64, u64),
     /// Linux: flush_tlb_kernel_range().
@@ -206,31 +207,36 @@ fn vmalloc_node_range(
     };
     let pages = pa.page_address(array).as_mut_ptr::<*mut Page>();
     let page_gfp = gfp | __GFP_NOWARN | if nid.is_some() { __GFP_THISNODE } else { 0 };
+    // Linux: __vmalloc_area_node()'s failure path (a warning, then vfree of the area):
+    // unmap and free the first `filled` pages, the array, the area.
+    let undo = |filled: usize, what: &str| {
+        pr_warn!("vmalloc error: size {}, failed to {}", size, what);
+        (arch().vunmap_range_noflush)(vm.addr.0, vm.addr.0 + filled as u64 * PAGE_SIZE);
+        for j in 0..filled {
+            // SAFETY: entries 0..filled were written below.
+            let p = unsafe { *pages.add(j) };
+            pa.__free_pages(NonNull::new(p).expect("page"), 0);
+        }
+        pa.__free_pages(array, array_order);
+        let _ = VMAP.lock().remove_vm_area(vm.addr.0, |_, _| {}, flush);
+    };
     for i in 0..nr {
         let page = match nid {
             Some(n) => pa.alloc_pages_node(n, page_gfp, 0),
             None => pa.alloc_pages(page_gfp, 0),
         };
         let Some(page) = page else {
-            // Linux: "vmalloc error: size %lu, failed to allocate pages" then vfree.
-            pr_warn!("vmalloc error: size {}, failed to allocate pages", size);
-            for j in 0..i {
-                // SAFETY: entries 0..i were filled below.
-                let p = unsafe { *pages.add(j) };
-                (arch().vunmap_range_noflush)(
-                    vm.addr.0 + (j as u64) * PAGE_SIZE,
-                    vm.addr.0 + (j as u64 + 1) * PAGE_SIZE,
-                );
-                pa.__free_pages(NonNull::new(p).expect("page"), 0);
-            }
-            pa.__free_pages(array, array_order);
-            let _ = VMAP.lock().remove_vm_area(vm.addr.0, |_, _| {}, flush);
+            undo(i, "allocate pages");
             return None;
         };
         // SAFETY: the array holds `nr` entries.
         unsafe { pages.add(i).write(page.as_ptr()) };
         let phys = pa.page_to_pfn(page.as_ptr()).phys();
-        (arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
+        if !(arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot) {
+            // No page for a page table (Linux: vmap_pages_range() -ENOMEM).
+            undo(i + 1, "map pages");
+            return None;
+        }
     }
     let mut v = VMAP.lock();
     // SAFETY: `pages` holds `nr` pages we own, kept until vfree.
@@ -330,7 +336,11 @@ pub fn vmap(pages: &[PagePtr], prot: PgProt) -> Option<VirtAddr> {
         .ok()?;
     for (i, p) in pages.iter().enumerate() {
         let phys = pa.page_to_pfn(p.as_ptr()).phys();
-        (arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot);
+        if !(arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot) {
+            // Linux: vmap() of a range it cannot map: vunmap and NULL.
+            vunmap(vm.addr.0);
+            return None;
+        }
     }
     Some(vm.addr)
 }
@@ -363,7 +373,11 @@ pub fn ioremap(phys: PhysAddr, size: u64) -> Option<VirtAddr> {
     if let Some(v) = VMAP.lock().find_vm_area_mut(vm.addr.0) {
         v.phys_addr = base;
     }
-    (arch().ioremap_page_range)(vm.addr.0, base, size, arch().prot_device);
+    if !(arch().ioremap_page_range)(vm.addr.0, base, size, arch().prot_device) {
+        // Linux: ioremap_prot()'s free_vm_area() when ioremap_page_range() fails.
+        vunmap(vm.addr.0);
+        return None;
+    }
     Some(vm.addr + offset)
 }
 
@@ -638,7 +652,11 @@ pub fn vm_map_ram(pages: &[PagePtr], nid: i32) -> Option<VirtAddr> {
     };
     for (i, p) in pages.iter().enumerate() {
         let phys = pa.page_to_pfn(p.as_ptr()).phys();
-        (arch().vmap_page)(addr + i as u64 * PAGE_SIZE, phys, arch().page_kernel);
+        if !(arch().vmap_page)(addr + i as u64 * PAGE_SIZE, phys, arch().page_kernel) {
+            // Linux: vm_map_ram() unmaps what it mapped and returns NULL.
+            vm_unmap_ram(addr, pages.len());
+            return None;
+        }
     }
     Some(VirtAddr(addr))
 }

@@ -10,8 +10,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::pgtable::{
     create_pgd_mapping, flush_tlb_all, flush_tlb_kernel_page, get_entry, set_entry, table_index,
-    Descriptor, PageTable, PgTableAccess, NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS,
-    PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE, PROT_DEVICE_NGNRE, PTRS_PER_TABLE,
+    try_create_pgd_mapping, Descriptor, PageTable, PgTableAccess, PgtableNoMem, NO_BLOCK_MAPPINGS,
+    NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE,
+    PROT_DEVICE_NGNRE, PTRS_PER_TABLE,
 };
 
 use crate::arch::aarch64::fixmap::{
@@ -257,7 +258,7 @@ impl PgTableAccess for FixmapTables {
 
     /// Linux: early_pgtable_alloc() — a page from memblock, zeroed through FIX_PTE (the
     /// walker remaps FIX_PTE before its next use, so borrowing it is safe).
-    fn alloc_table(&mut self) -> PhysAddr {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
         let pa = memblock::memblock_phys_alloc_range(
             PAGE_SIZE,
             PAGE_SIZE,
@@ -270,7 +271,7 @@ impl PgTableAccess for FixmapTables {
         // SAFETY: FIX_PTE now maps the new page, which memblock gave to us alone.
         unsafe { core::ptr::write_bytes(va as *mut u8, 0, PAGE_SIZE as usize) };
         PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
-        pa
+        Some(pa)
     }
 }
 
@@ -612,24 +613,23 @@ impl PgTableAccess for SwapperTables {
         }
     }
 
-    /// Linux: pgd_pgtable_alloc() — a zeroed page: from the buddy once it runs, from
-    /// memblock before.
-    fn alloc_table(&mut self) -> PhysAddr {
+    /// Linux: pgd_pgtable_alloc() — a zeroed page: from the buddy once it runs (None if
+    /// it has none: the vmalloc or ioremap then fails, as Linux's pte_alloc_kernel()
+    /// does), from memblock before (no memory there is fatal, as in Linux).
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
         if let Some(pa) = crate::mm::page_alloc::page_alloc()
             .filter(|_| PGTABLE_FROM_BUDDY.load(Ordering::Acquire))
         {
-            let va = pa
-                .get_zeroed_page(crate::mm::gfp::GFP_KERNEL)
-                .unwrap_or_else(|| panic!("Failed to allocate page table page"));
+            let va = pa.get_zeroed_page(crate::mm::gfp::GFP_KERNEL)?;
             PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
-            return crate::arch::aarch64::memory::__pa(va);
+            return Some(crate::arch::aarch64::memory::__pa(va));
         }
         let mut mb = memblock::MEMBLOCK.lock();
         let p = mb
             .alloc(PAGE_SIZE, PAGE_SIZE)
             .unwrap_or_else(|| panic!("Failed to allocate page table page"));
         PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
-        crate::arch::aarch64::memory::virt_to_phys(p.as_ptr())
+        Some(crate::arch::aarch64::memory::virt_to_phys(p.as_ptr()))
     }
 }
 
@@ -688,9 +688,10 @@ pub fn flush_tlb_kernel_range(start: u64, end: u64) {
 
 /// Linux: vmap_pages_range() for one page — map `pa` at `va` with `prot` at page
 /// granularity, tables from the buddy (the caller flushes nothing: the entry was empty).
-pub fn vmap_page(va: u64, pa: PhysAddr, prot: PgProt) {
+/// Fails if there is no page for a table.
+pub fn vmap_page(va: u64, pa: PhysAddr, prot: PgProt) -> Result<(), PgtableNoMem> {
     let mut acc = SwapperTables::new();
-    create_pgd_mapping(
+    try_create_pgd_mapping(
         swapper_pg_dir_phys(),
         pa,
         va,
@@ -698,13 +699,19 @@ pub fn vmap_page(va: u64, pa: PhysAddr, prot: PgProt) {
         prot,
         NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS,
         &mut acc,
-    );
+    )
 }
 
 /// Linux: ioremap_page_range() — map a physical range with `prot`, blocks where aligned.
-pub fn ioremap_page_range(va: u64, pa: PhysAddr, size: u64, prot: PgProt) {
+/// Fails if there is no page for a table.
+pub fn ioremap_page_range(
+    va: u64,
+    pa: PhysAddr,
+    size: u64,
+    prot: PgProt,
+) -> Result<(), PgtableNoMem> {
     let mut acc = SwapperTables::new();
-    create_pgd_mapping(
+    try_create_pgd_mapping(
         swapper_pg_dir_phys(),
         pa,
         va,
@@ -712,7 +719,7 @@ pub fn ioremap_page_range(va: u64, pa: PhysAddr, size: u64, prot: PgProt) {
         prot,
         NO_CONT_MAPPINGS,
         &mut acc,
-    );
+    )
 }
 
 /// Linux: vmalloc_to_page()'s walk — the physical page mapped at `va`, if any.

@@ -321,9 +321,16 @@ pub const fn addr_end(addr: u64, end: u64, size: u64) -> u64 {
 pub trait PgTableAccess {
     /// A writable pointer to the table page at `pa`, used as a table of `level`.
     fn table(&mut self, level: u32, pa: PhysAddr) -> *mut u64;
-    /// A new, zeroed table page.
-    fn alloc_table(&mut self) -> PhysAddr;
+    /// A new, zeroed table page; None when there is no memory for one (the mapping then
+    /// fails with [`PgtableNoMem`]).
+    fn alloc_table(&mut self) -> Option<PhysAddr>;
 }
+
+/// A mapping could not be completed: no page for a page table (Linux: -ENOMEM from
+/// vmap_pages_range() or ioremap_page_range()). What was mapped before the failure stays
+/// mapped; the caller unmaps its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PgtableNoMem;
 
 /// Linux: pgattr_change_is_safe() — may a live entry change from `old` to `new` without
 /// break-before-make? Only permission bits may change, and only on valid entries.
@@ -372,7 +379,14 @@ struct Mapper<'a> {
 impl Mapper<'_> {
     /// Maps `[addr, end)` → `phys` in the level-`level` table at `table`, split into the
     /// 16-entry runs that may carry the contiguous hint (levels 2 and 3).
-    fn map_level(&mut self, level: u32, table: PhysAddr, mut addr: u64, end: u64, mut phys: u64) {
+    fn map_level(
+        &mut self,
+        level: u32,
+        table: PhysAddr,
+        mut addr: u64,
+        end: u64,
+        mut phys: u64,
+    ) -> Result<(), PgtableNoMem> {
         let entry = 1u64 << level_shift(level);
         let run = if level >= 2 {
             entry * CONT_ENTRIES
@@ -386,10 +400,11 @@ impl Mapper<'_> {
                 && blocks_ok
                 && self.flags & NO_CONT_MAPPINGS == 0
                 && (addr | next | phys) & (run - 1) == 0;
-            self.map_entries(level, table, addr, next, phys, cont);
+            self.map_entries(level, table, addr, next, phys, cont)?;
             phys += next - addr;
             addr = next;
         }
+        Ok(())
     }
 
     fn map_entries(
@@ -400,7 +415,7 @@ impl Mapper<'_> {
         end: u64,
         mut phys: u64,
         cont: bool,
-    ) {
+    ) -> Result<(), PgtableNoMem> {
         let entry = 1u64 << level_shift(level);
         while addr != end {
             let next = addr_end(addr, end, entry);
@@ -434,7 +449,7 @@ impl Mapper<'_> {
                         if level == 1 { "1 GiB" } else { "2 MiB" },
                         addr
                     );
-                    let pa = self.access.alloc_table();
+                    let pa = self.access.alloc_table().ok_or(PgtableNoMem)?;
                     let mut desc = Descriptor::table(pa);
                     if self.flags & NO_EXEC_MAPPINGS != 0 {
                         desc.0 |= TABLE_PXN;
@@ -444,17 +459,19 @@ impl Mapper<'_> {
                     unsafe { set_entry(t, idx, desc) };
                     pa
                 };
-                self.map_level(level + 1, next_table, addr, next, phys);
+                self.map_level(level + 1, next_table, addr, next, phys)?;
             }
             phys += next - addr;
             addr = next;
         }
+        Ok(())
     }
 }
 
 /// Linux: __create_pgd_mapping() — map `[virt, virt + size)` to `phys` with `prot` in the
 /// tables rooted at `pgd`, using the largest blocks and contiguous runs that fit unless
-/// `flags` forbid them.
+/// `flags` forbid them. For mappings that must exist (the kernel, the linear map, the
+/// vmemmap): no memory for a table is fatal, as Linux's pgtable allocators panic.
 pub fn create_pgd_mapping(
     pgd: PhysAddr,
     phys: PhysAddr,
@@ -464,6 +481,22 @@ pub fn create_pgd_mapping(
     flags: u32,
     access: &mut dyn PgTableAccess,
 ) {
+    if try_create_pgd_mapping(pgd, phys, virt, size, prot, flags, access).is_err() {
+        panic!("Failed to allocate page table page");
+    }
+}
+
+/// [`create_pgd_mapping`] for mappings that may fail (vmalloc, ioremap): no memory for a
+/// table is returned to the caller.
+pub fn try_create_pgd_mapping(
+    pgd: PhysAddr,
+    phys: PhysAddr,
+    virt: u64,
+    size: u64,
+    prot: PgProt,
+    flags: u32,
+    access: &mut dyn PgTableAccess,
+) -> Result<(), PgtableNoMem> {
     let phys = phys.as_u64() & !0xfff;
     let addr = virt & !0xfff;
     let end = crate::mm::addr::align_up(virt + size, 4096);
@@ -477,7 +510,7 @@ pub fn create_pgd_mapping(
         prot,
         flags,
     };
-    m.map_level(0, pgd, addr, end, phys);
+    m.map_level(0, pgd, addr, end, phys)
 }
 
 /// The attributes bits that are not the output address, type or valid bits.

@@ -30,7 +30,7 @@ impl PgTableAccess for LinearTables {
         __va(pa).as_mut_ptr()
     }
 
-    fn alloc_table(&mut self) -> PhysAddr {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
         panic!("ptdump never allocates page tables")
     }
 }
