@@ -15,8 +15,9 @@ pub mod slab;
 pub mod slab_common;
 pub mod slub;
 pub mod sparse;
-#[cfg(test)]
-pub(crate) mod testing;
+// Also built, public, for the host benchmarks (benches/, `--features testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod vmalloc;
 pub mod zonelist;
 

@@ -19,5 +19,8 @@ pub mod reserved_mem;
 
 #[cfg(test)]
 mod scan_tests;
-#[cfg(test)]
+// Also built for mm::testing's machines under `--features testing` (the host benchmarks),
+// which use only part of it.
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod test_builder;
