@@ -14,8 +14,8 @@
 //! lock counts; the vCPUs interleave at QEMU's granularity, not the hardware's).
 //!
 //! `vmalloc`+`vfree` on several CPUs at once runs only with `bench.smp_vmalloc`: under
-//! `-icount` it stops making progress today (every vCPU idle, the boot never ends), while
-//! without `-icount` it completes.
+//! `-icount` it stops making progress today (the boot never ends: one vCPU spins on a lock
+//! the other holds; BENCHMARKS.md), while without `-icount` it completes.
 //!
 //! Lines: `bench: NAME cpus=N ops=OPS ns=NS ns/op=X.Y`, then `bench: done`. The QEMU test
 //! below runs every benchmark once, briefly, and checks only that each printed its figure.
