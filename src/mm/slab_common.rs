@@ -800,6 +800,38 @@ pub fn kmem_cache_shrink_all() -> usize {
     n
 }
 
+/// Every cache's `/proc/slabinfo` numbers (Linux: what `slab_show()` reads through
+/// `get_slabinfo()`), newest cache first: `f(name, info)` for each, under `slab_mutex`, so
+/// `f` must not create or destroy caches. Read-only; the tests compare object counts before
+/// and after a workload. Objects in per-CPU slabs count as active, as in Linux: flush first
+/// (`kmem_cache_shrink_all`) for exact numbers.
+pub fn for_each_slabinfo(mut f: impl FnMut(&str, &Slabinfo)) {
+    let slub = the_slub();
+    let _g = slub.slab_mutex.lock();
+    slub.for_each_cache(|s| f(s.name, &slub.get_slabinfo(s)));
+}
+
+/// Pages in the slabs of the cache called `name`, node by node (`out[nid]`; nodes past
+/// `out` are left out), as its `kmem_cache_node` counters have them: Linux's
+/// `/sys/kernel/slab/<name>/slabs` (`N<nid>=` entries) times the pages per slab. Read-only,
+/// for the tests. False if there is no such cache.
+pub fn kmem_cache_node_pages(name: &str, out: &mut [u64]) -> bool {
+    let slub = the_slub();
+    let _g = slub.slab_mutex.lock();
+    let mut found = false;
+    slub.for_each_cache(|s| {
+        if !found && s.name == name {
+            found = true;
+            for (nid, n) in s.nodes() {
+                if let Some(o) = out.get_mut(nid as usize) {
+                    *o = (n.node_nr_slabs().max(0) as u64) << s.oo.oo_order();
+                }
+            }
+        }
+    });
+    found
+}
+
 static SLABINFO_AT_BOOT: core::sync::atomic::AtomicBool =
     core::sync::atomic::AtomicBool::new(false);
 
