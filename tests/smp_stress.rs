@@ -1,0 +1,944 @@
+//! The allocators on every CPU at once, under multi-threaded TCG (each vCPU its own host
+//! thread): `on_each_cpu()` starts a worker on every online CPU that, for a fixed number of
+//! rounds with a per-CPU seeded generator, allocates and frees buddy pages of orders 0..=3
+//! (and now and then 4..=6), kmalloc objects of every kmalloc class and of kmalloc_large
+//! sizes, vmalloc areas of a few pages and vm_map_ram mappings of 1, 2 and 4 pages (from the
+//! per-CPU vmap blocks); each is filled with a pattern tagged by its CPU and sequence number
+//! and checked before it is freed. A quarter of them go to another CPU's mailbox, and that
+//! CPU checks and frees them: frees from a CPU other than the allocating one (the remote
+//! frees of SLUB's `__slab_free`, pages going to another CPU's pageset, vmap blocks dirtied
+//! from elsewhere).
+//!
+//! Before and after, with every cache shrunk (SLUB's `flush_all` + discard), every pageset
+//! drained (`drain_all_pages`) and the lazy vmap areas purged: each zone's NR_FREE_PAGES,
+//! each cache's active and total objects and the set of vmap areas must be exactly what
+//! they were. The cross-call API is checked too: `smp_call_function_single` runs on the
+//! CPU named, `wait` waits and no-wait does not, a call to a busy CPU runs after what it is
+//! busy with, `smp_call_function` skips the caller, and `smp_send_stop(true)` leaves one
+//! CPU online.
+//!
+//! Mirrors Linux's lib/test_vmalloc.c (its per-CPU workers started together, each running
+//! random vmalloc/vfree tests), with what mm/page_alloc.c's `drain_all_pages()` and SLUB's
+//! `flush_all()` make checkable afterwards: nothing leaked, nothing lost.
+#![no_std]
+#![no_main]
+
+use arm64_mm::arch::aarch64::kernel::setup::nr_cpu_ids;
+use arm64_mm::arch::aarch64::kernel::smp::{cpu_online, num_online_cpus, smp_processor_id};
+use arm64_mm::arch::aarch64::kernel::smp_call::{
+    on_each_cpu, smp_call_function, smp_call_function_single, smp_send_stop,
+};
+use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
+use arm64_mm::kernel::ktest;
+use arm64_mm::kernel::params::boot_command_line;
+use arm64_mm::mm::gfp::GFP_KERNEL;
+use arm64_mm::mm::mmzone::NR_FREE_PAGES;
+use arm64_mm::mm::page_alloc::{page_alloc, PagePtr};
+use arm64_mm::mm::slab_common::{
+    for_each_slabinfo, kfree, kmalloc, kmem_cache_node_pages, kmem_cache_shrink_all,
+};
+use arm64_mm::mm::vmalloc::api::{
+    purge_vmap_area_lazy, vfree, vm_map_ram, vm_unmap_ram, vmalloc, vmallocinfo, vmap_stats,
+};
+use arm64_mm::mm::vmalloc::VMAP_BBMAP_BITS;
+use arm64_mm::{check, qemu_test};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+qemu_test!(
+    r#"
+run --smp 2 -m 1G -- -accel tcg,thread=multi
+expect-output smp_stress: 2 CPUs
+expect-output SMP: stopping secondary CPUs
+expect-no-output FAIL
+expect-no-output BUG
+run --smp 4 -m 1G -- -accel tcg,thread=multi
+expect-output smp_stress: 4 CPUs
+expect-output SMP: stopping secondary CPUs
+expect-no-output FAIL
+expect-no-output BUG
+run --smp 4 -m 1G --numa 2 -- -accel tcg,thread=multi
+expect-output smp_stress: 4 CPUs
+expect-output SMP: stopping secondary CPUs
+expect-no-output FAIL
+expect-no-output BUG
+"#
+);
+
+// ---------------------------------------------------------------------------------------------
+// The workload's size and mix.
+
+/// The CPUs this test handles (its static arrays); the runs use 2 and 4.
+const MAX_CPUS: usize = 8;
+/// Rounds per vmap block: each round hands out one vm_map_ram group of 4 pages, so a CPU
+/// uses exactly whole vmap blocks, all of which go back. A run is `smp_stress.blocks=N`
+/// (default 1) blocks' worth of rounds per CPU.
+const ROUNDS_PER_BLOCK: usize = VMAP_BBMAP_BITS as usize / 4;
+/// Objects each CPU keeps alive at a time, per kind (a new one replaces a random slot).
+const SLOTS: usize = 8;
+/// Entries a CPU's mailbox holds; when full, the sender frees the object itself.
+const MAILBOX: usize = 32;
+/// Measured runs after the warm-up run.
+const RUNS: usize = 2;
+/// Switches for the kinds of work (all on: no known bug makes one unusable).
+const DO_PAGES: bool = true;
+const DO_KMALLOC: bool = true;
+const DO_VMALLOC: bool = true;
+const DO_VM_MAP_RAM: bool = true;
+/// Now and then (one round in `MAINT_EVERY` on average) a CPU also runs what Linux runs
+/// concurrently with allocations: drain_all_pages() (its slow path, lru_add_drain_all),
+/// kmem_cache_shrink() (sysfs `shrink`), the lazy vmap purge (the drain_vmap work), and the
+/// readers of /proc/slabinfo, /proc/vmallocinfo and the zone counters.
+const DO_MAINTENANCE: bool = true;
+const MAINT_EVERY: usize = 32;
+
+/// kmalloc sizes: every class (arm64 6.1's smallest is 128, so 8..128 share it) and two
+/// kmalloc_large sizes (above KMALLOC_MAX_CACHE_SIZE, straight from the buddy).
+const KMALLOC_SIZES: [usize; 16] = [
+    8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192, 8200, 12288, 16384,
+];
+/// vm_map_ram groups: each fills 4 pages of a vmap block exactly (vb_alloc rounds to a
+/// power of two and takes blocks front to back), so a CPU's blocks end up all dirty.
+const VM_GROUPS: [&[usize]; 5] = [&[4], &[2, 2], &[1, 1, 2], &[2, 1, 1], &[1, 1, 1, 1]];
+
+// ---------------------------------------------------------------------------------------------
+// Objects, their patterns, the mailboxes.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    None,
+    /// A buddy block: `addr` its linear-map address, `n` its order.
+    Pages,
+    /// A kmalloc object of `n` bytes.
+    Kmalloc,
+    /// A vmalloc area of `n` pages.
+    Vmalloc,
+    /// A vm_map_ram mapping of `n` pages, `pages` the order-0 pages behind it.
+    VmMapRam,
+}
+
+#[derive(Clone, Copy)]
+struct Obj {
+    kind: Kind,
+    addr: usize,
+    n: usize,
+    tag: u64,
+    pages: [usize; 4],
+}
+
+impl Obj {
+    const NONE: Obj = Obj {
+        kind: Kind::None,
+        addr: 0,
+        n: 0,
+        tag: 0,
+        pages: [0; 4],
+    };
+
+    /// Bytes of the object that carry the pattern.
+    fn bytes(&self) -> usize {
+        match self.kind {
+            Kind::None => 0,
+            Kind::Pages => 4096 << self.n,
+            Kind::Kmalloc => self.n,
+            Kind::Vmalloc | Kind::VmMapRam => self.n * 4096,
+        }
+    }
+}
+
+/// The pattern: word `i` (of every 16th, and the last) holds `tag ^ i`.
+fn fill(addr: usize, bytes: usize, tag: u64) {
+    let words = bytes / 8;
+    let p = addr as *mut u64;
+    let mut i = 0;
+    while i < words {
+        // SAFETY: the object is ours and `bytes` long.
+        unsafe { p.add(i).write_volatile(tag ^ i as u64) };
+        i += if words > 64 { 16 } else { 1 };
+    }
+    // SAFETY: as above; the last word.
+    unsafe { p.add(words - 1).write_volatile(tag ^ (words - 1) as u64) };
+}
+
+fn pattern_ok(addr: usize, bytes: usize, tag: u64) -> bool {
+    let words = bytes / 8;
+    let p = addr as *const u64;
+    let mut i = 0;
+    while i < words {
+        // SAFETY: the object is still allocated and `bytes` long.
+        if unsafe { p.add(i).read_volatile() } != tag ^ i as u64 {
+            return false;
+        }
+        i += if words > 64 { 16 } else { 1 };
+    }
+    // SAFETY: as above.
+    unsafe { p.add(words - 1).read_volatile() == tag ^ (words - 1) as u64 }
+}
+
+fn tag_of(cpu: usize, seq: u64) -> u64 {
+    0x5a5a_0000_0000_0000 | (cpu as u64) << 40 | seq
+}
+
+/// The CPU a tag names.
+fn tag_cpu(tag: u64) -> usize {
+    ((tag >> 40) & 0xff) as usize
+}
+
+struct Mailbox {
+    items: [Obj; MAILBOX],
+    n: usize,
+}
+
+/// What every CPU's worker shares (its address is `on_each_cpu`'s `info`).
+struct Shared {
+    /// Per destination CPU (Linux would use a per-CPU llist; a locked array is enough).
+    mailbox: [spin::Mutex<Mailbox>; MAX_CPUS],
+    /// Workers that finished their rounds: a worker drains its mailbox until all have.
+    finished: AtomicUsize,
+    /// Which run (seeds the generators).
+    run: AtomicU64,
+    /// Rounds per CPU.
+    rounds: AtomicUsize,
+    /// Per CPU: operations done, objects freed that another CPU allocated, pattern or tag
+    /// errors, failed allocations.
+    ops: [AtomicU64; MAX_CPUS],
+    remote_frees: [AtomicU64; MAX_CPUS],
+    errors: [AtomicU64; MAX_CPUS],
+    alloc_failures: [AtomicU64; MAX_CPUS],
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const MBOX: spin::Mutex<Mailbox> = spin::Mutex::new(Mailbox {
+    items: [Obj::NONE; MAILBOX],
+    n: 0,
+});
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicU64 = AtomicU64::new(0);
+
+static SHARED: Shared = Shared {
+    mailbox: [MBOX; MAX_CPUS],
+    finished: AtomicUsize::new(0),
+    run: AtomicU64::new(0),
+    rounds: AtomicUsize::new(ROUNDS_PER_BLOCK),
+    ops: [ZERO; MAX_CPUS],
+    remote_frees: [ZERO; MAX_CPUS],
+    errors: [ZERO; MAX_CPUS],
+    alloc_failures: [ZERO; MAX_CPUS],
+};
+
+/// xorshift64* (the same as the host tests' `mm::testing::Rng`, which the kernel does not
+/// build).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn page_ptr(p: usize) -> PagePtr {
+    NonNull::new(p as *mut _).expect("a page")
+}
+
+/// Check `o`'s pattern and free it, on whatever CPU this is.
+fn check_and_free(sh: &Shared, o: &Obj) {
+    let me = smp_processor_id();
+    let pa = page_alloc().expect("buddy");
+    if !pattern_ok(o.addr, o.bytes(), o.tag) {
+        sh.errors[me].fetch_add(1, Ordering::Relaxed);
+        arm64_mm::pr_err!(
+            "smp_stress: CPU{}: {:?} {:#x} ({}) from CPU{} lost its pattern",
+            me,
+            o.kind,
+            o.addr,
+            o.n,
+            tag_cpu(o.tag)
+        );
+    }
+    if tag_cpu(o.tag) != me {
+        sh.remote_frees[me].fetch_add(1, Ordering::Relaxed);
+    }
+    match o.kind {
+        Kind::None => {}
+        Kind::Pages => pa.free_pages(arm64_mm::mm::VirtAddr(o.addr as u64), o.n as u32),
+        // SAFETY: a live kmalloc object, freed once (it left its slot or mailbox).
+        Kind::Kmalloc => unsafe { kfree(o.addr as *const u8) },
+        Kind::Vmalloc => vfree(o.addr as u64),
+        Kind::VmMapRam => {
+            // The pages behind the mapping still hold what was written through it.
+            for (i, &p) in o.pages[..o.n].iter().enumerate() {
+                let va = pa.page_address(page_ptr(p)).as_u64() as usize;
+                // SAFETY: the page is ours; word 0 of page i is word 512*i of the mapping.
+                let w = unsafe { (va as *const u64).read_volatile() };
+                if w != o.tag ^ (512 * i) as u64 {
+                    sh.errors[me].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            vm_unmap_ram(o.addr as u64, o.n);
+            for &p in &o.pages[..o.n] {
+                pa.__free_pages(page_ptr(p), 0);
+            }
+        }
+    }
+    sh.ops[me].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Free what this CPU's mailbox holds.
+fn drain_mailbox(sh: &Shared, cpu: usize) {
+    loop {
+        let o = {
+            let mut m = sh.mailbox[cpu].lock();
+            if m.n == 0 {
+                return;
+            }
+            m.n -= 1;
+            let n = m.n;
+            m.items[n]
+        };
+        check_and_free(sh, &o);
+    }
+}
+
+/// Keep `o` in a random slot (freeing the one there), or, one time in four, post it to
+/// another online CPU.
+fn keep_or_post(sh: &Shared, rng: &mut Rng, slots: &mut [Obj; SLOTS], o: Obj) {
+    let me = smp_processor_id();
+    let n = nr_cpu_ids().min(MAX_CPUS);
+    if rng.below(4) == 0 {
+        let dest = (me + 1 + rng.below(n - 1)) % n;
+        if dest != me && cpu_online(dest) {
+            let mut m = sh.mailbox[dest].lock();
+            if m.n < MAILBOX {
+                let i = m.n;
+                m.items[i] = o;
+                m.n += 1;
+                return;
+            }
+        }
+    }
+    let s = rng.below(SLOTS);
+    let old = core::mem::replace(&mut slots[s], o);
+    if old.kind != Kind::None {
+        check_and_free(sh, &old);
+    }
+}
+
+/// One of the operations Linux runs beside the allocations, on this CPU.
+fn maintenance(sh: &Shared, which: usize) {
+    let me = smp_processor_id();
+    let pa = page_alloc().expect("buddy");
+    match which {
+        0 => pa.drain_all_pages(None),
+        1 => pa.drain_local_pages(None),
+        2 => {
+            kmem_cache_shrink_all();
+        }
+        3 => purge_vmap_area_lazy(),
+        4 => {
+            let mut objs = 0u64;
+            for_each_slabinfo(|_, i| objs += i.num_objs);
+            let (all, _) = pa
+                .zones()
+                .filter(|z| z.populated_zone())
+                .fold((0, 0), |(a, l), z| {
+                    let (za, zl) = pa.zone_pcp_counts(z);
+                    (a + za, l + zl)
+                });
+            if objs == 0 || pa.nr_free_pages() == 0 || all > pa.nr_free_pages() + (1 << 30) {
+                sh.errors[me].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        _ => {
+            let mut lines = 0;
+            vmallocinfo(&mut |_| lines += 1);
+            if vmap_stats().is_err() || lines == 0 {
+                sh.errors[me].fetch_add(1, Ordering::Relaxed);
+                arm64_mm::pr_err!("smp_stress: CPU{}: vmap trees inconsistent", me);
+            }
+        }
+    }
+}
+
+/// The worker every CPU runs (on_each_cpu's function; `info` is `&SHARED`).
+fn worker(info: usize) {
+    // SAFETY: `info` is the address of the static SHARED (kernel_init passes it).
+    let sh = unsafe { &*(info as *const Shared) };
+    let me = smp_processor_id();
+    let pa = page_alloc().expect("buddy");
+    let run = sh.run.load(Ordering::Relaxed);
+    let mut rng =
+        Rng(0x9e37_79b9_7f4a_7c15 ^ (me as u64 + 1) << 32 ^ run.wrapping_mul(0x1234_5679));
+    let mut seq = 0u64;
+    let mut slots = [[Obj::NONE; SLOTS]; 4];
+    let fail = |what: &str, n: usize| {
+        sh.alloc_failures[me].fetch_add(1, Ordering::Relaxed);
+        arm64_mm::pr_err!("smp_stress: CPU{}: {}({}) failed", me, what, n);
+    };
+    for round in 0..sh.rounds.load(Ordering::Relaxed) {
+        if DO_PAGES {
+            let order = if rng.below(16) == 0 {
+                4 + rng.below(3)
+            } else {
+                rng.below(4)
+            };
+            seq += 1;
+            match pa.__get_free_pages(GFP_KERNEL, order as u32) {
+                Some(va) => {
+                    let o = Obj {
+                        kind: Kind::Pages,
+                        addr: va.as_u64() as usize,
+                        n: order,
+                        tag: tag_of(me, seq),
+                        pages: [0; 4],
+                    };
+                    fill(o.addr, o.bytes(), o.tag);
+                    keep_or_post(sh, &mut rng, &mut slots[0], o);
+                }
+                None => fail("__get_free_pages", order),
+            }
+        }
+        if DO_KMALLOC {
+            for _ in 0..2 {
+                let size = KMALLOC_SIZES[rng.below(KMALLOC_SIZES.len())];
+                seq += 1;
+                let p = kmalloc(size, GFP_KERNEL);
+                if p.is_null() {
+                    fail("kmalloc", size);
+                    continue;
+                }
+                let o = Obj {
+                    kind: Kind::Kmalloc,
+                    addr: p as usize,
+                    n: size,
+                    tag: tag_of(me, seq),
+                    pages: [0; 4],
+                };
+                fill(o.addr, o.bytes(), o.tag);
+                keep_or_post(sh, &mut rng, &mut slots[1], o);
+            }
+        }
+        if DO_VMALLOC && round % 4 == me % 4 {
+            let n = 1 + rng.below(4);
+            seq += 1;
+            match vmalloc(n as u64 * 4096) {
+                Some(va) => {
+                    let o = Obj {
+                        kind: Kind::Vmalloc,
+                        addr: va.as_u64() as usize,
+                        n,
+                        tag: tag_of(me, seq),
+                        pages: [0; 4],
+                    };
+                    fill(o.addr, o.bytes(), o.tag);
+                    keep_or_post(sh, &mut rng, &mut slots[2], o);
+                }
+                None => fail("vmalloc", n),
+            }
+        }
+        if DO_VM_MAP_RAM {
+            for &n in VM_GROUPS[rng.below(VM_GROUPS.len())] {
+                seq += 1;
+                let mut pages = [0usize; 4];
+                let mut ptrs = [NonNull::dangling(); 4];
+                let mut got = 0;
+                for i in 0..n {
+                    match pa.alloc_pages(GFP_KERNEL, 0) {
+                        Some(p) => {
+                            pages[i] = p.as_ptr() as usize;
+                            ptrs[i] = p;
+                            got += 1;
+                        }
+                        None => break,
+                    }
+                }
+                let va = if got == n {
+                    vm_map_ram(&ptrs[..n], -1)
+                } else {
+                    None
+                };
+                let Some(va) = va else {
+                    fail("vm_map_ram", n);
+                    for &p in &ptrs[..got] {
+                        pa.__free_pages(p, 0);
+                    }
+                    continue;
+                };
+                let o = Obj {
+                    kind: Kind::VmMapRam,
+                    addr: va.as_u64() as usize,
+                    n,
+                    tag: tag_of(me, seq),
+                    pages,
+                };
+                fill(o.addr, o.bytes(), o.tag);
+                keep_or_post(sh, &mut rng, &mut slots[3], o);
+            }
+        }
+        if DO_MAINTENANCE && rng.below(MAINT_EVERY) == 0 {
+            maintenance(sh, rng.below(6));
+        }
+        drain_mailbox(sh, me);
+    }
+    for o in slots.iter().flatten() {
+        if o.kind != Kind::None {
+            check_and_free(sh, o);
+        }
+    }
+    // Others may still post to this CPU until they all finished their rounds.
+    sh.finished.fetch_add(1, Ordering::AcqRel);
+    while sh.finished.load(Ordering::Acquire) < num_online_cpus() {
+        drain_mailbox(sh, me);
+        core::hint::spin_loop();
+    }
+    drain_mailbox(sh, me);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The state that must come back.
+
+const MAX_ZONES: usize = 32;
+const MAX_CACHES: usize = 128;
+const MAX_NODES: usize = 16;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct CacheCount {
+    name: &'static str,
+    active: u64,
+    total: u64,
+}
+
+struct State {
+    zones: [i64; MAX_ZONES],
+    nr_zones: usize,
+    caches: [CacheCount; MAX_CACHES],
+    nr_caches: usize,
+    /// The vmap area set: busy/free/purge counts and bytes, the largest free block, and an
+    /// FNV-1a hash over vmallocinfo's lines with their number.
+    vmap: [u64; 7],
+    vmap_hash: u64,
+    vmap_lines: usize,
+    tables: u64,
+    /// Each zone's node.
+    zone_node: [i32; MAX_ZONES],
+    /// Pages in the vmap_area cache's slabs, per node.
+    vmap_area_pages: [u64; MAX_NODES],
+}
+
+fn quiesce() {
+    kmem_cache_shrink_all();
+    purge_vmap_area_lazy();
+    // The purge freed vmap_area objects: shrink again, then give back every cached page.
+    kmem_cache_shrink_all();
+    page_alloc().expect("buddy").drain_all_pages(None);
+}
+
+fn snapshot() -> State {
+    quiesce();
+    let pa = page_alloc().expect("buddy");
+    let mut s = State {
+        zones: [0; MAX_ZONES],
+        nr_zones: 0,
+        caches: [CacheCount {
+            name: "",
+            active: 0,
+            total: 0,
+        }; MAX_CACHES],
+        nr_caches: 0,
+        vmap: [0; 7],
+        vmap_hash: 0xcbf2_9ce4_8422_2325,
+        vmap_lines: 0,
+        tables: PAGES_FOR_TABLES.load(Ordering::Relaxed),
+        zone_node: [0; MAX_ZONES],
+        vmap_area_pages: [0; MAX_NODES],
+    };
+    kmem_cache_node_pages("vmap_area", &mut s.vmap_area_pages);
+    for z in pa.zones() {
+        s.zones[s.nr_zones] = z.vm_stat[NR_FREE_PAGES].load(Ordering::Relaxed);
+        s.zone_node[s.nr_zones] = z.node;
+        s.nr_zones += 1;
+    }
+    for_each_slabinfo(|name, info| {
+        if s.nr_caches < MAX_CACHES {
+            // The names are the caches' own 'static names; compare by content.
+            // SAFETY: KmemCache::name is &'static str; the callback only lends it.
+            let name: &'static str = unsafe { &*(name as *const str) };
+            s.caches[s.nr_caches] = CacheCount {
+                name,
+                active: info.active_objs,
+                total: info.num_objs,
+            };
+            s.nr_caches += 1;
+        }
+    });
+    let st = vmap_stats().expect("vmap trees consistent");
+    s.vmap = [
+        st.nr_busy as u64,
+        st.nr_free as u64,
+        st.nr_purge as u64,
+        st.busy_bytes,
+        st.free_bytes,
+        st.purge_bytes,
+        st.largest_free,
+    ];
+    let (mut h, mut n) = (s.vmap_hash, 0);
+    vmallocinfo(&mut |line: &str| {
+        for b in line.bytes().chain(core::iter::once(b'\n')) {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        n += 1;
+    });
+    s.vmap_hash = h;
+    s.vmap_lines = n;
+    s
+}
+
+fn compare(before: &State, after: &State, what: &str) {
+    let pa = page_alloc().expect("buddy");
+    // Two kinds of pages may legitimately differ, and are counted: page-table pages made
+    // for the vmalloc range (they stay, as in Linux; how far up the range a run reaches
+    // depends on how the CPUs interleave), and the vmap_area cache's slabs (the vmap_area
+    // nodes that outlive a run, the free tree's, are re-made as areas split and merge, and
+    // may sit in other slabs, on other nodes, than before). Node by node, the free pages
+    // plus the vmap_area slab pages may only have lost page-table pages, and all of those
+    // together are the page-table pages added: every other page is back on its node.
+    let tables = after.tables as i64 - before.tables as i64;
+    let mut missing = [0i64; MAX_NODES];
+    for (i, z) in pa
+        .zones()
+        .enumerate()
+        .take(before.nr_zones.min(after.nr_zones))
+    {
+        let d = after.zones[i] - before.zones[i];
+        missing[(z.node as usize).min(MAX_NODES - 1)] -= d;
+        if d != 0 {
+            arm64_mm::pr_info!(
+                "smp_stress: node {} zone {}: {} free pages before, {} after",
+                z.node,
+                z.name(),
+                before.zones[i],
+                after.zones[i]
+            );
+        }
+    }
+    let mut slabs = 0i64;
+    for (n, m) in missing.iter_mut().enumerate() {
+        let d = after.vmap_area_pages[n] as i64 - before.vmap_area_pages[n] as i64;
+        *m -= d;
+        slabs += d;
+    }
+    let zones_same = before.nr_zones == after.nr_zones
+        && before.zone_node == after.zone_node
+        && missing.iter().all(|&m| m >= 0)
+        && missing.iter().sum::<i64>() == tables;
+    check!(
+        zones_same,
+        "{}: every zone's free pages are what they were ({} zones, {} free pages; {:+} \
+         page-table pages, {:+} vmap_area slab pages)",
+        what,
+        before.nr_zones,
+        pa.nr_free_pages(),
+        tables,
+        slabs
+    );
+    let mut caches_same = before.nr_caches == after.nr_caches;
+    for (b, a) in before.caches[..before.nr_caches]
+        .iter()
+        .zip(&after.caches[..after.nr_caches])
+    {
+        // Active objects everywhere, and total objects except the vmap_area cache's (above).
+        let same = b.name == a.name
+            && b.active == a.active
+            && (b.total == a.total || b.name == "vmap_area");
+        if !same {
+            caches_same = false;
+            arm64_mm::pr_err!(
+                "smp_stress: {} {}/{} objects before, {} {}/{} after",
+                b.name,
+                b.active,
+                b.total,
+                a.name,
+                a.active,
+                a.total
+            );
+        }
+    }
+    check!(
+        caches_same,
+        "{}: every cache's active objects, and total objects but vmap_area's, are what they \
+         were ({} caches)",
+        what,
+        before.nr_caches
+    );
+    let vmap_same = before.vmap == after.vmap
+        && before.vmap_hash == after.vmap_hash
+        && before.vmap_lines == after.vmap_lines;
+    if !vmap_same {
+        arm64_mm::pr_err!(
+            "smp_stress: vmap busy/free/purge/busy_bytes/free_bytes/purge_bytes/largest {:?} \
+             before, {:?} after; vmallocinfo now:",
+            before.vmap,
+            after.vmap
+        );
+        vmallocinfo(&mut |l: &str| arm64_mm::pr_err!("  {}", l));
+    }
+    check!(
+        vmap_same,
+        "{}: the vmap area set is what it was ({} busy areas, {} free blocks)",
+        what,
+        after.vmap[0],
+        after.vmap[1]
+    );
+}
+
+/// One run of the workload on every CPU, then its mailboxes checked empty.
+fn stress(run: u64) {
+    let sh = &SHARED;
+    sh.run.store(run, Ordering::Relaxed);
+    sh.finished.store(0, Ordering::Relaxed);
+    for c in 0..MAX_CPUS {
+        sh.ops[c].store(0, Ordering::Relaxed);
+        sh.remote_frees[c].store(0, Ordering::Relaxed);
+    }
+    on_each_cpu(worker, sh as *const Shared as usize);
+    let mut left = 0;
+    for c in 0..MAX_CPUS {
+        left += sh.mailbox[c].lock().n;
+        drain_mailbox(sh, c);
+    }
+    check!(
+        left == 0,
+        "run {}: every mailbox was drained by its CPU ({} left)",
+        run,
+        left
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cross-call API.
+
+static RAN_ON: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(usize::MAX) }; MAX_CPUS];
+static SEQ: AtomicU64 = AtomicU64::new(0);
+static ORDER: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static RELEASE: AtomicBool = AtomicBool::new(false);
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+fn record_cpu(slot: usize) {
+    RAN_ON[slot].store(smp_processor_id(), Ordering::Release);
+}
+
+/// Spin for about `n` loop turns (no call is run meanwhile: the CPU is busy).
+fn spin(n: u64) {
+    for _ in 0..n {
+        core::hint::spin_loop();
+    }
+}
+
+/// Busy until RELEASE, recording when it ends.
+fn busy_call(i: usize) {
+    BUSY.store(true, Ordering::Release);
+    while !RELEASE.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    ORDER[i].store(SEQ.fetch_add(1, Ordering::AcqRel) + 1, Ordering::Release);
+}
+
+/// A short call that records its turn.
+fn ordered_call(i: usize) {
+    spin(100_000);
+    ORDER[i].store(SEQ.fetch_add(1, Ordering::AcqRel) + 1, Ordering::Release);
+}
+
+fn wait_until(f: impl Fn() -> bool) -> bool {
+    for _ in 0..200_000_000u64 {
+        if f() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
+}
+
+fn cross_call_tests() {
+    let n = nr_cpu_ids().min(MAX_CPUS);
+    // smp_call_function_single runs on the CPU named (this one too), and with wait it has
+    // run when it returns.
+    let mut all_there = true;
+    for cpu in (0..n).filter(|&c| cpu_online(c)) {
+        RAN_ON[cpu].store(usize::MAX, Ordering::Relaxed);
+        let r = smp_call_function_single(cpu, record_cpu, cpu, true);
+        let seen = RAN_ON[cpu].load(Ordering::Acquire);
+        all_there &= r.is_ok() && seen == cpu;
+        if seen != cpu {
+            arm64_mm::pr_err!("smp_stress: a call to CPU{} ran on CPU{}", cpu, seen);
+        }
+    }
+    check!(
+        all_there,
+        "smp_call_function_single(cpu, wait) ran on each of the {} CPUs before returning",
+        num_online_cpus()
+    );
+    // smp_call_function: every other CPU, not this one.
+    for r in RAN_ON.iter() {
+        r.store(usize::MAX, Ordering::Relaxed);
+    }
+    fn record_self(_: usize) {
+        let me = smp_processor_id();
+        RAN_ON[me].store(me, Ordering::Release);
+    }
+    smp_call_function(record_self, 0, true);
+    let others = (0..n).all(|c| {
+        let seen = RAN_ON[c].load(Ordering::Acquire);
+        if c == smp_processor_id() || !cpu_online(c) {
+            seen == usize::MAX
+        } else {
+            seen == c
+        }
+    });
+    check!(
+        others,
+        "smp_call_function(wait) ran on every other online CPU and not on the caller"
+    );
+    check!(
+        smp_call_function_single(n, record_cpu, 0, true).is_err(),
+        "a call to CPU{} (not possible) is refused",
+        n
+    );
+
+    // Without wait the call returns first; a busy CPU runs the next call after.
+    RELEASE.store(false, Ordering::Relaxed);
+    BUSY.store(false, Ordering::Relaxed);
+    for o in ORDER.iter() {
+        o.store(0, Ordering::Relaxed);
+    }
+    SEQ.store(0, Ordering::Relaxed);
+    let _ = smp_call_function_single(1, busy_call, 0, false);
+    let started = wait_until(|| BUSY.load(Ordering::Acquire));
+    check!(
+        started && ORDER[0].load(Ordering::Acquire) == 0,
+        "smp_call_function_single(1, no wait) returned while CPU1 is still running it"
+    );
+    let _ = smp_call_function_single(1, ordered_call, 1, false);
+    spin(2_000_000);
+    check!(
+        ORDER[1].load(Ordering::Acquire) == 0,
+        "a call to CPU1 while it is busy waits for what it is busy with"
+    );
+    RELEASE.store(true, Ordering::Release);
+    let _ = smp_call_function_single(1, ordered_call, 2, true);
+    let (a, b, c) = (
+        ORDER[0].load(Ordering::Acquire),
+        ORDER[1].load(Ordering::Acquire),
+        ORDER[2].load(Ordering::Acquire),
+    );
+    check!(
+        a == 1 && b == 2 && c == 3,
+        "CPU1 ran its calls in order: busy {}, queued {}, then the waited-for {}",
+        a,
+        b,
+        c
+    );
+    // Two CPUs calling each other with wait (each runs its own slot while it waits).
+    if n >= 3 && cpu_online(2) {
+        fn call_back(to: usize) {
+            let _ = smp_call_function_single(to, record_cpu, to, true);
+        }
+        RAN_ON[0].store(usize::MAX, Ordering::Relaxed);
+        RAN_ON[2].store(usize::MAX, Ordering::Relaxed);
+        // CPU2 calls CPU0 back (with wait) while CPU0 waits for CPU2.
+        let r = smp_call_function_single(2, call_back, 0, true);
+        check!(
+            r.is_ok() && RAN_ON[0].load(Ordering::Acquire) == 0,
+            "CPU0 waiting for CPU2 ran CPU2's call back to CPU0 meanwhile"
+        );
+    }
+}
+
+#[no_mangle]
+pub fn kernel_init() -> ! {
+    let cpus = num_online_cpus();
+    arm64_mm::pr_info!("smp_stress: {} CPUs", cpus);
+    check!(
+        cpus >= 2 && nr_cpu_ids() <= MAX_CPUS,
+        "{} CPUs online ({} possible, the test handles {})",
+        cpus,
+        nr_cpu_ids(),
+        MAX_CPUS
+    );
+    let blocks = boot_command_line()
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("smp_stress.blocks="))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    SHARED
+        .rounds
+        .store(blocks * ROUNDS_PER_BLOCK, Ordering::Relaxed);
+    cross_call_tests();
+
+    // Warm-up: the per-CPU structures, slabs and vmalloc page tables the workload needs
+    // come into being here, so the measured runs must give back exactly what they took.
+    stress(0);
+    let before = snapshot();
+    for run in 1..=RUNS as u64 {
+        stress(run);
+        let after = snapshot();
+        let sh = &SHARED;
+        let online = (0..MAX_CPUS).filter(|&c| cpu_online(c));
+        let idle = online
+            .clone()
+            .filter(|&c| sh.ops[c].load(Ordering::Relaxed) == 0)
+            .count();
+        let ops: u64 = online
+            .clone()
+            .map(|c| sh.ops[c].load(Ordering::Relaxed))
+            .sum();
+        let remote: u64 = online
+            .clone()
+            .map(|c| sh.remote_frees[c].load(Ordering::Relaxed))
+            .sum();
+        let errors: u64 = (0..MAX_CPUS)
+            .map(|c| sh.errors[c].load(Ordering::Relaxed))
+            .sum();
+        let failures: u64 = (0..MAX_CPUS)
+            .map(|c| sh.alloc_failures[c].load(Ordering::Relaxed))
+            .sum();
+        check!(
+            idle == 0 && ops > 0,
+            "run {}: every CPU did work ({} frees in all)",
+            run,
+            ops
+        );
+        check!(
+            remote > 0
+                && online
+                    .clone()
+                    .all(|c| sh.remote_frees[c].load(Ordering::Relaxed) > 0),
+            "run {}: every CPU freed what another allocated ({} cross-CPU frees)",
+            run,
+            remote
+        );
+        check!(
+            errors == 0 && failures == 0,
+            "run {}: every pattern held ({} errors) and every allocation succeeded ({} failed)",
+            run,
+            errors,
+            failures
+        );
+        compare(&before, &after, if run == 1 { "run 1" } else { "run 2" });
+    }
+
+    let left = smp_send_stop(true);
+    check!(
+        left == 0 && num_online_cpus() == 1,
+        "smp_send_stop(true) stopped every other CPU ({} left, {} online)",
+        left,
+        num_online_cpus()
+    );
+    ktest::finish()
+}
