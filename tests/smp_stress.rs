@@ -7,19 +7,31 @@
 //! and checked before it is freed. A quarter of them go to another CPU's mailbox, and that
 //! CPU checks and frees them: frees from a CPU other than the allocating one (the remote
 //! frees of SLUB's `__slab_free`, pages going to another CPU's pageset, vmap blocks dirtied
-//! from elsewhere).
+//! from elsewhere). Beside the allocations, CPUs now and then drain every pageset, shrink
+//! every cache, purge the lazy vmap areas and read slabinfo, vmallocinfo and the zone
+//! counters, as Linux does concurrently.
 //!
-//! Before and after, with every cache shrunk (SLUB's `flush_all` + discard), every pageset
-//! drained (`drain_all_pages`) and the lazy vmap areas purged: each zone's NR_FREE_PAGES,
-//! each cache's active and total objects and the set of vmap areas must be exactly what
-//! they were. The cross-call API is checked too: `smp_call_function_single` runs on the
-//! CPU named, `wait` waits and no-wait does not, a call to a busy CPU runs after what it is
-//! busy with, `smp_call_function` skips the caller, and `smp_send_stop(true)` leaves one
-//! CPU online.
+//! Before and after (one warm-up run, then two measured ones), with every cache shrunk
+//! (SLUB's `flush_all` + discard), every pageset drained (`drain_all_pages`) and the lazy
+//! vmap areas purged: each zone's NR_FREE_PAGES, each cache's active and total objects and
+//! the set of vmap areas must be exactly what they were, save for what is counted and
+//! explained in `compare()` (page tables of the vmalloc range, vmap_area slabs).
+//!
+//! Then memory pressure: every CPU allocates until the allocator refuses even a page, so
+//! the slow path's `drain_all_pages()` runs on all CPUs at once; when all are refused,
+//! held + free + per-CPU pages must be what was free before, and every zone at its min
+//! watermark; each CPU frees another's blocks, and everything is back again.
+//!
+//! The cross-call API is checked too: `smp_call_function_single` runs on the CPU named,
+//! `wait` waits and no-wait does not, a call to a busy CPU runs after what it is busy with,
+//! two CPUs calling each other with `wait` do not deadlock, `smp_call_function` skips the
+//! caller, and `smp_send_stop(true)` leaves one CPU online.
 //!
 //! Mirrors Linux's lib/test_vmalloc.c (its per-CPU workers started together, each running
 //! random vmalloc/vfree tests), with what mm/page_alloc.c's `drain_all_pages()` and SLUB's
 //! `flush_all()` make checkable afterwards: nothing leaked, nothing lost.
+//!
+//! `smp_stress.blocks=N` on the command line makes each run N times longer (for hunting).
 #![no_std]
 #![no_main]
 
@@ -28,10 +40,12 @@ use arm64_mm::arch::aarch64::kernel::smp::{cpu_online, num_online_cpus, smp_proc
 use arm64_mm::arch::aarch64::kernel::smp_call::{
     on_each_cpu, smp_call_function, smp_call_function_single, smp_send_stop,
 };
+use arm64_mm::arch::aarch64::kernel::time::{counter, frequency};
 use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
+use arm64_mm::include::mmzone::MAX_NR_ZONES;
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
-use arm64_mm::mm::gfp::GFP_KERNEL;
+use arm64_mm::mm::gfp::{__GFP_NOWARN, GFP_KERNEL};
 use arm64_mm::mm::mmzone::NR_FREE_PAGES;
 use arm64_mm::mm::page_alloc::{page_alloc, PagePtr};
 use arm64_mm::mm::slab_common::{
@@ -199,6 +213,15 @@ struct Shared {
     run: AtomicU64,
     /// Rounds per CPU.
     rounds: AtomicUsize,
+    /// Memory pressure: each CPU's chain of blocks, its pages, and the CPUs done taking.
+    chain: [AtomicUsize; MAX_CPUS],
+    held: [AtomicU64; MAX_CPUS],
+    exhausted: AtomicUsize,
+    /// Pages free and in per-CPU lists when every CPU was refused (taken by the last).
+    free_at_exhaustion: AtomicU64,
+    pcp_at_exhaustion: AtomicU64,
+    /// Zones whose free pages were above their min watermark (plus reserves) then.
+    zones_not_low: AtomicUsize,
     /// Per CPU: operations done, objects freed that another CPU allocated, pattern or tag
     /// errors, failed allocations.
     ops: [AtomicU64; MAX_CPUS],
@@ -220,6 +243,12 @@ static SHARED: Shared = Shared {
     finished: AtomicUsize::new(0),
     run: AtomicU64::new(0),
     rounds: AtomicUsize::new(ROUNDS_PER_BLOCK),
+    chain: [const { AtomicUsize::new(0) }; MAX_CPUS],
+    held: [ZERO; MAX_CPUS],
+    exhausted: AtomicUsize::new(0),
+    free_at_exhaustion: AtomicU64::new(0),
+    pcp_at_exhaustion: AtomicU64::new(0),
+    zones_not_low: AtomicUsize::new(0),
     ops: [ZERO; MAX_CPUS],
     remote_frees: [ZERO; MAX_CPUS],
     errors: [ZERO; MAX_CPUS],
@@ -497,6 +526,114 @@ fn worker(info: usize) {
         core::hint::spin_loop();
     }
     drain_mailbox(sh, me);
+}
+
+/// Memory pressure (on_each_cpu's function; `info` is `&SHARED`): every CPU takes blocks
+/// of orders 0..=3 until the allocator refuses even a page (a refused order lowers the
+/// largest it asks for), so the slow path — `drain_all_pages()` of every CPU's lists, then
+/// one more try — runs on all CPUs at once, each draining the others' lists while they
+/// use them. Each block carries the link to the next, its order and a tag. When every CPU
+/// is refused, the last one to get there counts what is free; then each CPU checks and
+/// frees the chain of the next CPU (cross-CPU frees into its own pageset).
+fn pressure(info: usize) {
+    // SAFETY: `info` is the address of the static SHARED (kernel_init passes it).
+    let sh = unsafe { &*(info as *const Shared) };
+    let me = smp_processor_id();
+    let pa = page_alloc().expect("buddy");
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (me as u64 + 1) << 24);
+    let (mut head, mut held, mut max_order, mut seq) = (0usize, 0u64, 3usize, 0u64);
+    loop {
+        let order = rng.below(max_order + 1);
+        seq += 1;
+        let Some(va) = pa.__get_free_pages(GFP_KERNEL | __GFP_NOWARN, order as u32) else {
+            if order == 0 {
+                break;
+            }
+            max_order = order - 1;
+            continue;
+        };
+        let p = va.as_u64() as *mut u64;
+        // SAFETY: a fresh block of at least a page, ours.
+        unsafe {
+            p.write_volatile(head as u64);
+            p.add(1).write_volatile(order as u64);
+            p.add(2).write_volatile(tag_of(me, seq));
+            p.add(511).write_volatile(!tag_of(me, seq));
+        }
+        head = p as usize;
+        held += 1 << order;
+    }
+    sh.chain[me].store(head, Ordering::Relaxed);
+    sh.held[me].store(held, Ordering::Relaxed);
+    sh.ops[me].store(seq, Ordering::Relaxed);
+    // The last CPU refused counts what is free: nobody allocates or frees meanwhile.
+    if sh.exhausted.fetch_add(1, Ordering::AcqRel) + 1 == num_online_cpus() {
+        let (mut free, mut pcp, mut not_low) = (0, 0, 0);
+        for z in pa.zones().filter(|z| z.populated_zone()) {
+            let f = z.zone_page_state(NR_FREE_PAGES);
+            free += f;
+            pcp += pa.zone_pcp_counts(z).0;
+            // Refused means below min + the high-atomic reserve + the largest lowmem
+            // reserve (__zone_watermark_ok with ALLOC_WMARK_MIN for an order-0 page).
+            let reserve = (0..MAX_NR_ZONES)
+                .map(|i| z.lowmem_reserve(i))
+                .max()
+                .unwrap_or(0);
+            let limit = z.min_wmark_pages()
+                + z.nr_reserved_highatomic.load(Ordering::Relaxed)
+                + reserve.max(0) as u64;
+            if f > limit {
+                not_low += 1;
+                arm64_mm::pr_err!(
+                    "smp_stress: node {} zone {}: {} pages free when every CPU was refused (min {}, \
+                     limit {})",
+                    z.node,
+                    z.name(),
+                    f,
+                    z.min_wmark_pages(),
+                    limit
+                );
+            }
+        }
+        sh.free_at_exhaustion.store(free, Ordering::Relaxed);
+        sh.pcp_at_exhaustion.store(pcp, Ordering::Relaxed);
+        sh.zones_not_low.store(not_low, Ordering::Relaxed);
+        sh.exhausted.fetch_add(1, Ordering::AcqRel);
+    }
+    while sh.exhausted.load(Ordering::Acquire) <= num_online_cpus() {
+        core::hint::spin_loop();
+    }
+    // Free the next online CPU's chain.
+    let n = nr_cpu_ids().min(MAX_CPUS);
+    let other = (1..=n)
+        .map(|i| (me + i) % n)
+        .find(|&c| cpu_online(c))
+        .unwrap_or(me);
+    let mut p = sh.chain[other].swap(0, Ordering::AcqRel) as *mut u64;
+    while !p.is_null() {
+        // SAFETY: a block of `other`'s chain, which it no longer touches.
+        let (next, order, tag, last) = unsafe {
+            (
+                p.read_volatile() as usize,
+                p.add(1).read_volatile() as usize,
+                p.add(2).read_volatile(),
+                p.add(511).read_volatile(),
+            )
+        };
+        if order > 3 || tag_cpu(tag) != other || last != !tag {
+            sh.errors[me].fetch_add(1, Ordering::Relaxed);
+            arm64_mm::pr_err!(
+                "smp_stress: CPU{}: block {:p} of CPU{} lost its tag",
+                me,
+                p,
+                other
+            );
+            break;
+        }
+        pa.free_pages(arm64_mm::mm::VirtAddr(p as u64), order as u32);
+        sh.remote_frees[me].fetch_add(1, Ordering::Relaxed);
+        p = next as *mut u64;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -932,6 +1069,61 @@ pub fn kernel_init() -> ! {
         );
         compare(&before, &after, if run == 1 { "run 1" } else { "run 2" });
     }
+
+    // Memory pressure: every CPU allocates until refused, all at once.
+    let sh = &SHARED;
+    for c in 0..MAX_CPUS {
+        sh.ops[c].store(0, Ordering::Relaxed);
+        sh.remote_frees[c].store(0, Ordering::Relaxed);
+        sh.held[c].store(0, Ordering::Relaxed);
+    }
+    page_alloc().expect("buddy").drain_all_pages(None);
+    let free0 = page_alloc().expect("buddy").nr_free_pages();
+    let t0 = counter();
+    on_each_cpu(pressure, sh as *const Shared as usize);
+    let ms = (counter() - t0) * 1000 / frequency();
+    let online = || (0..MAX_CPUS).filter(|&c| cpu_online(c));
+    let held: u64 = online().map(|c| sh.held[c].load(Ordering::Relaxed)).sum();
+    let (free, pcp) = (
+        sh.free_at_exhaustion.load(Ordering::Relaxed),
+        sh.pcp_at_exhaustion.load(Ordering::Relaxed),
+    );
+    arm64_mm::pr_info!(
+        "smp_stress: pressure: {} ms, {} pages held, {} free and {} in per-CPU lists at the end",
+        ms,
+        held,
+        free,
+        pcp
+    );
+    check!(
+        online().all(|c| sh.held[c].load(Ordering::Relaxed) > 0),
+        "pressure: every CPU got pages until refused ({} pages in all)",
+        held
+    );
+    check!(
+        held + free + pcp == free0,
+        "pressure: when every CPU was refused, held + free + per-CPU lists = {} + {} + {} = the \
+         {} free before",
+        held,
+        free,
+        pcp,
+        free0
+    );
+    check!(
+        sh.zones_not_low.load(Ordering::Relaxed) == 0,
+        "pressure: no zone was above its min watermark (and reserves) when every CPU was refused"
+    );
+    check!(
+        online().all(|c| sh.remote_frees[c].load(Ordering::Relaxed) > 0)
+            && (0..MAX_CPUS).all(|c| sh.chain[c].load(Ordering::Relaxed) == 0)
+            && (0..MAX_CPUS)
+                .map(|c| sh.errors[c].load(Ordering::Relaxed))
+                .sum::<u64>()
+                == 0,
+        "pressure: each CPU freed another's chain, every block with its tag"
+    );
+    let after = snapshot();
+    compare(&before, &after, "pressure");
 
     let left = smp_send_stop(true);
     check!(
