@@ -2,11 +2,13 @@
 //! thread): `on_each_cpu()` starts a worker on every online CPU that, for a fixed number of
 //! rounds with a per-CPU seeded generator, allocates and frees buddy pages of orders 0..=3
 //! (and now and then 4..=6), kmalloc objects of every kmalloc class and of kmalloc_large
-//! sizes, vmalloc areas of a few pages and vm_map_ram mappings of 1, 2 and 4 pages (from the
-//! per-CPU vmap blocks); each is filled with a pattern tagged by its CPU and sequence number
-//! and checked before it is freed. A quarter of them go to another CPU's mailbox, and that
-//! CPU checks and frees them: frees from a CPU other than the allocating one (the remote
-//! frees of SLUB's `__slab_free`, pages going to another CPU's pageset, vmap blocks dirtied
+//! sizes, vmalloc areas of a few pages, vm_map_ram mappings of 1, 2 and 4 pages (from the
+//! per-CPU vmap blocks), and blocks of Rust's global allocator (heap.rs) with alignments up
+//! to 4096, grown with realloc, some above KMALLOC_MAX_SIZE (vmalloc). Each is filled with
+//! a pattern tagged by its CPU and sequence number and checked before it is freed. A
+//! quarter of them go to another CPU's mailbox, and that CPU checks and frees them: frees
+//! from a CPU other than the allocating one (the remote frees of SLUB's `__slab_free`,
+//! pages going to another CPU's pageset, vmap blocks dirtied
 //! from elsewhere). Beside the allocations, CPUs now and then drain every pageset, shrink
 //! every cache, purge the lazy vmap areas and read slabinfo, vmallocinfo and the zone
 //! counters, as Linux does concurrently.
@@ -34,6 +36,8 @@
 //! `smp_stress.blocks=N` on the command line makes each run N times longer (for hunting).
 #![no_std]
 #![no_main]
+
+extern crate alloc;
 
 use arm64_mm::arch::aarch64::kernel::setup::nr_cpu_ids;
 use arm64_mm::arch::aarch64::kernel::smp::{cpu_online, num_online_cpus, smp_processor_id};
@@ -99,6 +103,7 @@ const DO_PAGES: bool = true;
 const DO_KMALLOC: bool = true;
 const DO_VMALLOC: bool = true;
 const DO_VM_MAP_RAM: bool = true;
+const DO_HEAP: bool = true;
 /// Now and then (one round in `MAINT_EVERY` on average) a CPU also runs what Linux runs
 /// concurrently with allocations: drain_all_pages() (its slow path, lru_add_drain_all),
 /// kmem_cache_shrink() (sysfs `shrink`), the lazy vmap purge (the drain_vmap work), and the
@@ -129,6 +134,9 @@ enum Kind {
     Vmalloc,
     /// A vm_map_ram mapping of `n` pages, `pages` the order-0 pages behind it.
     VmMapRam,
+    /// Rust's global allocator (heap.rs: kmalloc, or vmalloc above KMALLOC_MAX_SIZE): `n`
+    /// bytes aligned to `pages[0]`.
+    Heap,
 }
 
 #[derive(Clone, Copy)]
@@ -154,7 +162,7 @@ impl Obj {
         match self.kind {
             Kind::None => 0,
             Kind::Pages => 4096 << self.n,
-            Kind::Kmalloc => self.n,
+            Kind::Kmalloc | Kind::Heap => self.n,
             Kind::Vmalloc | Kind::VmMapRam => self.n * 4096,
         }
     }
@@ -299,6 +307,8 @@ fn check_and_free(sh: &Shared, o: &Obj) {
         // SAFETY: a live kmalloc object, freed once (it left its slot or mailbox).
         Kind::Kmalloc => unsafe { kfree(o.addr as *const u8) },
         Kind::Vmalloc => vfree(o.addr as u64),
+        // SAFETY: allocated by heap_alloc() with this layout, freed once.
+        Kind::Heap => unsafe { alloc::alloc::dealloc(o.addr as *mut u8, heap_layout(o)) },
         Kind::VmMapRam => {
             // The pages behind the mapping still hold what was written through it.
             for (i, &p) in o.pages[..o.n].iter().enumerate() {
@@ -316,6 +326,65 @@ fn check_and_free(sh: &Shared, o: &Obj) {
         }
     }
     sh.ops[me].fetch_add(1, Ordering::Relaxed);
+}
+
+fn heap_layout(o: &Obj) -> core::alloc::Layout {
+    core::alloc::Layout::from_size_align(o.n, o.pages[0]).expect("a valid layout")
+}
+
+/// A block from Rust's global allocator: `size` bytes (a multiple of 8) aligned to `align`;
+/// half the time allocated smaller first and grown with realloc (krealloc, or a copy when
+/// the alignment or size leaves kmalloc), the first part's pattern checked across it.
+fn heap_alloc(sh: &Shared, rng: &mut Rng, size: usize, align: usize, tag: u64) -> Option<Obj> {
+    let me = smp_processor_id();
+    let mut o = Obj {
+        kind: Kind::Heap,
+        addr: 0,
+        n: size,
+        tag,
+        pages: [align, 0, 0, 0],
+    };
+    if size > 64 && rng.below(2) == 0 {
+        let small = Obj {
+            n: (size / 2) & !7,
+            ..o
+        };
+        // SAFETY: a non-zero size.
+        let p = unsafe { alloc::alloc::alloc(heap_layout(&small)) };
+        if p.is_null() {
+            return None;
+        }
+        fill(p as usize, small.n, tag);
+        // SAFETY: `p` has `small`'s layout; the new size is non-zero.
+        let q = unsafe { alloc::alloc::realloc(p, heap_layout(&small), size) };
+        if q.is_null() {
+            // SAFETY: realloc failed, so `p` is still ours.
+            unsafe { alloc::alloc::dealloc(p, heap_layout(&small)) };
+            return None;
+        }
+        if !pattern_ok(q as usize, small.n, tag) || !(q as usize).is_multiple_of(align) {
+            sh.errors[me].fetch_add(1, Ordering::Relaxed);
+            arm64_mm::pr_err!(
+                "smp_stress: CPU{}: realloc to {} lost the first {}",
+                me,
+                size,
+                small.n
+            );
+        }
+        o.addr = q as usize;
+    } else {
+        // SAFETY: a non-zero size.
+        let p = unsafe { alloc::alloc::alloc(heap_layout(&o)) };
+        if p.is_null() {
+            return None;
+        }
+        if !(p as usize).is_multiple_of(align) {
+            sh.errors[me].fetch_add(1, Ordering::Relaxed);
+        }
+        o.addr = p as usize;
+    }
+    fill(o.addr, o.n, tag);
+    Some(o)
 }
 
 /// Free what this CPU's mailbox holds.
@@ -404,7 +473,7 @@ fn worker(info: usize) {
     let mut rng =
         Rng(0x9e37_79b9_7f4a_7c15 ^ (me as u64 + 1) << 32 ^ run.wrapping_mul(0x1234_5679));
     let mut seq = 0u64;
-    let mut slots = [[Obj::NONE; SLOTS]; 4];
+    let mut slots = [[Obj::NONE; SLOTS]; 5];
     let fail = |what: &str, n: usize| {
         sh.alloc_failures[me].fetch_add(1, Ordering::Relaxed);
         arm64_mm::pr_err!("smp_stress: CPU{}: {}({}) failed", me, what, n);
@@ -507,6 +576,21 @@ fn worker(info: usize) {
                 };
                 fill(o.addr, o.bytes(), o.tag);
                 keep_or_post(sh, &mut rng, &mut slots[3], o);
+            }
+        }
+        if DO_HEAP {
+            // Mostly kmalloc sizes with alignments 8..4096; one round in 128 a block above
+            // KMALLOC_MAX_SIZE (4 MiB), which goes to vmalloc.
+            let size = if rng.below(128) == 0 {
+                (4 << 20) + 8 * rng.below(1 << 16)
+            } else {
+                8 * (1 + rng.below(2048))
+            };
+            let align = 8 << rng.below(10);
+            seq += 1;
+            match heap_alloc(sh, &mut rng, size, align, tag_of(me, seq)) {
+                Some(o) => keep_or_post(sh, &mut rng, &mut slots[4], o),
+                None => fail("alloc", size),
             }
         }
         if DO_MAINTENANCE && rng.below(MAINT_EVERY) == 0 {
@@ -842,7 +926,16 @@ fn stress(run: u64) {
         sh.ops[c].store(0, Ordering::Relaxed);
         sh.remote_frees[c].store(0, Ordering::Relaxed);
     }
+    let t0 = counter();
     on_each_cpu(worker, sh as *const Shared as usize);
+    arm64_mm::pr_info!(
+        "smp_stress: run {}: {} ms, {} frees",
+        run,
+        (counter() - t0) * 1000 / frequency(),
+        (0..MAX_CPUS)
+            .map(|c| sh.ops[c].load(Ordering::Relaxed))
+            .sum::<u64>()
+    );
     let mut left = 0;
     for c in 0..MAX_CPUS {
         left += sh.mailbox[c].lock().n;
