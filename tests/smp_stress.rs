@@ -53,7 +53,7 @@ use arm64_mm::mm::gfp::{__GFP_NOWARN, GFP_KERNEL};
 use arm64_mm::mm::mmzone::NR_FREE_PAGES;
 use arm64_mm::mm::page_alloc::{page_alloc, PagePtr};
 use arm64_mm::mm::slab_common::{
-    for_each_slabinfo, kfree, kmalloc, kmem_cache_node_pages, kmem_cache_shrink_all,
+    for_each_slabinfo, kfree, kmalloc, kmem_cache_node_pages, kmem_cache_shrink_all, slub,
 };
 use arm64_mm::mm::vmalloc::api::{
     purge_vmap_area_lazy, vfree, vm_map_ram, vm_unmap_ram, vmalloc, vmallocinfo, vmap_stats,
@@ -463,6 +463,16 @@ fn maintenance(sh: &Shared, which: usize) {
     }
 }
 
+/// NUMA_NO_NODE three times in four, else a random online node.
+fn pick_node(rng: &mut Rng) -> i32 {
+    let nodes = page_alloc().expect("buddy").nr_online_nodes() as usize;
+    if rng.below(4) == 0 {
+        rng.below(nodes) as i32
+    } else {
+        -1
+    }
+}
+
 /// The worker every CPU runs (on_each_cpu's function; `info` is `&SHARED`).
 fn worker(info: usize) {
     // SAFETY: `info` is the address of the static SHARED (kernel_init passes it).
@@ -486,7 +496,13 @@ fn worker(info: usize) {
                 rng.below(4)
             };
             seq += 1;
-            match pa.__get_free_pages(GFP_KERNEL, order as u32) {
+            // One in four on a node named (this one or another: __alloc_pages' remote
+            // zonelist), the rest on this CPU's node.
+            let nid = pick_node(&mut rng);
+            match pa
+                .alloc_pages_node(nid, GFP_KERNEL, order as u32)
+                .map(|p| pa.page_address(p))
+            {
                 Some(va) => {
                     let o = Obj {
                         kind: Kind::Pages,
@@ -505,7 +521,13 @@ fn worker(info: usize) {
             for _ in 0..2 {
                 let size = KMALLOC_SIZES[rng.below(KMALLOC_SIZES.len())];
                 seq += 1;
-                let p = kmalloc(size, GFP_KERNEL);
+                // kmalloc_node for a named node: SLUB's node_match/deactivate path.
+                let nid = pick_node(&mut rng);
+                let p = if nid < 0 {
+                    kmalloc(size, GFP_KERNEL)
+                } else {
+                    slub().expect("slab").kmalloc_node(size, GFP_KERNEL, nid)
+                };
                 if p.is_null() {
                     fail("kmalloc", size);
                     continue;
