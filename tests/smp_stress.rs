@@ -17,12 +17,15 @@
 //! (SLUB's `flush_all` + discard), every pageset drained (`drain_all_pages`) and the lazy
 //! vmap areas purged: each zone's NR_FREE_PAGES, each cache's active and total objects and
 //! the set of vmap areas must be exactly what they were, save for what is counted and
-//! explained in `compare()` (page tables of the vmalloc range, vmap_area slabs).
+//! explained in `compare()` (page tables of the vmalloc range, vmap_area slabs, the
+//! per-CPU vmap blocks still in use, which must be exactly the ones the CPUs' usage says).
 //!
 //! Then memory pressure: every CPU allocates until the allocator refuses even a page, so
 //! the slow path's `drain_all_pages()` runs on all CPUs at once; when all are refused,
 //! held + free + per-CPU pages must be what was free before, and every zone at its min
-//! watermark; each CPU frees another's blocks, and everything is back again.
+//! watermark; each CPU frees another's blocks, and everything is back again. Last, the
+//! workload once more with all but a few MiB taken (allocations fail here and there, on
+//! every path): patterns hold and everything comes back.
 //!
 //! The cross-call API is checked too: `smp_call_function_single` runs on the CPU named,
 //! `wait` waits and no-wait does not, a call to a busy CPU runs after what it is busy with,
@@ -33,7 +36,7 @@
 //! random vmalloc/vfree tests), with what mm/page_alloc.c's `drain_all_pages()` and SLUB's
 //! `flush_all()` make checkable afterwards: nothing leaked, nothing lost.
 //!
-//! `smp_stress.blocks=N` on the command line makes each run N times longer (for hunting).
+//! `smp_stress.scale=N` on the command line makes each run N times longer (for hunting).
 #![no_std]
 #![no_main]
 
@@ -56,9 +59,10 @@ use arm64_mm::mm::slab_common::{
     for_each_slabinfo, kfree, kmalloc, kmem_cache_node_pages, kmem_cache_shrink_all, slub,
 };
 use arm64_mm::mm::vmalloc::api::{
-    purge_vmap_area_lazy, vfree, vm_map_ram, vm_unmap_ram, vmalloc, vmallocinfo, vmap_stats,
+    nr_vmap_blocks, purge_vmap_area_lazy, vfree, vm_map_ram, vm_unmap_ram, vmalloc, vmallocinfo,
+    vmap_stats,
 };
-use arm64_mm::mm::vmalloc::VMAP_BBMAP_BITS;
+use arm64_mm::mm::vmalloc::{VMAP_BBMAP_BITS, VMAP_BLOCK_SIZE};
 use arm64_mm::{check, qemu_test};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -88,10 +92,10 @@ expect-no-output BUG
 
 /// The CPUs this test handles (its static arrays); the runs use 2 and 4.
 const MAX_CPUS: usize = 8;
-/// Rounds per vmap block: each round hands out one vm_map_ram group of 4 pages, so a CPU
-/// uses exactly whole vmap blocks, all of which go back. A run is `smp_stress.blocks=N`
-/// (default 1) blocks' worth of rounds per CPU.
-const ROUNDS_PER_BLOCK: usize = VMAP_BBMAP_BITS as usize / 4;
+/// Rounds per run, shared out among the CPUs (times `smp_stress.scale=N`, default 1): the
+/// same work on 2 and 4 CPUs. (With more vCPUs than host cores, a vCPU preempted while
+/// holding a spin lock stalls the others: the 4-CPU runs are the slow ones on a busy host.)
+const ROUNDS: usize = 512;
 /// Objects each CPU keeps alive at a time, per kind (a new one replaces a random slot).
 const SLOTS: usize = 8;
 /// Entries a CPU's mailbox holds; when full, the sender frees the object itself.
@@ -116,9 +120,13 @@ const MAINT_EVERY: usize = 32;
 const KMALLOC_SIZES: [usize; 16] = [
     8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192, 8200, 12288, 16384,
 ];
-/// vm_map_ram groups: each fills 4 pages of a vmap block exactly (vb_alloc rounds to a
-/// power of two and takes blocks front to back), so a CPU's blocks end up all dirty.
-const VM_GROUPS: [&[usize]; 5] = [&[4], &[2, 2], &[1, 1, 2], &[2, 1, 1], &[1, 1, 1, 1]];
+/// vm_map_ram sizes in pages. vb_alloc() takes a CPU's block front to back, rounding to a
+/// power of two, and starts a new block when the request does not fit: a CPU asks only
+/// for an `n` that divides what it has used of its blocks so far (`vb_used`), so a request
+/// always fits and no block is left with room behind. So, once everything is unmapped,
+/// exactly the CPUs whose `vb_used` is not a multiple of VMAP_BBMAP_BITS have a live block
+/// (their current one); every other block, all dirty, went back (`compare()` checks it).
+const VM_SIZES: [usize; 4] = [1, 2, 4, 8];
 
 // ---------------------------------------------------------------------------------------------
 // Objects, their patterns, the mailboxes.
@@ -145,7 +153,7 @@ struct Obj {
     addr: usize,
     n: usize,
     tag: u64,
-    pages: [usize; 4],
+    pages: [usize; 8],
 }
 
 impl Obj {
@@ -154,7 +162,7 @@ impl Obj {
         addr: 0,
         n: 0,
         tag: 0,
-        pages: [0; 4],
+        pages: [0; 8],
     };
 
     /// Bytes of the object that carry the pattern.
@@ -221,6 +229,11 @@ struct Shared {
     run: AtomicU64,
     /// Rounds per CPU.
     rounds: AtomicUsize,
+    /// Pages each CPU has taken from its vmap blocks, ever (see VM_SIZES).
+    vb_used: [AtomicU64; MAX_CPUS],
+    /// Memory is nearly gone on purpose: failed allocations are expected (counted, not
+    /// reported).
+    tight: AtomicBool,
     /// Memory pressure: each CPU's chain of blocks, its pages, and the CPUs done taking.
     chain: [AtomicUsize; MAX_CPUS],
     held: [AtomicU64; MAX_CPUS],
@@ -250,7 +263,9 @@ static SHARED: Shared = Shared {
     mailbox: [MBOX; MAX_CPUS],
     finished: AtomicUsize::new(0),
     run: AtomicU64::new(0),
-    rounds: AtomicUsize::new(ROUNDS_PER_BLOCK),
+    rounds: AtomicUsize::new(ROUNDS),
+    vb_used: [ZERO; MAX_CPUS],
+    tight: AtomicBool::new(false),
     chain: [const { AtomicUsize::new(0) }; MAX_CPUS],
     held: [ZERO; MAX_CPUS],
     exhausted: AtomicUsize::new(0),
@@ -342,7 +357,7 @@ fn heap_alloc(sh: &Shared, rng: &mut Rng, size: usize, align: usize, tag: u64) -
         addr: 0,
         n: size,
         tag,
-        pages: [align, 0, 0, 0],
+        pages: [align, 0, 0, 0, 0, 0, 0, 0],
     };
     if size > 64 && rng.below(2) == 0 {
         let small = Obj {
@@ -484,10 +499,15 @@ fn worker(info: usize) {
         Rng(0x9e37_79b9_7f4a_7c15 ^ (me as u64 + 1) << 32 ^ run.wrapping_mul(0x1234_5679));
     let mut seq = 0u64;
     let mut slots = [[Obj::NONE; SLOTS]; 5];
+    let tight = sh.tight.load(Ordering::Relaxed);
     let fail = |what: &str, n: usize| {
         sh.alloc_failures[me].fetch_add(1, Ordering::Relaxed);
-        arm64_mm::pr_err!("smp_stress: CPU{}: {}({}) failed", me, what, n);
+        if !tight {
+            arm64_mm::pr_err!("smp_stress: CPU{}: {}({}) failed", me, what, n);
+        }
     };
+    // Failures are counted (and must not happen unless memory is tight): no warnings.
+    let gfp = GFP_KERNEL | __GFP_NOWARN;
     for round in 0..sh.rounds.load(Ordering::Relaxed) {
         if DO_PAGES {
             let order = if rng.below(16) == 0 {
@@ -500,7 +520,7 @@ fn worker(info: usize) {
             // zonelist), the rest on this CPU's node.
             let nid = pick_node(&mut rng);
             match pa
-                .alloc_pages_node(nid, GFP_KERNEL, order as u32)
+                .alloc_pages_node(nid, gfp, order as u32)
                 .map(|p| pa.page_address(p))
             {
                 Some(va) => {
@@ -509,7 +529,7 @@ fn worker(info: usize) {
                         addr: va.as_u64() as usize,
                         n: order,
                         tag: tag_of(me, seq),
-                        pages: [0; 4],
+                        pages: [0; 8],
                     };
                     fill(o.addr, o.bytes(), o.tag);
                     keep_or_post(sh, &mut rng, &mut slots[0], o);
@@ -524,9 +544,9 @@ fn worker(info: usize) {
                 // kmalloc_node for a named node: SLUB's node_match/deactivate path.
                 let nid = pick_node(&mut rng);
                 let p = if nid < 0 {
-                    kmalloc(size, GFP_KERNEL)
+                    kmalloc(size, gfp)
                 } else {
-                    slub().expect("slab").kmalloc_node(size, GFP_KERNEL, nid)
+                    slub().expect("slab").kmalloc_node(size, gfp, nid)
                 };
                 if p.is_null() {
                     fail("kmalloc", size);
@@ -537,7 +557,7 @@ fn worker(info: usize) {
                     addr: p as usize,
                     n: size,
                     tag: tag_of(me, seq),
-                    pages: [0; 4],
+                    pages: [0; 8],
                 };
                 fill(o.addr, o.bytes(), o.tag);
                 keep_or_post(sh, &mut rng, &mut slots[1], o);
@@ -553,7 +573,7 @@ fn worker(info: usize) {
                         addr: va.as_u64() as usize,
                         n,
                         tag: tag_of(me, seq),
-                        pages: [0; 4],
+                        pages: [0; 8],
                     };
                     fill(o.addr, o.bytes(), o.tag);
                     keep_or_post(sh, &mut rng, &mut slots[2], o);
@@ -561,34 +581,35 @@ fn worker(info: usize) {
                 None => fail("vmalloc", n),
             }
         }
-        if DO_VM_MAP_RAM {
-            for &n in VM_GROUPS[rng.below(VM_GROUPS.len())] {
-                seq += 1;
-                let mut pages = [0usize; 4];
-                let mut ptrs = [NonNull::dangling(); 4];
-                let mut got = 0;
-                for i in 0..n {
-                    match pa.alloc_pages(GFP_KERNEL, 0) {
-                        Some(p) => {
-                            pages[i] = p.as_ptr() as usize;
-                            ptrs[i] = p;
-                            got += 1;
-                        }
-                        None => break,
+        // Every page mapped or unmapped costs two broadcast TLB invalidations today (arch's
+        // SwapperTables borrows the FIX_PGD fixmap slot for each walk and gives it back),
+        // and under multi-threaded TCG each stops every vCPU: the vmalloc family runs in a
+        // share of the rounds only, or the 4-CPU runs would take tens of seconds.
+        if DO_VM_MAP_RAM && round % 2 == 1 {
+            let used = sh.vb_used[me].load(Ordering::Relaxed) as usize;
+            let fits = VM_SIZES.iter().filter(|&&n| used.is_multiple_of(n)).count();
+            let n = VM_SIZES[rng.below(fits)];
+            seq += 1;
+            let mut pages = [0usize; 8];
+            let mut ptrs = [NonNull::dangling(); 8];
+            let mut got = 0;
+            for i in 0..n {
+                match pa.alloc_pages(gfp, 0) {
+                    Some(p) => {
+                        pages[i] = p.as_ptr() as usize;
+                        ptrs[i] = p;
+                        got += 1;
                     }
+                    None => break,
                 }
-                let va = if got == n {
-                    vm_map_ram(&ptrs[..n], -1)
-                } else {
-                    None
-                };
-                let Some(va) = va else {
-                    fail("vm_map_ram", n);
-                    for &p in &ptrs[..got] {
-                        pa.__free_pages(p, 0);
-                    }
-                    continue;
-                };
+            }
+            let va = if got == n {
+                vm_map_ram(&ptrs[..n], -1)
+            } else {
+                None
+            };
+            if let Some(va) = va {
+                sh.vb_used[me].fetch_add(n as u64, Ordering::Relaxed);
                 let o = Obj {
                     kind: Kind::VmMapRam,
                     addr: va.as_u64() as usize,
@@ -598,12 +619,18 @@ fn worker(info: usize) {
                 };
                 fill(o.addr, o.bytes(), o.tag);
                 keep_or_post(sh, &mut rng, &mut slots[3], o);
+            } else {
+                fail("vm_map_ram", n);
+                for &p in &ptrs[..got] {
+                    pa.__free_pages(p, 0);
+                }
             }
         }
         if DO_HEAP {
-            // Mostly kmalloc sizes with alignments 8..4096; one round in 128 a block above
-            // KMALLOC_MAX_SIZE (4 MiB), which goes to vmalloc.
-            let size = if rng.below(128) == 0 {
+            // Mostly kmalloc sizes with alignments 8..4096; once a run (on one CPU, half way)
+            // a block above KMALLOC_MAX_SIZE (4 MiB), which goes to vmalloc.
+            let rounds = sh.rounds.load(Ordering::Relaxed);
+            let size = if round == rounds / 2 && me as u64 == run % num_online_cpus() as u64 {
                 (4 << 20) + 8 * rng.below(1 << 16)
             } else {
                 8 * (1 + rng.below(2048))
@@ -761,11 +788,16 @@ struct State {
     nr_zones: usize,
     caches: [CacheCount; MAX_CACHES],
     nr_caches: usize,
-    /// The vmap area set: busy/free/purge counts and bytes, the largest free block, and an
-    /// FNV-1a hash over vmallocinfo's lines with their number.
+    /// The vmap area set: busy/free/purge counts and bytes, the largest free block; an
+    /// FNV-1a hash over vmallocinfo's lines but the vmap blocks' (`vm_map_ram`), with their
+    /// number; the vmap blocks (vmallocinfo's and nr_vmap_blocks()'s count), and how many
+    /// there must be (CPUs whose last block has room, by `vb_used`).
     vmap: [u64; 7],
     vmap_hash: u64,
     vmap_lines: usize,
+    block_lines: usize,
+    blocks: usize,
+    blocks_expected: usize,
     tables: u64,
     /// Each zone's node.
     zone_node: [i32; MAX_ZONES],
@@ -796,6 +828,15 @@ fn snapshot() -> State {
         vmap: [0; 7],
         vmap_hash: 0xcbf2_9ce4_8422_2325,
         vmap_lines: 0,
+        block_lines: 0,
+        blocks: nr_vmap_blocks(),
+        blocks_expected: (0..MAX_CPUS)
+            .filter(|&c| {
+                !SHARED.vb_used[c]
+                    .load(Ordering::Relaxed)
+                    .is_multiple_of(VMAP_BBMAP_BITS)
+            })
+            .count(),
         tables: PAGES_FOR_TABLES.load(Ordering::Relaxed),
         zone_node: [0; MAX_ZONES],
         vmap_area_pages: [0; MAX_NODES],
@@ -829,8 +870,12 @@ fn snapshot() -> State {
         st.purge_bytes,
         st.largest_free,
     ];
-    let (mut h, mut n) = (s.vmap_hash, 0);
+    let (mut h, mut n, mut blocks) = (s.vmap_hash, 0, 0);
     vmallocinfo(&mut |line: &str| {
+        if line.ends_with(" vm_map_ram") {
+            blocks += 1;
+            return;
+        }
         for b in line.bytes().chain(core::iter::once(b'\n')) {
             h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
         }
@@ -838,6 +883,7 @@ fn snapshot() -> State {
     });
     s.vmap_hash = h;
     s.vmap_lines = n;
+    s.block_lines = blocks;
     s
 }
 
@@ -896,8 +942,7 @@ fn compare(before: &State, after: &State, what: &str) {
     {
         // Active objects everywhere, and total objects except the vmap_area cache's (above).
         let same = b.name == a.name
-            && b.active == a.active
-            && (b.total == a.total || b.name == "vmap_area");
+            && (b.name == "vmap_area" || (b.active == a.active && b.total == a.total));
         if !same {
             caches_same = false;
             arm64_mm::pr_err!(
@@ -913,29 +958,66 @@ fn compare(before: &State, after: &State, what: &str) {
     }
     check!(
         caches_same,
-        "{}: every cache's active objects, and total objects but vmap_area's, are what they \
-         were ({} caches)",
+        "{}: every cache's active and total objects (vmap_area's below) are what they were \
+         ({} caches)",
         what,
         before.nr_caches
     );
-    let vmap_same = before.vmap == after.vmap
+    // The vmap space. Live vmap blocks may differ (a CPU's current block, with room, stays
+    // as in Linux), but exactly as `vb_used` says; each is one busy area of
+    // VMAP_BLOCK_SIZE taken from the free space (which they may split: the free areas'
+    // number and the largest may differ). Every other area must be what it was, nothing
+    // waits to be purged, and the vmap_area objects in use are the areas' nodes plus what
+    // there was besides before.
+    let blocks_ok = |s: &State| s.blocks == s.blocks_expected && s.block_lines == s.blocks;
+    let db = after.blocks as i64 - before.blocks as i64;
+    let [busy0, _, purge0, busy_bytes0, free_bytes0, purge_bytes0, _] =
+        before.vmap.map(|x| x as i64);
+    let [busy1, _, purge1, busy_bytes1, free_bytes1, purge_bytes1, _] =
+        after.vmap.map(|x| x as i64);
+    let nodes = |s: &State| (s.vmap[0] + s.vmap[1] + s.vmap[2]) as i64;
+    let va_active = |s: &State| {
+        s.caches[..s.nr_caches]
+            .iter()
+            .find(|c| c.name == "vmap_area")
+            .map_or(-1, |c| c.active as i64)
+    };
+    let vmap_same = blocks_ok(before)
+        && blocks_ok(after)
         && before.vmap_hash == after.vmap_hash
-        && before.vmap_lines == after.vmap_lines;
+        && before.vmap_lines == after.vmap_lines
+        && busy1 == busy0 + db
+        && busy_bytes1 == busy_bytes0 + db * VMAP_BLOCK_SIZE as i64
+        && free_bytes1 == free_bytes0 - db * VMAP_BLOCK_SIZE as i64
+        && purge0 == 0
+        && purge1 == 0
+        && purge_bytes0 == 0
+        && purge_bytes1 == 0
+        && va_active(after) - nodes(after) == va_active(before) - nodes(before);
     if !vmap_same {
         arm64_mm::pr_err!(
             "smp_stress: vmap busy/free/purge/busy_bytes/free_bytes/purge_bytes/largest {:?} \
-             before, {:?} after; vmallocinfo now:",
+             before, {:?} after; vmap blocks {} ({} expected) before, {} ({} expected) after; \
+             vmap_area objects in use {} before, {} after; vmallocinfo now:",
             before.vmap,
-            after.vmap
+            after.vmap,
+            before.blocks,
+            before.blocks_expected,
+            after.blocks,
+            after.blocks_expected,
+            va_active(before),
+            va_active(after)
         );
         vmallocinfo(&mut |l: &str| arm64_mm::pr_err!("  {}", l));
     }
     check!(
         vmap_same,
-        "{}: the vmap area set is what it was ({} busy areas, {} free blocks)",
+        "{}: the vmap area set is what it was ({} busy areas, {} of them vmap blocks as \
+         expected, {:+})",
         what,
         after.vmap[0],
-        after.vmap[1]
+        after.blocks,
+        db
     );
 }
 
@@ -1111,6 +1193,81 @@ fn cross_call_tests() {
     }
 }
 
+/// Pages the hog leaves free above the zones' min watermarks in [`tight_memory`].
+const TIGHT_SLACK: u64 = 1024;
+
+/// The workload again with memory nearly gone: CPU 0 takes all but [`TIGHT_SLACK`] pages
+/// above the min watermarks, then every CPU runs the worker, so allocations fail here and
+/// there — SLUB's new_slab failing under a CPU's lock, partial vmalloc failures unwinding,
+/// the slow path draining the other CPUs' lists — while the others go on. What failed
+/// is counted; patterns must hold, and once the hog lets go everything must be back.
+fn tight_memory(before: &State) {
+    let sh = &SHARED;
+    let pa = page_alloc().expect("buddy");
+    pa.drain_all_pages(None);
+    let min: u64 = pa.zones().map(|z| z.min_wmark_pages()).sum();
+    let (mut head, mut hog, mut order) = (0usize, 0u64, 9u32);
+    while pa.nr_free_pages() > min + TIGHT_SLACK {
+        let room = pa.nr_free_pages() - min - TIGHT_SLACK;
+        while order > 0 && (1u64 << order) > room {
+            order -= 1;
+        }
+        let Some(va) = pa.__get_free_pages(GFP_KERNEL | __GFP_NOWARN, order) else {
+            if order == 0 {
+                break;
+            }
+            order -= 1;
+            continue;
+        };
+        let p = va.as_u64() as *mut u64;
+        // SAFETY: a fresh block, ours: its first words link the chain.
+        unsafe {
+            p.write_volatile(head as u64);
+            p.add(1).write_volatile(order as u64);
+        }
+        head = p as usize;
+        hog += 1 << order;
+    }
+    arm64_mm::pr_info!(
+        "smp_stress: tight: {} pages taken, {} free (min watermarks {})",
+        hog,
+        pa.nr_free_pages(),
+        min
+    );
+    for c in 0..MAX_CPUS {
+        sh.alloc_failures[c].store(0, Ordering::Relaxed);
+        sh.errors[c].store(0, Ordering::Relaxed);
+    }
+    sh.tight.store(true, Ordering::Relaxed);
+    stress(10);
+    sh.tight.store(false, Ordering::Relaxed);
+    let failures: u64 = (0..MAX_CPUS)
+        .map(|c| sh.alloc_failures[c].load(Ordering::Relaxed))
+        .sum();
+    let errors: u64 = (0..MAX_CPUS)
+        .map(|c| sh.errors[c].load(Ordering::Relaxed))
+        .sum();
+    let ops: u64 = (0..MAX_CPUS)
+        .map(|c| sh.ops[c].load(Ordering::Relaxed))
+        .sum();
+    while head != 0 {
+        let p = head as *mut u64;
+        // SAFETY: a block of the chain built above.
+        let (next, order) = unsafe { (p.read_volatile() as usize, p.add(1).read_volatile()) };
+        pa.free_pages(arm64_mm::mm::VirtAddr(p as u64), order as u32);
+        head = next;
+    }
+    check!(
+        errors == 0 && ops > 0,
+        "tight: every pattern held ({} errors, {} frees, {} allocations refused)",
+        errors,
+        ops,
+        failures
+    );
+    let after = snapshot();
+    compare(before, &after, "tight");
+}
+
 #[no_mangle]
 pub fn kernel_init() -> ! {
     let cpus = num_online_cpus();
@@ -1122,15 +1279,15 @@ pub fn kernel_init() -> ! {
         nr_cpu_ids(),
         MAX_CPUS
     );
-    let blocks = boot_command_line()
+    let scale = boot_command_line()
         .split_whitespace()
-        .find_map(|a| a.strip_prefix("smp_stress.blocks="))
+        .find_map(|a| a.strip_prefix("smp_stress.scale="))
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
     SHARED
         .rounds
-        .store(blocks * ROUNDS_PER_BLOCK, Ordering::Relaxed);
+        .store(scale * ROUNDS / cpus.max(1), Ordering::Relaxed);
     cross_call_tests();
 
     // Warm-up: the per-CPU structures, slabs and vmalloc page tables the workload needs
@@ -1239,6 +1396,8 @@ pub fn kernel_init() -> ! {
     );
     let after = snapshot();
     compare(&before, &after, "pressure");
+
+    tight_memory(&before);
 
     let left = smp_send_stop(true);
     check!(
