@@ -115,7 +115,7 @@ const DO_HEAP: bool = true;
 const DO_MAINTENANCE: bool = true;
 const MAINT_EVERY: usize = 32;
 
-/// kmalloc sizes: every class (arm64 6.1's smallest is 128, so 8..128 share it) and two
+/// kmalloc sizes: every class (arm64 6.1's smallest is 128, so 8..128 share it) and three
 /// kmalloc_large sizes (above KMALLOC_MAX_CACHE_SIZE, straight from the buddy).
 const KMALLOC_SIZES: [usize; 16] = [
     8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192, 8200, 12288, 16384,
