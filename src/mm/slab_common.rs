@@ -780,23 +780,21 @@ pub fn kmem_cache_init(
 
 /// Linux: kmem_cache_shrink() over every cache (what `echo 1 > /sys/kernel/slab/*/shrink`
 /// does): every empty slab back to the page allocator. Returns the caches shrunk.
+///
+/// Lock: `slab_mutex`, held across the whole walk, as Linux's
+/// slab_mem_going_offline_callback() holds it around its flush_all + shrink of every
+/// cache: kmem_cache_destroy() takes it too, so no cache can be freed while it is being
+/// shrunk. (Collecting the list under the mutex and shrinking after dropping it let another
+/// CPU destroy a cache in between, and the shrink then walked freed memory.) The shrink
+/// takes only the locks below `slab_mutex` (flush_lock, the CPU, list and slab locks).
 pub fn kmem_cache_shrink_all() -> usize {
     let slub = the_slub();
-    let mut caches = [core::ptr::null::<KmemCache>(); 256];
+    let _g = slub.slab_mutex.lock();
     let mut n = 0;
-    {
-        let _g = slub.slab_mutex.lock();
-        slub.for_each_cache(|s| {
-            if n < caches.len() {
-                caches[n] = s;
-                n += 1;
-            }
-        });
-    }
-    for &s in &caches[..n] {
-        // SAFETY: caches are never destroyed while this runs (single CPU, no destroy here).
-        slub.kmem_cache_shrink(unsafe { &*s });
-    }
+    slub.for_each_cache(|s| {
+        slub.kmem_cache_shrink(s);
+        n += 1;
+    });
     n
 }
 
