@@ -23,10 +23,13 @@
 //! Then memory pressure: every CPU allocates until the allocator refuses even a page, so
 //! the slow path's `drain_all_pages()` runs on all CPUs at once; when all are refused,
 //! held + free + per-CPU pages must be what was free before, and every zone at its min
-//! watermark; each CPU frees another's blocks, and everything is back again. Last, the
-//! workload once more with all but a few MiB taken (allocations fail here and there; the
-//! vmalloc family stays out, see [`TIGHT_VMALLOC`]): patterns hold and everything comes
-//! back.
+//! watermark; each CPU frees another's blocks, and everything is back again. Then cache
+//! churn: even CPUs create, use and destroy caches while odd ones shrink every cache
+//! (found two SLUB races: flush_all() without Linux's flush_lock, kmem_cache_shrink_all()
+//! shrinking outside slab_mutex; create/destroy also runs now and then in the workload's
+//! maintenance). Last, the workload once more with all but a few MiB taken (allocations
+//! fail here and there; the vmalloc family stays out, see [`TIGHT_VMALLOC`]): patterns
+//! hold and everything comes back.
 //!
 //! The cross-call API is checked too: `smp_call_function_single` runs on the CPU named,
 //! `wait` waits and no-wait does not, a call to a busy CPU runs after what it is busy with,
@@ -57,7 +60,8 @@ use arm64_mm::mm::gfp::{__GFP_NOWARN, GFP_KERNEL};
 use arm64_mm::mm::mmzone::NR_FREE_PAGES;
 use arm64_mm::mm::page_alloc::{page_alloc, PagePtr};
 use arm64_mm::mm::slab_common::{
-    for_each_slabinfo, kfree, kmalloc, kmem_cache_node_pages, kmem_cache_shrink_all, slub,
+    for_each_slabinfo, kfree, kmalloc, kmem_cache_alloc, kmem_cache_create, kmem_cache_destroy,
+    kmem_cache_free, kmem_cache_node_pages, kmem_cache_shrink_all, slub,
 };
 use arm64_mm::mm::vmalloc::api::{
     nr_vmap_blocks, purge_vmap_area_lazy, vfree, vm_map_ram, vm_unmap_ram, vmalloc, vmallocinfo,
@@ -450,6 +454,60 @@ fn keep_or_post(sh: &Shared, rng: &mut Rng, slots: &mut [Obj; SLOTS], o: Obj) {
     }
 }
 
+/// A constructor that marks each new object (and so makes its cache unmergeable).
+fn cache_ctor(p: *mut u8) {
+    // SAFETY: SLUB calls the constructor on a fresh object of the cache's size (200).
+    unsafe { core::ptr::write_bytes(p, 0xc7, 200) };
+}
+
+/// A module's life, as Linux sees it while the rest runs: kmem_cache_create() of a cache of
+/// its own, objects from it, kmem_cache_destroy() — beside other CPUs' allocations and
+/// kmem_cache_shrink_all().
+fn cache_lifetime(sh: &Shared, me: usize) {
+    let Some(c) = kmem_cache_create("smp_stress", 200, 8, 0, Some(cache_ctor)) else {
+        sh.errors[me].fetch_add(1, Ordering::Relaxed);
+        arm64_mm::pr_err!("smp_stress: CPU{}: kmem_cache_create failed", me);
+        return;
+    };
+    let mut objs = [core::ptr::null_mut::<u8>(); 24];
+    for o in objs.iter_mut() {
+        *o = kmem_cache_alloc(c, GFP_KERNEL | __GFP_NOWARN);
+        // SAFETY: a fresh object of 200 bytes (when not null).
+        if !o.is_null()
+            && unsafe { core::slice::from_raw_parts(*o, 200) }
+                .iter()
+                .any(|&b| b != 0xc7)
+        {
+            sh.errors[me].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    for &o in objs.iter().filter(|o| !o.is_null()) {
+        // SAFETY: allocated from `c` above, freed once.
+        unsafe { kmem_cache_free(c, o) };
+    }
+    // SAFETY: the one reference, taken above; every object went back.
+    unsafe { kmem_cache_destroy(c) };
+}
+
+/// Cache churn (on_each_cpu's function): even CPUs create, use and destroy caches while odd
+/// ones run kmem_cache_shrink_all() over the cache list, `CHURN` times each.
+fn churn(info: usize) {
+    // SAFETY: `info` is the address of the static SHARED (kernel_init passes it).
+    let sh = unsafe { &*(info as *const Shared) };
+    let me = smp_processor_id();
+    for _ in 0..CHURN {
+        if me.is_multiple_of(2) {
+            cache_lifetime(sh, me);
+        } else {
+            kmem_cache_shrink_all();
+        }
+        sh.ops[me].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Rounds of [`churn`] per CPU.
+const CHURN: usize = 64;
+
 /// One of the operations Linux runs beside the allocations, on this CPU.
 fn maintenance(sh: &Shared, which: usize) {
     let me = smp_processor_id();
@@ -461,6 +519,7 @@ fn maintenance(sh: &Shared, which: usize) {
             kmem_cache_shrink_all();
         }
         3 => purge_vmap_area_lazy(),
+        6 => cache_lifetime(sh, me),
         4 => {
             let mut objs = 0u64;
             for_each_slabinfo(|_, i| objs += i.num_objs);
@@ -654,7 +713,7 @@ fn worker(info: usize) {
             }
         }
         if DO_MAINTENANCE && rng.below(MAINT_EVERY) == 0 {
-            maintenance(sh, rng.below(6));
+            maintenance(sh, rng.below(7));
         }
         drain_mailbox(sh, me);
     }
@@ -1408,6 +1467,30 @@ pub fn kernel_init() -> ! {
     );
     let after = snapshot();
     compare(&before, &after, "pressure");
+
+    // Caches created and destroyed while others shrink every cache.
+    for c in 0..MAX_CPUS {
+        sh.ops[c].store(0, Ordering::Relaxed);
+        sh.errors[c].store(0, Ordering::Relaxed);
+    }
+    let t0 = counter();
+    on_each_cpu(churn, sh as *const Shared as usize);
+    arm64_mm::pr_info!(
+        "smp_stress: churn: {} ms",
+        (counter() - t0) * 1000 / frequency()
+    );
+    check!(
+        online().all(|c| sh.ops[c].load(Ordering::Relaxed) == CHURN as u64)
+            && (0..MAX_CPUS)
+                .map(|c| sh.errors[c].load(Ordering::Relaxed))
+                .sum::<u64>()
+                == 0,
+        "churn: {} caches created, used and destroyed per even CPU while the odd ones shrank \
+         every cache as often",
+        CHURN
+    );
+    let after = snapshot();
+    compare(&before, &after, "churn");
 
     tight_memory(&before);
 
