@@ -408,8 +408,12 @@ fn map_memblock(
 }
 
 /// Linux: map_mem() — the linear map of every memblock memory region except NOMAP ones.
-/// The kernel's text and rodata are marked NOMAP first, so the loop makes no writable
-/// alias of them, and then mapped read-only and non-executable on their own.
+/// The kernel's text and rodata are left out of the loop, so it makes no writable alias of
+/// them, and then mapped read-only and non-executable on their own. (Linux marks them
+/// NOMAP for the loop; that splits a memblock region, which fails when the array is full
+/// and cannot grow yet — a tree with hundreds of memory ranges — and the loop would then
+/// map the kernel with a block that the read-only mapping cannot split. Subtracting the
+/// range here needs no memblock change.)
 fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
     let (stext, init_begin) = (sections::_stext(), sections::__init_begin());
     let kernel_start = kimg_to_phys(VirtAddr(stext));
@@ -420,16 +424,19 @@ fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
     if RODATA_FULL.load(Ordering::Relaxed) || crash_mem_map() {
         flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
     }
-    let _ = memblock::memblock_mark_nomap(kernel_start, kernel_end - kernel_start);
-    // The walker allocates from memblock, so collect the ranges before mapping them.
-    let mut ranges = [(PhysAddr(0), PhysAddr(0)); memblock::INIT_MEMBLOCK_REGIONS];
+    // The walker allocates from memblock, so collect the ranges before mapping them: each
+    // memory region, less the kernel's text and rodata (at most two pieces per region).
+    let mut ranges = [(PhysAddr(0), PhysAddr(0)); memblock::INIT_MEMBLOCK_REGIONS + 1];
     let mut n = 0;
     for (start, end, _) in memblock::MEMBLOCK.lock().mem_ranges() {
-        if n == ranges.len() {
-            panic!("map_mem: more than {} memory ranges", ranges.len());
+        let pieces = [(start, end.min(kernel_start)), (start.max(kernel_end), end)];
+        for (s, e) in pieces.into_iter().filter(|(s, e)| s < e) {
+            if n == ranges.len() {
+                panic!("map_mem: more than {} memory ranges", ranges.len());
+            }
+            ranges[n] = (s, e);
+            n += 1;
         }
-        ranges[n] = (start, end);
-        n += 1;
     }
     for &(start, end) in &ranges[..n] {
         map_memblock(pgd, start, end, PAGE_KERNEL, flags, acc);
@@ -442,7 +449,6 @@ fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
         NO_CONT_MAPPINGS | NO_EXEC_MAPPINGS,
         acc,
     );
-    let _ = memblock::memblock_clear_nomap(kernel_start, kernel_end - kernel_start);
 }
 
 core::arch::global_asm!(
