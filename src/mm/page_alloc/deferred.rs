@@ -268,6 +268,8 @@ impl PageAlloc<'_> {
         let start_jiffies = smp.jiffies();
         let mut online = [0usize; NR_CPUS];
         let nr_online = smp.online_cpus(&mut online);
+        // The boot CPU at least: with none, nobody would do the work.
+        assert!(nr_online > 0, "page_alloc_init_late: no online CPU");
         let mut jobs: [Option<NodeJob>; MAX_NUMNODES as usize] = [const { None }; _];
         let mut cpuless = 0;
         for pgdat in self.nodes.pgdats() {
@@ -284,7 +286,7 @@ impl PageAlloc<'_> {
             let size = end.next_multiple_of(PAGES_PER_SECTION) - first;
             let mut cpus = [0usize; NR_CPUS];
             let mut n = smp.node_cpus(pgdat.node_id, &mut cpus);
-            if n == 0 && nr_online > 0 {
+            if n == 0 {
                 // Linux: the node's kthread runs unbound, alone (max_threads 1).
                 cpus[0] = online[cpuless % nr_online];
                 cpuless += 1;
