@@ -4,16 +4,18 @@
 //! Mms` for exactly the nodes Linux's logs print it for (every node with more than a
 //! section in its highest zone; none on a 128 MiB machine). After boot every struct page
 //! of every zone is initialised with its zone and node, nothing is left deferred, every
-//! managed page reached the buddy, and the zones' managed pages add up to totalram.
+//! managed page reached the buddy, the zones' managed pages add up to totalram, and each
+//! zone's free blocks (found by walking its struct pages) add up to its free count and are
+//! fully merged, as freeing the same pages in one go at mem_init would leave them.
 #![no_std]
 #![no_main]
 
 use arm64_mm::arch::aarch64::memory::pfn_to_page;
-use arm64_mm::include::mmzone::MIGRATE_TYPES;
+use arm64_mm::include::mmzone::{MAX_ORDER, MIGRATE_PCPTYPES, MIGRATE_TYPES};
 use arm64_mm::include::pageblock_flags::PAGEBLOCK_NR_PAGES;
 use arm64_mm::kernel::ktest;
 use arm64_mm::mm::free_area_init::early_pfn_valid;
-use arm64_mm::mm::memblock::MEMBLOCK;
+use arm64_mm::mm::memblock::{Memblock, MEMBLOCK};
 use arm64_mm::mm::mmzone::NR_FREE_PAGES;
 use arm64_mm::mm::page_alloc::page_alloc;
 use arm64_mm::mm::Pfn;
@@ -41,6 +43,42 @@ run -m 3000M --smp 2 --append "kernelcore=1G"
 expect-output ] node 0 deferred pages initialised in
 "#
 );
+
+/// The zone's free blocks, from its struct pages (PageBuddy heads): the pages they hold,
+/// and how many have a free buddy of the same order they should have merged with (Linux's
+/// __free_one_page() merges any two, up to MAX_ORDER - 1, unless a pageblock of theirs is
+/// of a type that does not merge).
+fn walk_free_blocks(zone: &arm64_mm::mm::mmzone::Zone, mb: &Memblock) -> (u64, u64) {
+    let _g = zone.lock.lock();
+    let page = |pfn: u64| {
+        // SAFETY: a pfn of the zone in a section with memory (callers check), whose page
+        // sparse_init mapped; the zone lock keeps the free blocks still.
+        unsafe { &*pfn_to_page(Pfn(pfn)) }
+    };
+    let (start, end) = (zone.zone_start_pfn.0, zone.zone_end_pfn().0);
+    let (mut pages, mut unmerged, mut pfn) = (0, 0, start);
+    while pfn < end {
+        if !early_pfn_valid(mb, Pfn(pfn)) || !page(pfn).page_buddy() {
+            pfn += 1;
+            continue;
+        }
+        let order = page(pfn).buddy_order();
+        let buddy = pfn ^ (1 << order);
+        let mergeable = |p: u64| zone.get_pageblock_migratetype(Pfn(p)) < MIGRATE_PCPTYPES;
+        if (order as usize) < MAX_ORDER - 1
+            && (start..end).contains(&buddy)
+            && page(buddy).page_buddy()
+            && page(buddy).buddy_order() == order
+            && mergeable(pfn)
+            && mergeable(buddy)
+        {
+            unmerged += 1;
+        }
+        pages += 1 << order;
+        pfn += 1 << order;
+    }
+    (pages, unmerged)
+}
 
 #[no_mangle]
 pub fn kernel_init() -> ! {
@@ -97,6 +135,16 @@ pub fn kernel_init() -> ! {
             // Boot allocates little: nearly every managed page is free in the buddy (so the
             // deferred pages were freed, not just counted).
             let free = zone.zone_page_state(NR_FREE_PAGES);
+            let (in_blocks, unmerged) = walk_free_blocks(zone, &mb);
+            check!(
+                in_blocks == free && unmerged == 0,
+                "node {} zone {}: free blocks hold {} pages (free count {}), {} could merge",
+                pgdat.node_id,
+                zone.name(),
+                in_blocks,
+                free,
+                unmerged
+            );
             check!(
                 free <= managed && managed - free < 8192,
                 "node {} zone {}: {} of {} managed pages free",
