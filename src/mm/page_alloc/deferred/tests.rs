@@ -384,3 +384,35 @@ fn a_hole_inside_a_deferred_section_ends_as_a_plain_boot() {
     assert!(sim.page(0x51fff).page_reserved());
     assert_eq!(sim.page(0x52000).flags.load(Ordering::Relaxed), 0xdead);
 }
+
+#[test]
+fn kernelcore_defers_zone_movable_and_ends_as_a_plain_boot() {
+    use crate::include::mmzone::ZONE_MOVABLE;
+    use crate::mm::free_area_init::{CoreParam, ZoneMovableParams};
+    // kernelcore=256M of 1 GiB: ZONE_MOVABLE (from ZONE_DMA's pages) is the node's highest
+    // zone and defers; ZONE_DMA, below it, is initialised whole.
+    let machine = || {
+        Machine::from_banks(&[(RAM, 1024 * MB, None)])
+            .backed(Backing::Top(16 * MB))
+            .movable(ZoneMovableParams {
+                kernelcore: CoreParam {
+                    pages: (256 * MB) >> 12,
+                    percent: 0,
+                },
+                ..ZoneMovableParams::default()
+            })
+    };
+    let sim = machine().deferred().buddy();
+    let pgdat = sim.pa.nodes().get(0).unwrap();
+    let movable = &pgdat.node_zones[ZONE_MOVABLE];
+    assert!(movable.spanned_pages != 0);
+    let start = movable.zone_start_pfn.0;
+    assert_eq!(
+        pgdat.first_deferred_pfn.load(Ordering::Relaxed),
+        start + PAGES_PER_SECTION
+    );
+    assert_eq!(sim.page(start - 1).page_zonenum(), ZONE_DMA);
+    assert_eq!(sim.page(start).page_zonenum(), ZONE_MOVABLE);
+    let lines = check_same_end_state(machine, &[0, 0]);
+    assert_eq!(lines, ["node 0 deferred pages initialised in 0ms"]);
+}
