@@ -567,9 +567,12 @@ pub fn mark_rodata_ro() {
     );
 }
 
-/// Table access for the live kernel tables once the linear map exists: the PGD
-/// (swapper_pg_dir, read-only everywhere it is mapped) through the fixmap, the other levels
-/// through the linear map; new tables from memblock (the page allocator later).
+/// Table access for the live kernel tables once the linear map exists: every level read
+/// through the linear map; the PGD (swapper_pg_dir, read-only everywhere it is mapped)
+/// written only through the fixmap, and only when a new PUD table is hooked in (Linux:
+/// pgd_offset_k() reads, set_swapper_pgd() writes) — so mapping a vmalloc page borrows no
+/// fixmap slot and costs no TLB invalidation; new tables from memblock (the page
+/// allocator later).
 ///
 /// Holding one holds [`FIXMAP_LOCK`]: the live tables change, and the fixmap's table slots
 /// are borrowed, by one CPU at a time.
@@ -605,12 +608,23 @@ impl Default for SwapperTables {
 }
 
 impl PgTableAccess for SwapperTables {
-    fn table(&mut self, level: u32, pa: PhysAddr) -> *mut u64 {
-        if level == 0 {
+    /// Every level through the linear map (the PGD's alias there is read-only: only
+    /// read it).
+    fn table(&mut self, _level: u32, pa: PhysAddr) -> *mut u64 {
+        __va(pa).as_mut_ptr()
+    }
+
+    /// Linux: set_swapper_pgd() — a PGD entry through the fixmap; other levels in place.
+    fn set_table_entry(&mut self, level: u32, pa: PhysAddr, idx: usize, desc: Descriptor) {
+        let t = if level == 0 {
             self.pgd.table(0, pa)
         } else {
             __va(pa).as_mut_ptr()
-        }
+        };
+        // SAFETY: FIX_PGD maps swapper_pg_dir writable (we hold FIXMAP_LOCK); the other
+        // levels are buddy or memblock pages, writable in the linear map. The entry was
+        // empty, so no live mapping changes.
+        unsafe { set_entry(t, idx, desc) };
     }
 
     /// Linux: pgd_pgtable_alloc() — a zeroed page: from the buddy once it runs (None if
