@@ -37,13 +37,23 @@ PREFIXES = (
     "CPU: All CPU(s) started",
 )
 
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    line = line.rstrip("\r\n")
-    m = re.match(r"^\[\s*\d+\.\d+\] (.*)$", line)
-    if not m:
-        continue
-    text = m.group(1)
-    if text.startswith(PREFIXES) and not text.startswith("On node ") or re.match(r"On node \d+, zone \w+: \d+ pages in unavailable ranges", text) or re.match(r"CPU\d+: Booted secondary processor ", text):
-        if text.startswith("Built ") and "zonelists" not in text:
+def mm_lines(text):
+    """The compared lines of a boot log's text, timestamps stripped, in order."""
+    out = []
+    for line in text.splitlines():
+        line = line.rstrip("\r\n")
+        m = re.match(r"^\[\s*\d+\.\d+\] (.*)$", line)
+        if not m:
             continue
-        print(text)
+        text = m.group(1)
+        if text.startswith(PREFIXES) and not text.startswith("On node ") or re.match(r"On node \d+, zone \w+: \d+ pages in unavailable ranges", text) or re.match(r"CPU\d+: Booted secondary processor ", text):
+            if text.startswith("Built ") and "zonelists" not in text:
+                continue
+            out.append(text)
+    return out
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
+        for l in mm_lines(f.read()):
+            print(l)

@@ -29,7 +29,7 @@ expect-output   node   0: [mem 0x0000000060000000-0x000000007fffffff]
 expect-output  memory size = 0x0000000030000000
 expect-output  memory.cnt  = 0x2
 expect-output [0x0000000070000000-0x00000000700fffff], 0x0000000000100000 bytes flags: 0x0
-expect-output Kernel command line: memblock=debug dtbtest.bootargs=as-written dtbtest.appended=1 batch
+expect-output Kernel command line: memblock=debug dtbtest.bootargs=as-written batch dtbtest.appended=1
 expect-output mm: memblock: memory 0x30000000 (786432 KiB) in 2 regions
 run --smp 2 -m 2G --dtb tests/fixtures/boot/two-banks.dtb
 expect-output Kernel command line: memblock=debug dtbtest.bootargs=as-written batch

@@ -76,6 +76,15 @@ expect-output Reserved memory: failed to reserve memory for node 'over-kernel@40
 expect-output Reserved memory: reserved region for node 'secmon@7e000000': base 0x000000007e000000, size 1 MiB
 expect-output OF: reserved mem: allocated memory for 'pool' node: base 0x000000005fc00000, size 4 MiB
 expect-output flags: 0x4
+run -m 2G --smp 1 --dtb tests/fixtures/boot/many-ranges.dtb
+expect-output OF: fdt: memblock's memory array is full (128 regions); ignoring [mem 0x0000000058000000-0x00000000580fffff]
+expect-output Memory: 253812K/262144K available
+expect-no-output cannot split
+run -m 1G --dtb tests/fixtures/boot/kernel-outside-memory.dtb
+expect-exit 1
+expect-output Kernel panic - not syncing: the kernel image [mem 0x0000000040200000-
+expect-output is not inside the memory the device tree describes
+expect-no-output Unable to handle kernel
 "#
 );
 

@@ -29,6 +29,9 @@ expect-output kmalloc-128
 expect-output test_ctor
 run -m 128M --smp 1 --append "slub_debug"
 expect-no-output BUG 
+run -m 1G --smp 1 --append "slub_min_order=99"
+expect-output slub_min_order=99 is above MAX_ORDER - 1 (10); using 10
+expect-output SLUB: HWalign=64, Order=10-10, MinObjects=0, CPUs=1, Nodes=1
 run -m 4G --smp 2 --numa 2
 expect-output SLUB: HWalign=64, Order=0-3, MinObjects=0, CPUs=2, Nodes=2
 run -m 4G --smp 4 --numa 4

@@ -37,10 +37,8 @@ pub fn boot_finished(how: BootEnd) -> ! {
             machine_exit(0)
         }
         BootEnd::PowerOffIfBatch => {
-            pr_info!("mm: boot done; idling (Ctrl-A X quits QEMU)");
-            loop {
-                aarch64_cpu::asm::wfi();
-            }
+            pr_info!("mm: boot done; the monitor runs on the console (Ctrl-A X quits QEMU)");
+            crate::init::monitor::run()
         }
     }
 }

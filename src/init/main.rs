@@ -39,6 +39,8 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
         let mode = setup::__boot_cpu_mode.load(core::sync::atomic::Ordering::Relaxed);
         smp::smp_init(&setup::machine().cpus, mode)
     });
+    // Linux: kernel_init_freeable()'s page_alloc_init_late(), before the initcalls.
+    timed("page_alloc_init_late", mm_init::page_alloc_init_late);
     // What kernel_init()'s initcalls and its end do for memory:
     timed(
         "init_per_zone_wmark_min",

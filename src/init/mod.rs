@@ -1,3 +1,4 @@
 //! Kernel initialisation (Linux: init/).
 pub mod exit;
 pub mod main;
+pub mod monitor;

@@ -341,8 +341,16 @@ pub fn boot_command_line() -> &'static str {
 }
 
 /// Linux: the strscpy() of /chosen/bootargs into boot_command_line. Only the first call
-/// counts.
+/// counts. A command line longer than COMMAND_LINE_SIZE - 1 bytes is cut there, as in
+/// Linux, but not silently: `Kernel command line truncated to 2047 of N bytes`.
 pub fn set_boot_command_line(s: &str) {
+    if s.len() > COMMAND_LINE_SIZE - 1 && BOOT_COMMAND_LINE.get().is_none() {
+        pr_warn!(
+            "Kernel command line truncated to {} of {} bytes (COMMAND_LINE_SIZE)",
+            COMMAND_LINE_SIZE - 1,
+            s.len()
+        );
+    }
     BOOT_COMMAND_LINE.call_once(|| {
         let mut c = CommandLine {
             buf: [0; COMMAND_LINE_SIZE],

@@ -14,16 +14,20 @@
 //! Boundaries with other files: pfn_valid() is "the 128 MiB section holds memblock memory"
 //! (what sparse_init()'s memblocks_present() makes true), computed here from memblock; the
 //! pageblock bitmap is per zone, allocated here (Linux's !SPARSEMEM setup_usemap()), not per
-//! section; deferred struct-page init (DEFERRED_STRUCT_PAGE_INIT) is not done: every page is
-//! initialised at once, as with Linux's `early_page_ext`. `kernelcore=mirror` is parsed and
+//! section. Deferred struct-page init (DEFERRED_STRUCT_PAGE_INIT, [`Memmap::deferred_struct_page_init`])
+//! is Linux's defer_init(), answered per range rather than per pfn: each node's highest zone
+//! gets its first section's worth, the rest is page_alloc/deferred.rs's; unlike Linux, the
+//! deferred part's pageblocks are marked MIGRATE_MOVABLE here (see memmap_init_range()).
+//! Each struct page is written once, whole, by `page::init_page_range`, the range checked
+//! against the memmap once. `kernelcore=mirror` is parsed and
 //! then refused with Linux's message for a machine without mirrored memory; `movable_node`
 //! does not exist here.
 
 use super::addr::{Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use super::memblock::Memblock;
-use super::mmzone::{NodeDataMap, Zone};
+use super::mmzone::{NodeDataMap, PglistData, Zone};
 use super::numa::{get_pfn_range_for_nid, NumaInfo};
-use super::page::{init_single_page, usemap_size, Page, STRUCT_PAGE_SIZE};
+use super::page::{init_page_range, page_links, usemap_size, Page, PG_RESERVED, STRUCT_PAGE_SIZE};
 use crate::include::cache::SMP_CACHE_BYTES;
 use crate::include::mmzone::{
     MAX_NR_ZONES, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, ZONE_MOVABLE, ZONE_NAMES,
@@ -31,6 +35,7 @@ use crate::include::mmzone::{
 use crate::include::numa::MAX_NUMNODES;
 use crate::include::pageblock_flags::{pageblock_aligned, PAGEBLOCK_NR_PAGES};
 use crate::kernel::params::{memparse, SetupResult};
+use core::sync::atomic::Ordering;
 
 const NN: usize = MAX_NUMNODES as usize;
 
@@ -647,6 +652,8 @@ pub fn free_area_init_node(
     pgdat.node_start_pfn = start_pfn;
     pgdat.node_spanned_pages = ns.node_spanned_pages;
     pgdat.node_present_pages = ns.node_present_pages;
+    // Linux: pgdat_set_deferred_range() — nothing deferred until memmap_init() says so.
+    *pgdat.first_deferred_pfn.get_mut() = u64::MAX;
     pgdat.nr_zones = 0;
     for (j, zs) in ns.zones.iter().enumerate() {
         let zone = &mut pgdat.node_zones[j];
@@ -717,6 +724,9 @@ pub struct Memmap<'a> {
     base: *mut Page,
     start_pfn: u64,
     nr_pages: u64,
+    /// Linux: CONFIG_DEFERRED_STRUCT_PAGE_INIT — memmap_init() leaves all but the first
+    /// section of each node's highest zone to page_alloc_init_late().
+    deferred: bool,
     _pages: core::marker::PhantomData<&'a mut [Page]>,
 }
 
@@ -727,6 +737,7 @@ impl<'a> Memmap<'a> {
             base: pages.as_mut_ptr(),
             start_pfn: start_pfn.0,
             nr_pages: pages.len() as u64,
+            deferred: false,
             _pages: core::marker::PhantomData,
         }
     }
@@ -743,8 +754,35 @@ impl<'a> Memmap<'a> {
             base,
             start_pfn: start_pfn.0,
             nr_pages,
+            deferred: false,
             _pages: core::marker::PhantomData,
         }
+    }
+
+    /// Defer the struct pages of each node's highest zone past its first section, as
+    /// Linux's CONFIG_DEFERRED_STRUCT_PAGE_INIT does (`deferred` false: initialise all).
+    pub fn deferred_struct_page_init(self, deferred: bool) -> Self {
+        Self { deferred, ..self }
+    }
+
+    /// Is struct-page init deferred?
+    pub fn is_deferred(&self) -> bool {
+        self.deferred
+    }
+
+    /// The struct pages of pfns `[start, end)`, bounds-checked once for the whole range
+    /// (the inner loops then write through the pointer). Only for valid pfns.
+    #[inline]
+    fn range_mut(&mut self, start: u64, end: u64) -> *mut Page {
+        assert!(
+            self.start_pfn <= start && start <= end && end <= self.start_pfn + self.nr_pages,
+            "pfns [{:#x}, {:#x}) are outside the memmap [{:#x}, {:#x})",
+            start,
+            end,
+            self.start_pfn,
+            self.start_pfn + self.nr_pages
+        );
+        self.base.wrapping_add((start - self.start_pfn) as usize)
     }
 
     #[inline]
@@ -820,11 +858,16 @@ fn init_unavailable_range(
         if early_pfn_valid(mb, Pfn(pfn)) {
             pgcnt += end - pfn;
             if let Some(m) = memmap.as_deref_mut() {
-                for p in pfn..end {
-                    let page = m.pfn_to_page_mut(Pfn(p));
-                    init_single_page(page, zone, node);
-                    page.__set_page_reserved();
-                }
+                let first = m.range_mut(pfn, end);
+                // SAFETY: a valid section's pages, in the memmap (checked), ours (&mut).
+                unsafe {
+                    init_page_range(
+                        first,
+                        (end - pfn) as usize,
+                        page_links(zone, node) | 1 << PG_RESERVED,
+                        1,
+                    )
+                };
             }
         }
         pfn = end;
@@ -840,20 +883,74 @@ fn init_unavailable_range(
     pgcnt
 }
 
+/// Linux: defer_init()'s state — the zone being counted (its end pfn) and how many of its
+/// pages were initialised so far (Linux keeps both in statics).
+#[derive(Default)]
+struct DeferInit {
+    prev_end_pfn: u64,
+    nr_initialised: u64,
+}
+
+impl DeferInit {
+    /// Linux: defer_init() asked for each pfn of `[start_pfn, end_pfn)` in turn, answered
+    /// for the whole range at once: the first pfn to defer, or `end_pfn` if none. Only the
+    /// zone ending at its node's end defers (lower zones serve address-limited allocations);
+    /// it starts deferring at the first section boundary after PAGES_PER_SECTION pages were
+    /// initialised, recording that pfn as the node's `first_deferred_pfn`.
+    fn defer_from(
+        &mut self,
+        pgdat: &PglistData,
+        start_pfn: u64,
+        end_pfn: u64,
+        zone_end_pfn: u64,
+    ) -> u64 {
+        if self.prev_end_pfn != zone_end_pfn {
+            self.prev_end_pfn = zone_end_pfn;
+            self.nr_initialised = 0;
+        }
+        if zone_end_pfn < pgdat.pgdat_end_pfn().0 {
+            return end_pfn;
+        }
+        if pgdat.first_deferred_pfn.load(Ordering::Relaxed) != u64::MAX {
+            return start_pfn;
+        }
+        // The k-th pfn of the range (from 0) is the (nr_initialised + k + 1)-th of the zone.
+        let kmin = PAGES_PER_SECTION.saturating_sub(self.nr_initialised);
+        let pfn = (start_pfn + kmin).next_multiple_of(PAGES_PER_SECTION);
+        if pfn < end_pfn {
+            pgdat.first_deferred_pfn.store(pfn, Ordering::Relaxed);
+            self.nr_initialised += pfn - start_pfn + 1;
+            return pfn;
+        }
+        self.nr_initialised += end_pfn - start_pfn;
+        end_pfn
+    }
+}
+
 /// Linux: memmap_init_range() for MEMINIT_EARLY — initialise each page (not reserved: that
-/// is memblock_free_all()'s reserve_bootmem_region()) and mark each pageblock it starts
-/// MIGRATE_MOVABLE.
+/// is memblock_free_all()'s reserve_bootmem_region()) up to where defer_init() stops, and
+/// mark each pageblock it starts MIGRATE_MOVABLE. Unlike Linux, the pageblocks past the
+/// deferred point are marked here too: Linux marks them as it frees their first page later,
+/// so that a pageblock starting with a reserved page stays MIGRATE_UNMOVABLE; here the end
+/// state is the non-deferred boot's.
 fn memmap_init_range(
     memmap: &mut Option<&mut Memmap>,
+    defer: &mut DeferInit,
+    pgdat: &PglistData,
     zone: &Zone,
-    nid: i32,
     start_pfn: u64,
     end_pfn: u64,
 ) {
     if let Some(m) = memmap.as_deref_mut() {
-        for pfn in start_pfn..end_pfn {
-            init_single_page(m.pfn_to_page_mut(Pfn(pfn)), zone.zone_idx(), nid);
-        }
+        let init_end = if m.is_deferred() {
+            defer.defer_from(pgdat, start_pfn, end_pfn, zone.zone_end_pfn().0)
+        } else {
+            end_pfn
+        };
+        let first = m.range_mut(start_pfn, init_end);
+        let links = page_links(zone.zone_idx(), pgdat.node_id);
+        // SAFETY: memory pfns (their sections are valid), in the memmap (checked), ours.
+        unsafe { init_page_range(first, (init_end - start_pfn) as usize, links, 1) };
     }
     let mut pfn = start_pfn.next_multiple_of(PAGEBLOCK_NR_PAGES);
     while pfn < end_pfn {
@@ -869,6 +966,7 @@ pub fn memmap_init(mb: &Memblock, nodes: &NodeDataMap, mut memmap: Option<&mut M
     let mut hole_pfn = 0;
     let (mut zone_id, mut last_nid, mut end_pfn) = (0, 0, 0);
     let mut unavailable = 0;
+    let mut defer = DeferInit::default();
     for (s, e, nid) in mb.mem_pfn_ranges(MAX_NUMNODES) {
         let Some(node) = nodes.get(nid) else {
             continue;
@@ -882,7 +980,7 @@ pub fn memmap_init(mb: &Memblock, nodes: &NodeDataMap, mut memmap: Option<&mut M
             let (zs, ze) = (zone.zone_start_pfn.0, zone.zone_end_pfn().0);
             let (start_pfn, zend) = (clamp(s.0, zs, ze), clamp(e.0, zs, ze));
             if start_pfn < zend {
-                memmap_init_range(&mut memmap, zone, nid, start_pfn, zend);
+                memmap_init_range(&mut memmap, &mut defer, node, zone, start_pfn, zend);
                 if hole_pfn < start_pfn {
                     unavailable +=
                         init_unavailable_range(mb, &mut memmap, hole_pfn, start_pfn, j, nid);

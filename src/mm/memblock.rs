@@ -35,7 +35,7 @@
 //! on the page allocator's side, `page_alloc/mm_init.rs`, so that the dependency points one
 //! way: the page allocator uses memblock, never the reverse.
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 use core::panic::Location;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -1538,11 +1538,15 @@ impl Memblock {
     }
 
     /// Linux: memblock_dump().
-    fn dump(t: &MemblockType) {
-        pr_info!(" {}.cnt  = {:#x}", t.name, t.cnt);
+    fn dump(t: &MemblockType, out: &mut dyn FnMut(&str)) {
+        let mut l = crate::kernel::printk::LineBuf::<200>::new();
+        let _ = write!(l, " {}.cnt  = {:#x}", t.name, t.cnt);
+        out(l.as_str());
         for (idx, r) in t.regions().iter().enumerate() {
             let end = r.base.0.wrapping_add(r.size).wrapping_sub(1);
-            pr_info!(
+            l.clear();
+            let _ = write!(
+                l,
                 " {}[{:#x}]\t[{}-{}], {} bytes{} flags: {:#x}",
                 t.name,
                 idx,
@@ -1552,19 +1556,28 @@ impl Memblock {
                 NodeSuffix(r.nid),
                 r.flags.0
             );
+            out(l.as_str());
         }
     }
 
-    /// Linux: __memblock_dump_all() — print both lists, whatever `memblock=` says.
-    pub fn dump_all_always(&self) {
-        pr_info!("MEMBLOCK configuration:");
-        pr_info!(
+    /// Linux: __memblock_dump_all()'s lines, handed to `out` (the monitor's `memblock`).
+    pub fn dump_all_to(&self, out: &mut dyn FnMut(&str)) {
+        out("MEMBLOCK configuration:");
+        let mut l = crate::kernel::printk::LineBuf::<200>::new();
+        let _ = write!(
+            l,
             " memory size = {} reserved size = {}",
             Pa(self.memory.total_size),
             Pa(self.reserved.total_size)
         );
-        Self::dump(&self.memory);
-        Self::dump(&self.reserved);
+        out(l.as_str());
+        Self::dump(&self.memory, out);
+        Self::dump(&self.reserved, out);
+    }
+
+    /// Linux: __memblock_dump_all() — print both lists, whatever `memblock=` says.
+    pub fn dump_all_always(&self) {
+        self.dump_all_to(&mut |l| pr_info!("{}", l));
     }
 
     /// Linux: memblock_dump_all() — print both lists under `memblock=debug`.

@@ -432,6 +432,12 @@ pub struct PglistData {
     pub node_spanned_pages: u64,
     /// Linux: pgdat->totalreserve_pages (calculate_totalreserve_pages()).
     pub totalreserve_pages: AtomicU64,
+    /// Linux: first_deferred_pfn (CONFIG_DEFERRED_STRUCT_PAGE_INIT) — where the node's
+    /// struct pages not yet initialised start; u64::MAX when none are left.
+    pub first_deferred_pfn: AtomicU64,
+    /// Linux: node_size_lock (pgdat_resize_lock()) — serialises growing the initialised
+    /// part of the node (deferred_grow_zone()) against page_alloc_init_late() claiming it.
+    pub node_size_lock: RawSpinlock,
 }
 
 impl PglistData {

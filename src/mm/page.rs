@@ -614,12 +614,54 @@ impl Page {
 /// one reference and no mappings, and make its list link empty. (Linux also resets the
 /// last-cpupid and KASAN tag bits of `flags`, which this kernel does not keep.)
 pub fn init_single_page(page: &mut Page, zone: usize, nid: i32) {
-    *page = Page::zeroed();
-    page.set_page_links(zone, nid);
-    page.init_page_count();
-    page.page_mapcount_reset();
-    page.lru.init_list_head();
+    // SAFETY: one page, borrowed exclusively.
+    unsafe { init_page_range(page, 1, page_links(zone, nid), 1) }
 }
+
+/// Linux: set_page_links() as a value: the node and zone bits of a page's flags.
+pub const fn page_links(zone: usize, nid: i32) -> u64 {
+    ((zone as u64 & ZONES_MASK) << ZONES_PGSHIFT) | ((nid as u64 & NODES_MASK) << NODES_PGSHIFT)
+}
+
+/// Linux: __init_single_page() over `nr` consecutive struct pages, each left exactly as
+/// [`init_single_page`] leaves it but with `flags` as its whole flag word (the node and zone
+/// links of [`page_links`], plus any PG_* bits, e.g. PG_reserved for a hole) and `refcount`
+/// references (1 as Linux; 0 for a page going straight to the buddy, which is what
+/// __free_pages_core() would make of it). Each page is
+/// written once, whole (eight words, stored in pairs), with nothing read: the memmap's
+/// inner loop. Linux writes the zeroes first (mm_zero_struct_page) and the fields after.
+///
+/// # Safety
+/// `first..first + nr` must be writable struct pages nobody else accesses meanwhile.
+/// Kept out of line: inlined into the memmap walk, the loop ran out of registers.
+#[inline(never)]
+pub unsafe fn init_page_range(first: *mut Page, nr: usize, flags: u64, refcount: i32) {
+    // The page as eight words (the layout of `Page`, asserted below): flags, lru.next,
+    // lru.prev, mapping, index, private, _mapcount | _refcount << 32, memcg_data.
+    let counts = (-1i32 as u32 as u64) | (refcount as u32 as u64) << 32;
+    let mut p = first.cast::<[u64; 8]>();
+    // SAFETY: the caller guarantees the range; `end` is its one-past-the-end.
+    let end = unsafe { p.add(nr) };
+    while p != end {
+        let lru = p as u64 + core::mem::offset_of!(Page, lru) as u64;
+        // SAFETY: `p` is a struct page of the caller's range; every field is an integer (or
+        // an atomic, or a pointer, of that size) at the offset written; nothing is read.
+        unsafe {
+            p.write([flags, lru, lru, 0, 0, 0, counts, 0]);
+            p = p.add(1);
+        }
+    }
+}
+
+// init_page_range()'s word layout.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(Page, flags) == 0 && offset_of!(Page, lru) == 8);
+    assert!(offset_of!(Page, mapping) == 24 && offset_of!(Page, index) == 32);
+    assert!(offset_of!(Page, private) == 40 && offset_of!(Page, _mapcount) == 48);
+    assert!(offset_of!(Page, _refcount) == 52 && offset_of!(Page, memcg_data) == 56);
+    assert!(cfg!(target_endian = "little"));
+};
 
 /// Linux: usemap_size() — bytes of pageblock bitmap for a zone, whole `unsigned long`s.
 pub const fn usemap_size(zone_start_pfn: Pfn, zonesize: u64) -> u64 {

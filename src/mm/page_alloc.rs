@@ -7,6 +7,8 @@
 //! (`warn_alloc`), `prep_new_page`/compound pages and the bad-page checks. Its sibling files:
 //! - `page_alloc/mm_init.rs`: boot memory into the buddy (`memblock_free_all`,
 //!   `__free_pages_core`, `free_reserved_area`) and the `Memory:` line;
+//! - `page_alloc/deferred.rs`: deferred struct-page init (`deferred_grow_zone`,
+//!   `page_alloc_init_late`);
 //! - `page_alloc/setup.rs`: watermarks, `lowmem_reserve` and the per-CPU pagesets
 //!   (`init_per_zone_wmark_min`, `setup_per_cpu_pageset`);
 //! - `page_alloc/show_mem.rs`: the failure report (`warn_alloc`, `show_free_areas`,
@@ -45,8 +47,9 @@
 //!   from the buddy — what Linux's `boot_pageset` (high 0, batch 1) amounts to. The pagesets
 //!   are then allocated from the buddy on the zone's node (Linux: `alloc_percpu`), one per
 //!   possible CPU.
-//! - No CMA, no memory isolation users, no page shuffling, no DEFERRED_STRUCT_PAGE_INIT (so
-//!   the `Memory:` line's first number is all free memory, as Linux's with `early_page_ext`).
+//! - No CMA, no memory isolation users, no page shuffling. DEFERRED_STRUCT_PAGE_INIT is
+//!   Linux's (`page_alloc/deferred.rs`): the `Memory:` line's first number is the memory
+//!   freed by then, as Linux's; get_page_from_freelist() grows a zone with deferred pages.
 //! - No interrupt handler allocates (every CPU runs with interrupts masked), so the locks
 //!   do not disable interrupts (Linux: `spin_lock_irqsave(&zone->lock)`, `pcp_spin_trylock`
 //!   with preemption off).
@@ -96,9 +99,11 @@ use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 use super::gfp::*;
 
 mod debug;
+mod deferred;
 mod mm_init;
 mod setup;
 mod show_mem;
+pub use self::deferred::{DeferredPages, PadataSmp, DEFERRED_RANGES, HZ};
 pub use self::mm_init::{memblock_free_all, KernelSymbols, MemInitInfo};
 pub use self::setup::int_sqrt;
 pub use self::show_mem::{
@@ -269,6 +274,8 @@ pub struct PageAlloc<'a> {
     bad_pages: AtomicU64,
     /// Linux: nr_online_nodes.
     nr_online_nodes: u32,
+    /// Linux: the deferred_pages static key, and what deferred init has left to do.
+    deferred: DeferredPages,
 }
 
 // SAFETY: `env.vmemmap` is the memmap, whose pages are only written under the zone and pcp
@@ -314,6 +321,7 @@ impl<'a> PageAlloc<'a> {
             wmark_lock: RawSpinlock::new(),
             bad_pages: AtomicU64::new(0),
             nr_online_nodes: nodes.pgdats().count() as u32,
+            deferred: DeferredPages::new(),
         }
     }
 
@@ -1763,16 +1771,24 @@ impl<'a> PageAlloc<'a> {
                     alloc_flags,
                     gfp,
                 ) && alloc_flags & ALLOC_NO_WATERMARKS == 0
+                    // Linux: unless the zone can grow into its deferred pages.
+                    && !self._deferred_grow_zone(zone, order)
                 {
                     // (No node reclaim here.)
                     continue;
                 }
-                if let Some(page) = self.rmqueue(zone, order, alloc_flags, ac.migratetype) {
-                    self.prep_new_page(page, order, gfp);
-                    if order != 0 && alloc_flags & ALLOC_HARDER != 0 {
-                        self.reserve_highatomic_pageblock(page, zone);
+                loop {
+                    if let Some(page) = self.rmqueue(zone, order, alloc_flags, ac.migratetype) {
+                        self.prep_new_page(page, order, gfp);
+                        if order != 0 && alloc_flags & ALLOC_HARDER != 0 {
+                            self.reserve_highatomic_pageblock(page, zone);
+                        }
+                        return Some(page);
                     }
-                    return Some(page);
+                    // Linux: try again if the zone has deferred pages.
+                    if !self._deferred_grow_zone(zone, order) {
+                        break;
+                    }
                 }
             }
             // Every zone was fragmented: go again, allowing fallback.
@@ -2051,6 +2067,11 @@ pub fn free_reserved_area(start: PhysAddr, end: PhysAddr, poison: i32, s: Option
 /// Linux: setup_per_cpu_pageset().
 pub fn setup_per_cpu_pageset(nr_cpu_ids: usize) {
     pa().setup_per_cpu_pageset(nr_cpu_ids)
+}
+
+/// Linux: page_alloc_init_late()'s deferred struct-page init, over the CPUs `smp` gives.
+pub fn page_alloc_init_late(smp: &dyn PadataSmp) -> u64 {
+    pa().page_alloc_init_late(smp)
 }
 
 /// Linux: init_per_zone_wmark_min().

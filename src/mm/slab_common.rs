@@ -780,24 +780,54 @@ pub fn kmem_cache_init(
 
 /// Linux: kmem_cache_shrink() over every cache (what `echo 1 > /sys/kernel/slab/*/shrink`
 /// does): every empty slab back to the page allocator. Returns the caches shrunk.
+///
+/// Lock: `slab_mutex`, held across the whole walk, as Linux's
+/// slab_mem_going_offline_callback() holds it around its flush_all + shrink of every
+/// cache: kmem_cache_destroy() takes it too, so no cache can be freed while it is being
+/// shrunk. (Collecting the list under the mutex and shrinking after dropping it let another
+/// CPU destroy a cache in between, and the shrink then walked freed memory.) The shrink
+/// takes only the locks below `slab_mutex` (flush_lock, the CPU, list and slab locks).
 pub fn kmem_cache_shrink_all() -> usize {
     let slub = the_slub();
-    let mut caches = [core::ptr::null::<KmemCache>(); 256];
+    let _g = slub.slab_mutex.lock();
     let mut n = 0;
-    {
-        let _g = slub.slab_mutex.lock();
-        slub.for_each_cache(|s| {
-            if n < caches.len() {
-                caches[n] = s;
-                n += 1;
-            }
-        });
-    }
-    for &s in &caches[..n] {
-        // SAFETY: caches are never destroyed while this runs (single CPU, no destroy here).
-        slub.kmem_cache_shrink(unsafe { &*s });
-    }
+    slub.for_each_cache(|s| {
+        slub.kmem_cache_shrink(s);
+        n += 1;
+    });
     n
+}
+
+/// Every cache's `/proc/slabinfo` numbers (Linux: what `slab_show()` reads through
+/// `get_slabinfo()`), newest cache first: `f(name, info)` for each, under `slab_mutex`, so
+/// `f` must not create or destroy caches. Read-only; the tests compare object counts before
+/// and after a workload. Objects in per-CPU slabs count as active, as in Linux: flush first
+/// (`kmem_cache_shrink_all`) for exact numbers.
+pub fn for_each_slabinfo(mut f: impl FnMut(&str, &Slabinfo)) {
+    let slub = the_slub();
+    let _g = slub.slab_mutex.lock();
+    slub.for_each_cache(|s| f(s.name, &slub.get_slabinfo(s)));
+}
+
+/// Pages in the slabs of the cache called `name`, node by node (`out[nid]`; nodes past
+/// `out` are left out), as its `kmem_cache_node` counters have them: Linux's
+/// `/sys/kernel/slab/<name>/slabs` (`N<nid>=` entries) times the pages per slab. Read-only,
+/// for the tests. False if there is no such cache.
+pub fn kmem_cache_node_pages(name: &str, out: &mut [u64]) -> bool {
+    let slub = the_slub();
+    let _g = slub.slab_mutex.lock();
+    let mut found = false;
+    slub.for_each_cache(|s| {
+        if !found && s.name == name {
+            found = true;
+            for (nid, n) in s.nodes() {
+                if let Some(o) = out.get_mut(nid as usize) {
+                    *o = (n.node_nr_slabs().max(0) as u64) << s.oo.oo_order();
+                }
+            }
+        }
+    });
+    found
 }
 
 static SLABINFO_AT_BOOT: core::sync::atomic::AtomicBool =

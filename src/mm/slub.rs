@@ -47,19 +47,22 @@
 //!
 //! # Locks (Linux's order, adapted)
 //! 1. `slab_mutex` (in [`SlubAllocator`]) — the cache list, cache creation and destruction.
-//! 2. `kmem_cache_cpu.lock` — one CPU's active slab, its lockless freelist and its partial
+//! 2. `flush_lock` (in [`SlubAllocator`]) — one `flush_all()` at a time, held until every
+//!    CPU's slabs it took are on the node lists (Linux's `flush_lock` in
+//!    `flush_all_cpus_locked()`).
+//! 3. `kmem_cache_cpu.lock` — one CPU's active slab, its lockless freelist and its partial
 //!    slabs. Linux calls it a local lock and takes it only on its own CPU (with interrupts
 //!    off); so do we, except for flushing, which Linux does by IPI and we do by taking the
 //!    other CPU's lock. Unlike Linux we keep it held across the whole slow path (including
 //!    the page allocation), which makes the "did `c->slab` change under us" re-checks
 //!    unnecessary. So here it nests *outside* the list lock.
-//! 3. `kmem_cache_node.list_lock` — a node's partial (and, for `SLAB_STORE_USER`, full)
+//! 4. `kmem_cache_node.list_lock` — a node's partial (and, for `SLAB_STORE_USER`, full)
 //!    lists and `nr_partial`.
-//! 4. `slab_lock(slab)` — a bit spin lock on `PG_locked` of the slab's head page; it guards
+//! 5. `slab_lock(slab)` — a bit spin lock on `PG_locked` of the slab's head page; it guards
 //!    the slab's `freelist` + `counters` pair. Linux uses cmpxchg_double where the CPU has it
 //!    and exactly this lock where it does not (`__cmpxchg_double_slab`); we always use the
 //!    lock.
-//! 5. `object_map_lock` — the bitmap used by validation and the leak report.
+//! 6. `object_map_lock` — the bitmap used by validation and the leak report.
 //!
 //! Each CPU's `kmem_cache_cpu` is its own: allocation and free use the slot of
 //! `smp_processor_id()` (Linux: `this_cpu_ptr(s->cpu_slab)`; here the slots follow the
@@ -286,9 +289,9 @@ unsafe fn set_freepointer(s: &KmemCache, object: *mut u8, fp: *mut u8) {
 /// `kmem_cache`, `kmem_cache_node`, `kmalloc_caches`, `size_index`) around a page source.
 /// The kernel has one (slab_common.rs's `kmem_cache_init`); host tests make many.
 ///
-/// Lock: `slab_mutex` for the cache list and cache creation/destruction; the rest are
-/// atomics, per-cache locks (see the module doc), and `object_map` (Linux's
-/// `object_map_lock`). Once `kmem_cache_init` ran the instance must not move (the cache
+/// Lock: `slab_mutex` for the cache list and cache creation/destruction; `flush_lock` for
+/// flush_all(); the rest are atomics, per-cache locks (see the module doc), and
+/// `object_map` (Linux's `object_map_lock`). Once `kmem_cache_init` ran the instance must not move (the cache
 /// list head points into it).
 pub struct SlubAllocator<'a> {
     source: &'a dyn SlabPageSource,
@@ -321,6 +324,8 @@ pub struct SlubAllocator<'a> {
     slab_pages: AtomicI64,
     /// kfree_rcu() objects waiting for the end of a grace period (slab_common.rs).
     pub(super) rcu_pending: spin::Mutex<usize>,
+    /// Linux: flush_lock — one flush_all() at a time (see there).
+    flush_lock: spin::Mutex<()>,
 }
 
 // SAFETY: every mutable field is an atomic, a lock, or UnsafeCell data used only under
@@ -359,6 +364,7 @@ impl<'a> SlubAllocator<'a> {
             rng: AtomicU64::new(params.seed),
             slab_pages: AtomicI64::new(0),
             rcu_pending: spin::Mutex::new(0),
+            flush_lock: spin::Mutex::new(()),
         }
     }
 
@@ -1341,7 +1347,17 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: flush_all() — every CPU's slabs back to the nodes.
+    ///
+    /// Lock: `flush_lock`, held across all CPUs, as Linux's flush_all_cpus_locked() holds
+    /// its `flush_lock` until every CPU's flush work has finished. flush_cpu_slab() takes a
+    /// CPU's slabs under that CPU's lock but files them on the node lists after dropping
+    /// it: without the lock, a second flush_all() of the same cache (kmem_cache_destroy()'s
+    /// __kmem_cache_shutdown() while another CPU shrinks the cache) would find the CPU
+    /// slots empty and return while those slabs were still on their way to the node lists.
+    /// Shutdown then saw slabs on no list ("Slab cache still has objects"), and the other
+    /// CPU went on filing slabs into a cache being freed.
     pub fn flush_all(&self, s: &KmemCache) {
+        let _flush = self.flush_lock.lock();
         for cpu in 0..s.nr_cpu_slots as usize {
             self.flush_cpu_slab(s, cpu);
         }

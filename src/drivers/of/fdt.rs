@@ -477,7 +477,17 @@ pub fn early_init_dt_add_memory_arch(mb: &mut Memblock, base: u64, size: u64) {
             base + size - 1
         );
     }
-    let _ = mb.add(PhysAddr(base), size);
+    // Linux 6.1 drops a range memblock cannot take (its memory array is full and cannot
+    // grow before paging_init) without a word; say which.
+    if mb.add(PhysAddr(base), size).is_err() {
+        pr_err!(
+            "{}memblock's memory array is full ({} regions); ignoring [mem {:#018x}-{:#018x}]",
+            PR_FDT,
+            crate::mm::memblock::INIT_MEMBLOCK_REGIONS,
+            base,
+            base + size - 1
+        );
+    }
 }
 
 /// Linux: early_init_dt_scan_nodes() minus the root cells (kept by [`Fdt`]) and the

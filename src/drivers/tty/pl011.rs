@@ -81,6 +81,22 @@ impl Pl011 {
         regs.DR.set(c as u32);
     }
 
+    /// Linux: pl011_get_poll_char() — a received byte, if the receive FIFO has one (the
+    /// kernel monitor polls it; no receive interrupt is used).
+    pub fn getc(&self) -> Option<u8> {
+        let regs = self.regs()?;
+        (!regs.FR.is_set(FR::RXFE)).then(|| (regs.DR.get() & 0xff) as u8)
+    }
+
+    /// Writes bytes as they are (no `\n` translation), for the monitor's line editor.
+    pub fn write_raw(&self, bytes: &[u8]) {
+        if let Some(regs) = self.regs() {
+            for &b in bytes {
+                Self::putc(regs, b);
+            }
+        }
+    }
+
     /// The physical base of the UART in use.
     pub fn phys_base(&self) -> PhysAddr {
         PhysAddr(self.phys.load(Ordering::Relaxed))

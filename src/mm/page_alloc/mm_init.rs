@@ -6,6 +6,13 @@
 //!
 //! Memblock only lists its ranges (memory, reserved, free). The walk over them lives on the
 //! page allocator's side so that the dependency points one way, page allocator -> memblock.
+//!
+//! With deferred struct-page init, the free ranges past a node's `first_deferred_pfn` are
+//! recorded for deferred.rs instead of freed (Linux: memblock_free_pages() returns early for
+//! them), and reserved pages there are initialised first (init_reserved_page()); they still
+//! count in totalram_pages, as Linux's. __free_pages_core() touches each page once with
+//! plain stores and frees the block without free_pages_prepare()'s per-page check (the pages
+//! were just initialised; the check at allocation still runs).
 
 use core::cell::Cell;
 use core::fmt;
@@ -18,6 +25,7 @@ use crate::include::numa::NUMA_NO_NODE;
 use crate::mm::addr::{Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::mm::free_area_init::{early_pfn_valid, PFN_SECTION_SHIFT};
 use crate::mm::memblock::{Memblock, MemblockFlags, MEMBLOCK};
+use crate::mm::page::{init_page_range, page_links, Page, PG_RESERVED};
 
 /// The kernel image's layout as mem_init_print_info() reads it: the linker symbols.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,22 +88,57 @@ impl PageAlloc<'_> {
     }
 
     /// Linux: reserve_bootmem_region() — PG_reserved on the pages of `[start, end)` whose
-    /// struct pages exist (`pfn_valid`).
+    /// struct pages exist (`pfn_valid`, asked once per section), initialising first those
+    /// memmap_init() deferred (init_reserved_page()).
     pub fn reserve_bootmem_region(
         &self,
         start: PhysAddr,
         end: PhysAddr,
         pfn_valid: impl Fn(Pfn) -> bool,
     ) {
-        for pfn in start.pfn_down().0..end.pfn_up().0 {
-            let pfn = Pfn(pfn);
-            if pfn_valid(pfn) {
-                let page = self.pfn_to_page(pfn);
-                // SAFETY: a valid pfn's struct page; boot, nothing else runs.
-                unsafe {
-                    // Avoid a false PageTail().
-                    (*page).lru.init_list_head();
-                    (*page).set_page_reserved();
+        let (mut pfn, end) = (start.pfn_down().0, end.pfn_up().0);
+        while pfn < end {
+            let sec_end = (((pfn >> PFN_SECTION_SHIFT) + 1) << PFN_SECTION_SHIFT).min(end);
+            if pfn_valid(Pfn(pfn)) {
+                self.init_reserved_pages(pfn, sec_end);
+                let first = self.pfn_to_page(Pfn(pfn));
+                for i in 0..(sec_end - pfn) as usize {
+                    // SAFETY: a valid pfn's struct page; boot, nothing else runs. Linux: "no
+                    // need for atomic set_bit because the struct page is not visible yet".
+                    unsafe {
+                        let p = &mut *first.add(i);
+                        // Avoid a false PageTail().
+                        p.lru.init_list_head();
+                        p.__set_page_reserved();
+                    }
+                }
+            }
+            pfn = sec_end;
+        }
+    }
+
+    /// Linux: init_reserved_page() over `[start, end)` — the pages memmap_init() left to
+    /// deferred init (at or past their node's `first_deferred_pfn`) are initialised now, in
+    /// the zone that spans them, since deferred init only visits free memory.
+    fn init_reserved_pages(&self, start: u64, end: u64) {
+        for pgdat in self.nodes.pgdats() {
+            let fdp = pgdat.first_deferred_pfn.load(Ordering::Relaxed);
+            let (s, e) = (start.max(fdp), end.min(pgdat.pgdat_end_pfn().0));
+            if fdp == u64::MAX || s >= e {
+                continue;
+            }
+            for (zid, z) in pgdat.node_zones.iter().enumerate() {
+                let (zs, ze) = (s.max(z.zone_start_pfn.0), e.min(z.zone_end_pfn().0));
+                if z.spanned_pages != 0 && zs < ze {
+                    // SAFETY: memory pfns of this node (valid sections); boot, ours.
+                    unsafe {
+                        init_page_range(
+                            self.pfn_to_page(Pfn(zs)),
+                            (ze - zs) as usize,
+                            page_links(zid, pgdat.node_id),
+                            1,
+                        )
+                    };
                 }
             }
         }
@@ -103,25 +146,39 @@ impl PageAlloc<'_> {
 
     /// Linux: __free_pages_core() — hand a block memblock never used to the buddy: clear
     /// PG_reserved and the boot reference of each page, count it managed, free it to the
-    /// tail (past the per-CPU lists).
+    /// tail (past the per-CPU lists). Each page is touched once, with plain stores: nobody
+    /// else sees the block yet (Linux: __ClearPageReserved(), set_page_count()).
     pub fn __free_pages_core(&self, page: PagePtr, order: u32) {
         let page = page.as_ptr();
-        let nr_pages = 1u64 << order;
-        for i in 0..nr_pages as usize {
+        let (mut p, end) = (page, page.wrapping_add(1 << order));
+        while p != end {
             // SAFETY: boot: the block's struct pages are initialised and nobody else's.
             unsafe {
-                let p = &*page.add(i);
-                p.clear_page_reserved();
-                p.set_page_count(0);
+                let f = (*p).flags.load(Ordering::Relaxed);
+                (*p).flags.store(f & !(1 << PG_RESERVED), Ordering::Relaxed);
+                (*p)._refcount.store(0, Ordering::Relaxed);
+                p = p.add(1);
             }
         }
-        self.page_zone(page)
-            .managed_pages
-            .fetch_add(nr_pages, Ordering::Relaxed);
-        self.__free_pages_ok(page, order, FPI_TO_TAIL);
+        self.free_boot_block(page, order);
     }
 
-    /// Linux: memblock_free_pages() (no deferred struct-page init here).
+    /// __free_pages_core()'s end: count the block managed and put it at the tail of its
+    /// free list. Linux goes through __free_pages_ok(), whose free_pages_prepare() checks
+    /// every page; these pages were just written by the memmap's init (and PG_reserved
+    /// cleared), so the block goes to free_one_page() directly. A page that is not clean
+    /// would still be reported when the buddy hands it out (check_new_pages()).
+    pub(super) fn free_boot_block(&self, page: *mut Page, order: u32) {
+        let zone = self.page_zone(page);
+        zone.managed_pages
+            .fetch_add(1u64 << order, Ordering::Relaxed);
+        let pfn = self.page_to_pfn(page).0;
+        let mt = self.get_pfnblock_migratetype(zone, pfn);
+        self.free_one_page(zone, page, pfn, order, mt, FPI_TO_TAIL);
+    }
+
+    /// Linux: memblock_free_pages() — the caller (free_low_memory_core_early()) gives only
+    /// initialised pages; the deferred ones are recorded for deferred init instead.
     pub fn memblock_free_pages(&self, pfn: Pfn, order: u32) {
         let page = NonNull::new(self.pfn_to_page(pfn)).expect("null struct page");
         self.__free_pages_core(page, order);
@@ -245,7 +302,7 @@ impl PageAlloc<'_> {
 
     /// Linux: __free_pages_memory() — free the pfns `[start, end)` in the largest naturally
     /// aligned blocks, at most MAX_ORDER - 1.
-    fn __free_pages_memory(&self, mut start: u64, end: u64) {
+    pub(super) fn __free_pages_memory(&self, mut start: u64, end: u64) {
         let max = MAX_ORDER as u32 - 1;
         while start < end {
             let mut order = max.min(start.trailing_zeros());
@@ -264,7 +321,24 @@ impl PageAlloc<'_> {
         if start_pfn >= end_pfn {
             return 0;
         }
-        self.__free_pages_memory(start_pfn, end_pfn);
+        // Linux: memblock_free_pages() returns early for a page past its node's
+        // first_deferred_pfn (early_page_uninitialised()); here the range is cut there and
+        // the deferred part recorded for deferred_init_memmap() and deferred_grow_zone().
+        let mut pfn = start_pfn;
+        for pgdat in self.nodes.pgdats() {
+            let fdp = pgdat.first_deferred_pfn.load(Ordering::Relaxed);
+            let (ds, de) = (fdp.max(pfn), end_pfn.min(pgdat.pgdat_end_pfn().0));
+            if fdp == u64::MAX || ds >= de {
+                continue;
+            }
+            self.__free_pages_memory(pfn, ds);
+            if !self.deferred.record(ds, de) {
+                // More ranges than deferred init keeps: these are done now.
+                self.deferred_init_range(pgdat, ds, de);
+            }
+            pfn = de;
+        }
+        self.__free_pages_memory(pfn, end_pfn);
         end_pfn - start_pfn
     }
 
@@ -314,7 +388,10 @@ impl PageAlloc<'_> {
     pub fn memblock_free_all(&self, mb: &mut Memblock) -> u64 {
         self.reset_all_zones_managed_pages();
         let pages = self.free_low_memory_core_early(mb);
+        // Deferred pages count too (Linux counts them in free_low_memory_core_early()'s
+        // total): the zones' managed pages catch up as deferred init frees them.
         self.totalram_pages_add(pages as i64);
+        self.deferred.enable();
         pages
     }
 }

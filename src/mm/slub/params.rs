@@ -289,8 +289,20 @@ fn slub_debug_setup(val: Option<&str>) -> crate::kernel::params::SetupResult {
 crate::setup_param!("slub_debug", slub_debug_setup);
 
 /// Linux: setup_slub_min_order().
+/// Linux 6.1 takes any value; an order the buddy cannot give (above MAX_ORDER - 1) then
+/// overflows the slab size arithmetic or fails every cache. Here it is capped, with a
+/// warning naming the parameter.
 fn setup_slub_min_order(val: Option<&str>) -> crate::kernel::params::SetupResult {
-    let o = parse_param_u32(val)?;
+    let mut o = parse_param_u32(val)?;
+    if o > MAX_ORDER as u32 - 1 {
+        pr_warn!(
+            "slub_min_order={} is above MAX_ORDER - 1 ({}); using {}",
+            o,
+            MAX_ORDER - 1,
+            MAX_ORDER - 1
+        );
+        o = MAX_ORDER as u32 - 1;
+    }
     let mut b = BOOT_PARAMS.lock();
     b.min_order = Some(o);
     if b.max_order.is_some_and(|m| m < o) {

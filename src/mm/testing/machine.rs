@@ -51,6 +51,7 @@ pub struct Machine {
     zone_limits: Option<[u64; MAX_NR_ZONES]>,
     movable: ZoneMovableParams,
     memmap: bool,
+    deferred: bool,
 }
 
 impl Machine {
@@ -91,6 +92,7 @@ impl Machine {
             zone_limits: None,
             movable: ZoneMovableParams::default(),
             memmap: false,
+            deferred: false,
         }
     }
 
@@ -131,6 +133,16 @@ impl Machine {
     pub fn with_memmap(self) -> Self {
         Self {
             memmap: true,
+            ..self
+        }
+    }
+
+    /// Defers struct-page init as the kernel does (CONFIG_DEFERRED_STRUCT_PAGE_INIT):
+    /// memmap_init() leaves all but the first section of each node's highest zone, for
+    /// memblock_free_all() to record and `page_alloc_init_late()` to finish.
+    pub fn deferred(self) -> Self {
+        Self {
+            deferred: true,
             ..self
         }
     }
@@ -227,7 +239,9 @@ impl UpToMemblock {
                 })
                 .collect::<Vec<_>>()
         });
-        let mut mm = memmap.as_mut().map(|v| Memmap::new(v, Pfn(first_pfn)));
+        let mut mm = memmap
+            .as_mut()
+            .map(|v| Memmap::new(v, Pfn(first_pfn)).deferred_struct_page_init(machine.deferred));
         let fai = free_area_init(
             &mut mb,
             &mut nodes,

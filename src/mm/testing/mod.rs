@@ -8,6 +8,7 @@
 //! ```text
 //! Machine::from_dtb(blob) / ::fdt(banks, cpus, distances) / ::from_banks(banks)
 //!   .backed(..) .reserve(..) .numa_off() .zone_limits(..) .movable(..) .with_memmap()
+//!   .deferred()
 //!   .memblock() -> UpToMemblock { ram, mb }
 //!   .zones()    -> UpToZones    { out, mb, nodes, fai, zl, memmap }
 //!   .buddy()    -> UpToBuddy    { mb, pa }    (+ free_all(), zone(), alloc(), ...)

@@ -284,10 +284,24 @@ pub fn setup_arch(fdt_phys: PhysAddr) {
             x1, x2, x3
         );
     }
-    let (text, _) = kernel_image_range();
+    let (text, end) = kernel_image_range();
     let text_pa = crate::arch::aarch64::memory::pa_symbol(text as *const u8);
     if !text_pa.is_aligned(MIN_KIMG_ALIGN) {
         pr_warn!("[Firmware Bug]: Kernel image misaligned at boot, please fix your bootloader!");
+    }
+    // Linux reserves the image in arm64_memblock_init without checking that memory holds
+    // it; a tree whose memory misses the loaded kernel then fails much later (freeing init
+    // memory that has no struct page). Stop here and say why. (No memory at all is
+    // arm64_memblock_init's `no usable memory`.)
+    let mb = MEMBLOCK.lock();
+    let covered = mb.phys_mem_size() == 0 || mb.is_region_memory(text_pa, end - text);
+    drop(mb);
+    if !covered {
+        panic!(
+            "the kernel image [mem {:#018x}-{:#018x}] is not inside the memory the device tree describes",
+            text_pa.as_u64(),
+            text_pa.as_u64() + (end - text) - 1
+        );
     }
     timed("arm64_memblock_init", || {
         mm_init::arm64_memblock_init(&m.early_scan, &m.fdt)

@@ -18,10 +18,11 @@
 //! values do what Linux's get_option() makes of them: `nr_cpus=x` and `nr_cpus=` change
 //! nothing, `maxcpus=` changes nothing, `maxcpus=y` stores 0 (so it is `nosmp`).
 //!
-//! A secondary CPU, once online, touches no allocator, lock or console: it reports its
-//! MPIDR, MIDR, boot EL and the CPU number it read through TPIDR_EL1 in its own slot of
-//! [`SECONDARY_STATE`], marks itself online and parks in `wfe`. The boot CPU prints its
-//! `CPUn: Booted secondary processor` line on its behalf (printk has one writer). A CPU
+//! A secondary CPU reports its MPIDR, MIDR, boot EL and the CPU number it read through
+//! TPIDR_EL1 in its own slot of [`SECONDARY_STATE`], marks itself online (kernel/cpu.rs)
+//! and goes idle in smp_call.rs's `cpu_idle_loop`, where it runs the work other CPUs hand
+//! it (smp_call_function_single, on_each_cpu) and stops when told (smp_send_stop). The
+//! boot CPU prints its `CPUn: Booted secondary processor` line on its behalf, in order. A CPU
 //! not online 5 s (Linux's wait, on the architected counter) after cpu_boot is reported as
 //! Linux does — `CPUn: failed to come online`, then the boot status it left decoded
 //! (`CPUn: failed in unknown state : 0x0` for one that never ran) — and left out.
@@ -30,9 +31,9 @@
 //! gives 0 to the boot CPU wherever it is listed, rejects duplicate MPIDRs and prints
 //! `missing boot CPU MPIDR` when the boot CPU is not listed); a CPU node with an unusable
 //! `reg` or `numa-node-id` is left out silently (it still counts in the clipping warning's
-//! number, as in Linux). A CPU that is not possible below the last possible one still gets
-//! a per-CPU unit and SLUB slot (Linux's possible mask has the hole; its per-CPU groups
-//! skip the CPU). CPU_ON's context id is the logical CPU number (Linux passes 0 and hands
+//! number, as in Linux). A CPU that is not possible below the last possible one gets no
+//! per-CPU unit (as Linux's per-CPU groups skip it) but keeps its index in the per-CPU
+//! page and slab arrays (sized by nr_cpu_ids, as Linux's SLUB line is). CPU_ON's context id is the logical CPU number (Linux passes 0 and hands
 //! over one CPU at a time through a single `secondary_data`); here each CPU has its own
 //! slot, so one that answers after its timeout cannot take the next CPU's stack (a
 //! spin-table CPU finds its number in the pen's MPIDR map, smp_spin_table.rs). The idle

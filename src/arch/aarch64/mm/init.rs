@@ -8,6 +8,7 @@ use aarch64_cpu::registers::ID_AA64MMFR0_EL1;
 use tock_registers::interfaces::Readable;
 
 use crate::arch::aarch64::fixmap::FIXADDR_START;
+use crate::arch::aarch64::kernel::time::timed;
 use crate::arch::aarch64::memory::{
     __va, high_memory, memstart_addr, pa_symbol, PAGE_END, PAGE_OFFSET,
 };
@@ -149,6 +150,10 @@ pub fn arm64_memblock_init(scan: &EarlyScan, fdt: &Fdt) {
     drop(mb);
     high_memory.store(__va(end_of_dram - 1).as_u64() + 1, Ordering::Relaxed);
 }
+
+/// Linux: CONFIG_DEFERRED_STRUCT_PAGE_INIT (y in arm64's defconfig): memmap_init() leaves
+/// all but the first section of each node's highest zone to [`page_alloc_init_late`].
+pub const DEFERRED_STRUCT_PAGE_INIT: bool = true;
 
 /// Linux: arm64_dma_phys_limit — the end of ZONE_DMA, set in bootmem_init.
 pub static ARM64_DMA_PHYS_LIMIT: AtomicU64 = AtomicU64::new(0);
@@ -301,10 +306,12 @@ pub fn bootmem_init(of_numa_init: &mut crate::mm::numa::FwNumaInit) {
     );
 
     // Linux: sparse_init() — the memmap of every present section, on its node.
-    crate::mm::sparse::sparse_init(&MEMBLOCK, |s| {
-        let first = pfn_to_page(s.start_pfn()) as u64;
-        let last = pfn_to_page(s.end_pfn()) as u64;
-        vmemmap_populate(first, last, s.nid);
+    timed("sparse_init", || {
+        crate::mm::sparse::sparse_init(&MEMBLOCK, |s| {
+            let first = pfn_to_page(s.start_pfn()) as u64;
+            let last = pfn_to_page(s.end_pfn()) as u64;
+            vmemmap_populate(first, last, s.nid);
+        })
     });
 
     // Linux: zone_sizes_init() → free_area_init(), over the whole memmap.
@@ -315,16 +322,19 @@ pub fn bootmem_init(of_numa_init: &mut crate::mm::numa::FwNumaInit) {
     // SAFETY: sparse_init mapped the struct pages of every section that holds memory, and
     // free_area_init touches no others; nothing else uses the memmap yet.
     let mut memmap =
-        unsafe { Memmap::from_raw(pfn_to_page(first_pfn), first_pfn, last_pfn - first_pfn) };
-    free_area_init(
-        &mut MEMBLOCK.lock(),
-        &mut nodes,
-        &numa,
-        &limits.max_zone_pfns,
-        &zone_movable_params(),
-        0,
-        Some(&mut memmap),
-    );
+        unsafe { Memmap::from_raw(pfn_to_page(first_pfn), first_pfn, last_pfn - first_pfn) }
+            .deferred_struct_page_init(DEFERRED_STRUCT_PAGE_INIT);
+    timed("free_area_init", || {
+        free_area_init(
+            &mut MEMBLOCK.lock(),
+            &mut nodes,
+            &numa,
+            &limits.max_zone_pfns,
+            &zone_movable_params(),
+            0,
+            Some(&mut memmap),
+        )
+    });
     drop(nodes);
     drop(numa);
 
@@ -403,6 +413,86 @@ pub fn mem_init() {
     // linear map's, and NODE_DATA is published and lives for the kernel's lifetime.
     unsafe { crate::mm::page_alloc::page_alloc_init(nodes, env) };
     crate::mm::page_alloc::memblock_free_all();
+}
+
+/// Deferred init's CPUs: the online ones, started through cross-CPU calls.
+struct Padata;
+
+/// What [`Padata::run_on`] hands each CPU: the work, and how many have finished it.
+struct PadataWork<'w> {
+    work: &'w (dyn Fn(usize) + Sync),
+    done: core::sync::atomic::AtomicUsize,
+}
+
+/// The cross-CPU call of [`Padata::run_on`]: `info` is a `&PadataWork`.
+fn padata_work_fn(info: usize) {
+    // SAFETY: run_on passes the address of a PadataWork it keeps alive until every CPU has
+    // counted itself done here.
+    let w = unsafe { &*(info as *const PadataWork) };
+    (w.work)(crate::arch::aarch64::percpu::smp_processor_id());
+    w.done.fetch_add(1, Ordering::Release);
+}
+
+impl crate::mm::page_alloc::PadataSmp for Padata {
+    fn node_cpus(&self, nid: i32, out: &mut [usize]) -> usize {
+        let mut n = 0;
+        for c in crate::kernel::cpu::for_each_online_cpu() {
+            if crate::mm::numa::cpu_to_node(c) == nid && n < out.len() {
+                out[n] = c;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn online_cpus(&self, out: &mut [usize]) -> usize {
+        let mut n = 0;
+        for c in crate::kernel::cpu::for_each_online_cpu() {
+            if n < out.len() {
+                out[n] = c;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Linux: padata's queue_work() to each helper, the caller's own share, then
+    /// wait_for_completion().
+    fn run_on(&self, cpus: &[usize], work: &(dyn Fn(usize) + Sync)) {
+        use crate::arch::aarch64::kernel::smp_call::smp_call_function_single;
+        let me = crate::arch::aarch64::percpu::smp_processor_id();
+        let w = PadataWork {
+            work,
+            done: core::sync::atomic::AtomicUsize::new(0),
+        };
+        let info = &w as *const PadataWork as usize;
+        let mut started = 0;
+        for &cpu in cpus.iter().filter(|&&c| c != me) {
+            // A CPU that went offline cannot help: its share is done here.
+            match smp_call_function_single(cpu, padata_work_fn, info, false) {
+                Ok(()) => started += 1,
+                Err(_) => work(cpu),
+            }
+        }
+        if cpus.contains(&me) {
+            work(me);
+        }
+        while w.done.load(Ordering::Acquire) < started {
+            // SAFETY: a hint; under single-threaded TCG it lets the helpers run.
+            unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+        }
+    }
+
+    fn jiffies(&self) -> u64 {
+        use crate::arch::aarch64::kernel::time::{counter, frequency};
+        (counter() as u128 * crate::mm::page_alloc::HZ as u128 / frequency() as u128) as u64
+    }
+}
+
+/// Linux: page_alloc_init_late() (kernel_init_freeable(), after smp_init()) — deferred
+/// struct-page init on each node's online CPUs, `node N deferred pages initialised in Mms`.
+pub fn page_alloc_init_late() {
+    crate::mm::page_alloc::page_alloc_init_late(&Padata);
 }
 
 /// Linux (up to 4.x): mem_init()'s "Virtual kernel memory layout:" — the regions of the

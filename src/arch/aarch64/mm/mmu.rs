@@ -408,8 +408,12 @@ fn map_memblock(
 }
 
 /// Linux: map_mem() — the linear map of every memblock memory region except NOMAP ones.
-/// The kernel's text and rodata are marked NOMAP first, so the loop makes no writable
-/// alias of them, and then mapped read-only and non-executable on their own.
+/// The kernel's text and rodata are left out of the loop, so it makes no writable alias of
+/// them, and then mapped read-only and non-executable on their own. (Linux marks them
+/// NOMAP for the loop; that splits a memblock region, which fails when the array is full
+/// and cannot grow yet — a tree with hundreds of memory ranges — and the loop would then
+/// map the kernel with a block that the read-only mapping cannot split. Subtracting the
+/// range here needs no memblock change.)
 fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
     let (stext, init_begin) = (sections::_stext(), sections::__init_begin());
     let kernel_start = kimg_to_phys(VirtAddr(stext));
@@ -420,16 +424,19 @@ fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
     if RODATA_FULL.load(Ordering::Relaxed) || crash_mem_map() {
         flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
     }
-    let _ = memblock::memblock_mark_nomap(kernel_start, kernel_end - kernel_start);
-    // The walker allocates from memblock, so collect the ranges before mapping them.
-    let mut ranges = [(PhysAddr(0), PhysAddr(0)); memblock::INIT_MEMBLOCK_REGIONS];
+    // The walker allocates from memblock, so collect the ranges before mapping them: each
+    // memory region, less the kernel's text and rodata (at most two pieces per region).
+    let mut ranges = [(PhysAddr(0), PhysAddr(0)); memblock::INIT_MEMBLOCK_REGIONS + 1];
     let mut n = 0;
     for (start, end, _) in memblock::MEMBLOCK.lock().mem_ranges() {
-        if n == ranges.len() {
-            panic!("map_mem: more than {} memory ranges", ranges.len());
+        let pieces = [(start, end.min(kernel_start)), (start.max(kernel_end), end)];
+        for (s, e) in pieces.into_iter().filter(|(s, e)| s < e) {
+            if n == ranges.len() {
+                panic!("map_mem: more than {} memory ranges", ranges.len());
+            }
+            ranges[n] = (s, e);
+            n += 1;
         }
-        ranges[n] = (start, end);
-        n += 1;
     }
     for &(start, end) in &ranges[..n] {
         map_memblock(pgd, start, end, PAGE_KERNEL, flags, acc);
@@ -442,7 +449,6 @@ fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
         NO_CONT_MAPPINGS | NO_EXEC_MAPPINGS,
         acc,
     );
-    let _ = memblock::memblock_clear_nomap(kernel_start, kernel_end - kernel_start);
 }
 
 core::arch::global_asm!(
@@ -567,9 +573,12 @@ pub fn mark_rodata_ro() {
     );
 }
 
-/// Table access for the live kernel tables once the linear map exists: the PGD
-/// (swapper_pg_dir, read-only everywhere it is mapped) through the fixmap, the other levels
-/// through the linear map; new tables from memblock (the page allocator later).
+/// Table access for the live kernel tables once the linear map exists: every level read
+/// through the linear map; the PGD (swapper_pg_dir, read-only everywhere it is mapped)
+/// written only through the fixmap, and only when a new PUD table is hooked in (Linux:
+/// pgd_offset_k() reads, set_swapper_pgd() writes) — so mapping a vmalloc page borrows no
+/// fixmap slot and costs no TLB invalidation; new tables from memblock (the page
+/// allocator later).
 ///
 /// Holding one holds [`FIXMAP_LOCK`]: the live tables change, and the fixmap's table slots
 /// are borrowed, by one CPU at a time.
@@ -605,12 +614,23 @@ impl Default for SwapperTables {
 }
 
 impl PgTableAccess for SwapperTables {
-    fn table(&mut self, level: u32, pa: PhysAddr) -> *mut u64 {
-        if level == 0 {
+    /// Every level through the linear map (the PGD's alias there is read-only: only
+    /// read it).
+    fn table(&mut self, _level: u32, pa: PhysAddr) -> *mut u64 {
+        __va(pa).as_mut_ptr()
+    }
+
+    /// Linux: set_swapper_pgd() — a PGD entry through the fixmap; other levels in place.
+    fn set_table_entry(&mut self, level: u32, pa: PhysAddr, idx: usize, desc: Descriptor) {
+        let t = if level == 0 {
             self.pgd.table(0, pa)
         } else {
             __va(pa).as_mut_ptr()
-        }
+        };
+        // SAFETY: FIX_PGD maps swapper_pg_dir writable (we hold FIXMAP_LOCK); the other
+        // levels are buddy or memblock pages, writable in the linear map. The entry was
+        // empty, so no live mapping changes.
+        unsafe { set_entry(t, idx, desc) };
     }
 
     /// Linux: pgd_pgtable_alloc() — a zeroed page: from the buddy once it runs (None if

@@ -324,6 +324,16 @@ pub trait PgTableAccess {
     /// A new, zeroed table page; None when there is no memory for one (the mapping then
     /// fails with [`PgtableNoMem`]).
     fn alloc_table(&mut self) -> Option<PhysAddr>;
+    /// Points entry `idx` of the level-`level` table at `pa` to a new next-level table
+    /// (`desc`; the entry was empty). By default through [`table`](Self::table); an
+    /// accessor whose tables at some level are read-only overrides it (arm64's PGD is
+    /// written only through the fixmap, Linux's set_swapper_pgd()).
+    fn set_table_entry(&mut self, level: u32, pa: PhysAddr, idx: usize, desc: Descriptor) {
+        let t = self.table(level, pa);
+        // SAFETY: `table()` returns the table mapped writable unless this is overridden;
+        // the entry was empty, so no live mapping changes.
+        unsafe { set_entry(t, idx, desc) };
+    }
 }
 
 /// A mapping could not be completed: no page for a page table (Linux: -ENOMEM from
@@ -454,9 +464,7 @@ impl Mapper<'_> {
                     if self.flags & NO_EXEC_MAPPINGS != 0 {
                         desc.0 |= TABLE_PXN;
                     }
-                    let t = self.access.table(level, table);
-                    // SAFETY: as above; the entry was empty.
-                    unsafe { set_entry(t, idx, desc) };
+                    self.access.set_table_entry(level, table, idx, desc);
                     pa
                 };
                 self.map_level(level + 1, next_table, addr, next, phys)?;

@@ -221,6 +221,44 @@ pub fn ptdump(out: &mut dyn FnMut(&str)) {
     emit_markers(u64::MAX, out, &mut marker);
 }
 
+/// The walk of one kernel address (the monitor's `ptdump VA`; Linux: show_pte()'s lines):
+/// each level's entry from swapper_pg_dir down to the leaf or the first invalid entry.
+pub fn ptdump_walk_one(va: u64, out: &mut dyn FnMut(&str)) {
+    let mut table = swapper_pg_dir_phys();
+    for level in 0..4u32 {
+        let idx = crate::arch::aarch64::mm::pgtable::table_index(va, level);
+        let t = LinearTables.table(level, table);
+        // SAFETY: a live table reached through the linear map (see walk_table).
+        let desc = unsafe { get_entry(t, idx) };
+        let mut line = LineBuf::<160>::new();
+        let _ = write!(
+            line,
+            "{}[{:3}] @ {:#x}: {:#018x}",
+            LEVEL_NAMES[level as usize],
+            idx,
+            table.as_u64(),
+            desc.0
+        );
+        if !desc.is_valid() {
+            let _ = line.write_str(" (invalid)");
+            out(line.as_str());
+            return;
+        }
+        if level < 3 && desc.is_table() {
+            let _ = line.write_str(" table");
+            out(line.as_str());
+            table = desc.output_address();
+            continue;
+        }
+        let size = 1u64 << level_shift(level);
+        let pa = desc.output_address().as_u64() + (va & (size - 1));
+        let _ = write!(line, " -> {:#x}", pa);
+        dump_prot(desc.0, &mut line);
+        out(line.as_str());
+        return;
+    }
+}
+
 /// Prints the dump on the console (the `ptdump` boot parameter, and on demand).
 pub fn ptdump_print() {
     pr_info!(
