@@ -13,10 +13,6 @@
 //! — the average instructions per operation with N CPUs at work (spinning on a contended
 //! lock counts; the vCPUs interleave at QEMU's granularity, not the hardware's).
 //!
-//! `vmalloc`+`vfree` on several CPUs at once runs only with `bench.smp_vmalloc`: under
-//! `-icount` it stops making progress today (the boot never ends: one vCPU spins on a lock
-//! the other holds; BENCHMARKS.md), while without `-icount` it completes.
-//!
 //! Lines: `bench: NAME cpus=N ops=OPS ns=NS ns/op=X.Y`, then `bench: done`. The QEMU test
 //! below runs every benchmark once, briefly, and checks only that each printed its figure.
 #![no_std]
@@ -52,7 +48,7 @@ expect-output bench: kmalloc-1k-slow cpus=1 ops=
 expect-output bench: vmalloc-64k cpus=1 ops=
 expect-output bench: page-order0 cpus=4 ops=
 expect-output bench: kmalloc-1k-slow cpus=4 ops=
-expect-output bench: vmalloc-64k cpus=4 skipped
+expect-output bench: vmalloc-64k cpus=4 ops=
 expect-output bench: done
 "#
 );
@@ -249,11 +245,8 @@ fn run(idx: usize, ncpus: usize) -> (usize, u64) {
 #[no_mangle]
 pub fn kernel_init() -> ! {
     let mut iters = 20_000;
-    let mut smp_vmalloc = false;
     parse_args(boot_command_line(), |k, v| {
-        if k == "bench.smp_vmalloc" {
-            smp_vmalloc = true;
-        } else if k == "bench.iters" {
+        if k == "bench.iters" {
             if let Some(n) = v.and_then(parse_u64) {
                 iters = n as usize;
             }
@@ -270,15 +263,7 @@ pub fn kernel_init() -> ! {
     let mut all = true;
     let passes: &[usize] = if cpus > 1 { &[1, cpus] } else { &[1] };
     for &ncpus in passes {
-        for (idx, b) in BENCHES.iter().enumerate() {
-            if ncpus > 1 && matches!(b.kind, Kind::Vmalloc(_)) && !smp_vmalloc {
-                pr_info!(
-                    "bench: {} cpus={} skipped (bench.smp_vmalloc runs it)",
-                    b.name,
-                    ncpus
-                );
-                continue;
-            }
+        for idx in 0..BENCHES.len() {
             let (ops, ns) = run(idx, ncpus);
             all &= ops > 0 && ns > 0;
         }
