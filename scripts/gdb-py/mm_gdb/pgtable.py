@@ -1,5 +1,6 @@
 """mm-ptdump [VA]: swapper_pg_dir, in /sys/kernel/debug/kernel_page_tables' format (the
 kernel's ptdump), or one address's walk (the monitor's `ptdump VA`)."""
+import re
 import struct
 
 import gdb
@@ -27,8 +28,15 @@ def kimage_voffset():
 
 
 def swapper_pg_dir_phys():
-    s = gdb.lookup_minimal_symbol("swapper_pg_dir") if hasattr(gdb, "lookup_minimal_symbol") else None
-    va = int(s.value().address) if s is not None else int(gdb.parse_and_eval("(unsigned long)&swapper_pg_dir"))
+    # A linker symbol, without a type: `info address` gives it (the image's copy, or the
+    # physical alias scripts/gdb also loads — which is already the physical address).
+    out = gdb.execute("info address swapper_pg_dir", to_string=True)
+    m = re.search(r" is at (0x[0-9a-f]+)", out)
+    if not m:
+        raise gdb.GdbError("no swapper_pg_dir symbol: " + out.strip())
+    va = int(m.group(1), 16)
+    if va < PAGE_OFFSET:
+        return va
     off = kimage_voffset()
     if off == 0:
         raise NotYet("kimage_voffset is not set yet (head.S sets it before start_kernel)")

@@ -52,6 +52,8 @@ def peel(v):
         name = v.type.strip_typedefs().name or ""
         for prefix, field in _WRAPPERS:
             if name.startswith(prefix):
+                if field == "v" and name.startswith("core::sync::atomic::AtomicPtr<"):
+                    field = "p"
                 v = v[field]
                 break
         else:
