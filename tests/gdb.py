@@ -15,6 +15,9 @@
      console line in order.
    At every stop the backtrace ends at the first frame (__primary_switched_call), without
    "Backtrace stopped".
+   Then a fault through the exception vectors: at kernel_init, a few instructions in, GDB
+   writes a load from an unmapped address; at el1_exception the backtrace passes the pt_regs
+   frame of __vector_4 to the faulting pc and still ends at __primary_switched_call.
 2. A running kernel at the monitor's `mm> ` prompt (scripts/run --gdb; `scripts/gdb --attach`
    resumes it, then halts it again): the monitor prints `page` of several PFNs and VAs (an
    allocated block, a vmalloc address, the kernel image, the first and last RAM page),
@@ -92,14 +95,18 @@ def halted():
     for c in cmds:
         ex += ["--ex", "echo @@ %s\\n" % c, "--ex", c]
     console = tempfile.mktemp(prefix="gdb-console.")
+    cmds = tempfile.mktemp(prefix="gdb-fault.")
+    with open(cmds, "w") as f:
+        f.write(FAULT_CMDS)
     args = [GDB, "--batch", "--console", console]
-    for b in ["paging_init", "psci_dt_init", "mem_init", "kernel_init"]:
+    for b in ["paging_init", "psci_dt_init", "mem_init", "kernel_init", "el1_exception"]:
         args += ["--break", b]
-    args += ex + ["-m", "256M", "--append", "mm_reports=buddyinfo memblock=debug mminit_loglevel=1"]
+    args += ex + ["--commands", cmds, "-m", "256M", "--append", "mm_reports=buddyinfo memblock=debug mminit_loglevel=1"]
     t0 = time.time()
     p = subprocess.run(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    os.unlink(cmds)
     out = p.stdout.decode(errors="replace")
-    check(p.returncode == 0, "scripts/gdb --batch stopped at the four stages (%.1f s)" % (time.time() - t0))
+    check(p.returncode == 0, "scripts/gdb --batch stopped at the four stages and the fault (%.1f s)" % (time.time() - t0))
     try:
         with open(console, errors="replace") as f:
             con = f.read().splitlines()
@@ -165,7 +172,27 @@ def halted():
     missing = [l for l in lines if not any(l == d for d in it)]
     check(len(lines) > 20 and not missing, "kernel_init: mm-dmesg holds the %d console lines in order" % len(lines),
           missing[:5])
-    return out
+    exception_frame(out, p.returncode)
+
+
+# Run at every stop, after the reports; only at kernel_init does it plant the fault.
+FAULT_CMDS = r"""
+python f = gdb.selected_frame(); fault = f.name().endswith("kernel_init")
+python if fault: gdb.execute("stepi 3"); pc = gdb.selected_frame().pc(); gdb.selected_inferior().write_memory(pc, b"\x01\x00\x40\xf9"); gdb.execute("set $x0 = 0xdead0000"); print("@@fault %#x" % pc)
+"""
+
+
+def exception_frame(out, rc):
+    m = re.search(r"^@@fault (0x[0-9a-f]+)$", out, re.M)
+    bt = gdb_sections(out).get(("el1_exception", "bt"), [])
+    frames = [re.match(r"#(\d+)\s+(?:(0x[0-9a-f]+) in )?(\S+)", l) for l in bt]
+    frames = [f for f in frames if f]
+    vec = [i for i, f in enumerate(frames) if f.group(3).startswith("__vector_")]
+    ok = (rc == 0 and m is not None and len(vec) == 1 and vec[0] + 1 < len(frames)
+          and frames[vec[0] + 1].group(2) is not None and int(frames[vec[0] + 1].group(2), 16) == int(m.group(1), 16)
+          and "__primary_switched_call" in frames[-1].group(3) and not any("Backtrace stopped" in l for l in bt))
+    check(ok, "el1_exception: the backtrace goes through __vector_4's pt_regs to the faulting pc %s"
+          % (m.group(1) if m else "?"), bt)
 
 
 class Monitor:

@@ -56,7 +56,7 @@ class PtRegsUnwinder(Unwinder):
         except (gdb.MemoryError, gdb.error):
             return None
         word = lambda o: struct.unpack_from("<Q", raw, o)[0]  # noqa: E731
-        u64 = gdb.lookup_type("unsigned long")
+        u64 = gdb.lookup_type("u64")
         info = pending_frame.create_unwind_info(FrameId(gdb.Value(regs + size).cast(u64),
                                                         gdb.Value(start).cast(u64)))
         for i in range(31):
