@@ -23,7 +23,7 @@
    allocated block, a vmalloc address, the kernel image, the first and last RAM page),
    buddyinfo, memblock, zoneinfo, slabinfo, vmallocinfo and ptdump, then mm-page,
    mm-buddyinfo, mm-memblock, mm-zoneinfo, mm-slabinfo, mm-vmallocinfo and mm-ptdump print
-   the same lines.
+   the same lines; mm-break-stages puts its breakpoints where scripts/gdb's --break did.
 
     python3 tests/gdb.py        # exit 0 if every check passed
 """
@@ -173,6 +173,10 @@ def halted():
     check(len(lines) > 20 and not missing, "kernel_init: mm-dmesg holds the %d console lines in order" % len(lines),
           missing[:5])
     exception_frame(out, p.returncode)
+    # scripts/gdb resolves --break names with llvm-nm: breakpoint N is the N-th --break.
+    bps = re.findall(r"^Hardware assisted breakpoint (\d+) at (0x[0-9a-f]+)", out, re.M)
+    names = ["paging_init", "psci_dt_init", "mem_init", "kernel_init", "el1_exception"]
+    return {names[int(n) - 1]: int(a, 16) for n, a in bps if int(n) <= len(names)}
 
 
 # Run at every stop, after the reports; only at kernel_init does it plant the fault.
@@ -241,7 +245,7 @@ def attach(port, cmds):
     return p.returncode, {k[1]: v for k, v in gdb_sections(out).items()}, out
 
 
-def live():
+def live(nm_addrs):
     port = 20000 + random.randrange(20000)
     m = Monitor(port)
     try:
@@ -257,7 +261,12 @@ def live():
         want = {"mm-page %s" % a: m.cmd("page %s" % a) for a in addrs}
         for c in ["buddyinfo", "memblock", "zoneinfo", "slabinfo", "vmallocinfo", "ptdump"]:
             want["mm-" + c] = m.cmd(c)
-        rc, got, out = attach(port, list(want))
+        rc, got, out = attach(port, list(want) + ["mm-break-stages"])
+        stages = dict(re.findall(r"^mm-break-stages: (\w+) at (0x[0-9a-f]+)$", "\n".join(got.get("mm-break-stages", [])), re.M))
+        same = {k: v for k, v in nm_addrs.items() if k in stages and int(stages[k], 16) == v}
+        check(len(stages) >= 10 and len(same) == 4 and all(k in stages for k in ("start_kernel", "setup_arch", "bootmem_init")),
+              "mm-break-stages set %d stage breakpoints; paging_init, psci_dt_init, mem_init and kernel_init "
+              "where scripts/gdb's llvm-nm lookup put them" % len(stages), got.get("mm-break-stages"))
         check(rc == 0, "scripts/gdb --attach --batch halted the kernel at its prompt")
         for c, w in want.items():
             g = got.get(c, [])
@@ -270,8 +279,7 @@ def live():
 
 
 def main():
-    halted()
-    live()
+    live(halted())
     print("tests/gdb.py: %s" % ("all passed" if failures == 0 else "%d failed" % failures))
     sys.exit(1 if failures else 0)
 

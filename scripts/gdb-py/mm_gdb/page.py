@@ -4,7 +4,7 @@ import gdb
 from . import memblock
 from .pgtable import walk_va
 from .utils import (MmCommand, NotYet, PAGE_END, PAGE_OFFSET, PAGE_SHIFT, ZONE_NAMES, lm_va, memstart_addr,
-                    num, pfn_to_page, sym, typed_at)
+                    num, pfn_to_page, typed_at)
 
 PG_RESERVED, PG_HEAD = 12, 16
 PAGE_TYPE_BASE, PG_BUDDY = 0xF0000000, 0x80
@@ -43,7 +43,10 @@ def page_lines(pfn):
         raise NotYet("no struct page for that PFN")
     page = pfn_to_page(pfn)
     p = typed_at("arm64_mm::mm::page::Page", page)
-    flags = num(p["flags"])
+    try:
+        flags = num(p["flags"])
+    except gdb.MemoryError:
+        raise NotYet("no struct page at %#x yet (sparse_init in bootmem_init maps the vmemmap)" % page)
     refcount = num(p["_refcount"])
     mapcount = num(p["_mapcount"])
     private = num(p["private"])
