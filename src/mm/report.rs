@@ -146,10 +146,11 @@ pub fn free_runs(mut blocks: Vec<(u64, u8, u8)>) -> Vec<FreeRun> {
 /// Every free block on a zone's free lists, as `(pfn, order, migratetype)`, read under
 /// the zone lock. Nothing is allocated under the lock (a growing `Vec` could ask this very
 /// zone for a slab page): the room is reserved first from the free counts, and blocks
-/// beyond it (freed in between) are left out; returns false if any were.
-fn zone_free_blocks(pa: &PageAlloc, zone: &Zone, out: &mut Vec<(u64, u8, u8)>) -> bool {
+/// beyond it (freed in between) are left out. Returns the zone's free page count read
+/// under the same lock, so that it matches the blocks, and false if any were left out.
+fn zone_free_blocks(pa: &PageAlloc, zone: &Zone, out: &mut Vec<(u64, u8, u8)>) -> (u64, bool) {
     if !zone.zone_is_initialized() {
-        return true;
+        return (zone.zone_page_state(NR_FREE_PAGES), true);
     }
     let blocks: u64 = {
         let _g = zone.lock.lock();
@@ -161,6 +162,7 @@ fn zone_free_blocks(pa: &PageAlloc, zone: &Zone, out: &mut Vec<(u64, u8, u8)>) -
     out.reserve(blocks as usize + 64);
     let room = out.capacity();
     let _g = zone.lock.lock();
+    let free = zone.zone_page_state(NR_FREE_PAGES);
     for order in 0..MAX_ORDER {
         for mt in 0..MIGRATE_TYPES {
             // SAFETY: the zone lock is held; the lists were initialised by free_area_init
@@ -171,7 +173,7 @@ fn zone_free_blocks(pa: &PageAlloc, zone: &Zone, out: &mut Vec<(u64, u8, u8)>) -
                 let mut cur = (*head).next;
                 while !ptr::eq(cur, head) {
                     if out.len() == room {
-                        return false;
+                        return (free, false);
                     }
                     let pfn = pa.page_to_pfn(lru_to_page(cur));
                     out.push((pfn.0, order as u8, mt as u8));
@@ -180,7 +182,7 @@ fn zone_free_blocks(pa: &PageAlloc, zone: &Zone, out: &mut Vec<(u64, u8, u8)>) -
             }
         }
     }
-    true
+    (free, true)
 }
 
 /// What the caller knows that the mm cores do not.
@@ -274,8 +276,18 @@ pub fn write_report<W: Write + ?Sized>(
     }
     j.end_array()?;
 
+    // The free lists first (their counts read with them), then the JSON, which allocates.
     let mut blocks = Vec::new();
     let mut complete = true;
+    let mut free_counts = Vec::new();
+    for pgdat in nodes.pgdats() {
+        for zone in pgdat.node_zones.iter().filter(|z| !z.zone_is_empty()) {
+            let (free, all) = zone_free_blocks(pa, zone, &mut blocks);
+            complete &= all;
+            free_counts.push(free);
+        }
+    }
+    let mut free_counts = free_counts.into_iter();
     j.key("zones")?;
     j.begin_array()?;
     for pgdat in nodes.pgdats() {
@@ -287,9 +299,8 @@ pub fn write_report<W: Write + ?Sized>(
             j.field_uint("spanned", zone.spanned_pages)?;
             j.field_uint("present", zone.present_pages)?;
             j.field_uint("managed", zone.zone_managed_pages())?;
-            j.field_uint("free", zone.zone_page_state(NR_FREE_PAGES))?;
+            j.field_uint("free", free_counts.next().unwrap_or(0))?;
             j.end_object()?;
-            complete &= zone_free_blocks(pa, zone, &mut blocks);
         }
     }
     j.end_array()?;
