@@ -4,7 +4,8 @@
 with scripts/memmap, render the SVG to PNG with a real renderer (rsvg-convert, Debian's
 librsvg2-bin), and check the picture is not blank (pixel variety) and that its legend
 names every owner the report gives. The checkers are first shown to fail on a blank
-picture and on a legend that lacks an owner.
+picture and on a legend that lacks an owner. Then the monitor's `report` on a 256M boot:
+to a named file, to the mm_report= path, and to a path the host cannot open.
 
   python3 tests/memmap.py [--keep DIR] [--only NAME]
 
@@ -153,6 +154,72 @@ def check_report(name, r, mem_mib, nodes):
     return [f"{name}: {e}" for e in errs]
 
 
+def monitor_report(out):
+    """The monitor's `report [FILE]`: a named file, the mm_report= default, and a path the
+    host cannot open (one `mm: ` line). Returns the failures."""
+    import select
+    import time
+    j0, j1 = os.path.join(out, "mon-boot.json"), os.path.join(out, "mon-cmd.json")
+    bad = os.path.join(out, "no-such-dir", "x.json")
+    p = subprocess.Popen(["scripts/run", "-m", "256M", "--report", j0], cwd=ROOT,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    buf = b""
+
+    def until(tok, timeout=120):
+        nonlocal buf
+        end = time.time() + timeout
+        while tok not in buf:
+            r, _, _ = select.select([p.stdout], [], [], max(0, end - time.time()))
+            d = os.read(p.stdout.fileno(), 65536) if r else b""
+            if not d:
+                raise RuntimeError(f"waiting for {tok!r}: {buf[-1500:].decode(errors='replace')}")
+            buf += d
+        i = buf.index(tok) + len(tok)
+        got, buf = buf[:i], buf[i:]
+        return got.decode(errors="replace")
+
+    def cmd(line):
+        p.stdin.write(line.encode() + b"\r")
+        p.stdin.flush()
+        return until(b"mm> ")
+
+    fails = []
+    try:
+        until(b"mm> ")
+        with open(j0) as f:
+            if json.load(f)["when"] != "end of init":
+                fails.append("monitor: the boot's report is not 'end of init'")
+        o = cmd("report " + j1)
+        if "report written to " + j1 not in o:
+            fails.append(f"monitor: report FILE said {o!r}")
+        else:
+            with open(j1) as f:
+                r = json.load(f)
+            if r["when"] != "monitor" or not r["free"]:
+                fails.append("monitor: report FILE wrote no monitor report")
+        o = cmd("report")
+        with open(j0) as f:
+            if "report written to " + j0 not in o or json.load(f)["when"] != "monitor":
+                fails.append(f"monitor: report (default path) said {o!r}")
+        o = cmd("report " + bad)
+        lines = [l for l in o.splitlines() if l.startswith("mm: ")]
+        if lines != ["mm: report: the host could not open the file"] or os.path.exists(bad):
+            fails.append(f"monitor: report to a bad path said {o!r}")
+        p.stdin.write(b"poweroff\r")
+        p.stdin.flush()
+        if p.wait(timeout=60) != 0:
+            fails.append(f"monitor: poweroff exit {p.returncode}")
+    except (RuntimeError, OSError, ValueError, KeyError) as e:
+        fails.append(f"monitor: {e}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if not fails:
+        print("tests/memmap.py: monitor: report FILE, report (mm_report= path) and a bad path: ok")
+    return fails
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
 
@@ -212,6 +279,8 @@ def main():
         print(f"tests/memmap.py: {name}: report {size} bytes, {len(report['reserved'])} reserved parts "
               f"({', '.join(owners)}), {len(report['free'])} free runs; {svg} rendered "
               f"({os.path.getsize(png)} bytes of PNG)")
+    if not a.only:
+        fails += monitor_report(out)
     if not a.keep:
         shutil.rmtree(out, ignore_errors=True)
     for f in fails:
