@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The memory picture end to end (a scripts/test step): boot 128M, 4G on 2 NUMA nodes and
-16G with `scripts/run --batch --report`, check each JSON report against itself, draw it
+16G (and 1G with crashkernel= and an initrd, and a device tree with /memreserve/ and
+/reserved-memory) with `scripts/run --batch --report`, check each JSON report against itself, draw it
 with scripts/memmap, render the SVG to PNG with a real renderer (rsvg-convert, Debian's
 librsvg2-bin), and check the picture is not blank (pixel variety) and that its legend
 names every owner the report gives. The checkers are first shown to fail on a blank
@@ -24,10 +25,17 @@ import xml.etree.ElementTree as ET
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# name, scripts/run options, DRAM in MiB, nodes, owners the report must name beyond the
+# ones every boot has, and whether a no-map memory region must show.
 MACHINES = [
-    ("128M", ["-m", "128M"]),
-    ("4G-numa2", ["-m", "4G", "--numa", "2"]),
-    ("16G", ["-m", "16G"]),
+    ("128M", ["-m", "128M"], 128, 1, set(), False),
+    ("4G-numa2", ["-m", "4G", "--numa", "2"], 4096, 2, set(), False),
+    ("16G", ["-m", "16G"], 16384, 1, set(), False),
+    ("1G-crashkernel-initrd", ["-m", "1G", "--append", "crashkernel=64M", "--", "-initrd",
+                               "tests/fixtures/boot/initrd.img"], 1024, 1, {"crashkernel", "initrd"}, False),
+    # /memreserve/, a static no-map region and a dynamic 64 MiB CMA pool; 512 MiB of memory.
+    ("reserved-memory", ["-m", "1G", "--dtb", "tests/fixtures/dtb/g_reserved_mem.dtb"], 512, 1,
+     {"reserved-memory"}, True),
 ]
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -113,9 +121,11 @@ def check_legend(svg, report):
     return None
 
 
-def check_report(name, r, mem_mib, nodes):
+def check_report(name, r, mem_mib, nodes, extra_owners, nomap):
     """The report agrees with itself and with the machine asked for."""
     errs = []
+    if nomap != any(m["nomap"] for m in r["memory"]):
+        errs.append(f"no-map memory {'missing' if nomap else 'unexpected'}")
     banks = sum(b["size"] for b in r["banks"])
     if banks != mem_mib << 20:
         errs.append(f"banks total {banks}, not {mem_mib} MiB")
@@ -132,7 +142,8 @@ def check_report(name, r, mem_mib, nodes):
         if not any(b <= p["base"] and last <= e for b, e in mem):
             errs.append(f"reserved part {p} outside memory")
     owners = {p["owner"] for p in r["reserved"]}
-    for o in ("kernel text", "kernel rodata", "dtb", "memmap", "page tables", "percpu", "NODE_DATA"):
+    for o in {"kernel text", "kernel rodata", "dtb", "memmap", "page tables", "percpu", "NODE_DATA",
+              "early heap"} | extra_owners:
         if o not in owners:
             errs.append(f"no reserved range owned by {o}")
     # The free runs: in order, no overlap, each inside a zone; they add up to the zones'
@@ -227,7 +238,7 @@ def run(cmd, **kw):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--keep", help="keep the JSON, SVG and PNG files in this directory")
-    ap.add_argument("--only", help="only this machine (128M, 4G-numa2, 16G)")
+    ap.add_argument("--only", help="only this machine (" + ", ".join(m[0] for m in MACHINES) + ")")
     a = ap.parse_args()
     if not shutil.which("rsvg-convert"):
         print("tests/memmap.py: rsvg-convert is missing (Debian: librsvg2-bin)", file=sys.stderr)
@@ -248,7 +259,7 @@ def main():
     if check_legend(blank_svg, {"reserved": [{"owner": "other"}, {"owner": "dtb"}]}) is None:
         fails.append("the legend check passed a legend without 'dtb'")
 
-    for name, opts in MACHINES:
+    for name, opts, mem_mib, nodes, extra_owners, nomap in MACHINES:
         if a.only and a.only != name:
             continue
         js, svg, png = (os.path.join(out, f"memmap-{name}.{e}") for e in ("json", "svg", "png"))
@@ -260,9 +271,7 @@ def main():
             continue
         with open(js) as f:
             report = json.load(f)
-        mem_mib = int(opts[1][:-1]) << (10 if opts[1].endswith("G") else 0)
-        nodes = int(opts[opts.index("--numa") + 1]) if "--numa" in opts else 1
-        fails += check_report(name, report, mem_mib, nodes)
+        fails += check_report(name, report, mem_mib, nodes, extra_owners, nomap)
         r = run([sys.executable, "scripts/memmap", js, "-o", svg])
         if r.returncode != 0:
             fails.append(f"{name}: scripts/memmap: {r.stderr}")

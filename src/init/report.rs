@@ -3,7 +3,7 @@
 //! gathers what only the top of the kernel can see — the DRAM banks of the device tree and
 //! who owns each reserved range (the image's segments, the device tree, the initrd,
 //! `/reserved-memory`, the crash kernel, the page tables, the memmap, the per-CPU areas,
-//! NODE_DATA) — since memblock records no owners. Linux has no equivalent.
+//! NODE_DATA, the early Rust heap) — since memblock records no owners. Linux has no equivalent.
 
 use alloc::vec::Vec;
 
@@ -34,6 +34,7 @@ pub const OWNERS: &[&str] = &[
     "memmap",
     "percpu",
     "NODE_DATA",
+    "early heap",
     crate::mm::report::OWNER_OTHER,
 ];
 
@@ -113,10 +114,13 @@ pub fn owned_ranges() -> Vec<OwnedRange> {
         size: m.fdt.totalsize() as u64,
     });
     if let Some(&(base, size)) = PHYS_INITRD.get() {
+        // Reserved in whole pages (Linux: arm64_memblock_init's round_down/round_up).
+        let page = crate::mm::PAGE_SIZE;
+        let start = base.as_u64() & !(page - 1);
         v.push(OwnedRange {
             owner: "initrd",
-            base: base.as_u64(),
-            size,
+            base: start,
+            size: (base.as_u64() + size).next_multiple_of(page) - start,
         });
     }
     for r in m.fdt.mem_rsv() {
@@ -197,8 +201,87 @@ pub fn owned_ranges() -> Vec<OwnedRange> {
             });
         }
     }
+    early_heap_pages(&mut v);
+    dynamic_reserved_mem(&m.fdt, &mut v);
     debug_assert!(v.iter().all(|o| OWNERS.contains(&o.owner)));
     v
+}
+
+/// The dynamic `/reserved-memory` regions (`size`, no `reg`): their addresses are not
+/// kept after allocation, so each is matched to a reserved range that nothing else claims,
+/// exactly `size` long, aligned to `alignment` and inside `alloc-ranges` — where
+/// fdt_init_reserved_mem put it (`OF: reserved mem: allocated memory for ...` names it).
+fn dynamic_reserved_mem(fdt: &crate::drivers::of::libfdt::Fdt, v: &mut Vec<OwnedRange>) {
+    let mut unclaimed: Vec<OwnedRange> = Vec::new();
+    {
+        let mb = crate::mm::memblock::MEMBLOCK.lock();
+        for r in mb.reserved().regions() {
+            let base = r.base.as_u64();
+            crate::mm::report::attribute(base, base + r.size, v, &mut |p| {
+                if p.owner == crate::mm::report::OWNER_OTHER {
+                    unclaimed.push(p);
+                }
+            });
+        }
+    }
+    for item in fdt.reserved_memory() {
+        let ReservedMemItem::Region(r) = item else {
+            continue;
+        };
+        let ReservedMemKind::Dynamic {
+            size,
+            alignment,
+            alloc_ranges,
+        } = r.kind
+        else {
+            continue;
+        };
+        let align = alignment.unwrap_or(1).max(1);
+        let fits = |p: &OwnedRange| {
+            p.size == size
+                && p.base.is_multiple_of(align)
+                && alloc_ranges.is_none_or(|mut rs| {
+                    rs.any(|e| e.base <= p.base && p.base + size <= e.base + e.size)
+                })
+        };
+        if let Some(i) = unclaimed.iter().position(fits) {
+            let p = unclaimed.remove(i);
+            v.push(OwnedRange {
+                owner: "reserved-memory",
+                ..p
+            });
+        }
+    }
+}
+
+/// The early heap's pages (setup_arch's memblock allocation behind Rust's allocator until
+/// SLUB): the reserved pages the heap says are its own.
+fn early_heap_pages(v: &mut Vec<OwnedRange>) {
+    use crate::mm::heap::{Owner, KERNEL_HEAP};
+    let page = crate::mm::PAGE_SIZE;
+    let mut found: Vec<OwnedRange> = Vec::new();
+    {
+        let mb = crate::mm::memblock::MEMBLOCK.lock();
+        for r in mb.reserved().regions() {
+            let start = r.base.as_u64().next_multiple_of(page);
+            let end = r.base.as_u64() + r.size;
+            for pa in (start..end.saturating_sub(page - 1)).step_by(page as usize) {
+                let va = __va(PhysAddr(pa)).as_u64() as *const u8;
+                if !matches!(KERNEL_HEAP.owner(va), Owner::Early) {
+                    continue;
+                }
+                match found.last_mut() {
+                    Some(o) if o.base + o.size == pa => o.size += page,
+                    _ => found.push(OwnedRange {
+                        owner: "early heap",
+                        base: pa,
+                        size: page,
+                    }),
+                }
+            }
+        }
+    }
+    v.extend(found);
 }
 
 /// Why a report was not written.
