@@ -43,6 +43,10 @@ impl OwnedRange {
 /// says when more existed.
 pub const MAX_FREE_RUNS: usize = 50_000;
 
+/// At most this many free blocks are collected (16 bytes each: 4 MiB) before they are
+/// merged into runs; a memory so fragmented is reported truncated.
+pub const MAX_FREE_BLOCKS: usize = 1 << 18;
+
 /// Cuts `[base, end)` along `owners` (first claim wins where they overlap); the parts no
 /// owner claims are [`OWNER_OTHER`]. Neighbouring parts of one owner are merged. The parts
 /// cover `[base, end)` exactly, in address order.
@@ -159,8 +163,9 @@ fn zone_free_blocks(pa: &PageAlloc, zone: &Zone, out: &mut Vec<(u64, u8, u8)>) -
             .map(|o| unsafe { (*zone.free_area.get().add(o)).nr_free })
             .sum()
     };
-    out.reserve(blocks as usize + 64);
-    let room = out.capacity();
+    let want = (blocks as usize + 64).min(MAX_FREE_BLOCKS.saturating_sub(out.len()));
+    out.reserve(want);
+    let room = out.len() + want;
     let _g = zone.lock.lock();
     let free = zone.zone_page_state(NR_FREE_PAGES);
     for order in 0..MAX_ORDER {
