@@ -40,6 +40,12 @@ ensure_gdb() {
     apt_install gdb-multiarch || { echo "scripts: gdb-multiarch is required" >&2; return 1; }
 }
 
+# rsvg-convert (librsvg2-bin): renders the memory picture to PNG in tests/memmap.py.
+ensure_rsvg() {
+    command -v rsvg-convert >/dev/null && return 0
+    apt_install librsvg2-bin || { echo "scripts: rsvg-convert (librsvg2-bin) is required" >&2; return 1; }
+}
+
 ensure_python() {
     command -v python3 >/dev/null && return 0
     apt_install python3-minimal || { echo "scripts: python3 is required" >&2; return 1; }

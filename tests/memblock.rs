@@ -78,7 +78,7 @@ expect-output OF: reserved mem: allocated memory for 'pool' node: base 0x0000000
 expect-output flags: 0x4
 run -m 2G --smp 1 --dtb tests/fixtures/boot/many-ranges.dtb
 expect-output OF: fdt: memblock's memory array is full (128 regions); ignoring [mem 0x0000000058000000-0x00000000580fffff]
-expect-output Memory: 253812K/262144K available
+expect-output K/262144K available
 expect-no-output cannot split
 run -m 1G --dtb tests/fixtures/boot/kernel-outside-memory.dtb
 expect-exit 1

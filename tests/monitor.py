@@ -94,7 +94,7 @@ def main():
     names = [l.split()[0] for l in helps]
     for want in ("meminfo", "buddyinfo", "pagetypeinfo", "zoneinfo", "slabinfo", "vmallocinfo",
                  "memblock", "ptdump", "page", "alloc", "free", "kmalloc", "kfree", "vmalloc",
-                 "vfree", "stress", "log", "poweroff"):
+                 "vfree", "held", "report", "stress", "log", "poweroff"):
         check(want in names, "help lists %s" % want)
 
     m0 = meminfo(c)

@@ -57,6 +57,7 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     crate::mm::vmalloc::api::print_vmallocinfo_if_asked();
     crate::mm::slab_common::print_slabinfo_if_asked();
     ptdump::ptdump_check_boot();
+    crate::init::report::report_at_end_of_init();
     rest_init()
 }
 

@@ -2,3 +2,4 @@
 pub mod exit;
 pub mod main;
 pub mod monitor;
+pub mod report;

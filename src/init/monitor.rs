@@ -125,6 +125,10 @@ const HELP: &[(&str, &str)] = &[
     ),
     ("page PFN|VA", "one struct page decoded"),
     (
+        "report [FILE]",
+        "the memory report as JSON to a host file (default: mm_report=)",
+    ),
+    (
         "alloc ORDER [GFP]",
         "alloc_pages (GFP: GFP_KERNEL|__GFP_ZERO|GFP_DMA...)",
     ),
@@ -317,6 +321,25 @@ impl Monitor {
                 }
             },
             "page" => self.page(pa, args[0].ok_or("usage: page PFN|VA")?),
+            "report" => {
+                let mut res = Err("usage: report FILE (no mm_report= path to default to)");
+                let mut write = |path: &str| {
+                    res = match crate::init::report::write_report_to(path, "monitor") {
+                        Ok(()) => {
+                            outf!("report written to {}", path);
+                            Ok(())
+                        }
+                        Err(e) => Err(e.reason()),
+                    };
+                };
+                match args[0] {
+                    Some(p) => write(p),
+                    None => {
+                        crate::init::report::default_path(&mut write);
+                    }
+                }
+                res
+            }
             "alloc" => {
                 let order = args[0]
                     .and_then(parse_num)

@@ -5,6 +5,7 @@ pub mod printk;
 pub mod params;
 pub mod cpu;
 pub mod crash_core;
+pub mod json;
 pub mod kallsyms;
 pub mod ktest;
 #[cfg(target_os = "none")]

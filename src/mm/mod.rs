@@ -10,6 +10,7 @@ pub mod numa;
 pub mod page;
 pub mod page_alloc;
 pub mod percpu;
+pub mod report;
 pub mod show;
 pub mod slab;
 pub mod slab_common;

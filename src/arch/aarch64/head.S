@@ -383,6 +383,13 @@ __primary_switched:
     ldr     x1, =__boot_cpu_mode
     str     x19, [x1]
 
+    /*
+     * Linux: the final frame record — a zeroed fp, lr pair that x29 points to, so frame-pointer
+     * walks (and GDB's prologue unwinder: a saved lr of 0 is the outermost frame) end here.
+     */
+__primary_switched_call:                 // a symbol, so GDB's prologue analysis starts here
+    stp     x29, x30, [sp, #-16]!
+    mov     x29, sp
     mov     x0, x21
     bl      start_kernel
 3:  wfi
@@ -408,6 +415,9 @@ __secondary_switched:
     msr     tpidr_el1, x3
     mov     x29, xzr
     mov     x30, xzr
+__secondary_switched_call:               // the final frame record, as in __primary_switched
+    stp     x29, x30, [sp, #-16]!
+    mov     x29, sp
     mov     x0, x20                      // the logical CPU number (CPU_ON's context id)
     mov     x1, x21                      // its entry EL
     bl      secondary_start_kernel
