@@ -6,7 +6,8 @@
 use arm64_mm::init::exit::{boot_finished, BootEnd};
 
 /// Linux: kernel_init(). With `batch` on the command line the machine powers off (status
-/// 0); otherwise it idles so the user can look around (Ctrl-A X leaves QEMU).
+/// 0); otherwise the `mm> ` monitor runs on the console (src/init/monitor.rs), so the user
+/// can look around (`poweroff`, or Ctrl-A X, leaves QEMU).
 #[no_mangle]
 pub fn kernel_init() -> ! {
     boot_finished(BootEnd::PowerOffIfBatch)
