@@ -233,13 +233,18 @@ impl Monitor {
         }
     }
 
-    fn remember(&mut self, h: Held) -> bool {
-        match self.held.iter_mut().find(|s| s.is_none()) {
-            Some(slot) => {
-                *slot = Some(h);
-                true
-            }
-            None => false,
+    /// Checked before allocating, so no block is handed out without a record.
+    fn has_room(&self) -> Result<(), &'static str> {
+        if self.held.iter().all(|h| h.is_some()) {
+            return Err("holding too many blocks; free some first");
+        }
+        Ok(())
+    }
+
+    /// Records a block; has_room() was checked before it was allocated.
+    fn remember(&mut self, h: Held) {
+        if let Some(slot) = self.held.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(h);
         }
     }
 
@@ -351,9 +356,7 @@ impl Monitor {
                     Some(g) => parse_gfp(g).ok_or("unknown GFP flag")?,
                     None => GFP_KERNEL,
                 };
-                if self.held.iter().all(|h| h.is_some()) {
-                    return Err("holding too many blocks; free some first");
-                }
+                self.has_room()?;
                 let page = pa
                     .alloc_pages(gfp | __GFP_NOWARN, order as u32)
                     .ok_or("allocation failed")?;
@@ -390,9 +393,7 @@ impl Monitor {
                 if size == 0 || size > crate::mm::slab::KMALLOC_MAX_SIZE as u64 {
                     return Err("size must be 1..=KMALLOC_MAX_SIZE (4 MiB)");
                 }
-                if self.held.iter().all(|h| h.is_some()) {
-                    return Err("holding too many blocks; free some first");
-                }
+                self.has_room()?;
                 let p = crate::mm::slab_common::kmalloc(size as usize, GFP_KERNEL | __GFP_NOWARN);
                 if p.is_null() {
                     return Err("kmalloc failed");
@@ -424,9 +425,7 @@ impl Monitor {
                 if size == 0 || size > pa.nr_free_pages() * PAGE_SIZE {
                     return Err("size must be 1 up to the free memory");
                 }
-                if self.held.iter().all(|h| h.is_some()) {
-                    return Err("holding too many blocks; free some first");
-                }
+                self.has_room()?;
                 let a = crate::mm::vmalloc::api::vmalloc(size).ok_or("vmalloc failed")?;
                 self.remember(Held {
                     kind: Kind::Vmalloc,

@@ -13,7 +13,7 @@ use crate::arch::aarch64::mm::init::{CRASHK_RES, PHYS_INITRD};
 use crate::arch::aarch64::mm::mmu::swapper_pg_dir_phys;
 use crate::arch::aarch64::mm::pgtable::{get_entry, PTRS_PER_TABLE};
 use crate::arch::aarch64::mm::ptdump::walk_kernel_tables;
-use crate::drivers::of::reserved_mem::{ReservedMemItem, ReservedMemKind};
+use crate::drivers::of::reserved_mem::{DynamicReservedMem, ReservedMemItem, ReservedMemKind};
 use crate::kernel::params::SetupResult;
 use crate::kernel::sections as s;
 use crate::mm::report::{write_report, OwnedRange, ReportInput};
@@ -224,18 +224,13 @@ fn dynamic_reserved_mem(fdt: &crate::drivers::of::libfdt::Fdt, v: &mut Vec<Owned
             });
         }
     }
-    for item in fdt.reserved_memory() {
-        let ReservedMemItem::Region(r) = item else {
-            continue;
-        };
-        let ReservedMemKind::Dynamic {
-            size,
-            alignment,
-            alloc_ranges,
-        } = r.kind
-        else {
-            continue;
-        };
+    for DynamicReservedMem {
+        region: _,
+        size,
+        alignment,
+        alloc_ranges,
+    } in fdt.dynamic_reserved_memory()
+    {
         let align = alignment.unwrap_or(1).max(1);
         let fits = |p: &OwnedRange| {
             p.size == size

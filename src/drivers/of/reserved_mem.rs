@@ -90,6 +90,39 @@ impl<'a> Fdt<'a> {
         }
         scan
     }
+
+    /// The children of `/reserved-memory` that name a size instead of a `reg` (Linux:
+    /// the ones __reserved_mem_alloc_size() allocates): each with its size, alignment and
+    /// allowed ranges. Diagnostics are left to [`Fdt::reserved_memory`]'s full walk.
+    pub fn dynamic_reserved_memory(&self) -> impl Iterator<Item = DynamicReservedMem<'a>> {
+        self.reserved_memory().filter_map(|item| match item {
+            ReservedMemItem::Region(
+                region @ ReservedMemNode {
+                    kind:
+                        ReservedMemKind::Dynamic {
+                            size,
+                            alignment,
+                            alloc_ranges,
+                        },
+                    ..
+                },
+            ) => Some(DynamicReservedMem {
+                region,
+                size,
+                alignment,
+                alloc_ranges,
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// A dynamic `/reserved-memory` child ([`ReservedMemKind::Dynamic`], unpacked).
+pub struct DynamicReservedMem<'a> {
+    pub region: ReservedMemNode<'a>,
+    pub size: u64,
+    pub alignment: Option<u64>,
+    pub alloc_ranges: Option<RegIter<'a>>,
 }
 
 /// Linux: __reserved_mem_check_root() — `#size-cells` and `#address-cells` present and equal
@@ -359,18 +392,13 @@ pub fn fdt_scan_and_reserve(fdt: &Fdt, mb: &mut Memblock) {
     if !any_dynamic {
         return;
     }
-    for item in fdt.reserved_memory() {
-        let ReservedMemItem::Region(r) = item else {
-            continue;
-        };
-        let ReservedMemKind::Dynamic {
-            size,
-            alignment,
-            alloc_ranges,
-        } = r.kind
-        else {
-            continue;
-        };
+    for DynamicReservedMem {
+        region: r,
+        size,
+        alignment,
+        alloc_ranges,
+    } in fdt.dynamic_reserved_memory()
+    {
         let align = alignment.unwrap_or(0);
         let mut base = None;
         match alloc_ranges {

@@ -123,6 +123,17 @@ fn flush(start: u64, end: u64) {
     (arch().flush_tlb_kernel_range)(start, end);
 }
 
+/// Linux: free_vmap_area_noflush() — the area at `addr` joins the lazy list; past
+/// lazy_max_pages the purge runs (one TLB flush for all). The two steps take `VMAP` one
+/// after the other, never nested: the guard of an `if let` scrutinee would live through
+/// its body, and the drain would take the lock a second time.
+fn free_vmap_area_noflush(addr: u64) {
+    let over_lazy_max = VMAP.lock().free_vmap_area_noflush(addr) == Ok(true);
+    if over_lazy_max {
+        VMAP.lock().drain_vmap_area_work(flush);
+    }
+}
+
 /// Linux: vm_area_add_early() — areas mapped before vmalloc_init (the kernel's segments,
 /// as map_kernel_segment registers them) join the busy tree when it is built.
 pub fn vm_area_add_early(addr: u64, size: u64, flags: u64, caller: &'static str) {
@@ -561,10 +572,7 @@ fn vb_alloc(size: u64, cpu: usize) -> Option<u64> {
             .is_some()
     };
     if !indexed {
-        let over_lazy_max = VMAP.lock().free_vmap_area_noflush(va.va_start) == Ok(true);
-        if over_lazy_max {
-            VMAP.lock().drain_vmap_area_work(flush);
-        }
+        free_vmap_area_noflush(va.va_start);
         return None;
     }
     q.blocks[slot] = Some(VmapBlock {
@@ -621,12 +629,7 @@ fn vb_free(addr: u64, size: u64) {
         {
             *e = None;
         }
-        // One statement per lock: the guard of an `if let` scrutinee would live through
-        // its body, and the drain would take the lock a second time.
-        let over_lazy_max = VMAP.lock().free_vmap_area_noflush(start) == Ok(true);
-        if over_lazy_max {
-            VMAP.lock().drain_vmap_area_work(flush);
-        }
+        free_vmap_area_noflush(start);
     }
 }
 
@@ -669,10 +672,7 @@ pub fn vm_unmap_ram(addr: u64, count: usize) {
         return;
     }
     (arch().vunmap_range_noflush)(addr, addr + size);
-    let over_lazy_max = VMAP.lock().free_vmap_area_noflush(addr) == Ok(true);
-    if over_lazy_max {
-        VMAP.lock().drain_vmap_area_work(flush);
-    }
+    free_vmap_area_noflush(addr);
 }
 
 /// Live vmap blocks (for the tests).

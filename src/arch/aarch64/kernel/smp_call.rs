@@ -167,37 +167,37 @@ pub fn smp_call_function_single(
     Ok(())
 }
 
-/// Linux: smp_call_function_many() with `cpu_online_mask` — `func(info)` on every other
-/// online CPU, queued to all before waiting for any.
-pub fn smp_call_function(func: SmpCallFunc, info: usize, wait: bool) {
-    let me = smp_processor_id();
+/// Queues `func(info)` on every online CPU but `me`; each queued CPU's ticket (0: none).
+fn queue_on_others(me: usize, func: SmpCallFunc, info: usize) -> [u64; NR_CPUS] {
     let mut tickets = [0u64; NR_CPUS];
     for cpu in for_each_online_cpu().filter(|&c| c != me) {
         tickets[cpu] = queue_call(cpu, func, info);
     }
+    tickets
+}
+
+/// Waits for every call [`queue_on_others`] queued.
+fn wait_calls(tickets: &[u64; NR_CPUS]) {
+    for (cpu, &t) in tickets.iter().enumerate().filter(|(_, &t)| t != 0) {
+        wait_call(cpu, t);
+    }
+}
+
+/// Linux: smp_call_function_many() with `cpu_online_mask` — `func(info)` on every other
+/// online CPU, queued to all before waiting for any.
+pub fn smp_call_function(func: SmpCallFunc, info: usize, wait: bool) {
+    let tickets = queue_on_others(smp_processor_id(), func, info);
     if wait {
-        for (cpu, &t) in tickets.iter().enumerate() {
-            if t != 0 {
-                wait_call(cpu, t);
-            }
-        }
+        wait_calls(&tickets);
     }
 }
 
 /// Linux: on_each_cpu() — `func(info)` on every online CPU, this one included (the others
 /// are started first, so all run at once), and wait for all.
 pub fn on_each_cpu(func: SmpCallFunc, info: usize) {
-    let me = smp_processor_id();
-    let mut tickets = [0u64; NR_CPUS];
-    for cpu in for_each_online_cpu().filter(|&c| c != me) {
-        tickets[cpu] = queue_call(cpu, func, info);
-    }
+    let tickets = queue_on_others(smp_processor_id(), func, info);
     func(info);
-    for (cpu, &t) in tickets.iter().enumerate() {
-        if t != 0 {
-            wait_call(cpu, t);
-        }
-    }
+    wait_calls(&tickets);
 }
 
 /// Linux: do_idle() for a secondary CPU with nothing scheduled — run what other CPUs hand
