@@ -41,6 +41,10 @@
 //! `flush_all()` make checkable afterwards: nothing leaked, nothing lost.
 //!
 //! `smp_stress.scale=N` on the command line makes each run N times longer (for hunting).
+//! `smp_stress.soak=S` (the soak, `scripts/stress`) repeats the measured run for S seconds
+//! instead of twice, each compared with the state before, and prints one `soak:` line:
+//! runs, allocations freed, the peak memory in use (the fewest free pages any CPU saw,
+//! against the free pages before) and the runs that did not give everything back.
 #![no_std]
 #![no_main]
 
@@ -259,6 +263,8 @@ struct Shared {
     remote_frees: [AtomicU64; MAX_CPUS],
     errors: [AtomicU64; MAX_CPUS],
     alloc_failures: [AtomicU64; MAX_CPUS],
+    /// The fewest free pages any CPU saw (sampled every 16 rounds): the soak's peak use.
+    min_free: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -286,6 +292,7 @@ static SHARED: Shared = Shared {
     remote_frees: [ZERO; MAX_CPUS],
     errors: [ZERO; MAX_CPUS],
     alloc_failures: [ZERO; MAX_CPUS],
+    min_free: AtomicU64::new(u64::MAX),
 };
 
 /// xorshift64* (the same as the host tests' `mm::testing::Rng`, which the kernel does not
@@ -712,6 +719,9 @@ fn worker(info: usize) {
         }
         if DO_MAINTENANCE && rng.below(MAINT_EVERY) == 0 {
             maintenance(sh, rng.below(7));
+        }
+        if round % 16 == 0 {
+            sh.min_free.fetch_min(pa.nr_free_pages(), Ordering::Relaxed);
         }
         drain_mailbox(sh, me);
     }
@@ -1337,6 +1347,14 @@ fn tight_memory(before: &State) {
     compare(before, &after, "tight");
 }
 
+/// `NAME=N` from the command line (`NAME` given with its `=`).
+fn param(name: &str) -> Option<usize> {
+    boot_command_line()
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix(name))
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
 #[no_mangle]
 pub fn kernel_init() -> ! {
     let cpus = num_online_cpus();
@@ -1348,12 +1366,7 @@ pub fn kernel_init() -> ! {
         nr_cpu_ids(),
         MAX_CPUS
     );
-    let scale = boot_command_line()
-        .split_whitespace()
-        .find_map(|a| a.strip_prefix("smp_stress.scale="))
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
+    let scale = param("smp_stress.scale=").unwrap_or(1).max(1);
     SHARED
         .rounds
         .store(scale * ROUNDS / cpus.max(1), Ordering::Relaxed);
@@ -1363,7 +1376,14 @@ pub fn kernel_init() -> ! {
     // come into being here, so the measured runs must give back exactly what they took.
     stress(0);
     let before = snapshot();
-    for run in 1..=RUNS as u64 {
+    let soak = param("smp_stress.soak=").unwrap_or(0);
+    let runs = if soak > 0 { u64::MAX } else { RUNS as u64 };
+    let (t_soak, free_soak) = (counter(), page_alloc().expect("buddy").nr_free_pages());
+    let (mut soak_ops, mut soak_runs, mut leaks) = (0u64, 0u64, 0u64);
+    for run in 1..=runs {
+        if soak > 0 && (counter() - t_soak) / frequency() >= soak as u64 {
+            break;
+        }
         stress(run);
         let after = snapshot();
         let sh = &SHARED;
@@ -1408,7 +1428,29 @@ pub fn kernel_init() -> ! {
             errors,
             failures
         );
+        let failed = ktest::failed();
         compare(&before, &after, if run == 1 { "run 1" } else { "run 2" });
+        leaks += u64::from(ktest::failed() != failed);
+        soak_ops += ops;
+        soak_runs += 1;
+    }
+    if soak > 0 {
+        let in_use = free_soak.saturating_sub(SHARED.min_free.load(Ordering::Relaxed));
+        arm64_mm::pr_info!(
+            "smp_stress: soak: {} runs in {} s on {} CPUs, {} allocations freed, peak {} KiB \
+             in use, {} runs leaked",
+            soak_runs,
+            (counter() - t_soak) / frequency(),
+            cpus,
+            soak_ops,
+            in_use * 4,
+            leaks
+        );
+        check!(
+            soak_runs > 0 && leaks == 0,
+            "soak: {} runs, nothing leaked (every zone, cache and vmap area back after each)",
+            soak_runs
+        );
     }
 
     // Memory pressure: every CPU allocates until refused, all at once.

@@ -19,6 +19,11 @@ pub fn check(ok: bool, what: core::fmt::Arguments, loc: &core::panic::Location) 
     }
 }
 
+/// The checks that failed so far (a test may count its own failures, e.g. per run).
+pub fn failed() -> u32 {
+    FAILED.load(Ordering::Relaxed)
+}
+
 /// Prints the closing line (`N passed, M failed`) and exits QEMU: 0 if nothing failed.
 #[cfg(target_os = "none")]
 pub fn finish() -> ! {
