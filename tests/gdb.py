@@ -256,8 +256,12 @@ def live(nm_addrs):
         blk = " ".join(m.cmd("alloc 2"))
         pfn = re.search(r"pfn (0x[0-9a-f]+)", blk)
         vm = re.search(r"= (0x[0-9a-f]+)", " ".join(m.cmd("vmalloc 12288")))
+        # RAM's place in the linear map moves with QEMU's kaslr-seed: take it from the layout.
+        lm = re.search(r"memory  : (0x[0-9a-f]+)", "\n".join(m.cmd("log")))
+        check(lm is not None, "the boot log gives the linear map's start")
         addrs = [pfn.group(1) if pfn else "0x40000", hex(int(vm.group(1), 16) + 4096) if vm else "0x40000",
-                 "0x40000", "0x4ffff", "0xffff800008010000", "0xffff000000200000"]
+                 "0x40000", "0x4ffff", "0xffff800008010000",
+                 hex(int(lm.group(1), 16) + 0x200000) if lm else "0xffff000000200000"]
         want = {"mm-page %s" % a: m.cmd("page %s" % a) for a in addrs}
         for c in ["buddyinfo", "memblock", "zoneinfo", "slabinfo", "vmallocinfo", "ptdump"]:
             want["mm-" + c] = m.cmd(c)

@@ -127,7 +127,8 @@ def memstart_addr():
     v = num(sym("arch::aarch64::memory::memstart_addr"))
     if v == (1 << 64) - 1:
         raise NotYet("PHYS_OFFSET (memstart_addr) is not set before arm64_memblock_init")
-    return v
+    # Linux's memstart_addr is an s64: KASLR may move it below 0.
+    return v - (1 << 64) if v >= 1 << 63 else v
 
 
 def vmemmap():

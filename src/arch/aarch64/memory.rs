@@ -111,13 +111,14 @@ pub const fn is_lm_address(va: u64) -> bool {
 
 /// Linux: __va() / __phys_to_virt() — the linear-map address of `pa`.
 pub fn __va(pa: PhysAddr) -> VirtAddr {
-    VirtAddr((pa.as_u64() - phys_offset()) | PAGE_OFFSET)
+    // Linux's memstart_addr is an s64 that KASLR may make negative: wrap, as C does.
+    VirtAddr(pa.as_u64().wrapping_sub(phys_offset()) | PAGE_OFFSET)
 }
 
 /// Linux: __pa() / __virt_to_phys() — for linear-map and kernel-image addresses.
 pub fn __pa(va: VirtAddr) -> PhysAddr {
     if is_lm_address(va.as_u64()) {
-        PhysAddr((va.as_u64() & !PAGE_OFFSET) + phys_offset())
+        PhysAddr((va.as_u64() & !PAGE_OFFSET).wrapping_add(phys_offset()))
     } else {
         kimg_to_phys(va)
     }
@@ -145,8 +146,10 @@ pub static high_memory: AtomicU64 = AtomicU64::new(0);
 /// Linux: vmemmap — `struct page` of pfn N is `vmemmap + N`; the array is offset so that
 /// the first pfn of the linear map lands on VMEMMAP_START.
 pub fn vmemmap() -> *mut crate::mm::page::Page {
-    let base = phys_offset() >> crate::mm::PAGE_SHIFT;
-    (VMEMMAP_START.wrapping_sub(base * crate::mm::page::STRUCT_PAGE_SIZE))
+    // memstart_addr >> PAGE_SHIFT as Linux's s64: arithmetic, so a memstart that KASLR
+    // moved below 0 puts vmemmap above VMEMMAP_START.
+    let base = ((phys_offset() as i64) >> crate::mm::PAGE_SHIFT) as u64;
+    (VMEMMAP_START.wrapping_sub(base.wrapping_mul(crate::mm::page::STRUCT_PAGE_SIZE)))
         as *mut crate::mm::page::Page
 }
 
@@ -157,7 +160,7 @@ pub fn pfn_to_page(pfn: crate::mm::Pfn) -> *mut crate::mm::page::Page {
 
 /// Linux: page_to_pfn().
 pub fn page_to_pfn(page: *const crate::mm::page::Page) -> crate::mm::Pfn {
-    crate::mm::Pfn((page as u64 - vmemmap() as u64) / crate::mm::page::STRUCT_PAGE_SIZE)
+    crate::mm::Pfn((page as u64).wrapping_sub(vmemmap() as u64) / crate::mm::page::STRUCT_PAGE_SIZE)
 }
 
 /// Linux: page_address() — every page is in the linear map on arm64 (no highmem).

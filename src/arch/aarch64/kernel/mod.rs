@@ -2,6 +2,7 @@
 pub mod cpu_ops;
 pub mod entry;
 pub mod extable;
+pub mod kaslr;
 pub mod process;
 pub mod psci;
 pub mod semihosting;

@@ -275,6 +275,9 @@ pub fn setup_arch(fdt_phys: PhysAddr) {
     report_memory_nodes(m);
     params::parse_early_param(boot_command_line());
     setup_boot_console(m);
+    // Linux runs kaslr_early_init() from head.S, before start_kernel; its seed is used
+    // first by arm64_memblock_init() below.
+    super::kaslr::kaslr_early_init(&m.fdt, boot_command_line());
     cpu_uninstall_idmap();
     let [_, x1, x2, x3] = boot_args.each_ref().map(|a| a.load(Ordering::Relaxed));
     if x1 != 0 || x2 != 0 || x3 != 0 {

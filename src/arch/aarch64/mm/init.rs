@@ -8,6 +8,7 @@ use aarch64_cpu::registers::ID_AA64MMFR0_EL1;
 use tock_registers::interfaces::Readable;
 
 use crate::arch::aarch64::fixmap::FIXADDR_START;
+use crate::arch::aarch64::kernel::kaslr;
 use crate::arch::aarch64::kernel::time::timed;
 use crate::arch::aarch64::memory::{
     __va, high_memory, memstart_addr, pa_symbol, PAGE_END, PAGE_OFFSET,
@@ -53,7 +54,7 @@ crate::early_param!("mem", early_mem);
 pub static PHYS_INITRD: spin::Once<(PhysAddr, u64)> = spin::Once::new();
 
 /// The physical address bits this CPU implements (ID_AA64MMFR0_EL1.PARange).
-fn cpu_pa_bits() -> u32 {
+pub fn cpu_pa_bits() -> u32 {
     match ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) {
         0 => 32,
         1 => 36,
@@ -137,6 +138,15 @@ pub fn arm64_memblock_init(scan: &EarlyScan, fdt: &Fdt) {
     if let Some(i) = initrd {
         PHYS_INITRD.call_once(|| i);
     }
+
+    // CONFIG_RANDOMIZE_BASE: move the linear map by the seed (kaslr_early_init()).
+    let memstart = kaslr::randomize_memstart(
+        memstart,
+        linear_region_size,
+        cpu_pa_bits(),
+        ARM64_MEMSTART_ALIGN,
+    );
+    memstart_addr.store(memstart, Ordering::Relaxed);
 
     // Register the kernel text, kernel data and initial page tables (Linux reserves from
     // _stext: the 64 KiB Image header segment before it is not kept).
