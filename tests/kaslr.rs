@@ -6,6 +6,10 @@
 //! layouts (the exact `memory  :` lines below), and every check here passes on both. With
 //! `nokaslr`, or a tree without a seed, the linear map starts RAM at PAGE_OFFSET.
 //!
+//! The page allocator's shuffle (`page_alloc.shuffle=1`, Linux's mm/shuffle.c) is checked
+//! here too: without it the order-10 blocks of a fresh boot come out in address order, with
+//! it they do not, and all of them come out and go back either way.
+//!
 //! In the guest: memstart_addr is exactly what the seed gives (recomputed from the seed
 //! and the memory), every memblock region is reachable through the linear map at its
 //! randomised address (__va/__pa and pfn_to_page/page_to_pfn invert each other), and pages
@@ -20,9 +24,10 @@ use arm64_mm::arch::aarch64::memory::{
 use arm64_mm::arch::aarch64::mm::init::{cpu_pa_bits, ARM64_MEMSTART_ALIGN};
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
-use arm64_mm::mm::gfp::GFP_KERNEL;
+use arm64_mm::mm::gfp::{__GFP_NOWARN, GFP_KERNEL};
 use arm64_mm::mm::memblock::MEMBLOCK;
 use arm64_mm::mm::page_alloc::page_alloc;
+use arm64_mm::mm::page_alloc::shuffle::shuffle_enabled;
 use arm64_mm::mm::{PhysAddr, PAGE_SIZE};
 use arm64_mm::{check, qemu_test};
 
@@ -45,6 +50,12 @@ expect-output     memory  : 0xffff000000000000 - 0xffff000040000000   (  1024 MB
 run -m 1G -- -machine dtb-kaslr-seed=off
 expect-output KASLR disabled due to lack of seed
 expect-output     memory  : 0xffff000000000000 - 0xffff000040000000   (  1024 MB)
+run -m 1G --append "page_alloc.shuffle=1 loglevel=8 test.shuffle"
+expect-output page_alloc: shuffle:
+expect-output ok - page_alloc.shuffle=1: the order-10 blocks come out of address order
+run -m 1G --append "page_alloc.shuffle=maybe"
+expect-output Booting kernel: `maybe' invalid for parameter `page_alloc.shuffle'
+expect-output ok - without shuffling, the order-10 blocks come out in address order
 "#
 );
 
@@ -134,5 +145,66 @@ pub fn kernel_init() -> ! {
         ok == 3,
         "blocks of order 0, 3 and 9 written and read back at their linear addresses"
     );
+    shuffle_check();
     ktest::finish()
+}
+
+/// Takes every free order-10 block, checks how they came out, and gives them back.
+fn shuffle_check() {
+    let pa = page_alloc().expect("buddy");
+    // NR_FREE_PAGES leaves out the per-CPU lists: empty them first, as at the end.
+    pa.drain_all_pages(None);
+    let free0 = pa.nr_free_pages();
+    let mut pfns = [0u64; 512];
+    let mut n = 0;
+    while n < pfns.len() {
+        match pa.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 10) {
+            Some(p) => {
+                pfns[n] = pa.page_to_pfn(p.as_ptr()).0;
+                n += 1;
+            }
+            None => break,
+        }
+    }
+    // Ascending or descending runs: a fresh buddy hands out its top blocks in address order.
+    let ordered = pfns[..n].windows(2).filter(|w| w[1] == w[0] + 1024).count();
+    let reversed = pfns[..n].windows(2).filter(|w| w[0] == w[1] + 1024).count();
+    let in_order = ordered.max(reversed);
+    let shuffled = shuffle_enabled();
+    arm64_mm::pr_info!(
+        "kaslr: {} order-10 blocks, {} of {} neighbours in address order (shuffle {})",
+        n,
+        in_order,
+        n.saturating_sub(1),
+        shuffled
+    );
+    if boot_command_line().contains("test.shuffle") {
+        check!(
+            shuffled && n >= 32 && in_order < n / 2,
+            "page_alloc.shuffle=1: the order-10 blocks come out of address order ({} of {} \
+             neighbours in order)",
+            in_order,
+            n - 1
+        );
+    } else {
+        check!(
+            !shuffled && n >= 32 && in_order >= (n - 1) * 3 / 4,
+            "without shuffling, the order-10 blocks come out in address order ({} of {})",
+            in_order,
+            n - 1
+        );
+    }
+    for &pfn in &pfns[..n] {
+        pa.__free_pages(
+            core::ptr::NonNull::new(pa.pfn_to_page(arm64_mm::mm::Pfn(pfn))).unwrap(),
+            10,
+        );
+    }
+    pa.drain_all_pages(None);
+    check!(
+        pa.nr_free_pages() == free0,
+        "every order-10 block went back ({} free pages, {} before)",
+        pa.nr_free_pages(),
+        free0
+    );
 }

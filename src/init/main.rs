@@ -120,8 +120,8 @@ fn kmem_cache_init() {
     let pa: &'static dyn crate::mm::slub::SlabPageSource =
         page_alloc::page_alloc().expect("mem_init ran");
     let nodes = crate::mm::numa::numa_publish().nr_online_nodes();
-    // The freelist randomisation seed (Linux: get_random_bytes; here the counter at boot).
-    let seed = crate::arch::aarch64::kernel::time::counter() ^ 0x9e37_79b9_7f4a_7c15;
+    // The freelist randomisation and hardened-pointer seed (Linux: get_random_bytes).
+    let seed = crate::kernel::random::get_random_u64();
     let params = SlubParams::new(setup::nr_cpu_ids() as u32, nodes, seed).with_boot_params();
     let slub = crate::mm::slab_common::kmem_cache_init(pa, params);
     // From here on the global allocator serves new allocations with kmalloc.

@@ -1,6 +1,7 @@
 //! Core kernel services: printk, boot parameters, panic, the image's sections.
 #[macro_use]
 pub mod printk;
+pub mod random;
 #[macro_use]
 pub mod params;
 pub mod cpu;

@@ -174,7 +174,16 @@ pub fn parse_late_params_with(cmdline: &str, table: &[ObsKernelParam]) -> usize 
         for p in table.iter().filter(|p| parameq(param, p.name)) {
             known = true;
             if !p.early && (p.setup)(val).is_err() {
-                pr_warn!("Malformed option '{}'", param);
+                if param.contains('.') {
+                    // A module parameter of built-in code: kernel/params.c's parse_args().
+                    pr_err!(
+                        "Booting kernel: `{}' invalid for parameter `{}'",
+                        val.unwrap_or(""),
+                        param
+                    );
+                } else {
+                    pr_warn!("Malformed option '{}'", param);
+                }
             }
         }
         if !known && !param.contains('.') {
@@ -364,6 +373,22 @@ pub fn set_boot_command_line(s: &str) {
         c.len = n;
         c
     });
+}
+
+/// Linux: kstrtobool() — `y`/`Y`/`1`/`on` (any case) is true, `n`/`N`/`0`/`off` false; only
+/// the first characters count (`yes`, `no`, `onward`), as in Linux.
+pub fn kstrtobool(s: &str) -> Option<bool> {
+    let b = s.as_bytes();
+    match (
+        b.first().map(u8::to_ascii_lowercase),
+        b.get(1).map(u8::to_ascii_lowercase),
+    ) {
+        (Some(b'y' | b'1'), _) => Some(true),
+        (Some(b'n' | b'0'), _) => Some(false),
+        (Some(b'o'), Some(b'n')) => Some(true),
+        (Some(b'o'), Some(b'f')) => Some(false),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,7 @@ mod deferred;
 mod mm_init;
 mod setup;
 mod show_mem;
+pub mod shuffle;
 pub use self::deferred::{DeferredPages, PadataSmp, DEFERRED_RANGES, HZ};
 pub use self::mm_init::{memblock_free_all, KernelSymbols, MemInitInfo};
 pub use self::setup::int_sqrt;
@@ -623,8 +624,13 @@ impl<'a> PageAlloc<'a> {
         // SAFETY: zone lock held; the merged block is ours.
         unsafe {
             (*page).set_buddy_order(order);
-            let to_tail =
-                fpi_flags & FPI_TO_TAIL != 0 || self.buddy_merge_likely(pfn, buddy_pfn, order);
+            let to_tail = if fpi_flags & FPI_TO_TAIL != 0 {
+                true
+            } else if shuffle::is_shuffle_order(order) {
+                shuffle::shuffle_pick_tail()
+            } else {
+                self.buddy_merge_likely(pfn, buddy_pfn, order)
+            };
             Self::add_to_free_list(zone, page, order, mt, to_tail);
         }
     }

@@ -275,6 +275,12 @@ pub fn setup_arch(fdt_phys: PhysAddr) {
     report_memory_nodes(m);
     params::parse_early_param(boot_command_line());
     setup_boot_console(m);
+    // Linux: early_init_dt_scan_chosen()'s add_bootloader_randomness() of `rng-seed`; the
+    // timer's count is the boot's own contribution (random_init's cycle counter).
+    if let Some(seed) = m.fdt.chosen().and_then(|c| c.rng_seed()) {
+        crate::kernel::random::add_randomness(seed);
+    }
+    crate::kernel::random::add_randomness(&super::time::counter().to_le_bytes());
     // Linux runs kaslr_early_init() from head.S, before start_kernel; its seed is used
     // first by arm64_memblock_init() below.
     super::kaslr::kaslr_early_init(&m.fdt, boot_command_line());

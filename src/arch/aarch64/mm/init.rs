@@ -503,6 +503,24 @@ impl crate::mm::page_alloc::PadataSmp for Padata {
 /// struct-page init on each node's online CPUs, `node N deferred pages initialised in Mms`.
 pub fn page_alloc_init_late() {
     crate::mm::page_alloc::page_alloc_init_late(&Padata);
+    // Linux: page_alloc_init_late()'s shuffle_free_memory() of every node with memory,
+    // once all of it is in the buddy (`page_alloc.shuffle=1`).
+    if let Some(pa) = crate::mm::page_alloc::page_alloc() {
+        // memblock, then the zone locks: the order memblock_free_all() takes them in.
+        let mb = memblock::MEMBLOCK.lock();
+        let valid = |pfn| crate::mm::free_area_init::early_pfn_valid(&mb, pfn);
+        let nodes = pa.nr_online_nodes() as i32;
+        let swaps: u64 = (0..nodes)
+            .map(|nid| pa.shuffle_free_memory(nid, &valid))
+            .sum();
+        if crate::mm::page_alloc::shuffle::shuffle_enabled() {
+            pr_debug!(
+                "page_alloc: shuffle: {} blocks of order {} swapped",
+                swaps,
+                crate::mm::page_alloc::shuffle::SHUFFLE_ORDER
+            );
+        }
+    }
 }
 
 /// Linux (up to 4.x): mem_init()'s "Virtual kernel memory layout:" — the regions of the
