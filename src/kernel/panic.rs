@@ -35,6 +35,14 @@ pub fn set_panic_hooks(hooks: &'static PanicHooks) {
     HOOKS.call_once(|| hooks);
 }
 
+/// Linux: dump_stack() — for the cores' reports (bad_page()); nothing before the hooks are
+/// registered (and on the host).
+pub fn dump_stack() {
+    if let Some(h) = HOOKS.get() {
+        (h.dump_stack)();
+    }
+}
+
 /// Ends the machine with `code` through the architecture; without hooks, stops here.
 pub fn machine_exit(code: u32) -> ! {
     if let Some(h) = HOOKS.get() {

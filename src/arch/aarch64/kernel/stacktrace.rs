@@ -1,11 +1,11 @@
 //! Frame-pointer unwinding (Linux: arch/arm64/kernel/stacktrace.c). The kernel is built with
 //! `-C force-frame-pointers=yes`, so every frame starts with the record {x29, x30}.
 
-use crate::kernel::{kallsyms, sections};
+use crate::kernel::kallsyms;
 
-/// The stack the boot CPU runs on: `[init_stack, init_stack_top)` from the linker script.
+/// Linux: on_task_stack() — is the frame record at `fp` on this CPU's stack?
 fn on_task_stack(fp: u64) -> bool {
-    let (lo, hi) = (sections::init_stack(), sections::init_stack_top());
+    let (lo, hi) = crate::arch::aarch64::percpu::this_cpu_stack();
     fp >= lo && fp + 16 <= hi && fp.is_multiple_of(16)
 }
 
