@@ -32,8 +32,11 @@ expect-output page dumped because: nonzero _refcount
 expect-output Modules linked in:
 run -m 256M --smp 1 --append "misuse.kfree_double"
 expect-exit 1
-expect-output Kernel panic - not syncing: kernel BUG at mm/slub.c: set_freepointer: kmalloc-128 object 0x
-expect-output points to itself (double free or corruption)
+expect-output ------------[ cut here ]------------
+expect-output kernel BUG at src/mm/slub.rs:
+expect-output Internal error: Oops - BUG: 00000000f2000800 [#1] SMP
+expect-output pc : arm64_mm::kernel::bug::bug+
+expect-output Kernel panic - not syncing: Oops - BUG: Fatal exception
 run -m 256M --smp 1 --append "slub_debug misuse.kfree_double"
 expect-output BUG kmalloc-128 (Not tainted): Object already free
 expect-output Freed in tests/misuse.rs:

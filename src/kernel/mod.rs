@@ -3,6 +3,7 @@
 pub mod printk;
 #[macro_use]
 pub mod params;
+pub mod bug;
 pub mod cpu;
 pub mod crash_core;
 pub mod json;
