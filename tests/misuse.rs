@@ -25,6 +25,8 @@ expect-output refcount:0 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x
 expect-output page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)
 expect-output Modules linked in:
 expect-output CPU: 0 PID: 0 Comm: swapper/0
+expect-output report_bad_page
+expect-output  kernel_init+
 run -m 256M --smp 1 --append "misuse.page_order"
 expect-output BUG: Bad page state in process swapper/0  pfn:
 expect-output refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x
@@ -53,7 +55,12 @@ expect-output BUG kmalloc-128 (Not tainted): Right Redzone overwritten
 expect-output First byte 0x41 instead of 0xcc
 expect-output FIX kmalloc-128: Restoring Right Redzone
 run -m 256M --smp 1 --append "misuse.vfree_bad"
+expect-output ------------[ cut here ]------------
 expect-output Trying to vfree() nonexistent vm area (0xffff0000
+expect-output WARNING: CPU: 0 PID: 0 at src/mm/vmalloc/api.rs:
+expect-output  arm64_mm::mm::vmalloc::api::vfree+
+expect-output  kernel_init+
+expect-output ---[ end trace 0000000000000000 ]---
 run -m 256M --smp 1 --append "misuse.vfree_double"
 expect-output Trying to vfree() nonexistent vm area (0xffff8000
 run -m 256M --smp 1 --append "misuse.stack"

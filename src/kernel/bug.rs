@@ -1,7 +1,8 @@
 //! BUG() (Linux: include/asm-generic/bug.h, lib/bug.c's report_bug(), and arm64's
 //! asm/bug.h, which makes BUG() a `brk #BUG_BRK_IMM` that the BRK handler turns into an
 //! Oops: `kernel BUG at FILE:LINE!`, then `Internal error: Oops - BUG: 00000000f2000800`).
-//! FILE:LINE is the Rust source of the caller.
+//! WARN() prints its message and `WARNING: CPU: n PID: 0 at FILE:LINE` with a stack and
+//! carries on (kernel/panic.c's __warn()). FILE:LINE is the Rust source of the caller.
 
 /// Linux: BUG_BRK_IMM (asm/brk-imm.h) — the immediate of the `brk` that BUG() executes.
 pub const BUG_BRK_IMM: u64 = 0x800;
@@ -23,4 +24,30 @@ pub fn bug() -> ! {
         core::arch::asm!("brk #{imm}", imm = const BUG_BRK_IMM, options(nomem, nostack))
     };
     panic!("kernel BUG at {}:{}!", loc.file(), loc.line())
+}
+
+/// Linux: WARN(1, fmt, ...) — arm64's __warn_printk() (CUT_HERE and the message), then
+/// __warn() for the caller: the `WARNING:` line, the modules, a stack, the end marker. The
+/// kernel carries on.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub fn warn(msg: core::fmt::Arguments) {
+    let loc = core::panic::Location::caller();
+    pr_warn!("------------[ cut here ]------------");
+    pr_warn!("{}", msg);
+    #[cfg(target_os = "none")]
+    let cpu = crate::kernel::panic::smp_processor_id();
+    #[cfg(not(target_os = "none"))]
+    let cpu = 0;
+    pr_warn!(
+        "WARNING: CPU: {} PID: 0 at {}:{}",
+        cpu,
+        loc.file(),
+        loc.line()
+    );
+    pr_warn!("Modules linked in:");
+    #[cfg(target_os = "none")]
+    crate::kernel::panic::dump_stack();
+    pr_warn!("---[ end trace 0000000000000000 ]---");
 }

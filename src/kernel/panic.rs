@@ -26,6 +26,8 @@ pub struct PanicHooks {
     pub smp_send_stop: fn(),
     /// Ends the machine with an exit status: never returns.
     pub machine_exit: fn(u32) -> !,
+    /// Linux: raw_smp_processor_id(), for the reports' `CPU: n`.
+    pub smp_processor_id: fn() -> usize,
 }
 
 static HOOKS: spin::Once<&'static PanicHooks> = spin::Once::new();
@@ -41,6 +43,11 @@ pub fn dump_stack() {
     if let Some(h) = HOOKS.get() {
         (h.dump_stack)();
     }
+}
+
+/// Linux: raw_smp_processor_id() — 0 before the hooks are registered.
+pub fn smp_processor_id() -> usize {
+    HOOKS.get().map_or(0, |h| (h.smp_processor_id)())
 }
 
 /// Ends the machine with `code` through the architecture; without hooks, stops here.

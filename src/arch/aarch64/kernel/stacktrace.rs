@@ -47,7 +47,12 @@ pub fn dump_stack() {
     unsafe {
         core::arch::asm!("mov {0}, x29", "adr {1}, .", out(reg) fp, out(reg) pc, options(nomem, nostack))
     };
+    // Our own frame record is read now: the compiler may pop it and tail-call
+    // dump_backtrace, whose frame then lies where the record was.
+    // SAFETY: x29 points at this function's frame record {fp, lr} on the current stack.
+    let (caller_fp, lr) = unsafe { ((fp as *const u64).read(), (fp as *const u64).add(1).read()) };
     super::setup::dump_stack_print_info();
     pr_emerg!("Call trace:");
-    dump_backtrace(pc, fp);
+    print_frame(pc);
+    dump_backtrace(lr - 4, caller_fp);
 }
