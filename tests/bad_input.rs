@@ -45,6 +45,12 @@ run -m 1G -- -device loader,file=tests/fixtures/boot/bad-input/reserve-all.dtb,a
 expect-exit 1
 expect-output Kernel panic - not syncing: Failed to allocate page table page
 expect-no-output Unable to handle kernel
+# A /reserved-memory region over all RAM: the same.
+run -m 1G -- -device loader,file=tests/fixtures/boot/bad-input/resmem-all.dtb,addr=0x4c000000 -device loader,file=tests/fixtures/boot/stub-4c000000.bin,addr=0x4c100000 -device loader,addr=0x4c100000,cpu-num=0
+expect-exit 1
+expect-output Reserved memory: reserved region for node 'all@40000000': base 0x0000000040000000, size 1024 MiB
+expect-output Kernel panic - not syncing: Failed to allocate page table page
+expect-no-output Unable to handle kernel
 # A no-map /reserved-memory region over all RAM (the kernel included): refused, as Linux.
 run -m 1G -- -device loader,file=tests/fixtures/boot/bad-input/nomap-all.dtb,addr=0x4c000000 -device loader,file=tests/fixtures/boot/stub-4c000000.bin,addr=0x4c100000 -device loader,addr=0x4c100000,cpu-num=0
 expect-output Reserved memory: failed to reserve memory for node 'all@40000000': base 0x0000000040000000, size 1024 MiB

@@ -44,7 +44,10 @@ expect-output BUG kmalloc-128 (Not tainted): Object already free
 expect-output Freed in tests/misuse.rs:
 expect-output FIX kmalloc-128: Object at 0x
 run -m 256M --smp 1 --append "misuse.kfree_page"
-expect-output WARNING: CPU: 0 PID: 0 at mm/slab_common.c free_large_kmalloc
+expect-output ------------[ cut here ]------------
+expect-output WARNING: CPU: 0 PID: 0 at src/mm/slab_common.rs:
+expect-output  kernel_init+
+expect-output ---[ end trace 0000000000000000 ]---
 expect-output object pointer: 0x
 run -m 256M --smp 1 --append "slub_debug=FZP misuse.uaf"
 expect-output BUG kmalloc-128 (Not tainted): Poison overwritten

@@ -27,15 +27,27 @@ pub fn bug() -> ! {
 }
 
 /// Linux: WARN(1, fmt, ...) — arm64's __warn_printk() (CUT_HERE and the message), then
-/// __warn() for the caller: the `WARNING:` line, the modules, a stack, the end marker. The
-/// kernel carries on.
+/// __warn() for the caller. The kernel carries on.
 #[cold]
 #[inline(never)]
 #[track_caller]
 pub fn warn(msg: core::fmt::Arguments) {
-    let loc = core::panic::Location::caller();
     pr_warn!("------------[ cut here ]------------");
     pr_warn!("{}", msg);
+    __warn(core::panic::Location::caller());
+}
+
+/// Linux: WARN_ON(1) — CUT_HERE, then __warn() for the caller. The kernel carries on.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub fn warn_on() {
+    pr_warn!("------------[ cut here ]------------");
+    __warn(core::panic::Location::caller());
+}
+
+/// Linux: __warn() — the `WARNING:` line, the modules, a stack, the end marker.
+fn __warn(loc: &core::panic::Location) {
     #[cfg(target_os = "none")]
     let cpu = crate::kernel::panic::smp_processor_id();
     #[cfg(not(target_os = "none"))]
