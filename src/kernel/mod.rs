@@ -4,6 +4,7 @@ pub mod printk;
 pub mod random;
 #[macro_use]
 pub mod params;
+pub mod bug;
 pub mod cpu;
 pub mod crash_core;
 pub mod json;

@@ -26,6 +26,8 @@ pub struct PanicHooks {
     pub smp_send_stop: fn(),
     /// Ends the machine with an exit status: never returns.
     pub machine_exit: fn(u32) -> !,
+    /// Linux: raw_smp_processor_id(), for the reports' `CPU: n`.
+    pub smp_processor_id: fn() -> usize,
 }
 
 static HOOKS: spin::Once<&'static PanicHooks> = spin::Once::new();
@@ -33,6 +35,19 @@ static HOOKS: spin::Once<&'static PanicHooks> = spin::Once::new();
 /// Registers the architecture's hooks (once, before anything can panic).
 pub fn set_panic_hooks(hooks: &'static PanicHooks) {
     HOOKS.call_once(|| hooks);
+}
+
+/// Linux: dump_stack() — for the cores' reports (bad_page()); nothing before the hooks are
+/// registered (and on the host).
+pub fn dump_stack() {
+    if let Some(h) = HOOKS.get() {
+        (h.dump_stack)();
+    }
+}
+
+/// Linux: raw_smp_processor_id() — 0 before the hooks are registered.
+pub fn smp_processor_id() -> usize {
+    HOOKS.get().map_or(0, |h| (h.smp_processor_id)())
 }
 
 /// Ends the machine with `code` through the architecture; without hooks, stops here.

@@ -297,11 +297,9 @@ impl SlubAllocator<'_> {
     /// `head` heads a block kmalloc_large() returned, no longer used.
     unsafe fn free_large_kmalloc(&self, head: NonNull<super::page::Page>, object: *mut u8) {
         let order = Self::head_order(head);
+        // Linux: WARN_ON_ONCE(order == 0), then the pointer.
         if order == 0 {
-            pr_warn!(
-                "WARNING: CPU: {} PID: 0 at mm/slab_common.c free_large_kmalloc",
-                self.source().smp_processor_id()
-            );
+            crate::kernel::bug::warn_on();
             pr_warn!("object pointer: 0x{:016x}", object as usize);
         }
         // SAFETY: the caller's guarantee.

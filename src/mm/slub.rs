@@ -266,12 +266,9 @@ unsafe fn get_freepointer(s: &KmemCache, object: *mut u8) -> *mut u8 {
 /// As get_freepointer(); the caller may write the slot.
 unsafe fn set_freepointer(s: &KmemCache, object: *mut u8, fp: *mut u8) {
     // Linux: BUG_ON(object == fp) — naive detection of double free or corruption.
-    assert!(
-        object != fp,
-        "kernel BUG at mm/slub.c: set_freepointer: {} object 0x{:016x} points to itself (double free or corruption)",
-        s.name,
-        object as usize
-    );
+    if object == fp {
+        crate::kernel::bug::bug();
+    }
     let addr = object.wrapping_add(s.offset as usize);
     // SAFETY: the caller's guarantee.
     unsafe {

@@ -370,6 +370,10 @@ __primary_switched:
     stp     xzr, xzr, [x0], #16
     b       1b
 2:
+    /* The boot stack's bottom, for the vectors' overflow check (the static per-CPU image). */
+    ldr     x0, =init_stack
+    ldr     x1, =kernel_stack_lo
+    str     x0, [x1]
     /* Linux: kimage_voffset = VA(_text) - PA(_text); __fdt_pointer; boot_args[]. */
     ldr     x0, =_text
     sub     x0, x0, x24

@@ -46,6 +46,9 @@ pub const MODULES_VADDR: u64 = PAGE_END;
 pub const MODULES_END: u64 = MODULES_VADDR + MODULES_VSIZE;
 /// Linux: KIMAGE_VADDR — where the kernel image is linked.
 pub const KIMAGE_VADDR: u64 = MODULES_END;
+/// Linux: THREAD_SIZE — each secondary's (idle task's) stack (the boot CPU's is the
+/// linker script's INIT_STACK_SIZE).
+pub const THREAD_SIZE: u64 = 16 * 1024;
 /// Linux: STRUCT_PAGE_MAX_SHIFT (a 64-byte struct page).
 pub const STRUCT_PAGE_MAX_SHIFT: u32 = 6;
 /// Linux: VMEMMAP_SHIFT.

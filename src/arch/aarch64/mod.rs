@@ -27,6 +27,8 @@ core::arch::global_asm!(
     S_LR = const ptrace::S_LR,
     S_PC = const ptrace::S_PC,
     S_ESR = const ptrace::S_ESR,
+    OVERFLOW_STACK_SIZE = const kernel::traps::OVERFLOW_STACK_SIZE,
+    STACK_GUARD_WINDOW = const kernel::traps::STACK_GUARD_WINDOW,
 );
 
 pub mod esr;

@@ -62,3 +62,26 @@ pub fn smp_processor_id() -> usize {
 #[link_section = ".data..percpu"]
 #[allow(non_upper_case_globals)]
 pub static cpu_number: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The lowest address of this CPU's stack (Linux: `current->stack`), which entry.S compares
+/// SP against; the page below it is unmapped. head.S sets the boot CPU's, __cpu_up a
+/// secondary's; 0 turns the check off.
+#[no_mangle]
+#[link_section = ".data..percpu"]
+#[allow(non_upper_case_globals)]
+pub static kernel_stack_lo: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// This CPU's stack `[lo, hi)`: the boot CPU's `[init_stack, init_stack_top)` from the
+/// linker script, a secondary's THREAD_SIZE vmalloc area.
+pub fn this_cpu_stack() -> (u64, u64) {
+    // SAFETY: a `.data..percpu` static (an atomic).
+    let lo = unsafe { this_cpu_ptr(&kernel_stack_lo) }.load(core::sync::atomic::Ordering::Relaxed);
+    if lo == 0 || lo == crate::kernel::sections::init_stack() {
+        (
+            crate::kernel::sections::init_stack(),
+            crate::kernel::sections::init_stack_top(),
+        )
+    } else {
+        (lo, lo + crate::arch::aarch64::memory::THREAD_SIZE)
+    }
+}

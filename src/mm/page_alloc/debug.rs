@@ -66,6 +66,10 @@ impl PageAlloc<'_> {
             self.page_to_pfn(page).0
         );
         self.dump_page(page, reason);
+        // Linux: print_modules() and dump_stack().
+        pr_emerg!("Modules linked in:");
+        #[cfg(target_os = "none")]
+        crate::kernel::panic::dump_stack();
         self.bad_pages.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -295,7 +295,10 @@ pub fn vfree(addr: u64) {
         .lock()
         .remove_vm_area(addr, arch().vunmap_range_noflush, flush);
     let Ok(vm) = r else {
-        pr_err!("Trying to vfree() nonexistent vm area ({:#x})", addr);
+        crate::kernel::bug::warn(format_args!(
+            "Trying to vfree() nonexistent vm area ({:#x})",
+            addr
+        ));
         return;
     };
     if vm.flags & VM_ALLOC == 0 {

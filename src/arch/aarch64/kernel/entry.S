@@ -5,14 +5,36 @@
  * with a pointer to it; the handler may change pc (exception-table fixups) before we return.
  * Layout (8-byte slots): x0..x30, sp, pc, pstate, esr, far = 36 slots, 288 bytes; the S_*
  * offsets are operands from Rust's `PtRegs` (arch/aarch64/ptrace.rs).
+ *
+ * Linux's VMAP_STACK check (kernel_ventry): before anything is stored, an SP that has run
+ * off the bottom of this CPU's stack into the unmapped guard page below it (per-CPU
+ * `kernel_stack_lo`, within STACK_GUARD_WINDOW under it) is not used: the frame is built on
+ * this CPU's `overflow_stack` instead and handle_bad_stack() reports the overflow. Storing the
+ * frame on the overflowed stack would fault again, forever. x0/x1 are parked in TPIDR_EL0 and
+ * TPIDRRO_EL0 (no user space here, so nothing else uses them) while the check runs.
  */
 .equ S_FRAME_SIZE, {S_FRAME_SIZE}
 .equ S_LR, {S_LR}
 .equ S_PC, {S_PC}
 .equ S_ESR, {S_ESR}
+.equ OVERFLOW_STACK_SIZE, {OVERFLOW_STACK_SIZE}
+.equ STACK_GUARD_WINDOW, {STACK_GUARD_WINDOW}
 
 .macro kernel_entry
     sub     sp, sp, #S_FRAME_SIZE
+    /* Linux: the VMAP_STACK overflow check of kernel_ventry. */
+    msr     tpidr_el0, x0
+    msr     tpidrro_el0, x1
+    ldr     x0, =kernel_stack_lo
+    mrs     x1, tpidr_el1
+    ldr     x0, [x0, x1]                // this CPU's stack bottom (0: not known)
+    mov     x1, sp
+    sub     x0, x0, x1                  // bottom - sp: 1.. when sp is below the bottom
+    sub     x0, x0, #1
+    cmp     x0, #STACK_GUARD_WINDOW
+    b.lo    __bad_stack
+    mrs     x0, tpidr_el0
+    mrs     x1, tpidrro_el0
     stp     x0, x1, [sp, #16 * 0]
     stp     x2, x3, [sp, #16 * 1]
     stp     x4, x5, [sp, #16 * 2]
@@ -101,3 +123,48 @@ vectors:
 __vector_\kind:
     entry_handler \kind
 .endr
+
+/*
+ * Linux: __bad_stack — SP is in the guard below this CPU's stack (x0/x1 parked in TPIDR_EL0 /
+ * TPIDRRO_EL0, SP already lowered by S_FRAME_SIZE). Build the frame on this CPU's
+ * overflow_stack and report; handle_bad_stack() does not return.
+ */
+__bad_stack:
+    ldr     x0, =overflow_stack
+    mrs     x1, tpidr_el1
+    add     x0, x0, x1
+    add     x0, x0, #OVERFLOW_STACK_SIZE
+    mov     x1, sp                      // the interrupted sp - S_FRAME_SIZE
+    mov     sp, x0
+    sub     sp, sp, #S_FRAME_SIZE
+    stp     x2, x3, [sp, #16 * 1]
+    stp     x4, x5, [sp, #16 * 2]
+    stp     x6, x7, [sp, #16 * 3]
+    stp     x8, x9, [sp, #16 * 4]
+    stp     x10, x11, [sp, #16 * 5]
+    stp     x12, x13, [sp, #16 * 6]
+    stp     x14, x15, [sp, #16 * 7]
+    stp     x16, x17, [sp, #16 * 8]
+    stp     x18, x19, [sp, #16 * 9]
+    stp     x20, x21, [sp, #16 * 10]
+    stp     x22, x23, [sp, #16 * 11]
+    stp     x24, x25, [sp, #16 * 12]
+    stp     x26, x27, [sp, #16 * 13]
+    stp     x28, x29, [sp, #16 * 14]
+    add     x21, x1, #S_FRAME_SIZE
+    stp     x30, x21, [sp, #S_LR]
+    mrs     x0, tpidr_el0
+    mrs     x1, tpidrro_el0
+    stp     x0, x1, [sp, #16 * 0]
+    mrs     x22, elr_el1
+    mrs     x23, spsr_el1
+    stp     x22, x23, [sp, #S_PC]
+    mrs     x24, esr_el1
+    mrs     x25, far_el1
+    stp     x24, x25, [sp, #S_ESR]
+    mov     x0, sp
+    bl      handle_bad_stack
+1:  wfi
+    b       1b
+
+    .ltorg

@@ -42,6 +42,10 @@ extern "C" fn el1_exception(regs: &mut PtRegs, kind: u64) {
             Some(Ec::Brk64) => {
                 // SAFETY: fatal path; the log lock's holder never resumes.
                 unsafe { crate::kernel::printk::bust_spinlocks() };
+                // Linux: bug_handler() — BUG() already said where.
+                if esr & 0xffff == crate::kernel::bug::BUG_BRK_IMM {
+                    die("Oops - BUG", regs, esr);
+                }
                 pr_emerg!("Unexpected kernel BRK exception at EL1");
                 die("Oops - BRK", regs, esr);
             }
@@ -51,8 +55,9 @@ extern "C" fn el1_exception(regs: &mut PtRegs, kind: u64) {
     // SAFETY: fatal path; the log lock's holder never resumes.
     unsafe { crate::kernel::printk::bust_spinlocks() };
     pr_crit!(
-        "Unhandled {} exception on CPU0, ESR {:#018x} -- {}",
+        "Unhandled {} exception on CPU{}, ESR {:#018x} -- {}",
         VECTOR_NAMES[kind as usize & 15],
+        crate::arch::aarch64::percpu::smp_processor_id(),
         esr,
         esr_get_class_string(esr)
     );

@@ -48,4 +48,5 @@ pub static PANIC_HOOKS: PanicHooks = PanicHooks {
     early_write,
     smp_send_stop: panic_smp_send_stop,
     machine_exit,
+    smp_processor_id: crate::arch::aarch64::percpu::smp_processor_id,
 };

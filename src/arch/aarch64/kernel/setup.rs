@@ -104,8 +104,11 @@ pub fn device_tree() -> &'static Fdt<'static> {
 
 /// Linux: dump_stack_print_info() — the CPU/task/hardware header of oopses and dumps.
 pub fn dump_stack_print_info() {
+    let cpu = crate::arch::aarch64::percpu::smp_processor_id();
     pr_emerg!(
-        "CPU: 0 PID: 0 Comm: swapper/0 Not tainted {} #1",
+        "CPU: {} PID: 0 Comm: swapper/{} Not tainted {} #1",
+        cpu,
+        cpu,
         env!("CARGO_PKG_VERSION")
     );
     if let Some(name) = MACHINE.get().and_then(|m| m.name) {

@@ -275,8 +275,7 @@ pub fn smp_prepare_cpus(nr_cpu_ids: usize) {
     set_my_cpu_offset(crate::mm::percpu::per_cpu_offset(0));
 }
 
-/// Linux: THREAD_SIZE — each secondary's (idle task's) stack.
-const THREAD_SIZE: u64 = 16 * 1024;
+use crate::arch::aarch64::memory::THREAD_SIZE;
 
 /// Linux: secondary_data — what head.S's `__secondary_switched` loads: the stack top and the
 /// per-CPU offset. One slot per CPU (indexed by CPU_ON's context id), so a CPU that comes
@@ -404,6 +403,10 @@ fn __cpu_up(cpu: usize, c: &OfCpu, nid: i32) -> bool {
     };
     let sd = &secondary_data[cpu];
     sd.stack_top.store(stack.0 + THREAD_SIZE, Ordering::Relaxed);
+    // SAFETY: `kernel_stack_lo` is a `.data..percpu` static and `cpu` is possible, so it
+    // has a unit; the CPU has not run yet. The vmalloc guard page lies below the stack.
+    unsafe { crate::mm::percpu::per_cpu_ptr(&crate::arch::aarch64::percpu::kernel_stack_lo, cpu) }
+        .store(stack.0, Ordering::Relaxed);
     sd.percpu_offset
         .store(crate::mm::percpu::per_cpu_offset(cpu), Ordering::Relaxed);
     SECONDARY_BOOT_STATUS.store(CPU_MMU_OFF, Ordering::Relaxed);

@@ -1,11 +1,11 @@
 //! Frame-pointer unwinding (Linux: arch/arm64/kernel/stacktrace.c). The kernel is built with
 //! `-C force-frame-pointers=yes`, so every frame starts with the record {x29, x30}.
 
-use crate::kernel::{kallsyms, sections};
+use crate::kernel::kallsyms;
 
-/// The stack the boot CPU runs on: `[init_stack, init_stack_top)` from the linker script.
+/// Linux: on_task_stack() — is the frame record at `fp` on this CPU's stack?
 fn on_task_stack(fp: u64) -> bool {
-    let (lo, hi) = (sections::init_stack(), sections::init_stack_top());
+    let (lo, hi) = crate::arch::aarch64::percpu::this_cpu_stack();
     fp >= lo && fp + 16 <= hi && fp.is_multiple_of(16)
 }
 
@@ -47,7 +47,12 @@ pub fn dump_stack() {
     unsafe {
         core::arch::asm!("mov {0}, x29", "adr {1}, .", out(reg) fp, out(reg) pc, options(nomem, nostack))
     };
+    // Our own frame record is read now: the compiler may pop it and tail-call
+    // dump_backtrace, whose frame then lies where the record was.
+    // SAFETY: x29 points at this function's frame record {fp, lr} on the current stack.
+    let (caller_fp, lr) = unsafe { ((fp as *const u64).read(), (fp as *const u64).add(1).read()) };
     super::setup::dump_stack_print_info();
     pr_emerg!("Call trace:");
-    dump_backtrace(pc, fp);
+    print_frame(pc);
+    dump_backtrace(lr - 4, caller_fp);
 }

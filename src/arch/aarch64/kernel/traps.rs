@@ -60,3 +60,50 @@ fn print_symbol_line(name: &str, addr: u64) {
         None => pr_emerg!("{} : {:016x}", name, addr),
     }
 }
+
+/// Linux: OVERFLOW_STACK_SIZE (SZ_4K there; Rust's report path needs more).
+pub const OVERFLOW_STACK_SIZE: usize = 16 * 1024;
+
+/// How far below a stack's bottom an SP counts as overflowed: the guard page and one more,
+/// as an exception frame pushed from inside the guard ends below it.
+pub const STACK_GUARD_WINDOW: usize = 2 * crate::mm::PAGE_SIZE as usize;
+
+/// Linux: DEFINE_PER_CPU(overflow_stack) — the stack entry.S switches to when SP has run
+/// into the guard page below the CPU's stack.
+#[repr(C, align(16))]
+pub struct OverflowStack(core::cell::UnsafeCell<[u8; OVERFLOW_STACK_SIZE]>);
+// SAFETY: each CPU's copy is used only by that CPU, by entry.S on the way to a panic.
+unsafe impl Sync for OverflowStack {}
+
+#[no_mangle]
+#[link_section = ".data..percpu"]
+#[allow(non_upper_case_globals)]
+pub static overflow_stack: OverflowStack =
+    OverflowStack(core::cell::UnsafeCell::new([0; OVERFLOW_STACK_SIZE]));
+
+/// Linux: handle_bad_stack() and panic_bad_stack() — entry.S found SP in the guard page
+/// below this CPU's stack and built `regs` on the overflow stack. The report, then panic.
+#[no_mangle]
+extern "C" fn handle_bad_stack(regs: &PtRegs) -> ! {
+    use crate::arch::aarch64::percpu::this_cpu_ptr;
+    // SAFETY: fatal path; the log lock's holder never resumes.
+    unsafe { crate::kernel::printk::bust_spinlocks() };
+    let (lo, hi) = crate::arch::aarch64::percpu::this_cpu_stack();
+    // SAFETY: a `.data..percpu` static.
+    let ovf = unsafe { this_cpu_ptr(&overflow_stack) }.0.get() as u64;
+    pr_emerg!("Insufficient stack space to handle exception!");
+    pr_emerg!(
+        "ESR: 0x{:016x} -- {}",
+        regs.esr,
+        crate::arch::aarch64::esr::esr_get_class_string(regs.esr)
+    );
+    pr_emerg!("FAR: 0x{:016x}", regs.far);
+    pr_emerg!("Task stack:     [0x{:016x}..0x{:016x}]", lo, hi);
+    pr_emerg!(
+        "Overflow stack: [0x{:016x}..0x{:016x}]",
+        ovf,
+        ovf + OVERFLOW_STACK_SIZE as u64
+    );
+    show_regs(regs);
+    panic!("kernel stack overflow");
+}

@@ -66,6 +66,23 @@ pub fn cpu_pa_bits() -> u32 {
     }
 }
 
+/// Is `[start, end)` inside the memory nodes of `fdt` (touching nodes count as one)?
+fn fdt_covers(fdt: &Fdt, start: u64, end: u64) -> bool {
+    let mut at = start;
+    while at < end {
+        let next = fdt
+            .memory_ranges()
+            .filter(|r| r.base.as_u64() <= at && at - r.base.as_u64() < r.size)
+            .map(|r| r.base.as_u64().saturating_add(r.size))
+            .max();
+        match next {
+            Some(n) => at = n,
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Linux: arm64_memblock_init().
 pub fn arm64_memblock_init(scan: &EarlyScan, fdt: &Fdt) {
     let linear_region_size = PAGE_END - PAGE_OFFSET;
@@ -128,6 +145,16 @@ pub fn arm64_memblock_init(scan: &EarlyScan, fdt: &Fdt) {
         let dram = mb.start_of_dram().as_u64();
         if base.as_u64() < dram || base.as_u64() + size > dram + linear_region_size {
             pr_warn!("initrd not fully accessible via the linear mapping -- please check your bootloader ...");
+            initrd = None;
+        } else if !fdt_covers(fdt, base.as_u64(), base.as_u64() + size) {
+            // Linux adds the range as memory whatever lies there; an initrd in a hole would
+            // then hand pages that do not exist to the buddy. Refused with the words of
+            // Linux's reserve_initrd_mem() (init/initramfs.c).
+            pr_err!(
+                "INITRD: 0x{:08x}+0x{:08x} is not a memory region - disabling initrd",
+                base.as_u64(),
+                size
+            );
             initrd = None;
         } else {
             let _ = mb.add(base, size);
