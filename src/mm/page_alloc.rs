@@ -1551,10 +1551,7 @@ impl<'a> PageAlloc<'a> {
         nodemask: Option<Nodemask>,
     ) -> Option<PagePtr> {
         if order as usize >= MAX_ORDER {
-            if gfp & __GFP_NOWARN == 0 {
-                pr_warn!("WARNING: CPU: 0 PID: 0 at mm/page_alloc.c (order >= MAX_ORDER)");
-            }
-            return None;
+            return Self::warn_order_too_big(gfp);
         }
         let cpu = (self.env.smp_processor_id)();
         let preferred_nid = if preferred_nid < 0 {
@@ -1574,11 +1571,28 @@ impl<'a> PageAlloc<'a> {
                 return NonNull::new(page);
             }
         }
+        self.__alloc_pages_full(gfp, order, &ac)
+    }
+
+    /// `__alloc_pages()` after its fast path: get_page_from_freelist() over the zonelist,
+    /// then the slow path.
+    #[inline(never)]
+    fn __alloc_pages_full(&self, gfp: GfpT, order: u32, ac: &AllocContext) -> Option<PagePtr> {
         let alloc_flags = ALLOC_WMARK_LOW | self.alloc_flags_nofragment(ac.preferred_zone, gfp);
         let page = self
-            .get_page_from_freelist(gfp, order, alloc_flags, &ac)
-            .or_else(|| self.__alloc_pages_slowpath(gfp, order, &ac));
+            .get_page_from_freelist(gfp, order, alloc_flags, ac)
+            .or_else(|| self.__alloc_pages_slowpath(gfp, order, ac));
         page.and_then(NonNull::new)
+    }
+
+    /// __alloc_pages()' warning for an order of MAX_ORDER or more.
+    #[cold]
+    #[inline(never)]
+    fn warn_order_too_big(gfp: GfpT) -> Option<PagePtr> {
+        if gfp & __GFP_NOWARN == 0 {
+            pr_warn!("WARNING: CPU: 0 PID: 0 at mm/page_alloc.c (order >= MAX_ORDER)");
+        }
+        None
     }
 
     /// Linux: __alloc_pages_slowpath(), without reclaim: the min watermark (less for atomic
@@ -1655,11 +1669,18 @@ impl<'a> PageAlloc<'a> {
         if p._refcount.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.free_the_page(page, order);
         } else if !p.page_head() {
-            let mut order = order;
-            while order > 0 {
-                order -= 1;
-                self.free_the_page(page.wrapping_add(1 << order), order);
-            }
+            self.free_all_but_first(page, order);
+        }
+    }
+
+    /// __free_pages() of a non-compound block whose first page is still referenced: free
+    /// the rest, as blocks of decreasing order.
+    #[inline(never)]
+    fn free_all_but_first(&self, page: *mut Page, order: u32) {
+        let mut order = order;
+        while order > 0 {
+            order -= 1;
+            self.free_the_page(page.wrapping_add(1 << order), order);
         }
     }
 

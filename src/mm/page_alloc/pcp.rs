@@ -258,6 +258,7 @@ impl PageAlloc<'_> {
     /// `pindex < NR_PCP_LISTS`. Every page on those lists is a block of `zone` of its list's
     /// order, prepared for freeing, with its migratetype in `index` (as
     /// `free_unref_page_commit` and `rmqueue_bulk` leave them).
+    #[inline(never)]
     unsafe fn free_pcppages_bulk(
         &self,
         zone: &Zone,
@@ -371,6 +372,7 @@ impl PageAlloc<'_> {
     }
 
     /// Linux: free_one_page().
+    #[inline(never)]
     pub(super) fn free_one_page(
         &self,
         zone: &Zone,
@@ -420,6 +422,7 @@ impl PageAlloc<'_> {
     }
 
     /// Linux: __free_pages_ok() — free straight to the buddy.
+    #[inline(never)]
     pub(super) fn __free_pages_ok(&self, page: *mut Page, order: u32, fpi_flags: u32) {
         if !self.free_pages_prepare(page, order, true) {
             return;
@@ -509,3 +512,6 @@ impl PageAlloc<'_> {
         Some((i.count, i.high, i.batch))
     }
 }
+
+#[cfg(test)]
+mod tests;
