@@ -1,10 +1,12 @@
 //! The zoned buddy page allocator. Mirrors the runtime half of Linux 6.1's mm/page_alloc.c
 //! (the boot half — zone sizing and the memmap — is free_area_init.rs): `__free_one_page`,
 //! `expand`, `__rmqueue_smallest`, `__rmqueue_fallback` with Linux's `fallbacks[]` and
-//! pageblock stealing, the per-CPU page lists (`rmqueue_pcplist`, `rmqueue_bulk`,
-//! `free_unref_page`, `free_pcppages_bulk`), `get_page_from_freelist` over the zonelist with
-//! watermarks and `lowmem_reserve`, `__alloc_pages` and its slow path's failure report
-//! (`warn_alloc`), `prep_new_page`/compound pages and the bad-page checks. Its sibling files:
+//! pageblock stealing, `get_page_from_freelist` over the zonelist with watermarks and
+//! `lowmem_reserve`, `__alloc_pages` and its slow path's failure report (`warn_alloc`),
+//! `prep_new_page`/compound pages and the bad-page checks. Its sibling files:
+//! - `page_alloc/pcp.rs`: the per-CPU page lists and the fast paths through them
+//!   (`rmqueue`, `rmqueue_pcplist`, `rmqueue_bulk`, `free_unref_page`,
+//!   `free_pcppages_bulk`, the drains);
 //! - `page_alloc/mm_init.rs`: boot memory into the buddy (`memblock_free_all`,
 //!   `__free_pages_core`, `free_reserved_area`) and the `Memory:` line;
 //! - `page_alloc/deferred.rs`: deferred struct-page init (`deferred_grow_zone`,
@@ -60,15 +62,23 @@
 //!    through `this_cpu_ptr(zone->per_cpu_pageset)`; here they are an array indexed by CPU
 //!    in buddy memory, allocated by `setup_zone_pageset`) and take the lock with `try_lock`,
 //!    falling back to the buddy if it is busy, as Linux does. Other CPUs take it only to
-//!    drain (`drain_all_pages`, which Linux runs on each CPU by a work item) or to read the
-//!    counts (`show_free_areas`) and to set `high`/`batch`.
+//!    drain (`drain_all_pages`, from the draining CPU as Linux 6.1's `__drain_all_pages`
+//!    does), to read the counts (`show_free_areas`) and to set `high`/`batch`: on the fast
+//!    paths it is uncontended, one atomic exchange to take it and a release store to drop.
+//!    A request looks its CPU up once and passes it down.
 //! 2. `zone.lock` — the zone's `free_area` lists and free counters; nests inside a pcp lock
 //!    (a refill or a bulk free runs under both), never the other way round.
 //! 3. The `struct page` fields of a block are written by whoever owns the block (the caller
 //!    after allocation; under `zone.lock` while it is free).
 //!
-//! Counters (`vm_stat`, `totalram_pages`) are atomics. A page allocated on one CPU may be
-//! freed on any other: the free goes to the freeing CPU's list, as in Linux.
+//! Counters (`vm_stat`, `totalram_pages`) are atomics. The zone's free-page counters change
+//! only under `zone.lock` (refills, bulk frees, the buddy path), so they are written with a
+//! plain load and store (`__mod_zone_page_state`), not an atomic read-modify-write; the fast
+//! paths do not touch them at all (NR_FREE_PAGES leaves out the per-CPU lists, as in
+//! Linux), so no per-CPU counter deltas are needed. A page's flags are cleared the same way
+//! by its owner (`Page::__clear_flags`); its refcount stays atomic (`put_page_testzero`).
+//! A page allocated on one CPU may be freed on any other: the free goes to the freeing
+//! CPU's list, as in Linux.
 
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
