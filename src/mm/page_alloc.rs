@@ -1647,6 +1647,7 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: alloc_pages() — from this CPU's node (no mempolicy here).
+    #[inline]
     pub fn alloc_pages(&self, gfp: GfpT, order: u32) -> Option<PagePtr> {
         self.__alloc_pages(gfp, order, NUMA_NO_NODE, None)
     }
