@@ -464,6 +464,18 @@ impl Page {
         *self.flags.get_mut() &= !(1 << bit);
     }
 
+    /// Linux: `page->flags &= ~mask` — a plain read and write of the word, no atomic
+    /// read-modify-write: for the page's owner (a page being freed or just allocated), the
+    /// only writer of its flags. Others may still read the word (a concurrent free of the
+    /// neighbouring block reads its node and zone bits, which this leaves alone).
+    #[inline]
+    pub fn __clear_flags(&self, mask: u64) {
+        self.flags.store(
+            self.flags.load(Ordering::Relaxed) & !mask,
+            Ordering::Relaxed,
+        );
+    }
+
     /// Linux: PageReserved().
     pub fn page_reserved(&self) -> bool {
         self.test_flag(PG_RESERVED)

@@ -1,10 +1,12 @@
 //! The zoned buddy page allocator. Mirrors the runtime half of Linux 6.1's mm/page_alloc.c
 //! (the boot half — zone sizing and the memmap — is free_area_init.rs): `__free_one_page`,
 //! `expand`, `__rmqueue_smallest`, `__rmqueue_fallback` with Linux's `fallbacks[]` and
-//! pageblock stealing, the per-CPU page lists (`rmqueue_pcplist`, `rmqueue_bulk`,
-//! `free_unref_page`, `free_pcppages_bulk`), `get_page_from_freelist` over the zonelist with
-//! watermarks and `lowmem_reserve`, `__alloc_pages` and its slow path's failure report
-//! (`warn_alloc`), `prep_new_page`/compound pages and the bad-page checks. Its sibling files:
+//! pageblock stealing, `get_page_from_freelist` over the zonelist with watermarks and
+//! `lowmem_reserve`, `__alloc_pages` and its slow path's failure report (`warn_alloc`),
+//! `prep_new_page`/compound pages and the bad-page checks. Its sibling files:
+//! - `page_alloc/pcp.rs`: the per-CPU page lists and the fast paths through them
+//!   (`rmqueue`, `rmqueue_pcplist`, `rmqueue_bulk`, `free_unref_page`,
+//!   `free_pcppages_bulk`, the drains);
 //! - `page_alloc/mm_init.rs`: boot memory into the buddy (`memblock_free_all`,
 //!   `__free_pages_core`, `free_reserved_area`) and the `Memory:` line;
 //! - `page_alloc/deferred.rs`: deferred struct-page init (`deferred_grow_zone`,
@@ -60,24 +62,32 @@
 //!    through `this_cpu_ptr(zone->per_cpu_pageset)`; here they are an array indexed by CPU
 //!    in buddy memory, allocated by `setup_zone_pageset`) and take the lock with `try_lock`,
 //!    falling back to the buddy if it is busy, as Linux does. Other CPUs take it only to
-//!    drain (`drain_all_pages`, which Linux runs on each CPU by a work item) or to read the
-//!    counts (`show_free_areas`) and to set `high`/`batch`.
+//!    drain (`drain_all_pages`, from the draining CPU as Linux 6.1's `__drain_all_pages`
+//!    does), to read the counts (`show_free_areas`) and to set `high`/`batch`: on the fast
+//!    paths it is uncontended, one atomic exchange to take it and a release store to drop.
+//!    A request looks its CPU up once and passes it down.
 //! 2. `zone.lock` — the zone's `free_area` lists and free counters; nests inside a pcp lock
 //!    (a refill or a bulk free runs under both), never the other way round.
 //! 3. The `struct page` fields of a block are written by whoever owns the block (the caller
 //!    after allocation; under `zone.lock` while it is free).
 //!
-//! Counters (`vm_stat`, `totalram_pages`) are atomics. A page allocated on one CPU may be
-//! freed on any other: the free goes to the freeing CPU's list, as in Linux.
+//! Counters (`vm_stat`, `totalram_pages`) are atomics. The zone's free-page counters change
+//! only under `zone.lock` (refills, bulk frees, the buddy path), so they are written with a
+//! plain load and store (`__mod_zone_page_state`), not an atomic read-modify-write; the fast
+//! paths do not touch them at all (NR_FREE_PAGES leaves out the per-CPU lists, as in
+//! Linux), so no per-CPU counter deltas are needed. A page's flags are cleared the same way
+//! by its owner (`Page::__clear_flags`); its refcount stays atomic (`put_page_testzero`).
+//! A page allocated on one CPU may be freed on any other: the free goes to the freeing
+//! CPU's list, as in Linux.
 
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use super::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use super::mmzone::{
-    NodeDataMap, PcpLists, PerCpuPages, RawSpinlock, Zone, Zonelist, NR_FREE_CMA_PAGES,
-    NR_FREE_PAGES, NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
-    ZONELIST_FALLBACK, ZONELIST_NOFALLBACK,
+    NodeDataMap, RawSpinlock, Zone, Zonelist, NR_FREE_CMA_PAGES, NR_FREE_PAGES,
+    NR_LOWORDER_PCP_LISTS, WMARK_HIGH, WMARK_LOW, WMARK_MIN, ZONELIST_FALLBACK,
+    ZONELIST_NOFALLBACK,
 };
 use super::numa::Nodemask;
 use super::page::{
@@ -101,6 +111,7 @@ use super::gfp::*;
 mod debug;
 mod deferred;
 mod mm_init;
+mod pcp;
 mod setup;
 mod show_mem;
 pub mod shuffle;
@@ -162,6 +173,9 @@ pub const WATERMARK_SCALE_FACTOR: u64 = 10;
 pub const MIN_FREE_KBYTES_DEFAULT: u64 = 1024;
 /// Linux: POISON_FREE_INITMEM — what free_initmem() fills freed init memory with.
 pub const POISON_FREE_INITMEM: i32 = 0xcc;
+
+/// Linux: NUMA_NO_NODE — "this CPU's node" to __alloc_pages().
+const NUMA_NO_NODE: i32 = -1;
 
 /// Linux: current->comm of the only context that allocates here.
 const COMM: &str = "swapper/0";
@@ -292,6 +306,10 @@ struct AllocContext<'z> {
     nodemask: Option<Nodemask>,
     /// Index in `zonelist` of the first zone allowed (Linux: preferred_zoneref).
     preferred: Option<usize>,
+    /// The zone `preferred` names.
+    preferred_zone: Option<&'z Zone>,
+    /// The running CPU (looked up once per request; nothing moves a request to another).
+    cpu: usize,
     highest_zoneidx: usize,
     migratetype: u32,
 }
@@ -526,11 +544,31 @@ impl<'a> PageAlloc<'a> {
         }
     }
 
+    /// Linux: __mod_zone_page_state() — a zone counter that changes only under `zone.lock`
+    /// (NR_FREE_PAGES, NR_FREE_CMA_PAGES): a plain read and write, no atomic
+    /// read-modify-write; readers without the lock see the old or the new value.
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock` (every writer of the item does), and `item <
+    /// NR_VM_ZONE_STAT_ITEMS`.
+    #[inline]
+    unsafe fn __mod_zone_page_state(zone: &Zone, item: usize, delta: i64) {
+        let c = &zone.vm_stat[item];
+        c.store(c.load(Ordering::Relaxed) + delta, Ordering::Relaxed);
+    }
+
     /// Linux: __mod_zone_freepage_state().
-    fn mod_zone_freepage_state(zone: &Zone, nr_pages: i64, mt: u32) {
-        zone.vm_stat[NR_FREE_PAGES].fetch_add(nr_pages, Ordering::Relaxed);
-        if mt == crate::include::mmzone::MIGRATE_CMA {
-            zone.vm_stat[NR_FREE_CMA_PAGES].fetch_add(nr_pages, Ordering::Relaxed);
+    ///
+    /// # Safety
+    /// The caller holds `zone.lock`.
+    #[inline]
+    unsafe fn mod_zone_freepage_state(zone: &Zone, nr_pages: i64, mt: u32) {
+        // SAFETY: zone lock held (caller).
+        unsafe {
+            Self::__mod_zone_page_state(zone, NR_FREE_PAGES, nr_pages);
+            if mt == crate::include::mmzone::MIGRATE_CMA {
+                Self::__mod_zone_page_state(zone, NR_FREE_CMA_PAGES, nr_pages);
+            }
         }
     }
 
@@ -595,7 +633,8 @@ impl<'a> PageAlloc<'a> {
         debug_assert!(pfn & ((1 << order) - 1) == 0, "unaligned free");
         debug_assert!(zone.zone_spans_pfn(Pfn(pfn)), "page outside its zone");
         if mt != MIGRATE_ISOLATE {
-            Self::mod_zone_freepage_state(zone, 1 << order, mt);
+            // SAFETY: zone lock held (caller).
+            unsafe { Self::mod_zone_freepage_state(zone, 1 << order, mt) };
         }
         let mut buddy_pfn = 0;
         while (order as usize) < MAX_ORDER - 1 {
@@ -933,410 +972,6 @@ impl<'a> PageAlloc<'a> {
         }
     }
 
-    // ----- per-CPU lists
-
-    /// Linux: this_cpu_ptr(zone->per_cpu_pageset), if the zone has pagesets yet.
-    fn this_cpu_pcp<'z>(&self, zone: &'z Zone) -> Option<&'z PerCpuPages> {
-        self.pcp_of(zone, (self.env.smp_processor_id)())
-    }
-
-    /// Linux: per_cpu_ptr(zone->per_cpu_pageset, cpu).
-    fn pcp_of<'z>(&self, zone: &'z Zone, cpu: usize) -> Option<&'z PerCpuPages> {
-        let p = zone.per_cpu_pageset.load(Ordering::Acquire);
-        if p.is_null() || cpu >= zone.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
-            return None;
-        }
-        // SAFETY: setup_zone_pageset() published `pcp_nr_cpus` initialised entries, in
-        // memory never freed, before the pointer (Release/Acquire).
-        Some(unsafe { &*p.add(cpu) })
-    }
-
-    /// Linux: rmqueue_bulk() — move up to `count` blocks from the buddy to a pcp list, in
-    /// physical order (each to the list's tail). Returns how many were added.
-    ///
-    /// # Safety
-    /// The caller holds the lock of a per-CPU pageset of `zone` and `list` points to that
-    /// pageset's (initialised) list for `mt` and `order`; it does not hold `zone.lock` (taken
-    /// here). `order < MAX_ORDER` and `mt < MIGRATE_TYPES`.
-    unsafe fn rmqueue_bulk(
-        &self,
-        zone: &Zone,
-        order: u32,
-        count: i32,
-        list: *mut ListHead,
-        mt: u32,
-        alloc_flags: u32,
-    ) -> i32 {
-        let mut allocated = 0;
-        let _g = zone.lock.lock();
-        let mut i = 0;
-        while i < count {
-            // SAFETY: zone lock held.
-            let Some(page) = (unsafe { self.__rmqueue(zone, order, mt, alloc_flags) }) else {
-                break;
-            };
-            i += 1;
-            // Linux: check_pcp_refill() — a bad page is leaked, not cached.
-            if self.check_new_pages(page, order) {
-                continue;
-            }
-            // SAFETY: the page is ours; the list is the caller's, under its pcp lock.
-            unsafe { list_add_tail(ptr::addr_of_mut!((*page).lru), list) };
-            allocated += 1;
-        }
-        zone.vm_stat[NR_FREE_PAGES].fetch_sub((i as i64) << order, Ordering::Relaxed);
-        allocated
-    }
-
-    /// Linux: __rmqueue_pcplist() — the first block of the list, refilling it by a batch
-    /// (scaled down by the order) when empty.
-    ///
-    /// # Safety
-    /// The caller holds the lock of the per-CPU pageset of `zone` whose lists `pcp` points to
-    /// (valid for reads and writes for the call), `list` is `pcp`'s list for
-    /// `order_to_pindex(mt, order)`, and the caller does not hold `zone.lock` (a refill takes
-    /// it).
-    unsafe fn __rmqueue_pcplist(
-        &self,
-        zone: &Zone,
-        order: u32,
-        mt: u32,
-        alloc_flags: u32,
-        pcp: *mut PcpLists,
-        list: *mut ListHead,
-    ) -> Option<*mut Page> {
-        // SAFETY: the pcp lock is held (caller); list belongs to pcp.
-        unsafe {
-            if list_empty(list) {
-                let mut batch = (*pcp).batch;
-                if batch > 1 {
-                    batch = (batch >> order).max(2);
-                }
-                let alloced = self.rmqueue_bulk(zone, order, batch, list, mt, alloc_flags);
-                (*pcp).count += alloced << order;
-                if list_empty(list) {
-                    return None;
-                }
-            }
-            let page = lru_to_page((*list).next);
-            list_del(ptr::addr_of_mut!((*page).lru));
-            (*pcp).count -= 1 << order;
-            Some(page)
-        }
-    }
-
-    /// Linux: rmqueue_pcplist().
-    fn rmqueue_pcplist(
-        &self,
-        zone: &Zone,
-        order: u32,
-        mt: u32,
-        alloc_flags: u32,
-    ) -> Option<*mut Page> {
-        let pcp = self.this_cpu_pcp(zone)?;
-        let _g = pcp.lock.try_lock()?;
-        let inner = pcp.inner.get();
-        // SAFETY: the pcp lock is held.
-        unsafe {
-            // On allocation, halve the free batching factor (see nr_pcp_free()).
-            (*inner).free_factor >>= 1;
-            let list = ptr::addr_of_mut!((*inner).lists[order_to_pindex(mt, order)]);
-            self.__rmqueue_pcplist(zone, order, mt, alloc_flags, inner, list)
-        }
-    }
-
-    /// Linux: rmqueue_buddy() — straight from the free lists (the high-atomic reserve first
-    /// for atomic high-order requests).
-    fn rmqueue_buddy(
-        &self,
-        zone: &Zone,
-        order: u32,
-        alloc_flags: u32,
-        mt: u32,
-    ) -> Option<*mut Page> {
-        loop {
-            let page = {
-                let _g = zone.lock.lock();
-                // SAFETY: zone lock held.
-                unsafe {
-                    let mut page = None;
-                    if order > 0 && alloc_flags & ALLOC_HARDER != 0 {
-                        page = Self::__rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC);
-                    }
-                    if page.is_none() {
-                        page = self.__rmqueue(zone, order, mt, alloc_flags);
-                    }
-                    let page = page?;
-                    Self::mod_zone_freepage_state(zone, -(1i64 << order), (*page).index as u32);
-                    page
-                }
-            };
-            if !self.check_new_pages(page, order) {
-                return Some(page);
-            }
-        }
-    }
-
-    /// Linux: rmqueue().
-    fn rmqueue(&self, zone: &Zone, order: u32, alloc_flags: u32, mt: u32) -> Option<*mut Page> {
-        if pcp_allowed_order(order) {
-            if let Some(p) = self.rmqueue_pcplist(zone, order, mt, alloc_flags) {
-                return Some(p);
-            }
-        }
-        self.rmqueue_buddy(zone, order, alloc_flags, mt)
-    }
-
-    /// Linux: free_pcppages_bulk() — give `count` pages of a pcp back to the buddy, taking
-    /// lists round-robin starting after `pindex`, oldest (tail) entries first.
-    ///
-    /// # Safety
-    /// The caller holds the lock of the per-CPU pageset of `zone` whose lists `pcp` points to
-    /// (valid for reads and writes for the call) and does not hold `zone.lock` (taken here);
-    /// `pindex < NR_PCP_LISTS`. Every page on those lists is a block of `zone` of its list's
-    /// order, prepared for freeing, with its migratetype in `index` (as
-    /// `free_unref_page_commit` and `rmqueue_bulk` leave them).
-    unsafe fn free_pcppages_bulk(
-        &self,
-        zone: &Zone,
-        count: i32,
-        pcp: *mut PcpLists,
-        pindex: usize,
-    ) {
-        // SAFETY: the pcp lock is held (caller).
-        unsafe {
-            let mut count = count.min((*pcp).count);
-            let (mut min_pindex, mut max_pindex) = (0usize, NR_PCP_LISTS - 1);
-            let mut pindex = pindex as isize - 1;
-            let _g = zone.lock.lock();
-            while count > 0 {
-                let list = loop {
-                    pindex += 1;
-                    if pindex as usize > max_pindex {
-                        pindex = min_pindex as isize;
-                    }
-                    let list = ptr::addr_of_mut!((*pcp).lists[pindex as usize]);
-                    if !list_empty(list) {
-                        break list;
-                    }
-                    if pindex as usize == max_pindex {
-                        max_pindex -= 1;
-                    }
-                    if pindex as usize == min_pindex {
-                        min_pindex += 1;
-                    }
-                };
-                let order = pindex_to_order(pindex as usize);
-                let nr_pages = 1 << order;
-                loop {
-                    let page = lru_to_page((*list).prev);
-                    let mt = (*page).index as u32;
-                    list_del(ptr::addr_of_mut!((*page).lru));
-                    count -= nr_pages;
-                    (*pcp).count -= nr_pages;
-                    // (bulkfree_pcp_prepare(): pages were checked when freed to the pcp.)
-                    let pfn = self.page_to_pfn(page).0;
-                    self.__free_one_page(zone, page, pfn, order, mt, FPI_NONE);
-                    if count <= 0 || list_empty(list) {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Linux: nr_pcp_free() — how much a full pcp gives back: a batch, doubled for each
-    /// free in a row without an allocation, keeping at least a batch.
-    fn nr_pcp_free(pcp: &mut PcpLists, high: i32, batch: i32, free_high: bool) -> i32 {
-        if free_high {
-            return pcp.count;
-        }
-        if high < batch {
-            return 1;
-        }
-        let (min_nr_free, max_nr_free) = (batch, high - batch);
-        let batch = batch << pcp.free_factor;
-        if batch < max_nr_free {
-            pcp.free_factor += 1;
-        }
-        // Linux's clamp(): the upper bound wins if the bounds cross.
-        batch.max(min_nr_free).min(max_nr_free)
-    }
-
-    /// Linux: nr_pcp_high() (no reclaim, so never ZONE_RECLAIM_ACTIVE).
-    fn nr_pcp_high(pcp: &PcpLists, free_high: bool) -> i32 {
-        if pcp.high == 0 || free_high {
-            0
-        } else {
-            pcp.high
-        }
-    }
-
-    /// Linux: free_unref_page_commit().
-    ///
-    /// # Safety
-    /// The caller holds the lock of the per-CPU pageset of `zone` whose lists `pcp` points to
-    /// (valid for reads and writes for the call) and does not hold `zone.lock`; `mt <
-    /// MIGRATE_PCPTYPES` and `pcp_allowed_order(order)`; `page` is a block of `order` of `zone`
-    /// in this allocator's memmap, owned by the caller and prepared for freeing, with its
-    /// pageblock's migratetype in `index`. The block belongs to the allocator after.
-    unsafe fn free_unref_page_commit(
-        &self,
-        zone: &Zone,
-        pcp: *mut PcpLists,
-        page: *mut Page,
-        mt: u32,
-        order: u32,
-    ) {
-        let pindex = order_to_pindex(mt, order);
-        // SAFETY: the pcp lock is held; the page is ours.
-        unsafe {
-            list_add(
-                ptr::addr_of_mut!((*page).lru),
-                ptr::addr_of_mut!((*pcp).lists[pindex]),
-            );
-            (*pcp).count += 1 << order;
-            // Freeing high orders without allocating: do not hoard them.
-            let free_high =
-                (*pcp).free_factor != 0 && order != 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
-            let high = Self::nr_pcp_high(&*pcp, free_high);
-            if (*pcp).count >= high {
-                let batch = (*pcp).batch;
-                let n = Self::nr_pcp_free(&mut *pcp, high, batch, free_high);
-                self.free_pcppages_bulk(zone, n, pcp, pindex);
-            }
-        }
-    }
-
-    /// Linux: free_one_page().
-    fn free_one_page(&self, zone: &Zone, page: *mut Page, pfn: u64, order: u32, mt: u32, fpi: u32) {
-        let _g = zone.lock.lock();
-        // SAFETY: zone lock held; the page passed free_pages_prepare().
-        unsafe { self.__free_one_page(zone, page, pfn, order, mt, fpi) };
-    }
-
-    /// Linux: free_unref_page() — free a block of a pcp order to this CPU's list.
-    fn free_unref_page(&self, page: *mut Page, order: u32) {
-        if !self.free_pages_prepare(page, order, true) {
-            return;
-        }
-        let pfn = self.page_to_pfn(page).0;
-        let zone = self.page_zone(page);
-        let mut mt = self.get_pfnblock_migratetype(zone, pfn);
-        // SAFETY: the page is ours (prepared for freeing).
-        unsafe { (*page).index = mt as u64 };
-        // Only the pcp types have lists: isolated blocks go straight back, high-atomic
-        // pages are cached as movable (the page keeps its block's type for the drain).
-        let block_mt = mt;
-        if mt >= MIGRATE_PCPTYPES {
-            if mt == MIGRATE_ISOLATE {
-                return self.free_one_page(zone, page, pfn, order, mt, FPI_NONE);
-            }
-            mt = MIGRATE_MOVABLE;
-        }
-        let Some(pcp) = self.this_cpu_pcp(zone) else {
-            // No pagesets yet: Linux's boot_pageset (high 0) would drain the page at once,
-            // by its own type.
-            return self.free_one_page(zone, page, pfn, order, block_mt, FPI_NONE);
-        };
-        match pcp.lock.try_lock() {
-            // SAFETY: the pcp lock is held.
-            Some(_g) => unsafe {
-                self.free_unref_page_commit(zone, pcp.inner.get(), page, mt, order)
-            },
-            None => self.free_one_page(zone, page, pfn, order, mt, FPI_NONE),
-        }
-    }
-
-    /// Linux: __free_pages_ok() — free straight to the buddy.
-    fn __free_pages_ok(&self, page: *mut Page, order: u32, fpi_flags: u32) {
-        if !self.free_pages_prepare(page, order, true) {
-            return;
-        }
-        let pfn = self.page_to_pfn(page).0;
-        let zone = self.page_zone(page);
-        let mt = self.get_pfnblock_migratetype(zone, pfn);
-        self.free_one_page(zone, page, pfn, order, mt, fpi_flags);
-    }
-
-    /// Linux: free_the_page().
-    fn free_the_page(&self, page: *mut Page, order: u32) {
-        if pcp_allowed_order(order) {
-            self.free_unref_page(page, order);
-        } else {
-            self.__free_pages_ok(page, order, FPI_NONE);
-        }
-    }
-
-    /// Linux: drain_pages_zone() — give back everything `cpu` caches of `zone`.
-    pub fn drain_pages_zone(&self, cpu: usize, zone: &Zone) {
-        let Some(pcp) = self.pcp_of(zone, cpu) else {
-            return;
-        };
-        let _g = pcp.lock.lock();
-        let inner = pcp.inner.get();
-        // SAFETY: the pcp lock is held.
-        unsafe {
-            let count = (*inner).count;
-            if count > 0 {
-                self.free_pcppages_bulk(zone, count, inner, 0);
-            }
-        }
-    }
-
-    /// Linux: drain_all_pages() — every CPU's lists of `zone` (or of every zone). Linux
-    /// asks each CPU to drain itself; the pcp lock lets us drain them from here.
-    pub fn drain_all_pages(&self, zone: Option<&Zone>) {
-        let one = |z: &Zone| {
-            for cpu in 0..z.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
-                self.drain_pages_zone(cpu, z);
-            }
-        };
-        match zone {
-            Some(z) => one(z),
-            None => self.populated_zones().for_each(one),
-        }
-    }
-
-    /// Linux: drain_local_pages(zone).
-    pub fn drain_local_pages(&self, zone: Option<&Zone>) {
-        let cpu = (self.env.smp_processor_id)();
-        match zone {
-            Some(z) => self.drain_pages_zone(cpu, z),
-            None => self
-                .populated_zones()
-                .for_each(|z| self.drain_pages_zone(cpu, z)),
-        }
-    }
-
-    /// Pages in per-CPU lists of `zone`: (all CPUs, this CPU) (show_free_areas()'s
-    /// free_pcp and local_pcp).
-    pub fn zone_pcp_counts(&self, zone: &Zone) -> (u64, u64) {
-        let me = (self.env.smp_processor_id)();
-        let (mut all, mut local) = (0, 0);
-        for cpu in 0..zone.pcp_nr_cpus.load(Ordering::Relaxed) as usize {
-            if let Some(pcp) = self.pcp_of(zone, cpu) {
-                let _g = pcp.lock.lock();
-                // SAFETY: the pcp lock is held.
-                let c = unsafe { (*pcp.inner.get()).count } as u64;
-                all += c;
-                if cpu == me {
-                    local = c;
-                }
-            }
-        }
-        (all, local)
-    }
-
-    /// One CPU's pageset of a zone: (count, high, batch), if it has one.
-    pub fn pcp_state(&self, zone: &Zone, cpu: usize) -> Option<(i32, i32, i32)> {
-        let pcp = self.pcp_of(zone, cpu)?;
-        let _g = pcp.lock.lock();
-        // SAFETY: the pcp lock is held.
-        let i = unsafe { &*pcp.inner.get() };
-        Some((i.count, i.high, i.batch))
-    }
-
     // ----- checks
 
     /// Linux: page_bad_reason().
@@ -1364,10 +999,32 @@ impl<'a> PageAlloc<'a> {
         reason
     }
 
+    /// Linux: page_expected_state() — every field a page entering or leaving the buddy must
+    /// have, tested at once (the reason is worked out only for a bad page).
+    #[inline]
+    fn page_expected_state(page: &Page, check_flags: u64) -> bool {
+        (page.page_mapcount_raw() == -1)
+            & (page.mapping | page.memcg_data == 0)
+            & (page.page_count() == 0)
+            & (page.flags.load(Ordering::Relaxed) & check_flags == 0)
+    }
+
     /// Linux: free_page_is_bad() (check_free_page()).
+    #[inline]
     fn free_page_is_bad(&self, page: *mut Page) -> bool {
         // SAFETY: a page of the memmap.
-        match Self::page_bad_reason(unsafe { &*page }, PAGE_FLAGS_CHECK_AT_FREE) {
+        let p = unsafe { &*page };
+        !Self::page_expected_state(p, PAGE_FLAGS_CHECK_AT_FREE)
+            && self.report_page_bad_reason(page, PAGE_FLAGS_CHECK_AT_FREE)
+    }
+
+    /// The report of a page that failed page_expected_state(): bad_page() with the reason,
+    /// true if there was one (Linux: check_free_page_bad() / check_new_page_bad()).
+    #[cold]
+    #[inline(never)]
+    fn report_page_bad_reason(&self, page: *mut Page, flags: u64) -> bool {
+        // SAFETY: a page of the memmap.
+        match Self::page_bad_reason(unsafe { &*page }, flags) {
             None => false,
             Some(r) => {
                 self.bad_page(page, r);
@@ -1377,12 +1034,25 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: check_new_pages() — every page of a block leaving the buddy must be clean.
+    #[inline]
     fn check_new_pages(&self, page: *mut Page, order: u32) -> bool {
+        if order != 0 {
+            return self.check_new_block(page, order);
+        }
+        // SAFETY: a page of the memmap.
+        !Self::page_expected_state(unsafe { &*page }, PAGE_FLAGS_CHECK_AT_PREP)
+            && self.report_page_bad_reason(page, PAGE_FLAGS_CHECK_AT_PREP)
+    }
+
+    /// check_new_pages() of a block of more than one page.
+    #[inline(never)]
+    fn check_new_block(&self, page: *mut Page, order: u32) -> bool {
         for i in 0..1usize << order {
             let p = page.wrapping_add(i);
             // SAFETY: a page of the block.
-            if let Some(r) = Self::page_bad_reason(unsafe { &*p }, PAGE_FLAGS_CHECK_AT_PREP) {
-                self.bad_page(p, r);
+            if !Self::page_expected_state(unsafe { &*p }, PAGE_FLAGS_CHECK_AT_PREP)
+                && self.report_page_bad_reason(p, PAGE_FLAGS_CHECK_AT_PREP)
+            {
                 return true;
             }
         }
@@ -1429,6 +1099,7 @@ impl<'a> PageAlloc<'a> {
     /// Linux: free_pages_prepare() — check the block (tails first, then the head), undo the
     /// compound page, clear the flags a page must not carry into the buddy. False: bad, the
     /// block is not freed.
+    #[inline]
     fn free_pages_prepare(&self, page: *mut Page, order: u32, check_free: bool) -> bool {
         // SAFETY: the caller hands over the block; its pages are ours from here on.
         unsafe {
@@ -1438,26 +1109,10 @@ impl<'a> PageAlloc<'a> {
             }
             let mut bad = 0;
             if order > 0 {
-                let compound = (*page).page_compound();
-                if compound && Self::compound_order(page) != order {
-                    self.report_bad_page(
-                        page,
-                        "VM_BUG_ON_PAGE(compound && compound_order(page) != order)",
-                    );
+                let Some(b) = self.free_tail_pages_prepare(page, order) else {
                     return false;
-                }
-                for i in 1..1usize << order {
-                    let p = page.add(i);
-                    if compound && self.free_tail_pages_check(page, p) {
-                        bad += 1;
-                    }
-                    if self.free_page_is_bad(p) {
-                        bad += 1;
-                        continue;
-                    }
-                    (*p).flags
-                        .fetch_and(!PAGE_FLAGS_CHECK_AT_PREP, Ordering::Relaxed);
-                }
+                };
+                bad = b;
             }
             // Linux: PageMappingFlags() — anon/movable mapping bits.
             if (*page).mapping & 0x3 != 0 {
@@ -1469,11 +1124,40 @@ impl<'a> PageAlloc<'a> {
             if bad != 0 {
                 return false;
             }
-            (*page)
-                .flags
-                .fetch_and(!PAGE_FLAGS_CHECK_AT_PREP, Ordering::Relaxed);
+            (*page).__clear_flags(PAGE_FLAGS_CHECK_AT_PREP);
         }
         true
+    }
+
+    /// free_pages_prepare() of the pages after the head of a block of `order` > 0: undo the
+    /// compound page, check each page, clear its flags. The number of bad pages, or None if
+    /// the block's order does not match its compound order (nothing is freed).
+    #[inline(never)]
+    fn free_tail_pages_prepare(&self, page: *mut Page, order: u32) -> Option<u32> {
+        let mut bad = 0;
+        // SAFETY: the caller hands over the block; its pages are ours from here on.
+        unsafe {
+            let compound = (*page).page_compound();
+            if compound && Self::compound_order(page) != order {
+                self.report_bad_page(
+                    page,
+                    "VM_BUG_ON_PAGE(compound && compound_order(page) != order)",
+                );
+                return None;
+            }
+            for i in 1..1usize << order {
+                let p = page.add(i);
+                if compound && self.free_tail_pages_check(page, p) {
+                    bad += 1;
+                }
+                if self.free_page_is_bad(p) {
+                    bad += 1;
+                    continue;
+                }
+                (*p).__clear_flags(PAGE_FLAGS_CHECK_AT_PREP);
+            }
+        }
+        Some(bad)
     }
 
     // ----- new pages
@@ -1508,6 +1192,7 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: prep_new_page() with post_alloc_hook().
+    #[inline]
     fn prep_new_page(&self, page: *mut Page, order: u32, gfp: GfpT) {
         // SAFETY: a freshly allocated block, ours.
         unsafe {
@@ -1607,6 +1292,7 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: zone_watermark_fast() — the order-0 shortcut, then the full check.
+    #[inline]
     fn zone_watermark_fast(
         zone: &Zone,
         order: u32,
@@ -1703,6 +1389,24 @@ impl<'a> PageAlloc<'a> {
 
     // ----- the allocation path
 
+    /// The index of the first zoneref of `ac` a request may use, from index `from` on
+    /// (Linux: next_zones_zonelist()).
+    #[inline]
+    fn next_zoneref(ac: &AllocContext, from: usize) -> Option<usize> {
+        let zrs = ac.zonelist.zonerefs();
+        let mut i = from;
+        while i < zrs.len() {
+            let z = zrs[i];
+            if (z.zone_idx as usize) <= ac.highest_zoneidx
+                && ac.nodemask.is_none_or(|m| m.isset(z.nid as i32))
+            {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
     /// The zonerefs of `ac` a request may use, from index `from` (Linux:
     /// for_next_zone_zonelist_nodemask()).
     fn eligible_zonerefs<'c>(
@@ -1710,16 +1414,9 @@ impl<'a> PageAlloc<'a> {
         ac: &'c AllocContext,
         from: usize,
     ) -> impl Iterator<Item = usize> + 'c {
-        ac.zonelist
-            .zonerefs()
-            .iter()
-            .enumerate()
-            .skip(from)
-            .filter(move |(_, z)| {
-                (z.zone_idx as usize) <= ac.highest_zoneidx
-                    && ac.nodemask.is_none_or(|m| m.isset(z.nid as i32))
-            })
-            .map(|(i, _)| i)
+        core::iter::successors(Self::next_zoneref(ac, from), move |&i| {
+            Self::next_zoneref(ac, i + 1)
+        })
     }
 
     /// Linux: alloc_flags_nofragment() — with a DMA32 zone below Normal (or one node),
@@ -1746,6 +1443,7 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: get_page_from_freelist() — the first zone of the zonelist whose watermark
     /// allows the request and that has the pages.
+    #[inline(never)]
     fn get_page_from_freelist(
         &self,
         gfp: GfpT,
@@ -1754,11 +1452,17 @@ impl<'a> PageAlloc<'a> {
         ac: &AllocContext,
     ) -> Option<*mut Page> {
         let preferred = ac.preferred?;
-        let pref_zone = self.nodes.zone(ac.zonelist.zonerefs()[preferred]);
+        let pref_zone = ac.preferred_zone?;
         'retry: loop {
             let no_fallback = alloc_flags & ALLOC_NOFRAGMENT != 0;
-            for i in self.eligible_zonerefs(ac, preferred) {
-                let zone = self.nodes.zone(ac.zonelist.zonerefs()[i]);
+            let mut next = Some(preferred);
+            while let Some(i) = next {
+                next = Self::next_zoneref(ac, i + 1);
+                let zone = if i == preferred {
+                    pref_zone
+                } else {
+                    self.nodes.zone(ac.zonelist.zonerefs()[i])
+                };
                 // Leaving the local node: locality beats avoiding fragmentation.
                 if no_fallback
                     && self.nr_online_nodes > 1
@@ -1784,7 +1488,9 @@ impl<'a> PageAlloc<'a> {
                     continue;
                 }
                 loop {
-                    if let Some(page) = self.rmqueue(zone, order, alloc_flags, ac.migratetype) {
+                    if let Some(page) =
+                        self.rmqueue(zone, order, alloc_flags, ac.migratetype, ac.cpu)
+                    {
                         self.prep_new_page(page, order, gfp);
                         if order != 0 && alloc_flags & ALLOC_HARDER != 0 {
                             self.reserve_highatomic_pageblock(page, zone);
@@ -1820,12 +1526,14 @@ impl<'a> PageAlloc<'a> {
         alloc_flags
     }
 
-    /// Linux: prepare_alloc_pages().
+    /// Linux: prepare_alloc_pages() — on `cpu`, the running CPU.
+    #[inline]
     fn prepare_alloc_pages(
         &self,
         gfp: GfpT,
         preferred_nid: i32,
         nodemask: Option<Nodemask>,
+        cpu: usize,
     ) -> Option<AllocContext<'a>> {
         let pgdat = self.nodes.get(preferred_nid)?;
         let which = if gfp & __GFP_THISNODE != 0 {
@@ -1837,11 +1545,15 @@ impl<'a> PageAlloc<'a> {
             zonelist: &pgdat.node_zonelists[which],
             nodemask,
             preferred: None,
+            preferred_zone: None,
+            cpu,
             highest_zoneidx: gfp_zone(gfp),
             migratetype: gfp_migratetype(gfp),
         };
-        let preferred = self.eligible_zonerefs(&ac, 0).next();
-        ac.preferred = preferred;
+        ac.preferred = Self::next_zoneref(&ac, 0);
+        ac.preferred_zone = ac
+            .preferred
+            .map(|i| self.nodes.zone(ac.zonelist.zonerefs()[i]));
         Some(ac)
     }
 
@@ -1855,28 +1567,48 @@ impl<'a> PageAlloc<'a> {
         nodemask: Option<Nodemask>,
     ) -> Option<PagePtr> {
         if order as usize >= MAX_ORDER {
-            if gfp & __GFP_NOWARN == 0 {
-                pr_warn!("WARNING: CPU: 0 PID: 0 at mm/page_alloc.c (order >= MAX_ORDER)");
-            }
-            return None;
+            return Self::warn_order_too_big(gfp);
         }
+        let cpu = (self.env.smp_processor_id)();
         let preferred_nid = if preferred_nid < 0 {
-            self.numa_node_id()
+            (self.env.cpu_to_node)(cpu)
         } else {
             preferred_nid
         };
-        let Some(ac) = self.prepare_alloc_pages(gfp, preferred_nid, nodemask) else {
+        let Some(ac) = self.prepare_alloc_pages(gfp, preferred_nid, nodemask, cpu) else {
             self.warn_alloc(gfp, nodemask, order);
             return None;
         };
-        let pref_zone = ac
-            .preferred
-            .map(|i| self.nodes.zone(ac.zonelist.zonerefs()[i]));
-        let alloc_flags = ALLOC_WMARK_LOW | self.alloc_flags_nofragment(pref_zone, gfp);
+        // The fast path: the first allowed zone's watermark is fine and this CPU's list of
+        // the order and type has a block (what get_page_from_freelist()'s first zone would
+        // give, without a refill).
+        if let Some(zone) = ac.preferred_zone {
+            if let Some(page) = self.rmqueue_pcplist_fast(zone, order, gfp, &ac) {
+                return NonNull::new(page);
+            }
+        }
+        self.__alloc_pages_full(gfp, order, &ac)
+    }
+
+    /// `__alloc_pages()` after its fast path: get_page_from_freelist() over the zonelist,
+    /// then the slow path.
+    #[inline(never)]
+    fn __alloc_pages_full(&self, gfp: GfpT, order: u32, ac: &AllocContext) -> Option<PagePtr> {
+        let alloc_flags = ALLOC_WMARK_LOW | self.alloc_flags_nofragment(ac.preferred_zone, gfp);
         let page = self
-            .get_page_from_freelist(gfp, order, alloc_flags, &ac)
-            .or_else(|| self.__alloc_pages_slowpath(gfp, order, &ac));
+            .get_page_from_freelist(gfp, order, alloc_flags, ac)
+            .or_else(|| self.__alloc_pages_slowpath(gfp, order, ac));
         page.and_then(NonNull::new)
+    }
+
+    /// __alloc_pages()' warning for an order of MAX_ORDER or more.
+    #[cold]
+    #[inline(never)]
+    fn warn_order_too_big(gfp: GfpT) -> Option<PagePtr> {
+        if gfp & __GFP_NOWARN == 0 {
+            pr_warn!("WARNING: CPU: 0 PID: 0 at mm/page_alloc.c (order >= MAX_ORDER)");
+        }
+        None
     }
 
     /// Linux: __alloc_pages_slowpath(), without reclaim: the min watermark (less for atomic
@@ -1921,8 +1653,9 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: alloc_pages() — from this CPU's node (no mempolicy here).
+    #[inline]
     pub fn alloc_pages(&self, gfp: GfpT, order: u32) -> Option<PagePtr> {
-        self.alloc_pages_node(self.numa_node_id(), gfp, order)
+        self.__alloc_pages(gfp, order, NUMA_NO_NODE, None)
     }
 
     /// Linux: __get_free_pages() — the block's linear-map address.
@@ -1953,11 +1686,18 @@ impl<'a> PageAlloc<'a> {
         if p._refcount.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.free_the_page(page, order);
         } else if !p.page_head() {
-            let mut order = order;
-            while order > 0 {
-                order -= 1;
-                self.free_the_page(page.wrapping_add(1 << order), order);
-            }
+            self.free_all_but_first(page, order);
+        }
+    }
+
+    /// __free_pages() of a non-compound block whose first page is still referenced: free
+    /// the rest, as blocks of decreasing order.
+    #[inline(never)]
+    fn free_all_but_first(&self, page: *mut Page, order: u32) {
+        let mut order = order;
+        while order > 0 {
+            order -= 1;
+            self.free_the_page(page.wrapping_add(1 << order), order);
         }
     }
 

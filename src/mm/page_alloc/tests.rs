@@ -4,6 +4,7 @@
 use super::*;
 use crate::include::mmzone::ZONE_DMA;
 use crate::kernel::printk::take_captured;
+use crate::mm::mmzone::NR_PCP_LISTS;
 use crate::mm::page::{PG_RESERVED, PG_SLAB};
 use crate::mm::testing::{__pa_virt, Backing, Machine, UpToBuddy};
 use proptest::prelude::*;
