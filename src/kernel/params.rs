@@ -49,8 +49,20 @@ macro_rules! __register_param {
                     setup: $func,
                     early: $early,
                 };
-            // Keeps the handler referenced on the host, where there is no section to walk.
-            #[cfg(not(target_os = "none"))]
+            // The host builds for the fuzz targets and benchmarks (`--features testing`)
+            // collect the table the same way, in a section the host linker bounds with
+            // `__start_`/`__stop_` symbols (see registered_params()).
+            #[cfg(all(not(target_os = "none"), feature = "testing"))]
+            #[used]
+            #[link_section = "host_setup_params"]
+            static PARAM: $crate::kernel::params::ObsKernelParam =
+                $crate::kernel::params::ObsKernelParam {
+                    name: $name,
+                    setup: $func,
+                    early: $early,
+                };
+            // Keeps the handler referenced on the other host builds, which walk no table.
+            #[cfg(all(not(target_os = "none"), not(feature = "testing")))]
             const _: fn(Option<&str>) -> $crate::kernel::params::SetupResult = $func;
         };
     };
@@ -70,7 +82,25 @@ pub fn registered_params() -> &'static [ObsKernelParam] {
     }
 }
 
-#[cfg(not(target_os = "none"))]
+/// The host's table under `--features testing` (the fuzz targets): every handler the host
+/// builds (those in `arch/` are not), collected from the `host_setup_params` section, whose
+/// bounds GNU ld and lld define for a section named like a C identifier.
+#[cfg(all(not(target_os = "none"), feature = "testing"))]
+pub fn registered_params() -> &'static [ObsKernelParam] {
+    extern "C" {
+        static __start_host_setup_params: u8;
+        static __stop_host_setup_params: u8;
+    }
+    let start = &raw const __start_host_setup_params;
+    let end = &raw const __stop_host_setup_params;
+    let n = (end as usize - start as usize) / core::mem::size_of::<ObsKernelParam>();
+    // SAFETY: the section holds only the `ObsKernelParam` statics `__register_param!` put
+    // there, each aligned and initialised, between the two symbols.
+    unsafe { core::slice::from_raw_parts(start.cast::<ObsKernelParam>(), n) }
+}
+
+/// The other host builds (unit tests) walk no table: their tests pass their own.
+#[cfg(all(not(target_os = "none"), not(feature = "testing")))]
 pub fn registered_params() -> &'static [ObsKernelParam] {
     &[]
 }
