@@ -43,7 +43,7 @@ use core::sync::atomic::Ordering;
 
 use super::slab::*;
 use super::slub::{
-    slab_ksize, slub_debug_orig_size, KmemCache, SlabPageSource, SlabState, SlubAllocator,
+    slab_ksize, slub_debug_orig_size, KmemCache, Slab, SlabPageSource, SlabState, SlubAllocator,
     SlubParams, PAGE_SZ, SLUB_RED_ACTIVE,
 };
 use crate::include::numa::NUMA_NO_NODE;
@@ -113,6 +113,7 @@ const EBUSY: i32 = -16;
 impl SlubAllocator<'_> {
     /// Linux: kmalloc_slab() — the cache that serves `size` bytes with `flags`; `None` for
     /// sizes above `KMALLOC_MAX_CACHE_SIZE` and for 0 (callers turn 0 into ZERO_SIZE_PTR).
+    #[inline]
     pub fn kmalloc_slab(&self, size: usize, flags: GfpT) -> Option<&KmemCache> {
         let index = if size <= 192 {
             if size == 0 {
@@ -223,6 +224,7 @@ impl SlubAllocator<'_> {
     }
 
     /// Linux: __do_kmalloc_node() — the body of kmalloc and kmalloc_node.
+    #[inline]
     fn do_kmalloc_node(
         &self,
         size: usize,
@@ -326,14 +328,16 @@ impl SlubAllocator<'_> {
             );
             return;
         };
-        match self.virt_to_slab(object) {
-            Some(slab) => {
-                // SAFETY: PG_slab: the slab's cache is live while it has objects.
-                let s = unsafe { &*slab.slab_cache() };
-                self.slab_free(s, slab, object as *mut u8, Location::caller());
-            }
+        // SAFETY: a head struct page of the source seen as its slab overlay (Linux:
+        // folio_slab(virt_to_folio(object)), one lookup).
+        let slab = unsafe { &*head.as_ptr().cast::<Slab>() };
+        if slab.test_slab() {
+            // SAFETY: PG_slab: the slab's cache is live while it has objects.
+            let s = unsafe { &*slab.slab_cache() };
+            self.slab_free(s, slab, object as *mut u8, Location::caller());
+        } else {
             // SAFETY: a non-slab block under a kmalloc'ed pointer came from kmalloc_large.
-            None => unsafe { self.free_large_kmalloc(head, object as *mut u8) },
+            unsafe { self.free_large_kmalloc(head, object as *mut u8) }
         }
     }
 
@@ -758,6 +762,7 @@ pub fn slub() -> Option<&'static SlubAllocator<'static>> {
     SLUB.get()
 }
 
+#[inline]
 fn the_slub() -> &'static SlubAllocator<'static> {
     SLUB.get()
         .expect("slab allocator used before kmem_cache_init")
@@ -912,6 +917,7 @@ pub unsafe fn kmem_cache_destroy(s: &KmemCache) {
 }
 
 /// Linux: kmalloc().
+#[inline]
 #[track_caller]
 pub fn kmalloc(size: usize, flags: GfpT) -> *mut u8 {
     the_slub().kmalloc(size, flags)
@@ -943,6 +949,7 @@ pub unsafe fn krealloc(p: *const u8, new_size: usize, flags: GfpT) -> *mut u8 {
 ///
 /// # Safety
 /// See [`SlubAllocator::kfree`].
+#[inline]
 #[track_caller]
 pub unsafe fn kfree(p: *const u8) {
     // SAFETY: forwarded.

@@ -84,6 +84,9 @@ pub struct SlubParams {
     pub freelist_random: bool,
     /// Seed of the per-cache random values (Linux: get_random_long()).
     pub seed: u64,
+    /// The page source's linear map, when the caller vouches for one the source does not
+    /// announce itself ([`SlubParams::with_linear_map`]).
+    pub(in crate::mm) linear_map: Option<super::LinearMap>,
 }
 
 impl SlubParams {
@@ -106,7 +109,20 @@ impl SlubParams {
             slab_nomerge: false,
             freelist_random: true,
             seed,
+            linear_map: None,
         }
+    }
+
+    /// Tells SLUB that the page source's memory is one linear map (see
+    /// [`SlabPageSource::linear_map`](super::SlabPageSource::linear_map)), for a source that
+    /// does not say so itself (the host's simulated machines, whose `__va` is a lookup).
+    ///
+    /// # Safety
+    /// `lm` satisfies the contract of `SlabPageSource::linear_map` for the source this
+    /// allocator will be built over.
+    pub unsafe fn with_linear_map(mut self, lm: super::LinearMap) -> Self {
+        self.linear_map = Some(lm);
+        self
     }
 
     /// The boot command line's `slub_debug=`, `slub_min_order=`, `slub_max_order=`,
