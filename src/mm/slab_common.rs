@@ -210,6 +210,7 @@ impl SlubAllocator<'_> {
 
     /// Linux: __kmalloc_large_node() — above `KMALLOC_MAX_CACHE_SIZE`, a compound page
     /// straight from the page allocator.
+    #[inline(never)]
     fn kmalloc_large_node(&self, size: usize, flags: GfpT, node: i32) -> *mut u8 {
         let order = get_order(size);
         match self.source().alloc_pages(flags | __GFP_COMP, order, node) {
@@ -297,6 +298,7 @@ impl SlubAllocator<'_> {
     ///
     /// # Safety
     /// `head` heads a block kmalloc_large() returned, no longer used.
+    #[inline(never)]
     unsafe fn free_large_kmalloc(&self, head: NonNull<super::page::Page>, object: *mut u8) {
         let order = Self::head_order(head);
         if order == 0 {
@@ -321,6 +323,21 @@ impl SlubAllocator<'_> {
         if zero_or_null_ptr(object) {
             return;
         }
+        let caller = Location::caller();
+        match self.lm_virt_to_head_page(object) {
+            // SAFETY: the caller's guarantee.
+            Some(head) => unsafe { self.kfree_head(head, object as *mut u8, caller) },
+            // SAFETY: the caller's guarantee.
+            None => unsafe { self.kfree_outside_linear_map(object as *mut u8, caller) },
+        }
+    }
+
+    /// kfree() of an object whose page the linear map does not cover: ask the page source.
+    ///
+    /// # Safety
+    /// As kfree().
+    #[inline(never)]
+    unsafe fn kfree_outside_linear_map(&self, object: *mut u8, caller: &'static Location<'static>) {
         let Some(head) = self.virt_to_head_page(object) else {
             pr_err!(
                 "kfree: 0x{:016x} is not memory of this allocator; not freed",
@@ -328,16 +345,31 @@ impl SlubAllocator<'_> {
             );
             return;
         };
+        // SAFETY: forwarded.
+        unsafe { self.kfree_head(head, object, caller) }
+    }
+
+    /// kfree() once the head page is known: a slab object, or a kmalloc_large() block.
+    ///
+    /// # Safety
+    /// As kfree(); `head` is the head page of the block holding `object`.
+    #[inline(always)]
+    unsafe fn kfree_head(
+        &self,
+        head: NonNull<super::page::Page>,
+        object: *mut u8,
+        caller: &'static Location<'static>,
+    ) {
         // SAFETY: a head struct page of the source seen as its slab overlay (Linux:
         // folio_slab(virt_to_folio(object)), one lookup).
         let slab = unsafe { &*head.as_ptr().cast::<Slab>() };
         if slab.test_slab() {
             // SAFETY: PG_slab: the slab's cache is live while it has objects.
             let s = unsafe { &*slab.slab_cache() };
-            self.slab_free(s, slab, object as *mut u8, Location::caller());
+            self.slab_free(s, slab, object, caller);
         } else {
             // SAFETY: a non-slab block under a kmalloc'ed pointer came from kmalloc_large.
-            unsafe { self.free_large_kmalloc(head, object as *mut u8) }
+            unsafe { self.free_large_kmalloc(head, object) }
         }
     }
 

@@ -317,18 +317,27 @@ unsafe fn get_freepointer_safe(s: &KmemCache, object: *mut u8) -> *mut u8 {
     freelist_ptr(s, raw, addr as usize)
 }
 
+/// Linux: set_freepointer()'s BUG_ON(object == fp) — naive detection of double free or
+/// corruption.
+#[cold]
+#[inline(never)]
+fn freepointer_bug(s: &KmemCache, object: *mut u8) -> ! {
+    panic!(
+        "kernel BUG at mm/slub.c: set_freepointer: {} object 0x{:016x} points to itself (double free or corruption)",
+        s.name,
+        object as usize
+    )
+}
+
 /// Linux: set_freepointer(), with the hardened build's naive double-free check.
 ///
 /// # Safety
 /// As get_freepointer(); the caller may write the slot.
+#[inline(always)]
 unsafe fn set_freepointer(s: &KmemCache, object: *mut u8, fp: *mut u8) {
-    // Linux: BUG_ON(object == fp) — naive detection of double free or corruption.
-    assert!(
-        object != fp,
-        "kernel BUG at mm/slub.c: set_freepointer: {} object 0x{:016x} points to itself (double free or corruption)",
-        s.name,
-        object as usize
-    );
+    if object == fp {
+        freepointer_bug(s, object);
+    }
     let addr = object.wrapping_add(s.offset as usize);
     // SAFETY: the caller's guarantee.
     unsafe {
@@ -501,26 +510,60 @@ impl<'a> SlubAllocator<'a> {
         self.source.numa_mem_id()
     }
 
+    /// Linux: raw_smp_processor_id() without a call — only where the kernel said where its
+    /// per-CPU `cpu_number` is (SlubParams::with_cpu_number); None elsewhere.
+    #[inline(always)]
+    fn this_cpu_inline(&self) -> Option<usize> {
+        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+        if self.params.cpu_number != 0 {
+            let p = self
+                .params
+                .cpu_number
+                .wrapping_add(cmpxchg::my_cpu_offset());
+            // SAFETY: this CPU's copy of `cpu_number` (SlubParams::with_cpu_number).
+            return Some(unsafe { (*(p as *const AtomicU64)).load(Ordering::Relaxed) } as usize);
+        }
+        None
+    }
+
     /// Linux: smp_processor_id().
     #[inline(always)]
     pub(super) fn smp_processor_id(&self) -> usize {
+        if let Some(cpu) = self.this_cpu_inline() {
+            return cpu;
+        }
         match self.cpu_id {
             Some(f) => f(),
             None => self.source.smp_processor_id(),
         }
     }
 
+    /// Linux: virt_to_page() by the linear map: None outside it.
+    #[inline(always)]
+    fn lm_virt_to_page(&self, addr: *const u8) -> Option<NonNull<Page>> {
+        let off = (addr as usize).wrapping_sub(self.lm.start);
+        if off >= self.lm.size {
+            return None;
+        }
+        let page = self.lm.pages + off / PAGE_SZ * core::mem::size_of::<Page>();
+        // SAFETY: inside the linear map: a struct page (SlabPageSource::linear_map).
+        Some(unsafe { NonNull::new_unchecked(page as *mut Page) })
+    }
+
     /// Linux: virt_to_page() — by the linear map when the address is in it.
     #[inline(always)]
     fn virt_to_page(&self, addr: *const u8) -> Option<NonNull<Page>> {
-        let off = (addr as usize).wrapping_sub(self.lm.start);
-        if off < self.lm.size {
-            let page = self.lm.pages + off / PAGE_SZ * core::mem::size_of::<Page>();
-            // SAFETY: inside the linear map: not null (SlabPageSource::linear_map).
-            Some(unsafe { NonNull::new_unchecked(page as *mut Page) })
-        } else {
-            self.source.virt_to_page(addr)
-        }
+        self.lm_virt_to_page(addr)
+            .or_else(|| self.source.virt_to_page(addr))
+    }
+
+    /// virt_to_head_page() by the linear map only (the kfree() fast path): None outside it.
+    #[inline(always)]
+    pub(super) fn lm_virt_to_head_page(&self, addr: *const u8) -> Option<NonNull<Page>> {
+        let page = self.lm_virt_to_page(addr)?;
+        // SAFETY: a struct page of the source (SlabPageSource::linear_map); its head is one
+        // too.
+        Some(unsafe { NonNull::new_unchecked(page.as_ref().compound_head() as *mut Page) })
     }
 
     // ----- slab pages
@@ -1178,8 +1221,9 @@ impl<'a> SlubAllocator<'a> {
 
     /// Linux: slab_alloc_node() — the allocation entry: the lockless CPU freelist fast path,
     /// else the slow path (under the CPU slot's lock; debug caches: the node lists), then
-    /// slab_post_alloc_hook()'s zeroing.
-    #[inline]
+    /// slab_post_alloc_hook()'s zeroing. Every call off the fast path is a tail call, so the
+    /// fast path needs no stack frame.
+    #[inline(always)]
     pub(super) fn slab_alloc_node(
         &self,
         s: &KmemCache,
@@ -1188,25 +1232,76 @@ impl<'a> SlubAllocator<'a> {
         caller: &'static Location<'static>,
         orig_size: usize,
     ) -> *mut u8 {
-        let c = s.cpu_slab(self.smp_processor_id());
-        let object = loop {
+        match self.this_cpu_inline() {
+            Some(cpu) => self.slab_alloc_node_on(cpu, s, gfp, node, caller, orig_size),
+            None => self.slab_alloc_node_call(s, gfp, node, caller, orig_size),
+        }
+    }
+
+    /// slab_alloc_node() where the CPU number takes a call.
+    #[inline(never)]
+    fn slab_alloc_node_call(
+        &self,
+        s: &KmemCache,
+        gfp: GfpT,
+        node: i32,
+        caller: &'static Location<'static>,
+        orig_size: usize,
+    ) -> *mut u8 {
+        let cpu = self.smp_processor_id();
+        self.slab_alloc_node_on(cpu, s, gfp, node, caller, orig_size)
+    }
+
+    /// slab_alloc_node() on CPU `cpu` (the running one).
+    #[inline(always)]
+    fn slab_alloc_node_on(
+        &self,
+        cpu: usize,
+        s: &KmemCache,
+        gfp: GfpT,
+        node: i32,
+        caller: &'static Location<'static>,
+        orig_size: usize,
+    ) -> *mut u8 {
+        match self.slab_alloc_fast(cpu, s, node) {
+            Some(object) if gfp & __GFP_ZERO == 0 => object,
+            Some(object) => self.slab_post_alloc_zero(s, object, orig_size),
+            None => self.slab_alloc_slow(s, gfp, node, caller, orig_size),
+        }
+    }
+
+    /// The fast path of slab_alloc_node(): the head of this CPU's freelist, taken with one
+    /// cmpxchg_double; None when the slow path must run (no CPU freelist — always so for
+    /// debug caches —, the wrong node, a CPU without its own slot).
+    #[inline(always)]
+    fn slab_alloc_fast(&self, cpu: usize, s: &KmemCache, node: i32) -> Option<*mut u8> {
+        if cpu >= s.nr_cpu_slots as usize {
+            return None;
+        }
+        let c = s.cpu_slab(cpu);
+        loop {
             // Linux: the tid is read first; if it is still the same at the cmpxchg, nothing
             // (no slow path, no flush) changed the slot in between. Acquire: a flusher's
             // cleared `slab` is seen with its new tid (see KmemCacheCpu).
             let tid = c.tid.load(Ordering::Acquire);
             let object = c.freelist.load(Ordering::Relaxed);
-            // Debug caches never have a CPU freelist, so they always go the slow way.
             if object.is_null() || (node != NUMA_NO_NODE && !self.cpu_slab_on_node(c, node)) {
-                break self.slab_alloc_slow(s, gfp, node, caller, orig_size);
+                return None;
             }
             // SAFETY: an object of the CPU slab, or, if a flush took it meanwhile, mapped
             // slab memory whose value the failing cmpxchg below discards.
             let next = unsafe { get_freepointer_safe(s, object) };
             if c.cmpxchg_freelist(object, tid, next, next_tid(tid)) {
-                break object;
+                return Some(object);
             }
-        };
-        if gfp & __GFP_ZERO != 0 && !object.is_null() {
+        }
+    }
+
+    /// Linux: slab_post_alloc_hook()'s zeroing (`__GFP_ZERO`): the object, or with a
+    /// kmalloc red zone only the requested size (see the module doc).
+    #[inline(never)]
+    fn slab_post_alloc_zero(&self, s: &KmemCache, object: *mut u8, orig_size: usize) -> *mut u8 {
+        if !object.is_null() {
             let len = if slub_debug_orig_size(s) {
                 orig_size.min(s.object_size() as usize)
             } else {
@@ -1229,7 +1324,7 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: __slab_alloc() — the slow path: debug caches one object from the node lists,
-    /// the others ___slab_alloc() under the CPU slot's lock.
+    /// the others ___slab_alloc() under the CPU slot's lock; then the zeroing.
     #[inline(never)]
     fn slab_alloc_slow(
         &self,
@@ -1239,15 +1334,20 @@ impl<'a> SlubAllocator<'a> {
         caller: &'static Location<'static>,
         orig_size: usize,
     ) -> *mut u8 {
-        if s.kmem_cache_debug() {
+        let object = if s.kmem_cache_debug() {
             let object = self.debug_slab_alloc(s, gfp, node, orig_size);
             if !object.is_null() && s.flags & SLAB_STORE_USER != 0 {
                 self.set_track(s, object, TrackItem::Alloc, Some(caller));
             }
-            return object;
+            object
+        } else {
+            let mut c = s.cpu_slab(self.smp_processor_id()).lock();
+            self.___slab_alloc(s, gfp, node, &mut c)
+        };
+        if gfp & __GFP_ZERO != 0 {
+            return self.slab_post_alloc_zero(s, object, orig_size);
         }
-        let mut c = s.cpu_slab(self.smp_processor_id()).lock();
-        self.___slab_alloc(s, gfp, node, &mut c)
+        object
     }
 
     /// Linux: kmem_cache_alloc().
@@ -1383,7 +1483,8 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: do_slab_free() — onto the CPU's lockless freelist if the object is in its
-    /// active slab, else __slab_free(). Debug caches never have an active slab.
+    /// active slab, else __slab_free() (a tail call: the fast path needs no stack frame).
+    /// Debug caches never have an active slab.
     #[inline(always)]
     fn do_slab_free(
         &self,
@@ -1392,21 +1493,56 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
-        let c = s.cpu_slab(self.smp_processor_id());
-        loop {
-            // Read the tid before the slab (see slab_alloc_node()).
-            let tid = c.tid.load(Ordering::Acquire);
-            if !ptr::eq(c.slab.load(Ordering::Relaxed), slab) {
-                break;
-            }
-            let freelist = c.freelist.load(Ordering::Relaxed);
-            // SAFETY: an object of the CPU slab, being freed: ours to write.
-            unsafe { set_freepointer(s, object, freelist) };
-            if c.cmpxchg_freelist(freelist, tid, object, next_tid(tid)) {
-                return;
+        match self.this_cpu_inline() {
+            Some(cpu) => self.do_slab_free_on(cpu, s, slab, object, caller),
+            None => self.do_slab_free_call(s, slab, object, caller),
+        }
+    }
+
+    /// do_slab_free() where the CPU number takes a call.
+    #[inline(never)]
+    fn do_slab_free_call(
+        &self,
+        s: &KmemCache,
+        slab: &Slab,
+        object: *mut u8,
+        caller: &'static Location<'static>,
+    ) {
+        let cpu = self.smp_processor_id();
+        self.do_slab_free_on(cpu, s, slab, object, caller)
+    }
+
+    /// do_slab_free() on CPU `cpu` (the running one).
+    #[inline(always)]
+    fn do_slab_free_on(
+        &self,
+        cpu: usize,
+        s: &KmemCache,
+        slab: &Slab,
+        object: *mut u8,
+        caller: &'static Location<'static>,
+    ) {
+        if cpu < s.nr_cpu_slots as usize {
+            let c = s.cpu_slab(cpu);
+            loop {
+                // Read the tid before the slab (see slab_alloc_fast()).
+                let tid = c.tid.load(Ordering::Acquire);
+                if !ptr::eq(c.slab.load(Ordering::Relaxed), slab) {
+                    break;
+                }
+                let freelist = c.freelist.load(Ordering::Relaxed);
+                if object == freelist {
+                    // set_freepointer()'s BUG_ON, off the fast path.
+                    freepointer_bug(s, object);
+                }
+                // SAFETY: an object of the CPU slab, being freed: ours to write.
+                unsafe { set_freepointer(s, object, freelist) };
+                if c.cmpxchg_freelist(freelist, tid, object, next_tid(tid)) {
+                    return;
+                }
             }
         }
-        self.__slab_free(s, slab, object, caller);
+        self.__slab_free(s, slab, object, caller)
     }
 
     /// Linux: cache_from_obj() (always checked, as with CONFIG_SLAB_FREELIST_HARDENED).
@@ -1450,7 +1586,7 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: __kmem_cache_free() — kfree() of a slab object.
-    #[inline]
+    #[inline(always)]
     pub(super) fn slab_free(
         &self,
         s: &KmemCache,
