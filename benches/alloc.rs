@@ -6,7 +6,7 @@
 //! Page frames: our buddy (`PageAlloc` with its per-CPU lists, over `mm::testing`'s
 //! simulated 256 MiB machine) against `buddy_system_allocator::FrameAllocator` and, for
 //! order 0, a plain array stack of free frames (the floor). Bytes: our kmalloc (SLUB over
-//! that buddy) against `buddy_system_allocator::Heap`, `linked_list_allocator::Heap` and
+//! that buddy, told the machine's one bank is a linear map, as the kernel's is) against `buddy_system_allocator::Heap`, `linked_list_allocator::Heap` and
 //! `talc` (each over a 64 MiB arena), with the system allocator and `mimalloc` as the bar.
 //!
 //! Every implementation runs the same scripted workload (sizes, orders and free orders drawn
@@ -20,8 +20,9 @@
 //!   and allocates a new one of a random size in its place.
 use arm64_mm::mm::gfp::GFP_KERNEL;
 use arm64_mm::mm::page_alloc::PageAlloc;
-use arm64_mm::mm::slub::{SlubAllocator, SlubParams};
-use arm64_mm::mm::testing::{Machine, Rng, SlubMachine};
+use arm64_mm::mm::slub::{LinearMap, SlubAllocator, SlubParams};
+use arm64_mm::mm::testing::{__va, Machine, Rng, SlubMachine};
+use arm64_mm::mm::{Pfn, PhysAddr};
 use criterion::{black_box, Criterion};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr::NonNull;
@@ -356,10 +357,19 @@ fn main() {
     sim.pa.setup_per_cpu_pageset(1);
     sim.pa.init_per_zone_wmark_min();
     let pa = sim.pa;
-    let slub: &'static SlubMachine<PageAlloc<'static>> = Box::leak(Box::new(SlubMachine::over(
-        pa,
-        SlubParams::new(1, 1, 0x1234_5678),
-    )));
+    // The kernel's SLUB finds struct pages by linear-map arithmetic (arm64's virt_to_page);
+    // the simulated __va is a per-thread window lookup, so say what the kernel's source says
+    // itself: the one bank is one host allocation, its memmap one array.
+    let lm = LinearMap {
+        start: __va(PhysAddr(0x4000_0000)) as usize,
+        size: 256 << 20,
+        pages: pa.pfn_to_page(Pfn(0x4000_0000 / PAGE as u64)) as usize,
+    };
+    // SAFETY: one bank backed by one window (SimRam::back), so __va is affine over it, and
+    // the buddy's memmap is one leaked array covering it.
+    let params = unsafe { SlubParams::new(1, 1, 0x1234_5678).with_linear_map(lm) };
+    let slub: &'static SlubMachine<PageAlloc<'static>> =
+        Box::leak(Box::new(SlubMachine::over(pa, params)));
     println!("bench-ops-per-iter={OPS}");
     let mut c = Criterion::default().configure_from_args();
     bench_frames(&mut c, pa);

@@ -123,6 +123,8 @@ fn kmem_cache_init() {
     // The freelist randomisation and hardened-pointer seed (Linux: get_random_bytes).
     let seed = crate::kernel::random::get_random_u64();
     let params = SlubParams::new(setup::nr_cpu_ids() as u32, nodes, seed).with_boot_params();
+    // SAFETY: arm64's per-CPU cpu_number, read at TPIDR_EL1's offset (percpu.rs).
+    let params = unsafe { params.with_cpu_number(&crate::arch::aarch64::percpu::cpu_number) };
     let slub = crate::mm::slab_common::kmem_cache_init(pa, params);
     // From here on the global allocator serves new allocations with kmalloc.
     crate::mm::heap::KERNEL_HEAP.slab_ready(slub);

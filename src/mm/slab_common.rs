@@ -43,7 +43,7 @@ use core::sync::atomic::Ordering;
 
 use super::slab::*;
 use super::slub::{
-    slab_ksize, slub_debug_orig_size, KmemCache, SlabPageSource, SlabState, SlubAllocator,
+    slab_ksize, slub_debug_orig_size, KmemCache, Slab, SlabPageSource, SlabState, SlubAllocator,
     SlubParams, PAGE_SZ, SLUB_RED_ACTIVE,
 };
 use crate::include::numa::NUMA_NO_NODE;
@@ -113,6 +113,7 @@ const EBUSY: i32 = -16;
 impl SlubAllocator<'_> {
     /// Linux: kmalloc_slab() — the cache that serves `size` bytes with `flags`; `None` for
     /// sizes above `KMALLOC_MAX_CACHE_SIZE` and for 0 (callers turn 0 into ZERO_SIZE_PTR).
+    #[inline]
     pub fn kmalloc_slab(&self, size: usize, flags: GfpT) -> Option<&KmemCache> {
         let index = if size <= 192 {
             if size == 0 {
@@ -209,6 +210,7 @@ impl SlubAllocator<'_> {
 
     /// Linux: __kmalloc_large_node() — above `KMALLOC_MAX_CACHE_SIZE`, a compound page
     /// straight from the page allocator.
+    #[inline(never)]
     fn kmalloc_large_node(&self, size: usize, flags: GfpT, node: i32) -> *mut u8 {
         let order = get_order(size);
         match self.source().alloc_pages(flags | __GFP_COMP, order, node) {
@@ -223,6 +225,7 @@ impl SlubAllocator<'_> {
     }
 
     /// Linux: __do_kmalloc_node() — the body of kmalloc and kmalloc_node.
+    #[inline]
     fn do_kmalloc_node(
         &self,
         size: usize,
@@ -295,6 +298,7 @@ impl SlubAllocator<'_> {
     ///
     /// # Safety
     /// `head` heads a block kmalloc_large() returned, no longer used.
+    #[inline(never)]
     unsafe fn free_large_kmalloc(&self, head: NonNull<super::page::Page>, object: *mut u8) {
         let order = Self::head_order(head);
         // Linux: WARN_ON_ONCE(order == 0), then the pointer.
@@ -317,6 +321,21 @@ impl SlubAllocator<'_> {
         if zero_or_null_ptr(object) {
             return;
         }
+        let caller = Location::caller();
+        match self.lm_virt_to_head_page(object) {
+            // SAFETY: the caller's guarantee.
+            Some(head) => unsafe { self.kfree_head(head, object as *mut u8, caller) },
+            // SAFETY: the caller's guarantee.
+            None => unsafe { self.kfree_outside_linear_map(object as *mut u8, caller) },
+        }
+    }
+
+    /// kfree() of an object whose page the linear map does not cover: ask the page source.
+    ///
+    /// # Safety
+    /// As kfree().
+    #[inline(never)]
+    unsafe fn kfree_outside_linear_map(&self, object: *mut u8, caller: &'static Location<'static>) {
         let Some(head) = self.virt_to_head_page(object) else {
             pr_err!(
                 "kfree: 0x{:016x} is not memory of this allocator; not freed",
@@ -324,14 +343,31 @@ impl SlubAllocator<'_> {
             );
             return;
         };
-        match self.virt_to_slab(object) {
-            Some(slab) => {
-                // SAFETY: PG_slab: the slab's cache is live while it has objects.
-                let s = unsafe { &*slab.slab_cache() };
-                self.slab_free(s, slab, object as *mut u8, Location::caller());
-            }
+        // SAFETY: forwarded.
+        unsafe { self.kfree_head(head, object, caller) }
+    }
+
+    /// kfree() once the head page is known: a slab object, or a kmalloc_large() block.
+    ///
+    /// # Safety
+    /// As kfree(); `head` is the head page of the block holding `object`.
+    #[inline(always)]
+    unsafe fn kfree_head(
+        &self,
+        head: NonNull<super::page::Page>,
+        object: *mut u8,
+        caller: &'static Location<'static>,
+    ) {
+        // SAFETY: a head struct page of the source seen as its slab overlay (Linux:
+        // folio_slab(virt_to_folio(object)), one lookup).
+        let slab = unsafe { &*head.as_ptr().cast::<Slab>() };
+        if slab.test_slab() {
+            // SAFETY: PG_slab: the slab's cache is live while it has objects.
+            let s = unsafe { &*slab.slab_cache() };
+            self.slab_free(s, slab, object, caller);
+        } else {
             // SAFETY: a non-slab block under a kmalloc'ed pointer came from kmalloc_large.
-            None => unsafe { self.free_large_kmalloc(head, object as *mut u8) },
+            unsafe { self.free_large_kmalloc(head, object) }
         }
     }
 
@@ -756,6 +792,7 @@ pub fn slub() -> Option<&'static SlubAllocator<'static>> {
     SLUB.get()
 }
 
+#[inline]
 fn the_slub() -> &'static SlubAllocator<'static> {
     SLUB.get()
         .expect("slab allocator used before kmem_cache_init")
@@ -910,6 +947,7 @@ pub unsafe fn kmem_cache_destroy(s: &KmemCache) {
 }
 
 /// Linux: kmalloc().
+#[inline]
 #[track_caller]
 pub fn kmalloc(size: usize, flags: GfpT) -> *mut u8 {
     the_slub().kmalloc(size, flags)
@@ -941,6 +979,7 @@ pub unsafe fn krealloc(p: *const u8, new_size: usize, flags: GfpT) -> *mut u8 {
 ///
 /// # Safety
 /// See [`SlubAllocator::kfree`].
+#[inline]
 #[track_caller]
 pub unsafe fn kfree(p: *const u8) {
     // SAFETY: forwarded.

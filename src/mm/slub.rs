@@ -21,6 +21,7 @@
 //!   allocation and free paths (fast and slow), flushing, shrinking and shutdown;
 //! - `slub/slub_def.rs`: the data structures (`struct slab`, `kmem_cache`, `kmem_cache_cpu`,
 //!   `kmem_cache_node`);
+//! - `slub/cmpxchg.rs`: the double-word compare-and-exchange of the lockless fast paths;
 //! - `slub/create.rs`: creating a cache (`calculate_sizes`, `calculate_order`,
 //!   `kmem_cache_open`) and bringing SLUB up (`kmem_cache_init`, `bootstrap`);
 //! - `slub/params.rs`: the machine and the boot options, with the `slub_debug=` syntax;
@@ -50,12 +51,25 @@
 //! 2. `flush_lock` (in [`SlubAllocator`]) — one `flush_all()` at a time, held until every
 //!    CPU's slabs it took are on the node lists (Linux's `flush_lock` in
 //!    `flush_all_cpus_locked()`).
-//! 3. `kmem_cache_cpu.lock` — one CPU's active slab, its lockless freelist and its partial
-//!    slabs. Linux calls it a local lock and takes it only on its own CPU (with interrupts
-//!    off); so do we, except for flushing, which Linux does by IPI and we do by taking the
-//!    other CPU's lock. Unlike Linux we keep it held across the whole slow path (including
-//!    the page allocation), which makes the "did `c->slab` change under us" re-checks
-//!    unnecessary. So here it nests *outside* the list lock.
+//! 3. `kmem_cache_cpu.lock` — one CPU's slot on the slow paths: its active slab, its
+//!    partial slabs, and every change of its freelist other than the fast paths'. Linux
+//!    calls it a local lock and takes it only on its own CPU (with interrupts off); so do
+//!    we, except for flushing, which Linux does by IPI and we do by taking the other CPU's
+//!    lock. Unlike Linux we keep it held across the whole slow path (including the page
+//!    allocation), which makes the "did `c->slab` change under us" re-checks unnecessary.
+//!    So here it nests *outside* the list lock.
+//!
+//!    The fast paths take no lock (Linux's `slab_alloc_node` / `do_slab_free` fast paths):
+//!    the owning CPU reads `c->tid`, then `c->freelist` / `c->slab`, and commits the pair
+//!    (`freelist`, `tid`) with one cmpxchg_double (slub/cmpxchg.rs: LDAXP/STLXP on arm64),
+//!    which fails if anything changed the slot in between. Every other change of the pair
+//!    bumps the tid: the owner's slow paths under the lock (its own fast paths are not
+//!    running then), and a flusher on another CPU, which runs *concurrently* with the
+//!    owner's fast paths and so clears `c->slab` first and then swaps the pair with
+//!    cmpxchg_double (`CpuSlabGuard::take_all`). That is the one atomic read-modify-write of
+//!    a fast path; Linux needs none there only because its flushes run on the owning CPU.
+//!    Debug caches never have a CPU freelist or slab, so their fast paths always fail
+//!    over to the slow path.
 //! 4. `kmem_cache_node.list_lock` — a node's partial (and, for `SLAB_STORE_USER`, full)
 //!    lists and `nr_partial`.
 //! 5. `slab_lock(slab)` — a bit spin lock on `PG_locked` of the slab's head page; it guards
@@ -67,9 +81,9 @@
 //! Each CPU's `kmem_cache_cpu` is its own: allocation and free use the slot of
 //! `smp_processor_id()` (Linux: `this_cpu_ptr(s->cpu_slab)`; here the slots follow the
 //! `kmem_cache` object, one per possible CPU), so CPUs allocating from one cache at once meet
-//! only on the node's `list_lock` and on a slab's `slab_lock`. The two boot caches
-//! (`kmem_cache`, `kmem_cache_node`) have a single slot that all CPUs share under its lock;
-//! they are used only under `slab_mutex`. An object allocated on one CPU may be freed on any
+//! only on the node's `list_lock` and on a slab's `slab_lock`. The two static boot caches
+//! (`kmem_cache`, `kmem_cache_node`) have a single slot, used only during the single-CPU
+//! bring-up, before bootstrap() replaces them by copies with a slot per CPU. An object allocated on one CPU may be freed on any
 //! other: the free goes to its slab (`__slab_free` under `slab_lock`), as in Linux. No
 //! interrupt handler allocates (interrupts stay masked), so no lock masks interrupts.
 //!
@@ -109,6 +123,7 @@ use crate::mm::gfp::{
     __GFP_NOWARN, __GFP_RECLAIM, __GFP_RECLAIMABLE, __GFP_ZERO, GFP_DMA, GFP_DMA32,
 };
 
+mod cmpxchg;
 mod create;
 mod debug;
 mod params;
@@ -120,7 +135,9 @@ pub use debug::TRACK_SIZE;
 use debug::{TrackItem, P};
 pub use params::{kmem_cache_flags, DebugString, SlubParams};
 pub use report::SlubInfoLine;
-use slub_def::{for_each_slab_safe, BootCache, Counters, CpuSlab, NodeGuard, NodeLists};
+use slub_def::{
+    for_each_slab_safe, next_tid, BootCache, Counters, CpuSlabGuard, NodeGuard, NodeLists,
+};
 pub use slub_def::{
     kmem_cache_size, order_objects, slab_ksize, slub_debug_orig_size, KmemCache, KmemCacheCpu,
     KmemCacheNode, KmemCacheOrderObjects, Slab,
@@ -239,6 +256,31 @@ pub unsafe trait SlabPageSource: Sync {
     fn jiffies(&self) -> u64 {
         0
     }
+    /// smp_processor_id() as a plain function, if the source has one: the fast paths call it
+    /// directly instead of through the source.
+    fn smp_processor_id_fn(&self) -> Option<fn() -> usize> {
+        None
+    }
+    /// The source's memory as one linear map, if it is one (Linux's arm64 linear map, where
+    /// `virt_to_page()` is arithmetic): for every address `a` in `[start, start + size)`,
+    /// `virt_to_page(a)` is the struct page at `pages + (a - start) / PAGE_SIZE` (counted in
+    /// `struct page`s) — all of them initialised `struct page`s of this source that stay valid
+    /// for the source's lifetime. SLUB then looks up `kfree()`'s pages without calling
+    /// the source; addresses outside still go to [`virt_to_page`](Self::virt_to_page).
+    fn linear_map(&self) -> Option<LinearMap> {
+        None
+    }
+}
+
+/// A page source's linear map (see [`SlabPageSource::linear_map`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearMap {
+    /// The first mapped address.
+    pub start: usize,
+    /// Bytes mapped (a multiple of PAGE_SIZE).
+    pub size: usize,
+    /// The address of the struct page of `start`.
+    pub pages: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,14 +302,38 @@ unsafe fn get_freepointer(s: &KmemCache, object: *mut u8) -> *mut u8 {
     freelist_ptr(s, raw, addr as usize)
 }
 
+/// Linux: get_freepointer_safe() — the fast path's read of a free pointer of an object that
+/// a flush on another CPU may have taken meanwhile (then the value is discarded).
+///
+/// # Safety
+/// `object` is an object slot of a slab of `s`, or was one recently: memory that stays
+/// mapped (slab pages are linear-map pages).
+#[inline(always)]
+unsafe fn get_freepointer_safe(s: &KmemCache, object: *mut u8) -> *mut u8 {
+    let addr = object.wrapping_add(s.offset as usize);
+    // SAFETY: the caller's guarantee; a volatile read, as Linux's READ_ONCE-style access of
+    // a word someone else may be writing.
+    let raw = unsafe { ptr::read_volatile(addr.cast::<usize>()) };
+    freelist_ptr(s, raw, addr as usize)
+}
+
+/// Linux: set_freepointer()'s BUG_ON(object == fp) — naive detection of double free or
+/// corruption.
+#[cold]
+#[inline(never)]
+fn freepointer_bug(_s: &KmemCache, _object: *mut u8) -> ! {
+    crate::kernel::bug::bug()
+}
+
 /// Linux: set_freepointer(), with the hardened build's naive double-free check.
 ///
 /// # Safety
 /// As get_freepointer(); the caller may write the slot.
+#[inline(always)]
 unsafe fn set_freepointer(s: &KmemCache, object: *mut u8, fp: *mut u8) {
     // Linux: BUG_ON(object == fp) — naive detection of double free or corruption.
     if object == fp {
-        crate::kernel::bug::bug();
+        freepointer_bug(s, object);
     }
     let addr = object.wrapping_add(s.offset as usize);
     // SAFETY: the caller's guarantee.
@@ -292,6 +358,10 @@ unsafe fn set_freepointer(s: &KmemCache, object: *mut u8, fp: *mut u8) {
 /// list head points into it).
 pub struct SlubAllocator<'a> {
     source: &'a dyn SlabPageSource,
+    /// The source's `smp_processor_id_fn()`, if any.
+    cpu_id: Option<fn() -> usize>,
+    /// The source's (or the params') linear map; empty if none.
+    lm: LinearMap,
     /// The machine and the options.
     pub params: SlubParams,
     slab_state: AtomicU8,
@@ -339,10 +409,21 @@ impl<'a> SlubAllocator<'a> {
         assert!(params.nr_node_ids <= MAX_NUMNODES as u32);
         let boot = || BootCache {
             cache: KmemCache::new("", 0, 0, None, 1),
-            cpu: KmemCacheCpu::new(),
+            cpu: KmemCacheCpu::new(0),
         };
+        let lm = params
+            .linear_map
+            .or_else(|| source.linear_map())
+            .unwrap_or(LinearMap {
+                start: 0,
+                size: 0,
+                pages: 0,
+            });
+        assert!(lm.size.is_multiple_of(PAGE_SZ));
         Self {
             source,
+            cpu_id: source.smp_processor_id_fn(),
+            lm,
             params,
             slab_state: AtomicU8::new(SlabState::Down as u8),
             slab_mutex: spin::Mutex::new(()),
@@ -426,6 +507,62 @@ impl<'a> SlubAllocator<'a> {
         self.source.numa_mem_id()
     }
 
+    /// Linux: raw_smp_processor_id() without a call — only where the kernel said where its
+    /// per-CPU `cpu_number` is (SlubParams::with_cpu_number); None elsewhere.
+    #[inline(always)]
+    fn this_cpu_inline(&self) -> Option<usize> {
+        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+        if self.params.cpu_number != 0 {
+            let p = self
+                .params
+                .cpu_number
+                .wrapping_add(cmpxchg::my_cpu_offset());
+            // SAFETY: this CPU's copy of `cpu_number` (SlubParams::with_cpu_number).
+            return Some(unsafe { (*(p as *const AtomicU64)).load(Ordering::Relaxed) } as usize);
+        }
+        None
+    }
+
+    /// Linux: smp_processor_id().
+    #[inline(always)]
+    pub(super) fn smp_processor_id(&self) -> usize {
+        if let Some(cpu) = self.this_cpu_inline() {
+            return cpu;
+        }
+        match self.cpu_id {
+            Some(f) => f(),
+            None => self.source.smp_processor_id(),
+        }
+    }
+
+    /// Linux: virt_to_page() by the linear map: None outside it.
+    #[inline(always)]
+    fn lm_virt_to_page(&self, addr: *const u8) -> Option<NonNull<Page>> {
+        let off = (addr as usize).wrapping_sub(self.lm.start);
+        if off >= self.lm.size {
+            return None;
+        }
+        let page = self.lm.pages + off / PAGE_SZ * core::mem::size_of::<Page>();
+        // SAFETY: inside the linear map: a struct page (SlabPageSource::linear_map).
+        Some(unsafe { NonNull::new_unchecked(page as *mut Page) })
+    }
+
+    /// Linux: virt_to_page() — by the linear map when the address is in it.
+    #[inline(always)]
+    fn virt_to_page(&self, addr: *const u8) -> Option<NonNull<Page>> {
+        self.lm_virt_to_page(addr)
+            .or_else(|| self.source.virt_to_page(addr))
+    }
+
+    /// virt_to_head_page() by the linear map only (the kfree() fast path): None outside it.
+    #[inline(always)]
+    pub(super) fn lm_virt_to_head_page(&self, addr: *const u8) -> Option<NonNull<Page>> {
+        let page = self.lm_virt_to_page(addr)?;
+        // SAFETY: a struct page of the source (SlabPageSource::linear_map); its head is one
+        // too.
+        Some(unsafe { NonNull::new_unchecked(page.as_ref().compound_head() as *mut Page) })
+    }
+
     // ----- slab pages
 
     fn slab_address(&self, slab: *const Slab) -> *mut u8 {
@@ -440,8 +577,9 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: virt_to_slab() — the slab holding `addr`, or None if its page is no slab.
+    #[inline]
     pub fn virt_to_slab(&self, addr: *const u8) -> Option<&Slab> {
-        let page = self.source.virt_to_page(addr)?;
+        let page = self.virt_to_page(addr)?;
         // SAFETY: the source returns a struct page of its memory; compound_head reads atomics
         // and the tail's head link.
         let head = unsafe { page.as_ref().compound_head() };
@@ -451,8 +589,9 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// The head page of the block holding `addr` (Linux: virt_to_folio()).
+    #[inline]
     pub(super) fn virt_to_head_page(&self, addr: *const u8) -> Option<NonNull<Page>> {
-        let page = self.source.virt_to_page(addr)?;
+        let page = self.virt_to_page(addr)?;
         // SAFETY: as virt_to_slab().
         NonNull::new(unsafe { page.as_ref().compound_head() as *mut Page })
     }
@@ -747,11 +886,11 @@ impl<'a> SlubAllocator<'a> {
     fn put_cpu_partial_locked(
         &self,
         s: &KmemCache,
-        c: &mut CpuSlab,
+        c: &mut CpuSlabGuard,
         slab: &Slab,
         drain: bool,
     ) -> *mut Slab {
-        let mut oldslab = c.partial;
+        let mut oldslab = c.partial();
         let mut to_unfreeze = ptr::null_mut();
         let mut slabs = 0;
         if !oldslab.is_null() {
@@ -768,15 +907,15 @@ impl<'a> SlubAllocator<'a> {
         slabs += 1;
         // SAFETY: the slab is frozen for this CPU.
         unsafe { slab.set_next(oldslab, slabs) };
-        c.partial = slab as *const Slab as *mut Slab;
+        c.set_partial(slab as *const Slab as *mut Slab);
         to_unfreeze
     }
 
     /// Linux: put_cpu_partial() — from __slab_free, on this CPU.
     fn put_cpu_partial(&self, s: &KmemCache, slab: &Slab, drain: bool) {
-        let cpu = self.source.smp_processor_id();
+        let cpu = self.smp_processor_id();
         let to_unfreeze = {
-            let mut c = s.cpu_slab(cpu).lock.lock();
+            let mut c = s.cpu_slab(cpu).lock();
             self.put_cpu_partial_locked(s, &mut c, slab, drain)
         };
         if !to_unfreeze.is_null() {
@@ -880,7 +1019,7 @@ impl<'a> SlubAllocator<'a> {
         &self,
         s: &KmemCache,
         n: Option<&KmemCacheNode>,
-        c: &mut CpuSlab,
+        c: &mut CpuSlabGuard,
         pslab: &mut *mut Slab,
     ) -> *mut u8 {
         let Some(n) = n else { return ptr::null_mut() };
@@ -921,7 +1060,7 @@ impl<'a> SlubAllocator<'a> {
         &self,
         s: &KmemCache,
         node: i32,
-        c: &mut CpuSlab,
+        c: &mut CpuSlabGuard,
         pslab: &mut *mut Slab,
     ) -> *mut u8 {
         let searchnode = if node == NUMA_NO_NODE {
@@ -951,9 +1090,15 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: ___slab_alloc() for non-debug caches, with the CPU lock held throughout.
-    fn ___slab_alloc(&self, s: &KmemCache, gfp: GfpT, mut node: i32, c: &mut CpuSlab) -> *mut u8 {
+    fn ___slab_alloc(
+        &self,
+        s: &KmemCache,
+        gfp: GfpT,
+        mut node: i32,
+        c: &mut CpuSlabGuard,
+    ) -> *mut u8 {
         loop {
-            let slab = c.slab;
+            let slab = c.slab();
             if slab.is_null() {
                 // If the node is not online or has no normal memory, just ignore the node
                 // constraint.
@@ -961,11 +1106,11 @@ impl<'a> SlubAllocator<'a> {
                     node = NUMA_NO_NODE;
                 }
                 // new_slab: the next per-CPU partial slab, if any.
-                if !c.partial.is_null() {
-                    let p = c.partial;
+                if !c.partial().is_null() {
+                    let p = c.partial();
                     // SAFETY: the CPU lock is held.
-                    c.partial = unsafe { (*p).next() };
-                    c.slab = p;
+                    c.set_partial(unsafe { (*p).next() });
+                    c.set_slab(p);
                     continue;
                 }
                 break;
@@ -976,27 +1121,25 @@ impl<'a> SlubAllocator<'a> {
                 if !self.params.node_in_slab_nodes(node) {
                     node = NUMA_NO_NODE;
                 } else {
-                    let freelist = c.freelist;
-                    c.slab = ptr::null_mut();
-                    c.freelist = ptr::null_mut();
-                    c.tid += 1;
+                    let freelist = c.freelist();
+                    c.set_slab(ptr::null_mut());
+                    c.set_freelist(ptr::null_mut());
                     self.deactivate_slab(s, slab, freelist);
                     continue;
                 }
             }
-            let mut freelist = c.freelist;
+            let mut freelist = c.freelist();
             if freelist.is_null() {
                 freelist = self.get_freelist(slab);
                 if freelist.is_null() {
-                    c.slab = ptr::null_mut();
-                    c.tid += 1;
+                    c.set_slab(ptr::null_mut());
+                    c.set_freelist(ptr::null_mut());
                     continue;
                 }
             }
             // load_freelist:
             // SAFETY: an object of the CPU slab.
-            c.freelist = unsafe { get_freepointer(s, freelist) };
-            c.tid += 1;
+            c.set_freelist(unsafe { get_freepointer(s, freelist) });
             return freelist;
         }
         // new_objects:
@@ -1017,11 +1160,10 @@ impl<'a> SlubAllocator<'a> {
             self.inc_slabs_node(s, slab.slab_nid(), cnt.objects());
             pslab = slab as *const Slab as *mut Slab;
         }
-        debug_assert!(c.slab.is_null());
-        c.slab = pslab;
+        debug_assert!(c.slab().is_null());
+        c.set_slab(pslab);
         // SAFETY: an object of the new CPU slab.
-        c.freelist = unsafe { get_freepointer(s, freelist) };
-        c.tid += 1;
+        c.set_freelist(unsafe { get_freepointer(s, freelist) });
         freelist
     }
 
@@ -1074,9 +1216,114 @@ impl<'a> SlubAllocator<'a> {
         object
     }
 
-    /// Linux: slab_alloc_node() — the allocation entry: CPU freelist fast path, slow path,
-    /// then slab_post_alloc_hook()'s zeroing.
+    /// Linux: slab_alloc_node() — the allocation entry: the lockless CPU freelist fast path,
+    /// else the slow path (under the CPU slot's lock; debug caches: the node lists), then
+    /// slab_post_alloc_hook()'s zeroing. Every call off the fast path is a tail call, so the
+    /// fast path needs no stack frame.
+    #[inline(always)]
     pub(super) fn slab_alloc_node(
+        &self,
+        s: &KmemCache,
+        gfp: GfpT,
+        node: i32,
+        caller: &'static Location<'static>,
+        orig_size: usize,
+    ) -> *mut u8 {
+        match self.this_cpu_inline() {
+            Some(cpu) => self.slab_alloc_node_on(cpu, s, gfp, node, caller, orig_size),
+            None => self.slab_alloc_node_call(s, gfp, node, caller, orig_size),
+        }
+    }
+
+    /// slab_alloc_node() where the CPU number takes a call.
+    #[inline(never)]
+    fn slab_alloc_node_call(
+        &self,
+        s: &KmemCache,
+        gfp: GfpT,
+        node: i32,
+        caller: &'static Location<'static>,
+        orig_size: usize,
+    ) -> *mut u8 {
+        let cpu = self.smp_processor_id();
+        self.slab_alloc_node_on(cpu, s, gfp, node, caller, orig_size)
+    }
+
+    /// slab_alloc_node() on CPU `cpu` (the running one).
+    #[inline(always)]
+    fn slab_alloc_node_on(
+        &self,
+        cpu: usize,
+        s: &KmemCache,
+        gfp: GfpT,
+        node: i32,
+        caller: &'static Location<'static>,
+        orig_size: usize,
+    ) -> *mut u8 {
+        match self.slab_alloc_fast(cpu, s, node) {
+            Some(object) if gfp & __GFP_ZERO == 0 => object,
+            Some(object) => self.slab_post_alloc_zero(s, object, orig_size),
+            None => self.slab_alloc_slow(s, gfp, node, caller, orig_size),
+        }
+    }
+
+    /// The fast path of slab_alloc_node(): the head of this CPU's freelist, taken with one
+    /// cmpxchg_double; None when the slow path must run (no CPU freelist — always so for
+    /// debug caches —, the wrong node, a CPU without its own slot).
+    #[inline(always)]
+    fn slab_alloc_fast(&self, cpu: usize, s: &KmemCache, node: i32) -> Option<*mut u8> {
+        if cpu >= s.nr_cpu_slots as usize {
+            return None;
+        }
+        let c = s.cpu_slab(cpu);
+        loop {
+            // Linux: the tid is read first; if it is still the same at the cmpxchg, nothing
+            // (no slow path, no flush) changed the slot in between. Acquire: a flusher's
+            // cleared `slab` is seen with its new tid (see KmemCacheCpu).
+            let tid = c.tid.load(Ordering::Acquire);
+            let object = c.freelist.load(Ordering::Relaxed);
+            if object.is_null() || (node != NUMA_NO_NODE && !self.cpu_slab_on_node(c, node)) {
+                return None;
+            }
+            // SAFETY: an object of the CPU slab, or, if a flush took it meanwhile, mapped
+            // slab memory whose value the failing cmpxchg below discards.
+            let next = unsafe { get_freepointer_safe(s, object) };
+            if c.cmpxchg_freelist(object, tid, next, next_tid(tid)) {
+                return Some(object);
+            }
+        }
+    }
+
+    /// Linux: slab_post_alloc_hook()'s zeroing (`__GFP_ZERO`): the object, or with a
+    /// kmalloc red zone only the requested size (see the module doc).
+    #[inline(never)]
+    fn slab_post_alloc_zero(&self, s: &KmemCache, object: *mut u8, orig_size: usize) -> *mut u8 {
+        if !object.is_null() {
+            let len = if slub_debug_orig_size(s) {
+                orig_size.min(s.object_size() as usize)
+            } else {
+                s.object_size() as usize
+            };
+            // SAFETY: a freshly allocated object of at least object_size bytes.
+            unsafe { ptr::write_bytes(object, 0, len) };
+        }
+        object
+    }
+
+    /// Linux: node_match(c->slab, node) as the fast path asks it, outside the lock: the slab
+    /// read may be stale, then the cmpxchg fails.
+    #[inline(always)]
+    fn cpu_slab_on_node(&self, c: &KmemCacheCpu, node: i32) -> bool {
+        let slab = c.slab.load(Ordering::Relaxed);
+        // SAFETY: a struct page of the source (slabs are never unmapped); its node bits are
+        // atomic.
+        !slab.is_null() && unsafe { (*slab).slab_nid() } == node
+    }
+
+    /// Linux: __slab_alloc() — the slow path: debug caches one object from the node lists,
+    /// the others ___slab_alloc() under the CPU slot's lock; then the zeroing.
+    #[inline(never)]
+    fn slab_alloc_slow(
         &self,
         s: &KmemCache,
         gfp: GfpT,
@@ -1091,28 +1338,11 @@ impl<'a> SlubAllocator<'a> {
             }
             object
         } else {
-            let cpu = self.source.smp_processor_id();
-            let mut c = s.cpu_slab(cpu).lock.lock();
-            let object = c.freelist;
-            // SAFETY: the CPU slab is frozen for this CPU while we hold its lock.
-            if !object.is_null() && !c.slab.is_null() && Self::node_match(unsafe { &*c.slab }, node)
-            {
-                // SAFETY: an object of the CPU slab.
-                c.freelist = unsafe { get_freepointer(s, object) };
-                c.tid += 1;
-                object
-            } else {
-                self.___slab_alloc(s, gfp, node, &mut c)
-            }
+            let mut c = s.cpu_slab(self.smp_processor_id()).lock();
+            self.___slab_alloc(s, gfp, node, &mut c)
         };
-        if !object.is_null() && gfp & __GFP_ZERO != 0 {
-            let len = if slub_debug_orig_size(s) {
-                orig_size.min(s.object_size() as usize)
-            } else {
-                s.object_size() as usize
-            };
-            // SAFETY: a freshly allocated object of at least object_size bytes.
-            unsafe { ptr::write_bytes(object, 0, len) };
+        if gfp & __GFP_ZERO != 0 {
+            return self.slab_post_alloc_zero(s, object, orig_size);
         }
         object
     }
@@ -1183,6 +1413,7 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: __slab_free() — a free into a slab that is not this CPU's active slab.
+    #[inline(never)]
     fn __slab_free(
         &self,
         s: &KmemCache,
@@ -1248,7 +1479,10 @@ impl<'a> SlubAllocator<'a> {
         }
     }
 
-    /// Linux: do_slab_free() — onto the CPU's freelist if the object is in its active slab.
+    /// Linux: do_slab_free() — onto the CPU's lockless freelist if the object is in its
+    /// active slab, else __slab_free() (a tail call: the fast path needs no stack frame).
+    /// Debug caches never have an active slab.
+    #[inline(always)]
     fn do_slab_free(
         &self,
         s: &KmemCache,
@@ -1256,18 +1490,56 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
-        if !s.kmem_cache_debug() {
-            let cpu = self.source.smp_processor_id();
-            let mut c = s.cpu_slab(cpu).lock.lock();
-            if ptr::eq(c.slab, slab) {
-                // SAFETY: an object of the CPU slab, being freed.
-                unsafe { set_freepointer(s, object, c.freelist) };
-                c.freelist = object;
-                c.tid += 1;
-                return;
+        match self.this_cpu_inline() {
+            Some(cpu) => self.do_slab_free_on(cpu, s, slab, object, caller),
+            None => self.do_slab_free_call(s, slab, object, caller),
+        }
+    }
+
+    /// do_slab_free() where the CPU number takes a call.
+    #[inline(never)]
+    fn do_slab_free_call(
+        &self,
+        s: &KmemCache,
+        slab: &Slab,
+        object: *mut u8,
+        caller: &'static Location<'static>,
+    ) {
+        let cpu = self.smp_processor_id();
+        self.do_slab_free_on(cpu, s, slab, object, caller)
+    }
+
+    /// do_slab_free() on CPU `cpu` (the running one).
+    #[inline(always)]
+    fn do_slab_free_on(
+        &self,
+        cpu: usize,
+        s: &KmemCache,
+        slab: &Slab,
+        object: *mut u8,
+        caller: &'static Location<'static>,
+    ) {
+        if cpu < s.nr_cpu_slots as usize {
+            let c = s.cpu_slab(cpu);
+            loop {
+                // Read the tid before the slab (see slab_alloc_fast()).
+                let tid = c.tid.load(Ordering::Acquire);
+                if !ptr::eq(c.slab.load(Ordering::Relaxed), slab) {
+                    break;
+                }
+                let freelist = c.freelist.load(Ordering::Relaxed);
+                if object == freelist {
+                    // set_freepointer()'s BUG_ON, off the fast path.
+                    freepointer_bug(s, object);
+                }
+                // SAFETY: an object of the CPU slab, being freed: ours to write.
+                unsafe { set_freepointer(s, object, freelist) };
+                if c.cmpxchg_freelist(freelist, tid, object, next_tid(tid)) {
+                    return;
+                }
             }
         }
-        self.__slab_free(s, slab, object, caller);
+        self.__slab_free(s, slab, object, caller)
     }
 
     /// Linux: cache_from_obj() (always checked, as with CONFIG_SLAB_FREELIST_HARDENED).
@@ -1311,6 +1583,7 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: __kmem_cache_free() — kfree() of a slab object.
+    #[inline(always)]
     pub(super) fn slab_free(
         &self,
         s: &KmemCache,
@@ -1325,15 +1598,7 @@ impl<'a> SlubAllocator<'a> {
 
     /// Linux: __flush_cpu_slab() / flush_slab() + unfreeze_partials_cpu().
     fn flush_cpu_slab(&self, s: &KmemCache, cpu: usize) {
-        let (slab, freelist, partial) = {
-            let mut c = s.cpu_slab(cpu).lock.lock();
-            let r = (c.slab, c.freelist, c.partial);
-            c.slab = ptr::null_mut();
-            c.freelist = ptr::null_mut();
-            c.partial = ptr::null_mut();
-            c.tid += 1;
-            r
-        };
+        let (slab, freelist, partial) = s.cpu_slab(cpu).lock().take_all();
         if !slab.is_null() {
             // SAFETY: the slab was frozen for that CPU; now it is ours to deactivate.
             self.deactivate_slab(s, unsafe { &*slab }, freelist);
@@ -1509,6 +1774,35 @@ unsafe impl SlabPageSource for super::page_alloc::PageAlloc<'_> {
     }
     fn numa_mem_id(&self) -> i32 {
         self.numa_node_id()
+    }
+    fn smp_processor_id_fn(&self) -> Option<fn() -> usize> {
+        Some(self.env().smp_processor_id)
+    }
+    /// The kernel's: arm64's linear map is one offset (`__va(pa) = pa - PHYS_OFFSET +
+    /// PAGE_OFFSET`) and its vmemmap one array, so virt_to_page() is arithmetic over the
+    /// span of every zone (as arm64's `virt_to_page()` macro computes it). On the host the
+    /// page allocator runs over simulated RAM whose windows are separate host allocations:
+    /// no linear map.
+    fn linear_map(&self) -> Option<LinearMap> {
+        if !cfg!(target_os = "none") {
+            return None;
+        }
+        let (lo, hi) = self
+            .zones()
+            .filter(|z| z.spanned_pages != 0)
+            .fold((u64::MAX, 0), |(lo, hi), z| {
+                (lo.min(z.zone_start_pfn.0), hi.max(z.zone_end_pfn().0))
+            });
+        if lo >= hi {
+            return None;
+        }
+        let first = self.pfn_to_page(super::Pfn(lo));
+        let start = self.page_address(NonNull::new(first)?).0 as usize;
+        Some(LinearMap {
+            start,
+            size: (hi - lo) as usize * PAGE_SZ,
+            pages: first as usize,
+        })
     }
 }
 

@@ -311,6 +311,11 @@ impl SlubAllocator<'_> {
     /// # Safety
     /// `s` is followed by room for `s.nr_cpu_slots` KmemCacheCpu.
     unsafe fn alloc_kmem_cache_cpus(s: *mut KmemCache) {
+        // The kmem_cache cache is SLAB_HWCACHE_ALIGN; cmpxchg_double needs the slots aligned.
+        assert!(
+            (s as usize).is_multiple_of(core::mem::align_of::<KmemCacheCpu>()),
+            "SLUB: kmem_cache object misaligned for its CPU slots"
+        );
         // SAFETY: the caller's guarantee.
         unsafe {
             let base = s
@@ -318,7 +323,7 @@ impl SlubAllocator<'_> {
                 .add(core::mem::size_of::<KmemCache>())
                 .cast::<KmemCacheCpu>();
             for i in 0..(*s).nr_cpu_slots as usize {
-                ptr::write(base.add(i), KmemCacheCpu::new());
+                ptr::write(base.add(i), KmemCacheCpu::new(i));
             }
         }
     }

@@ -174,7 +174,7 @@ impl SlubAllocator<'_> {
                 Track {
                     addr,
                     handle: track_check(addr),
-                    cpu: self.source.smp_processor_id() as i32,
+                    cpu: self.smp_processor_id() as i32,
                     pid: 0,
                     _pad: 0,
                     when: self.source.jiffies(),

@@ -6,6 +6,7 @@
 //! to a new cache. What the debug flags then do is debug.rs's.
 
 use core::fmt;
+use core::sync::atomic::AtomicU64;
 
 use crate::include::mmzone::{MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
 use crate::mm::slab::{
@@ -84,6 +85,12 @@ pub struct SlubParams {
     pub freelist_random: bool,
     /// Seed of the per-cache random values (Linux: get_random_long()).
     pub seed: u64,
+    /// The page source's linear map, when the caller vouches for one the source does not
+    /// announce itself ([`SlubParams::with_linear_map`]).
+    pub(in crate::mm) linear_map: Option<super::LinearMap>,
+    /// The address of the kernel's per-CPU `cpu_number` ([`SlubParams::with_cpu_number`]);
+    /// 0: ask the source.
+    pub(in crate::mm) cpu_number: usize,
 }
 
 impl SlubParams {
@@ -106,7 +113,35 @@ impl SlubParams {
             slab_nomerge: false,
             freelist_random: true,
             seed,
+            linear_map: None,
+            cpu_number: 0,
         }
+    }
+
+    /// Lets the fast paths read the CPU number as arm64's `raw_smp_processor_id()` does,
+    /// `this_cpu_read(cpu_number)`: the `u64` at `cpu_number`'s address plus this CPU's
+    /// per-CPU offset (TPIDR_EL1), inline, instead of calling the source. Only the
+    /// bare-metal arm64 build uses it.
+    ///
+    /// # Safety
+    /// `cpu_number` is the kernel's `.data..percpu` `cpu_number`: on every CPU that uses this
+    /// allocator, TPIDR_EL1 holds that CPU's per-CPU offset (0 before the per-CPU areas
+    /// exist, when only the boot CPU runs) and its copy holds the CPU's number.
+    pub unsafe fn with_cpu_number(mut self, cpu_number: &'static AtomicU64) -> Self {
+        self.cpu_number = cpu_number as *const AtomicU64 as usize;
+        self
+    }
+
+    /// Tells SLUB that the page source's memory is one linear map (see
+    /// [`SlabPageSource::linear_map`](super::SlabPageSource::linear_map)), for a source that
+    /// does not say so itself (the host's simulated machines, whose `__va` is a lookup).
+    ///
+    /// # Safety
+    /// `lm` satisfies the contract of `SlabPageSource::linear_map` for the source this
+    /// allocator will be built over.
+    pub unsafe fn with_linear_map(mut self, lm: super::LinearMap) -> Self {
+        self.linear_map = Some(lm);
+        self
     }
 
     /// The boot command line's `slub_debug=`, `slub_min_order=`, `slub_max_order=`,

@@ -8,7 +8,7 @@ use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-use crate::include::numa::MAX_NUMNODES;
+use crate::include::numa::{MAX_NUMNODES, NR_CPUS};
 use crate::mm::gfp::GfpT;
 use crate::mm::page::{ListHead, Page, PG_LOCKED, PG_SLAB};
 use crate::mm::slab::{
@@ -231,39 +231,142 @@ impl KmemCacheOrderObjects {
     }
 }
 
-/// The CPU-owned part of a per-CPU slab (Linux: the fields of struct kmem_cache_cpu).
+/// Linux: TID_STEP — a CPU's transaction ids advance in steps of the CPU count rounded up, so
+/// that the ids of two CPUs never meet (`init_tid(cpu)` = `cpu`).
+pub(super) const TID_STEP: u64 = (NR_CPUS as u64).next_power_of_two();
+
+/// Linux: next_tid().
+#[inline(always)]
+pub(super) const fn next_tid(tid: u64) -> u64 {
+    tid.wrapping_add(TID_STEP)
+}
+
+/// What a CPU slot keeps under its lock (Linux: `kmem_cache_cpu.partial`).
 #[derive(Debug)]
 pub(super) struct CpuSlab {
-    /// Linux: freelist — objects only this CPU takes (the "lockless" list).
-    pub(super) freelist: *mut u8,
-    /// Linux: tid — bumped on every change (kept for parity; the lock makes it unneeded).
-    pub(super) tid: u64,
-    /// Linux: slab — the active (frozen) slab.
-    pub(super) slab: *mut Slab,
     /// Linux: partial — frozen partial slabs, linked through `slab->next`.
     pub(super) partial: *mut Slab,
 }
 
-// SAFETY: the pointers name slabs and objects owned by the cache; the mutex serialises use.
+// SAFETY: the pointer names slabs owned by the cache; the mutex serialises use.
 unsafe impl Send for CpuSlab {}
 
-/// Linux: struct kmem_cache_cpu. Lock: `lock` (Linux's `local_lock_t lock`) — see the
-/// module doc.
-#[repr(C)]
+/// Linux: struct kmem_cache_cpu — one CPU's slot of a cache.
+///
+/// Lock (see slub.rs's module doc): `freelist` and `tid` are the pair the lockless fast paths
+/// of the slot's own CPU exchange together with [`cmpxchg_double`](super::cmpxchg); every
+/// other change of the pair also bumps `tid` and is made under `lock`, by the owning CPU
+/// (its slow paths) or by a flusher (flush_all), and a flusher, which races with the owner's
+/// fast paths, changes the pair only with cmpxchg_double. `slab` and `partial` change only
+/// under `lock`; a flusher clears `slab` *before* it exchanges the pair, and the fast paths
+/// read `tid` (acquire) *before* `slab`, so a fast path that saw the old `slab` fails its
+/// exchange. Aligned for the double-word exchange (Linux: `__aligned(2 * sizeof(void *))`).
+#[repr(C, align(16))]
 pub struct KmemCacheCpu {
+    /// Linux: freelist — the next object only this CPU takes (the lockless list).
+    pub(super) freelist: AtomicPtr<u8>,
+    /// Linux: tid — the transaction id, bumped with every change of `freelist`.
+    pub(super) tid: AtomicU64,
+    /// Linux: slab — the active (frozen) slab.
+    pub(super) slab: AtomicPtr<Slab>,
+    /// Linux: lock (`local_lock_t`), with what only it guards.
     pub(super) lock: spin::Mutex<CpuSlab>,
 }
+const _: () = assert!(core::mem::offset_of!(KmemCacheCpu, tid) == 8);
 
 impl KmemCacheCpu {
-    pub(super) const fn new() -> Self {
+    /// Linux: init_kmem_cache_cpus() for one slot: `tid` = init_tid(cpu).
+    pub(super) const fn new(cpu: usize) -> Self {
         Self {
+            freelist: AtomicPtr::new(ptr::null_mut()),
+            tid: AtomicU64::new(cpu as u64),
+            slab: AtomicPtr::new(ptr::null_mut()),
             lock: spin::Mutex::new(CpuSlab {
-                freelist: ptr::null_mut(),
-                tid: 0,
-                slab: ptr::null_mut(),
                 partial: ptr::null_mut(),
             }),
         }
+    }
+
+    /// Linux: this_cpu_cmpxchg_double(s->cpu_slab->freelist, s->cpu_slab->tid, ...).
+    #[inline(always)]
+    pub(super) fn cmpxchg_freelist(
+        &self,
+        freelist: *mut u8,
+        tid: u64,
+        new_freelist: *mut u8,
+        new_tid: u64,
+    ) -> bool {
+        // SAFETY: `freelist` and `tid` are adjacent 8-byte atomics at the start of a 16-byte
+        // aligned struct, and every access to them is atomic.
+        unsafe {
+            super::cmpxchg::cmpxchg_double(
+                self.freelist.as_ptr().cast::<u64>(),
+                (freelist as u64, tid),
+                (new_freelist as u64, new_tid),
+            )
+        }
+    }
+
+    /// Takes the slot's lock (Linux: local_lock_irqsave(&s->cpu_slab->lock)).
+    pub(super) fn lock(&self) -> CpuSlabGuard<'_> {
+        CpuSlabGuard {
+            cpu: self,
+            g: self.lock.lock(),
+        }
+    }
+}
+
+/// A CPU slot with its lock held: the slow paths' view (Linux: `c` under `local_lock`).
+pub(super) struct CpuSlabGuard<'c> {
+    cpu: &'c KmemCacheCpu,
+    g: spin::MutexGuard<'c, CpuSlab>,
+}
+
+impl CpuSlabGuard<'_> {
+    /// Linux: c->slab.
+    pub(super) fn slab(&self) -> *mut Slab {
+        self.cpu.slab.load(Ordering::Relaxed)
+    }
+    /// `c->slab = slab`.
+    pub(super) fn set_slab(&mut self, slab: *mut Slab) {
+        self.cpu.slab.store(slab, Ordering::Relaxed);
+    }
+    /// Linux: c->freelist.
+    pub(super) fn freelist(&self) -> *mut u8 {
+        self.cpu.freelist.load(Ordering::Relaxed)
+    }
+    /// The owning CPU's `c->freelist = freelist; c->tid = next_tid(c->tid)`: with the lock
+    /// held, only this CPU's own fast paths could change the pair, and they are not running.
+    pub(super) fn set_freelist(&mut self, freelist: *mut u8) {
+        let tid = self.cpu.tid.load(Ordering::Relaxed);
+        self.cpu.freelist.store(freelist, Ordering::Relaxed);
+        self.cpu.tid.store(next_tid(tid), Ordering::Release);
+    }
+    /// Linux: c->partial.
+    pub(super) fn partial(&self) -> *mut Slab {
+        self.g.partial
+    }
+    /// `c->partial = partial`.
+    pub(super) fn set_partial(&mut self, partial: *mut Slab) {
+        self.g.partial = partial;
+    }
+    /// A flusher (any CPU) empties the slot: `slab` first, then the freelist with a bumped
+    /// `tid` by cmpxchg_double (the owner's fast paths may run meanwhile), then the partial
+    /// list. Returns (slab, freelist, partial).
+    pub(super) fn take_all(&mut self) -> (*mut Slab, *mut u8, *mut Slab) {
+        let slab = self.cpu.slab.swap(ptr::null_mut(), Ordering::Relaxed);
+        let freelist = loop {
+            let tid = self.cpu.tid.load(Ordering::Acquire);
+            let freelist = self.cpu.freelist.load(Ordering::Relaxed);
+            if self
+                .cpu
+                .cmpxchg_freelist(freelist, tid, ptr::null_mut(), next_tid(tid))
+            {
+                break freelist;
+            }
+        };
+        let partial = core::mem::replace(&mut self.g.partial, ptr::null_mut());
+        (slab, freelist, partial)
     }
 }
 
@@ -355,8 +458,8 @@ pub(super) fn for_each_slab_safe(head: *mut ListHead, mut f: impl FnMut(*mut Sla
 /// Lock: set up under `slab_mutex` before the cache is published and read-only afterwards,
 /// except `refcount`, `object_size` and `inuse` (changed by merging, under `slab_mutex`, read
 /// without it: atomics), `random_seq` (set once at bring-up) and `node[]` (set at creation,
-/// cleared at release).
-#[repr(C)]
+/// cleared at release). Aligned (and so sized) for the CPU slots that trail it.
+#[repr(C, align(16))]
 pub struct KmemCache {
     /// How many KmemCacheCpu follow (nr_cpu_ids; 1 for the boot caches, used only by the
     /// boot CPU).
@@ -482,14 +585,19 @@ impl KmemCache {
     }
 
     /// Linux: this_cpu_ptr(s->cpu_slab) / per_cpu_ptr(s->cpu_slab, cpu).
+    #[inline(always)]
     pub(super) fn cpu_slab(&self, cpu: usize) -> &KmemCacheCpu {
-        let idx = if self.nr_cpu_slots == 1 { 0 } else { cpu };
-        assert!(
-            idx < self.nr_cpu_slots as usize,
-            "SLUB: cpu {} >= nr_cpu_ids {}",
-            cpu,
-            self.nr_cpu_slots
-        );
+        let idx = if cpu < self.nr_cpu_slots as usize {
+            cpu
+        } else {
+            assert!(
+                self.nr_cpu_slots == 1,
+                "SLUB: cpu {} >= nr_cpu_ids {}",
+                cpu,
+                self.nr_cpu_slots
+            );
+            0
+        };
         // SAFETY: nr_cpu_slots KmemCacheCpu follow the struct (kmem_cache_size, BootCache),
         // initialised by alloc_kmem_cache_cpus().
         unsafe {

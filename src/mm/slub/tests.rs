@@ -1,11 +1,12 @@
 //! Host unit tests of `src/mm/slub.rs` (`cargo hosttest`), on the shared scaffold
 //! `mm::testing` (simulated RAM and a machine builder).
 
+use super::slub_def::TID_STEP;
 use super::*;
 use crate::kernel::printk::take_captured;
 use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::slab::SLAB_NO_MERGE;
-use crate::mm::testing::{__pa, set_cpu, Backing, Machine, SlubMachine};
+use crate::mm::testing::{__pa, set_cpu, Backing, Machine, SimPages, SlubMachine};
 
 /// A cache with a constructor: every new object is constructed, the free pointer is kept
 /// out of the object, and the cache never merges.
@@ -317,4 +318,171 @@ fn slabs_come_from_the_buddy() {
     }
     assert_eq!(m.slub.kmem_cache_shrink(s), 0);
     assert!(!slab_pages.iter().any(is_slab));
+}
+
+/// The lockless fast paths: every CPU freelist change bumps that CPU's tid by TID_STEP
+/// (tids stay `cpu` modulo TID_STEP); a free into the CPU slab goes onto the CPU freelist;
+/// a free from another CPU (its own CPU slab is a different one) leaves both CPU slots alone
+/// and goes to the slab's own freelist (__slab_free); flush_all empties the slot and bumps
+/// the tid too.
+#[test]
+fn fast_path_tid_and_remote_free() {
+    let mut p = SlubParams::new(2, 1, 21);
+    p.kmalloc_min_size = 8;
+    let m = SlubMachine::with_params(32, p);
+    let s = m.slub.find_cache("kmalloc-64").unwrap();
+    let (c0, c1) = (s.cpu_slab(0), s.cpu_slab(1));
+    let pair = |c: &KmemCacheCpu| {
+        (
+            c.freelist.load(Ordering::Relaxed),
+            c.tid.load(Ordering::Relaxed),
+        )
+    };
+    set_cpu(0);
+    let a = m.slub.kmalloc(64, GFP_KERNEL); // May refill the CPU slab (slow path).
+    let slab = m.slub.virt_to_slab(a).unwrap() as *const Slab as *mut Slab;
+    assert_eq!(c0.slab.load(Ordering::Relaxed), slab);
+    let (f0, t0) = pair(c0);
+    assert_eq!(t0 % TID_STEP, 0, "CPU 0's tids are 0 mod TID_STEP");
+    assert_eq!(c1.tid.load(Ordering::Relaxed) % TID_STEP, 1, "init_tid(1)");
+    let b = m.slub.kmalloc(64, GFP_KERNEL); // Fast path: the head of the CPU freelist.
+    assert_eq!(b, f0);
+    let (f1, t1) = pair(c0);
+    // SAFETY: f0 is allocated now; its free pointer slot still holds the next one.
+    assert_ne!(f1, f0);
+    assert_eq!(t1, next_tid(t0));
+    // SAFETY: b is live and in the CPU slab: the fast free pushes it.
+    unsafe { m.slub.kfree(b) };
+    assert_eq!(pair(c0), (b, next_tid(t1)));
+    let b2 = m.slub.kmalloc(64, GFP_KERNEL);
+    assert_eq!(b2, b, "LIFO through the CPU freelist");
+    let before0 = pair(c0);
+    // CPU 1 frees an object of CPU 0's slab: not its CPU slab, so the slow path.
+    set_cpu(1);
+    let before1 = pair(c1);
+    let slab_free_before = m.slub.virt_to_slab(b2).unwrap().freelist();
+    // SAFETY: live; freed once.
+    unsafe { m.slub.kfree(b2) };
+    assert_eq!(
+        pair(c0),
+        before0,
+        "a remote free leaves the owner's slot alone"
+    );
+    assert_eq!(pair(c1), before1, "and the freeing CPU's slot too");
+    let sl = m.slub.virt_to_slab(b2).unwrap();
+    assert_eq!(sl.freelist(), b2, "it went to the slab's own freelist");
+    // SAFETY: b2 is free on the slab's list now; its free pointer names the old head.
+    assert_eq!(unsafe { get_freepointer(s, b2) }, slab_free_before);
+    set_cpu(0);
+    // flush_all takes the slot (slab first, then the pair, bumped).
+    let (_, tf) = pair(c0);
+    m.slub.flush_all(s);
+    assert!(c0.slab.load(Ordering::Relaxed).is_null());
+    assert_eq!(pair(c0), (ptr::null_mut(), next_tid(tf)));
+    // SAFETY: live.
+    unsafe { m.slub.kfree(a) };
+    m.shrink_all();
+    m.slub.validate_slab_cache(s);
+    assert_eq!(m.slub.slab_errors(), 0, "{}", take_captured());
+}
+
+/// Another CPU flushing a CPU's slot while that CPU runs its lockless fast paths: no object
+/// is lost or handed out twice (each live object carries a unique stamp, checked before it
+/// is freed), and every page comes back.
+#[test]
+fn flush_races_with_fast_paths() {
+    let mut p = SlubParams::new(2, 1, 23);
+    p.kmalloc_min_size = 8;
+    let m = SlubMachine::with_params(64, p);
+    m.shrink_all();
+    let base = m.pages.pages_out();
+    let slub: &SlubAllocator = &m.slub;
+    let s = slub.find_cache("kmalloc-64").unwrap();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|t| {
+        t.spawn(|| {
+            set_cpu(0);
+            let mut live: Vec<(*mut u8, u64)> = Vec::new();
+            for i in 0..200_000u64 {
+                let p = slub.kmalloc(64, GFP_KERNEL);
+                assert!(!p.is_null());
+                // SAFETY: a fresh 64-byte object.
+                unsafe { ptr::write(p.cast::<u64>(), i) };
+                live.push((p, i));
+                if live.len() > (i % 7) as usize {
+                    let (q, stamp) = live.swap_remove((i % 3) as usize % live.len());
+                    // SAFETY: live until the kfree below.
+                    assert_eq!(
+                        unsafe { ptr::read(q.cast::<u64>()) },
+                        stamp,
+                        "object reused"
+                    );
+                    // SAFETY: live, freed once.
+                    unsafe { slub.kfree(q) };
+                }
+            }
+            for (q, stamp) in live {
+                // SAFETY: as above.
+                assert_eq!(
+                    unsafe { ptr::read(q.cast::<u64>()) },
+                    stamp,
+                    "object reused"
+                );
+                // SAFETY: as above.
+                unsafe { slub.kfree(q) };
+            }
+            done.store(true, Ordering::Release);
+        });
+        t.spawn(|| {
+            set_cpu(1);
+            let mut flushes = 0;
+            while !done.load(Ordering::Acquire) {
+                slub.flush_all(s);
+                flushes += 1;
+            }
+            assert!(flushes > 0);
+        });
+    });
+    m.shrink_all();
+    assert_eq!(m.pages.pages_out(), base);
+    slub.validate_slab_cache(s);
+    assert_eq!(slub.slab_errors(), 0, "{}", take_captured());
+}
+
+/// A linear map (here: one 4 MiB window of the simulated pages) makes virt_to_page()
+/// arithmetic inside it; outside it still asks the source, and both agree.
+#[test]
+fn linear_map_lookup_agrees_with_the_source() {
+    let pages: &'static SimPages = Box::leak(Box::new(SimPages::new(64, 1)));
+    let block = pages.alloc_pages(GFP_KERNEL, 10, 0).unwrap();
+    let start = pages.page_address(block) as usize;
+    // SAFETY: ours, order 10, unused.
+    unsafe { pages.free_pages(block, 10) };
+    let lm = LinearMap {
+        start,
+        size: PAGE_SZ << 10,
+        pages: block.as_ptr() as usize,
+    };
+    let mut p = SlubParams::new(1, 1, 29);
+    p.kmalloc_min_size = 8;
+    // SAFETY: the window's struct pages are SimPages' array, consecutive, as it maps them.
+    let m = SlubMachine::over(pages, unsafe { p.with_linear_map(lm) });
+    let (mut inside, mut outside) = (0, 0);
+    let objs: Vec<*mut u8> = (0..20_000)
+        .map(|i| m.slub.kmalloc(8 + i % 2000, GFP_KERNEL))
+        .collect();
+    for &o in &objs {
+        if (o as usize).wrapping_sub(start) < lm.size {
+            inside += 1;
+        } else {
+            outside += 1;
+        }
+        assert_eq!(m.slub.virt_to_page(o), pages.virt_to_page(o));
+    }
+    assert!(inside > 0 && outside > 0, "{inside} {outside}");
+    for o in objs {
+        // SAFETY: live.
+        unsafe { m.slub.kfree(o) };
+    }
+    assert_eq!(m.slub.slab_errors(), 0);
 }

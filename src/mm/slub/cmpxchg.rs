@@ -1,0 +1,142 @@
+//! The CPU primitives under SLUB's lockless per-CPU fast paths: the double-word
+//! compare-and-exchange and, on the bare-metal arm64 build, the per-CPU offset. Mirrors
+//! Linux 6.1's `this_cpu_cmpxchg_double()` as arm64 implements it
+//! (arch/arm64/include/asm/atomic_ll_sc.h `__ll_sc__cmpxchg_double`, an LDXP/STXP loop; the
+//! LSE build uses CASP) and, for the host tests and benchmarks, x86-64's `cmpxchg16b`
+//! (arch/x86/include/asm/percpu.h `percpu_cmpxchg16b_double`); and arm64's
+//! `__kern_my_cpu_offset()` (arch/arm64/include/asm/percpu.h: TPIDR_EL1 at EL1).
+//!
+//! Unlike Linux's per-CPU variant this one is a full atomic read-modify-write with acquire and
+//! release ordering: another CPU (flush_all) may exchange the same pair at the same time (see
+//! slub.rs's module doc, "Locks").
+
+/// Atomically: if `pair[0] == old.0 && pair[1] == old.1`, store `new` and return true;
+/// otherwise leave the pair alone and return false. Acquire and release ordering.
+///
+/// # Safety
+/// `pair` is valid for reads and writes of two `u64`, 16-byte aligned, and every concurrent
+/// access to it is atomic.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+pub(super) unsafe fn cmpxchg_double(pair: *mut u64, old: (u64, u64), new: (u64, u64)) -> bool {
+    let diff: u64;
+    // SAFETY: the caller's guarantee; LDAXP/STLXP need the 16-byte alignment it promises.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldaxp {t0}, {t1}, [{p}]",
+            "eor {t0}, {t0}, {o0}",
+            "eor {t1}, {t1}, {o1}",
+            "orr {t1}, {t0}, {t1}",
+            "cbnz {t1}, 3f",
+            "stlxp {t0:w}, {n0}, {n1}, [{p}]",
+            "cbnz {t0:w}, 2b",
+            "3:",
+            p = in(reg) pair,
+            o0 = in(reg) old.0,
+            o1 = in(reg) old.1,
+            n0 = in(reg) new.0,
+            n1 = in(reg) new.1,
+            t0 = out(reg) _,
+            t1 = out(reg) diff,
+            options(nostack),
+        );
+    }
+    diff == 0
+}
+
+/// See the aarch64 version.
+///
+/// # Safety
+/// As the aarch64 version.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn cmpxchg_double(pair: *mut u64, old: (u64, u64), new: (u64, u64)) -> bool {
+    let ok: u8;
+    // SAFETY: the caller's guarantee; cmpxchg16b needs the 16-byte alignment it promises.
+    // rbx is reserved by LLVM: the new low word travels in another register and is swapped
+    // in around the instruction (xchg and mov leave the flags alone).
+    unsafe {
+        core::arch::asm!(
+            "xchg {lo}, rbx",
+            "lock cmpxchg16b xmmword ptr [{p}]",
+            "mov rbx, {lo}",
+            "sete {ok}",
+            p = in(reg) pair,
+            lo = inout(reg) new.0 => _,
+            ok = out(reg_byte) ok,
+            inout("rax") old.0 => _,
+            inout("rdx") old.1 => _,
+            in("rcx") new.1,
+            options(nostack),
+        );
+    }
+    ok != 0
+}
+
+/// Linux: __my_cpu_offset (arm64 at EL1: TPIDR_EL1) — `&var + offset` is this CPU's copy
+/// of the per-CPU variable `var`.
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[inline(always)]
+pub(super) fn my_cpu_offset() -> usize {
+    let off: usize;
+    // SAFETY: reads a system register the kernel owns; no memory is touched.
+    unsafe {
+        core::arch::asm!("mrs {}, tpidr_el1", out(reg) off, options(nomem, nostack, preserves_flags))
+    };
+    off
+}
+
+#[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
+compile_error!("SLUB's fast paths need cmpxchg_double for this architecture");
+
+#[cfg(test)]
+mod tests {
+    use super::cmpxchg_double;
+
+    #[repr(C, align(16))]
+    struct Pair([u64; 2]);
+
+    #[test]
+    fn exchanges_only_on_a_full_match() {
+        let mut p = Pair([1, 2]);
+        // SAFETY: an aligned pair of ours.
+        unsafe {
+            assert!(!cmpxchg_double(p.0.as_mut_ptr(), (1, 3), (7, 8)));
+            assert_eq!(p.0, [1, 2]);
+            assert!(!cmpxchg_double(p.0.as_mut_ptr(), (0, 2), (7, 8)));
+            assert_eq!(p.0, [1, 2]);
+            assert!(cmpxchg_double(p.0.as_mut_ptr(), (1, 2), (7, 8)));
+            assert_eq!(p.0, [7, 8]);
+        }
+    }
+
+    /// Threads increment both words together; no update is lost and the words never part.
+    #[test]
+    fn concurrent_increments_are_atomic() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        #[repr(C, align(16))]
+        struct Shared([AtomicU64; 2]);
+        let s = Shared([AtomicU64::new(0), AtomicU64::new(1000)]);
+        std::thread::scope(|sc| {
+            for _ in 0..4 {
+                sc.spawn(|| {
+                    for _ in 0..10_000 {
+                        loop {
+                            let a = s.0[0].load(Ordering::Relaxed);
+                            let b = s.0[1].load(Ordering::Relaxed);
+                            // SAFETY: an aligned pair, accessed only atomically.
+                            if unsafe {
+                                cmpxchg_double(s.0.as_ptr() as *mut u64, (a, b), (a + 1, b + 1))
+                            } {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(s.0[0].load(Ordering::Relaxed), 40_000);
+        assert_eq!(s.0[1].load(Ordering::Relaxed), 41_000);
+    }
+}
