@@ -59,7 +59,7 @@ expect-output First byte 0x41 instead of 0xcc
 expect-output FIX kmalloc-128: Restoring Right Redzone
 run -m 256M --smp 1 --append "misuse.vfree_bad"
 expect-output ------------[ cut here ]------------
-expect-output Trying to vfree() nonexistent vm area (0xffff0000
+expect-output Trying to vfree() nonexistent vm area (0xffff
 expect-output WARNING: CPU: 0 PID: 0 at src/mm/vmalloc/api.rs:
 expect-output  arm64_mm::mm::vmalloc::api::vfree+
 expect-output  kernel_init+

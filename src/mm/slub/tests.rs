@@ -399,9 +399,15 @@ fn flush_races_with_fast_paths() {
     let slub: &SlubAllocator = &m.slub;
     let s = slub.find_cache("kmalloc-64").unwrap();
     let done = AtomicBool::new(false);
+    // The worker starts once the flusher has flushed: on a loaded machine the flusher's
+    // thread might otherwise first run after the worker has finished.
+    let started = AtomicBool::new(false);
     std::thread::scope(|t| {
         t.spawn(|| {
             set_cpu(0);
+            while !started.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
             let mut live: Vec<(*mut u8, u64)> = Vec::new();
             for i in 0..200_000u64 {
                 let p = slub.kmalloc(64, GFP_KERNEL);
@@ -435,12 +441,13 @@ fn flush_races_with_fast_paths() {
         });
         t.spawn(|| {
             set_cpu(1);
-            let mut flushes = 0;
-            while !done.load(Ordering::Acquire) {
+            loop {
                 slub.flush_all(s);
-                flushes += 1;
+                started.store(true, Ordering::Release);
+                if done.load(Ordering::Acquire) {
+                    break;
+                }
             }
-            assert!(flushes > 0);
         });
     });
     m.shrink_all();
