@@ -259,3 +259,57 @@ fn slabinfo_format() {
     m.slub.slabinfo(&mut out).unwrap();
     assert!(out.contains("slabinfo_test          0      0    104   39    1 : tunables    0    0    0 : slabdata      0      0      0"), "{out}");
 }
+
+/// kmalloc_size_roundup() for every size 1..=8192 on both kmalloc minimums (8: every class;
+/// arm64's 128, where kmalloc-96 and -192 do not exist: setup_kmalloc_cache_index_table()),
+/// against the class table: the smallest class that holds the size, which is
+/// the cache kmalloc() of the size and of the rounded size both use; and around the limits.
+#[test]
+fn kmalloc_size_roundup_is_the_class_size() {
+    use crate::mm::slab::{KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE};
+    let arm64 = SlubMachine::with_params(64, crate::mm::slub::SlubParams::new(1, 1, 7));
+    for (m, min) in [(SlubMachine::small(), 8), (arm64, 128)] {
+        let mut classes: Vec<usize> = KMALLOC_INFO
+            .iter()
+            .map(|k| k.size)
+            .filter(|&s| match s {
+                96 => min < 64,
+                192 => min < 128,
+                _ => s >= min,
+            })
+            .collect();
+        classes.sort();
+        for size in 1..=8192usize {
+            let want = *classes.iter().find(|&&c| c >= size).unwrap();
+            let r = m.slub.kmalloc_size_roundup(size);
+            assert_eq!(r, want, "min {min}: size {size}");
+            let a = m.slub.kmalloc_slab(size, GFP_KERNEL).unwrap();
+            let b = m.slub.kmalloc_slab(r, GFP_KERNEL).unwrap();
+            assert!(
+                ptr::eq(a, b),
+                "min {min}: size {size} and {r} share a cache"
+            );
+        }
+        let s = &m.slub;
+        assert_eq!(s.kmalloc_size_roundup(0), 0);
+        assert_eq!(s.kmalloc_size_roundup(usize::MAX), usize::MAX);
+        assert_eq!(KMALLOC_MAX_CACHE_SIZE, 8192);
+        assert_eq!(s.kmalloc_size_roundup(8193), 16384);
+        assert_eq!(s.kmalloc_size_roundup(12288), 16384);
+        assert_eq!(
+            s.kmalloc_size_roundup(KMALLOC_MAX_SIZE - 1),
+            KMALLOC_MAX_SIZE
+        );
+        assert_eq!(s.kmalloc_size_roundup(KMALLOC_MAX_SIZE), KMALLOC_MAX_SIZE);
+        // Past the limit Linux still rounds (kmalloc() of it fails).
+        assert_eq!(
+            s.kmalloc_size_roundup(KMALLOC_MAX_SIZE + 1),
+            2 * KMALLOC_MAX_SIZE
+        );
+        let p = s.kmalloc(KMALLOC_MAX_SIZE, GFP_KERNEL | crate::mm::gfp::__GFP_NOWARN);
+        assert!(!p.is_null());
+        assert_eq!(s.ksize(p), s.kmalloc_size_roundup(KMALLOC_MAX_SIZE));
+        // SAFETY: live.
+        unsafe { s.kfree(p) };
+    }
+}
