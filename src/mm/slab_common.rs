@@ -1035,5 +1035,7 @@ pub fn slabinfo_show() {
     let _ = slabinfo(&mut Lines(crate::kernel::printk::LineBuf::new()));
 }
 
+mod bulk;
+
 #[cfg(test)]
 mod tests;

@@ -1548,7 +1548,7 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: cache_from_obj() (always checked, as with CONFIG_SLAB_FREELIST_HARDENED).
-    fn cache_from_obj<'s>(
+    pub(in crate::mm) fn cache_from_obj<'s>(
         &'s self,
         s: &'s KmemCache,
         x: *mut u8,
