@@ -112,6 +112,7 @@ mod debug;
 mod deferred;
 mod meminit;
 mod mm_init;
+mod page_ref;
 mod pcp;
 mod setup;
 mod show_mem;
