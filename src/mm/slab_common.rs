@@ -1036,6 +1036,7 @@ pub fn slabinfo_show() {
 }
 
 mod bulk;
+mod util;
 
 #[cfg(test)]
 mod tests;
