@@ -231,6 +231,12 @@ pub struct PageAllocEnv {
     pub phys_to_virt: Option<fn(PhysAddr) -> *mut u8>,
     /// Linux: __pa() of a linear-map address — for free_pages() and virt_to_page().
     pub virt_to_phys: Option<fn(VirtAddr) -> PhysAddr>,
+    /// Linux: clear_page() — the arch's way to zero one page-aligned page at a
+    /// `phys_to_virt` address (arm64: DC ZVA); None: a plain memset.
+    ///
+    /// # Safety (of the hook)
+    /// Called only with the address of a whole page the allocator owns, mapped writable.
+    pub clear_page: Option<unsafe fn(*mut u8)>,
     /// Linux: smp_processor_id().
     pub smp_processor_id: fn() -> usize,
     /// Linux: cpu_to_node().
@@ -261,6 +267,7 @@ impl PageAllocEnv {
             vmemmap,
             phys_to_virt: None,
             virt_to_phys: None,
+            clear_page: None,
             smp_processor_id: cpu0,
             cpu_to_node: node0,
             nr_cpus_node: no_cpus,

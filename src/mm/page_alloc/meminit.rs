@@ -110,8 +110,8 @@ impl PageAlloc<'_> {
         }
     }
 
-    /// Linux: kernel_init_pages() — clear `numpages` pages from `page` (needs the
-    /// `phys_to_virt` hook).
+    /// Linux: kernel_init_pages() — clear `numpages` pages from `page` with the arch's
+    /// clear_page() (needs the `phys_to_virt` hook).
     pub(super) fn kernel_init_pages(&self, page: *mut Page, numpages: u64) {
         let f = self
             .env
@@ -119,9 +119,15 @@ impl PageAlloc<'_> {
             .expect("kernel_init_pages: no phys_to_virt hook");
         let pfn = self.page_to_pfn(page);
         for i in 0..numpages {
+            let va = f((pfn + i).phys());
             // SAFETY: PageAlloc::new's contract for the hook: the page is ours (being
-            // allocated or freed) and mapped writable.
-            unsafe { core::ptr::write_bytes(f((pfn + i).phys()), 0, super::PAGE_SIZE as usize) };
+            // allocated or freed) and mapped writable; clear_page's contract is the same.
+            unsafe {
+                match self.env.clear_page {
+                    Some(clear_page) => clear_page(va),
+                    None => core::ptr::write_bytes(va, 0, super::PAGE_SIZE as usize),
+                }
+            }
         }
     }
 }
