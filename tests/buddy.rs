@@ -2,7 +2,8 @@
 //! every free page can be allocated (order 0, then mixed orders) with no page handed out
 //! twice and zeroed when asked; freeing everything restores buddyinfo exactly; GFP_DMA stays
 //! below the DMA limit; __GFP_THISNODE lands on the asked node; an order-10 request on a
-//! fragmented zone fails cleanly with Linux's warning.
+//! fragmented zone fails cleanly with Linux's warning; `init_on_alloc=` / `init_on_free=` zero
+//! what the buddy hands out / takes back, and `mem auto-init:` says so as Linux does.
 #![no_std]
 #![no_main]
 
@@ -10,7 +11,7 @@ use arm64_mm::arch::aarch64::mm::init::{max_pfn, ARM64_DMA_PHYS_LIMIT};
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::kernel::printk::LineBuf;
-use arm64_mm::mm::gfp::{__GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_DMA, GFP_KERNEL};
+use arm64_mm::mm::gfp::{GfpT, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_DMA, GFP_KERNEL};
 use arm64_mm::mm::page_alloc::{page_alloc, PageAlloc, PagePtr};
 use arm64_mm::mm::show::buddyinfo;
 use arm64_mm::mm::Pfn;
@@ -23,6 +24,8 @@ qemu_test!(
 run -m 128M --smp 1 --append "test.all"
 expect-output K/131072K available (
 expect-output Freeing unused kernel memory: 64K
+expect-output ] mem auto-init: stack:all(zero), heap alloc:on, heap free:off
+expect-no-output mem auto-init: clearing system memory
 run -m 1G --append "test.all"
 expect-output K/1048576K available (
 run -m 4G --append "test.dma"
@@ -33,6 +36,13 @@ run -m 8G --append "test.dma"
 expect-output K/8388608K available (
 run -m 512M --append "test.frag"
 expect-output page allocation failure: order:10, mode:0xcc0(GFP_KERNEL)
+run -m 512M --append "init_on_alloc=0 test.meminit"
+expect-output ] mem auto-init: stack:all(zero), heap alloc:off, heap free:off
+run -m 512M --append "init_on_free=1 test.meminit"
+expect-output ] mem auto-init: stack:all(zero), heap alloc:on, heap free:on
+expect-output ] mem auto-init: clearing system memory may take some time...
+run -m 512M --smp 1 --append "init_on_alloc=0 init_on_free=1 test.meminit"
+expect-output ] mem auto-init: stack:all(zero), heap alloc:off, heap free:on
 "#
 );
 
@@ -90,7 +100,13 @@ impl Bitmap {
 
 /// Allocates until the machine is out of memory, each block chained through its first
 /// page (next pfn, order); returns (blocks, pages, duplicates, not-zeroed, head pfn).
-fn allocate_all(pa: &PageAlloc, bm: &mut Bitmap, mixed: bool) -> (u64, u64, u64, u64, u64) {
+/// `gfp`: GFP_KERNEL with or without __GFP_ZERO (not-zeroed counts either way).
+fn allocate_all(
+    pa: &PageAlloc,
+    bm: &mut Bitmap,
+    mixed: bool,
+    gfp: GfpT,
+) -> (u64, u64, u64, u64, u64) {
     let (mut blocks, mut pages, mut dups, mut dirty) = (0, 0, 0, 0);
     let mut head = u64::MAX;
     let mut seed = 0x1234_5678u64;
@@ -104,7 +120,7 @@ fn allocate_all(pa: &PageAlloc, bm: &mut Bitmap, mixed: bool) -> (u64, u64, u64,
         }
         let mut got = None;
         for o in (0..=order).rev() {
-            if let Some(p) = pa.alloc_pages(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN, o) {
+            if let Some(p) = pa.alloc_pages(gfp | __GFP_NOWARN, o) {
                 got = Some((p, o));
                 break;
             }
@@ -113,7 +129,7 @@ fn allocate_all(pa: &PageAlloc, bm: &mut Bitmap, mixed: bool) -> (u64, u64, u64,
         let pfn = pa.page_to_pfn(page.as_ptr()).0;
         let va = pa.page_address(page).as_mut_ptr::<u64>();
         let words = (4096u64 << o) / 8;
-        // SAFETY: the block is ours; check a few words for __GFP_ZERO, then chain it.
+        // SAFETY: the block is ours; check a few words for zeroing, then chain it.
         unsafe {
             for w in [0, 1, words / 2, words - 1] {
                 if va.add(w as usize).read() != 0 {
@@ -163,7 +179,8 @@ pub fn kernel_init() -> ! {
         let before = buddy_state(pa);
         for mixed in [false, true] {
             bm.clear();
-            let (blocks, pages, dups, dirty, head) = allocate_all(pa, &mut bm, mixed);
+            let (blocks, pages, dups, dirty, head) =
+                allocate_all(pa, &mut bm, mixed, GFP_KERNEL | __GFP_ZERO);
             check!(
                 dups == 0,
                 "{}: {} blocks, {} pages, no page handed out twice",
@@ -234,7 +251,7 @@ pub fn kernel_init() -> ! {
     if cmd.contains("test.frag") {
         let before = buddy_state(pa);
         let mut bm = Bitmap::new(pa, 0x40000, max_pfn);
-        let (_, pages, dups, _, head) = allocate_all(pa, &mut bm, false);
+        let (_, pages, dups, _, head) = allocate_all(pa, &mut bm, false, GFP_KERNEL | __GFP_ZERO);
         check!(dups == 0 && pages > 0, "{} pages taken", pages);
         // Free every other block of the chain: no two free pages are buddies.
         let (mut pfn, mut keep, mut kept) = (head, false, u64::MAX);
@@ -275,5 +292,56 @@ pub fn kernel_init() -> ! {
             "after the fragmentation test buddyinfo is as before"
         );
     }
+    if cmd.contains("test.meminit") {
+        meminit(pa, cmd, max_pfn);
+    }
     ktest::finish()
+}
+
+/// init_on_alloc= / init_on_free=: the switches follow the command line; a freed block reads
+/// zero through the linear map exactly when init_on_free is on; after the whole machine was
+/// allocated, chained (dirtying two words of every block) and freed, allocating it all again
+/// without __GFP_ZERO finds every block zeroed when either switch is on, and dirt otherwise.
+fn meminit(pa: &PageAlloc, cmd: &str, max_pfn: u64) {
+    let m = pa.meminit();
+    check!(
+        m.init_on_alloc != cmd.contains("init_on_alloc=0")
+            && m.init_on_free == cmd.contains("init_on_free=1"),
+        "the switches follow the command line: {:?}",
+        m
+    );
+    for order in 0..=10u32 {
+        let p = pa.alloc_pages(GFP_KERNEL, order).expect("a block");
+        let va = pa.page_address(p).as_mut_ptr::<u8>();
+        let len = 4096usize << order;
+        // SAFETY: the block is ours until freed; after the free it stays mapped in the
+        // linear map, and nothing else runs to reuse it before it is read.
+        let zeroed = unsafe {
+            core::ptr::write_bytes(va, 0xa5, len);
+            pa.__free_pages(p, order);
+            core::slice::from_raw_parts(va, len).iter().all(|&b| b == 0)
+        };
+        check!(
+            zeroed == m.init_on_free,
+            "order {}: a freed block reads {} through the linear map",
+            order,
+            if zeroed { "zero" } else { "as written" }
+        );
+    }
+    let mut bm = Bitmap::new(pa, 0x40000, max_pfn);
+    let (_, _, dups, _, head) = allocate_all(pa, &mut bm, true, GFP_KERNEL | __GFP_ZERO);
+    check!(dups == 0, "the whole machine allocated");
+    free_chain(pa, head);
+    bm.clear();
+    let (blocks, _, _, dirty, head) = allocate_all(pa, &mut bm, true, GFP_KERNEL);
+    let init = m.init_on_alloc || m.init_on_free;
+    check!(
+        (dirty == 0) == init,
+        "without __GFP_ZERO: {} of {} blocks not zeroed (init_on_alloc or init_on_free: {})",
+        dirty,
+        blocks,
+        init
+    );
+    free_chain(pa, head);
+    pa.__free_pages(bm.page, bm.order);
 }

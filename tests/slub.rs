@@ -2,7 +2,8 @@
 //! CPUs and nodes; thousands of objects across every kmalloc class keep their patterns, and
 //! freeing them all (and shrinking) gives every page back to the buddy; a constructor
 //! cache; alignments 8..4096; Rust's Vec and BTreeMap grow to tens of MiB through the global
-//! allocator (kmalloc, then vmalloc above kmalloc's limit); slabinfo.
+//! allocator (kmalloc, then vmalloc above kmalloc's limit); slabinfo; init_on_alloc /
+//! init_on_free zero the objects kmalloc hands out / takes back.
 #![no_std]
 #![no_main]
 
@@ -12,6 +13,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
 use arm64_mm::kernel::ktest;
+use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::mm::gfp::GFP_KERNEL;
 use arm64_mm::mm::page_alloc::page_alloc;
 use arm64_mm::mm::slab_common::{
@@ -23,12 +25,16 @@ use core::sync::atomic::Ordering;
 
 qemu_test!(
     r#"
-run -m 128M --smp 1 --append "slabinfo"
+run -m 128M --smp 1 --append "slabinfo test.meminit"
 expect-output SLUB: HWalign=64, Order=0-3, MinObjects=0, CPUs=1, Nodes=1
 expect-output mm: slabinfo
 expect-output vmap_area
 expect-output kmalloc-128
 expect-output test_ctor
+run -m 128M --smp 1 --append "init_on_alloc=0 test.meminit"
+expect-output ] mem auto-init: stack:all(zero), heap alloc:off, heap free:off
+run -m 128M --smp 1 --append "init_on_alloc=0 init_on_free=1 test.meminit"
+expect-output ] mem auto-init: stack:all(zero), heap alloc:off, heap free:on
 run -m 128M --smp 1 --append "slub_debug"
 expect-no-output BUG 
 run -m 1G --smp 1 --append "slub_min_order=99"
@@ -58,6 +64,11 @@ pub fn kernel_init() -> ! {
         "slab is available ({:?})",
         slab_state()
     );
+
+    if boot_command_line().contains("test.meminit") {
+        let m = pa.meminit();
+        meminit_objects(m.init_on_alloc, m.init_on_free);
+    }
 
     // The bookkeeping array (too big for the 64 KiB boot stack) comes from the heap too.
     const N: usize = 6000;
@@ -183,6 +194,49 @@ pub fn kernel_init() -> ! {
     );
     arm64_mm::mm::slab_common::slabinfo_show();
     ktest::finish()
+}
+
+/// For each kmalloc class of SIZES: an object dirtied and freed reads zero but for its free
+/// pointer's word exactly when init_on_free is on; allocated again (the same object: the
+/// CPU freelist is LIFO) it reads zero exactly when either switch is on.
+fn meminit_objects(init_on_alloc: bool, init_on_free: bool) {
+    for &size in SIZES.iter().filter(|&&s| s <= 8192) {
+        let p = kmalloc(size, GFP_KERNEL);
+        // SAFETY: `size` bytes of ours; after the kfree the object stays mapped in its
+        // (CPU) slab, and nothing allocates before it is read.
+        let left = unsafe {
+            core::ptr::write_bytes(p, 0xa5, size);
+            kfree(p);
+            core::slice::from_raw_parts(p, size)
+                .iter()
+                .filter(|&&b| b != 0)
+                .count()
+        };
+        check!(
+            (left <= 8) == init_on_free || size <= 8,
+            "kmalloc-{}: {} of {} bytes non-zero after kfree (init_on_free {})",
+            ksize(p),
+            left,
+            size,
+            init_on_free
+        );
+        let q = kmalloc(size, GFP_KERNEL);
+        // SAFETY: `size` bytes of a live object.
+        let dirty = unsafe { core::slice::from_raw_parts(q, size) }
+            .iter()
+            .filter(|&&b| b != 0)
+            .count();
+        check!(
+            q == p && (dirty == 0) == (init_on_alloc || init_on_free),
+            "kmalloc-{}: allocated again, {} bytes non-zero (init_on_alloc {}, init_on_free {})",
+            ksize(q),
+            dirty,
+            init_on_alloc,
+            init_on_free
+        );
+        // SAFETY: live, freed once.
+        unsafe { kfree(q) };
+    }
 }
 
 /// The pages of the vmap_area cache's slabs, on every node.

@@ -100,9 +100,10 @@ fn build_all_zonelists() {
     numa::numa_publish();
 }
 
-/// Linux: mm_init() — the allocators, in Linux 6.1's order: the buddy takes over from
-/// memblock (mem_init), then prints `Memory:`.
+/// Linux: mm_init() — the allocators, in Linux 6.1's order: the `mem auto-init:` line
+/// (report_meminit), the buddy takes over from memblock (mem_init), then prints `Memory:`.
 fn mm_init() {
+    crate::mm::page_alloc::report_meminit(crate::mm::page_alloc::MemInit::from_boot_params());
     timed("mem_init", mm_init::mem_init);
     mm_init::mem_init_print_info();
     timed("kmem_cache_init", kmem_cache_init);
@@ -122,7 +123,10 @@ fn kmem_cache_init() {
     let nodes = crate::mm::numa::numa_publish().nr_online_nodes();
     // The freelist randomisation and hardened-pointer seed (Linux: get_random_bytes).
     let seed = crate::kernel::random::get_random_u64();
-    let params = SlubParams::new(setup::nr_cpu_ids() as u32, nodes, seed).with_boot_params();
+    let m = page_alloc::page_alloc().expect("mem_init ran").meminit();
+    let params = SlubParams::new(setup::nr_cpu_ids() as u32, nodes, seed)
+        .with_boot_params()
+        .with_meminit(m.init_on_alloc, m.init_on_free);
     // SAFETY: arm64's per-CPU cpu_number, read at TPIDR_EL1's offset (percpu.rs).
     let params = unsafe { params.with_cpu_number(&crate::arch::aarch64::percpu::cpu_number) };
     let slub = crate::mm::slab_common::kmem_cache_init(pa, params);

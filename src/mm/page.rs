@@ -719,5 +719,7 @@ pub fn set_pfnblock_flags_mask(
         });
 }
 
+mod page_ref;
+
 #[cfg(test)]
 mod tests;

@@ -110,12 +110,15 @@ use super::gfp::*;
 
 mod debug;
 mod deferred;
+mod meminit;
 mod mm_init;
+mod page_ref;
 mod pcp;
 mod setup;
 mod show_mem;
 pub mod shuffle;
 pub use self::deferred::{DeferredPages, PadataSmp, DEFERRED_RANGES, HZ};
+pub use self::meminit::{report_meminit, MemInit};
 pub use self::mm_init::{memblock_free_all, KernelSymbols, MemInitInfo};
 pub use self::setup::int_sqrt;
 pub use self::show_mem::{
@@ -228,6 +231,12 @@ pub struct PageAllocEnv {
     pub phys_to_virt: Option<fn(PhysAddr) -> *mut u8>,
     /// Linux: __pa() of a linear-map address — for free_pages() and virt_to_page().
     pub virt_to_phys: Option<fn(VirtAddr) -> PhysAddr>,
+    /// Linux: clear_page() — the arch's way to zero one page-aligned page at a
+    /// `phys_to_virt` address (arm64: DC ZVA); None: a plain memset.
+    ///
+    /// # Safety (of the hook)
+    /// Called only with the address of a whole page the allocator owns, mapped writable.
+    pub clear_page: Option<unsafe fn(*mut u8)>,
     /// Linux: smp_processor_id().
     pub smp_processor_id: fn() -> usize,
     /// Linux: cpu_to_node().
@@ -258,6 +267,7 @@ impl PageAllocEnv {
             vmemmap,
             phys_to_virt: None,
             virt_to_phys: None,
+            clear_page: None,
             smp_processor_id: cpu0,
             cpu_to_node: node0,
             nr_cpus_node: no_cpus,
@@ -291,6 +301,10 @@ pub struct PageAlloc<'a> {
     nr_online_nodes: u32,
     /// Linux: the deferred_pages static key, and what deferred init has left to do.
     deferred: DeferredPages,
+    /// Linux: the init_on_alloc static key (meminit.rs; off until set).
+    init_on_alloc: AtomicBool,
+    /// Linux: the init_on_free static key (meminit.rs; off until set).
+    init_on_free: AtomicBool,
 }
 
 // SAFETY: `env.vmemmap` is the memmap, whose pages are only written under the zone and pcp
@@ -341,6 +355,8 @@ impl<'a> PageAlloc<'a> {
             bad_pages: AtomicU64::new(0),
             nr_online_nodes: nodes.pgdats().count() as u32,
             deferred: DeferredPages::new(),
+            init_on_alloc: AtomicBool::new(false),
+            init_on_free: AtomicBool::new(false),
         }
     }
 
@@ -1126,6 +1142,7 @@ impl<'a> PageAlloc<'a> {
             }
             (*page).__clear_flags(PAGE_FLAGS_CHECK_AT_PREP);
         }
+        self.free_init(page, order);
         true
     }
 
@@ -1162,19 +1179,6 @@ impl<'a> PageAlloc<'a> {
 
     // ----- new pages
 
-    /// Linux: clear_highpage() over a block (needs `phys_to_virt`).
-    fn zero_pages(&self, page: *mut Page, order: u32) {
-        let f = self
-            .env
-            .phys_to_virt
-            .expect("__GFP_ZERO: no phys_to_virt hook");
-        let pfn = self.page_to_pfn(page);
-        for i in 0..1u64 << order {
-            // SAFETY: the hook's contract: the page is ours and mapped writable.
-            unsafe { ptr::write_bytes(f((pfn + i).phys()), 0, PAGE_SIZE as usize) };
-        }
-    }
-
     /// Linux: prep_compound_page() — head flag, tails pointing at the head, order and
     /// destructor in the first tail.
     fn prep_compound_page(page: *mut Page, order: u32) {
@@ -1199,9 +1203,7 @@ impl<'a> PageAlloc<'a> {
             (*page).set_page_private(0);
             (*page).set_page_count(1);
         }
-        if gfp & __GFP_ZERO != 0 {
-            self.zero_pages(page, order);
-        }
+        self.post_alloc_init(page, order, gfp);
         if order != 0 && gfp & __GFP_COMP != 0 {
             Self::prep_compound_page(page, order);
         }
@@ -1785,8 +1787,14 @@ pub unsafe fn page_alloc_init(
     nodes: &'static NodeDataMap,
     env: PageAllocEnv,
 ) -> &'static PageAlloc<'static> {
-    // SAFETY: the caller upholds PageAlloc::new's contract.
-    PAGE_ALLOC.call_once(|| unsafe { PageAlloc::new(nodes, env) })
+    PAGE_ALLOC.call_once(|| {
+        // SAFETY: the caller upholds PageAlloc::new's contract.
+        let pa = unsafe { PageAlloc::new(nodes, env) };
+        // Linux: mm_init()'s init_mem_debugging_and_hardening(), before mem_init() frees
+        // memblock's memory into the buddy.
+        pa.set_meminit(MemInit::from_boot_params());
+        pa
+    })
 }
 
 /// The kernel's allocator, once page_alloc_init() ran.

@@ -47,7 +47,7 @@ use super::slub::{
     SlubParams, PAGE_SZ, SLUB_RED_ACTIVE,
 };
 use crate::include::numa::NUMA_NO_NODE;
-use crate::mm::gfp::{GfpT, __GFP_COMP, __GFP_ZERO};
+use crate::mm::gfp::{GfpT, __GFP_COMP, __GFP_ZERO, GFP_KERNEL};
 
 // ---------------------------------------------------------------------------------------------
 // Merging flags and kmalloc_info[] (mm/slab_common.c).
@@ -371,6 +371,26 @@ impl SlubAllocator<'_> {
         }
     }
 
+    /// Linux: kmalloc_size_roundup() — the size kmalloc() really allocates for `size` bytes,
+    /// so that a caller can ask for all of it up front: the kmalloc class's object size, a
+    /// whole number of pages above the largest class (even past KMALLOC_MAX_SIZE, where
+    /// kmalloc() itself fails, as Linux), 0 for 0 and `usize::MAX` for `usize::MAX`.
+    pub fn kmalloc_size_roundup(&self, size: usize) -> usize {
+        if size == 0 {
+            return 0;
+        }
+        // Linux: the saturated "too-large" case (what size_mul()/size_add() overflow to).
+        if size == usize::MAX {
+            return usize::MAX;
+        }
+        if size > KMALLOC_MAX_CACHE_SIZE {
+            return (super::PAGE_SIZE as usize) << get_order(size);
+        }
+        // The flags do not matter: size_index is common to all kmalloc types.
+        self.kmalloc_slab(size, GFP_KERNEL)
+            .map_or(0, |c| c.object_size() as usize)
+    }
+
     /// Linux: __ksize() / ksize() — how many bytes the object really has room for.
     pub fn ksize(&self, object: *const u8) -> usize {
         if zero_or_null_ptr(object) {
@@ -577,9 +597,7 @@ impl SlubAllocator<'_> {
         ctor: Option<Ctor>,
     ) -> Result<*mut KmemCache, i32> {
         let kc = self.kmem_cache().ok_or(EINVAL)?;
-        let s = self
-            .kmem_cache_zalloc(kc, super::gfp::GFP_KERNEL)
-            .cast::<KmemCache>();
+        let s = self.kmem_cache_zalloc(kc, GFP_KERNEL).cast::<KmemCache>();
         if s.is_null() {
             return Err(ENOMEM);
         }
@@ -1016,6 +1034,9 @@ pub fn slabinfo_show() {
     }
     let _ = slabinfo(&mut Lines(crate::kernel::printk::LineBuf::new()));
 }
+
+mod bulk;
+mod util;
 
 #[cfg(test)]
 mod tests;

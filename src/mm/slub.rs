@@ -126,6 +126,7 @@ use crate::mm::gfp::{
 mod cmpxchg;
 mod create;
 mod debug;
+mod meminit;
 mod params;
 mod report;
 mod slub_def;
@@ -1261,8 +1262,8 @@ impl<'a> SlubAllocator<'a> {
         orig_size: usize,
     ) -> *mut u8 {
         match self.slab_alloc_fast(cpu, s, node) {
-            Some(object) if gfp & __GFP_ZERO == 0 => object,
-            Some(object) => self.slab_post_alloc_zero(s, object, orig_size),
+            Some(object) if !self.alloc_needs_init(gfp) => object,
+            Some(object) => self.slab_post_alloc_hook(s, gfp, object, orig_size),
             None => self.slab_alloc_slow(s, gfp, node, caller, orig_size),
         }
     }
@@ -1341,8 +1342,8 @@ impl<'a> SlubAllocator<'a> {
             let mut c = s.cpu_slab(self.smp_processor_id()).lock();
             self.___slab_alloc(s, gfp, node, &mut c)
         };
-        if gfp & __GFP_ZERO != 0 {
-            return self.slab_post_alloc_zero(s, object, orig_size);
+        if self.alloc_needs_init(gfp) {
+            return self.slab_post_alloc_hook(s, gfp, object, orig_size);
         }
         object
     }
@@ -1490,6 +1491,10 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
+        // Linux: slab_free_hook()'s init_on_free zeroing.
+        if self.params.init_on_free {
+            self.slab_free_init(s, object);
+        }
         match self.this_cpu_inline() {
             Some(cpu) => self.do_slab_free_on(cpu, s, slab, object, caller),
             None => self.do_slab_free_call(s, slab, object, caller),
@@ -1543,7 +1548,7 @@ impl<'a> SlubAllocator<'a> {
     }
 
     /// Linux: cache_from_obj() (always checked, as with CONFIG_SLAB_FREELIST_HARDENED).
-    fn cache_from_obj<'s>(
+    pub(in crate::mm) fn cache_from_obj<'s>(
         &'s self,
         s: &'s KmemCache,
         x: *mut u8,

@@ -259,3 +259,161 @@ fn slabinfo_format() {
     m.slub.slabinfo(&mut out).unwrap();
     assert!(out.contains("slabinfo_test          0      0    104   39    1 : tunables    0    0    0 : slabdata      0      0      0"), "{out}");
 }
+
+/// kmalloc_size_roundup() for every size 1..=8192 on both kmalloc minimums (8: every class;
+/// arm64's 128, where kmalloc-96 and -192 do not exist: setup_kmalloc_cache_index_table()),
+/// against the class table: the smallest class that holds the size, which is
+/// the cache kmalloc() of the size and of the rounded size both use; and around the limits.
+#[test]
+fn kmalloc_size_roundup_is_the_class_size() {
+    use crate::mm::slab::{KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE};
+    let arm64 = SlubMachine::with_params(64, crate::mm::slub::SlubParams::new(1, 1, 7));
+    for (m, min) in [(SlubMachine::small(), 8), (arm64, 128)] {
+        let mut classes: Vec<usize> = KMALLOC_INFO
+            .iter()
+            .map(|k| k.size)
+            .filter(|&s| match s {
+                96 => min < 64,
+                192 => min < 128,
+                _ => s >= min,
+            })
+            .collect();
+        classes.sort();
+        for size in 1..=8192usize {
+            let want = *classes.iter().find(|&&c| c >= size).unwrap();
+            let r = m.slub.kmalloc_size_roundup(size);
+            assert_eq!(r, want, "min {min}: size {size}");
+            let a = m.slub.kmalloc_slab(size, GFP_KERNEL).unwrap();
+            let b = m.slub.kmalloc_slab(r, GFP_KERNEL).unwrap();
+            assert!(
+                ptr::eq(a, b),
+                "min {min}: size {size} and {r} share a cache"
+            );
+        }
+        let s = &m.slub;
+        assert_eq!(s.kmalloc_size_roundup(0), 0);
+        assert_eq!(s.kmalloc_size_roundup(usize::MAX), usize::MAX);
+        assert_eq!(KMALLOC_MAX_CACHE_SIZE, 8192);
+        assert_eq!(s.kmalloc_size_roundup(8193), 16384);
+        assert_eq!(s.kmalloc_size_roundup(12288), 16384);
+        assert_eq!(
+            s.kmalloc_size_roundup(KMALLOC_MAX_SIZE - 1),
+            KMALLOC_MAX_SIZE
+        );
+        assert_eq!(s.kmalloc_size_roundup(KMALLOC_MAX_SIZE), KMALLOC_MAX_SIZE);
+        // Past the limit Linux still rounds (kmalloc() of it fails).
+        assert_eq!(
+            s.kmalloc_size_roundup(KMALLOC_MAX_SIZE + 1),
+            2 * KMALLOC_MAX_SIZE
+        );
+        let p = s.kmalloc(KMALLOC_MAX_SIZE, GFP_KERNEL | crate::mm::gfp::__GFP_NOWARN);
+        assert!(!p.is_null());
+        assert_eq!(s.ksize(p), s.kmalloc_size_roundup(KMALLOC_MAX_SIZE));
+        // SAFETY: live.
+        unsafe { s.kfree(p) };
+    }
+}
+
+/// A machine whose caches never merge (two caches of one size stay two).
+fn nomerge() -> SlubMachine {
+    let mut p = crate::mm::slub::SlubParams::new(1, 1, 0x1234_5678);
+    p.kmalloc_min_size = 8;
+    p.slab_nomerge = true;
+    SlubMachine::with_params(64, p)
+}
+
+/// kmem_cache_alloc_bulk() of 0, 1 and many objects: all or nothing, distinct objects of
+/// the cache, zeroed with __GFP_ZERO; kmem_cache_free_bulk() gives every page back.
+#[test]
+fn bulk_alloc_and_free_of_0_1_and_many() {
+    use crate::mm::gfp::__GFP_ZERO;
+    let m = nomerge();
+    let s = m.slub.kmem_cache_create("bulk", 72, 0, 0, None).unwrap();
+    m.shrink_all();
+    let pages0 = m.pages.pages_out();
+    let mut none: [*mut u8; 0] = [];
+    assert_eq!(m.slub.kmem_cache_alloc_bulk(s, GFP_KERNEL, &mut none), 0);
+    assert_eq!(m.pages.pages_out(), pages0, "nothing allocated for 0");
+    // SAFETY: empty.
+    unsafe { m.slub.kmem_cache_free_bulk(Some(s), &mut none) };
+    for n in [1usize, 2, 57, 500] {
+        let mut p = vec![ptr::null_mut(); n];
+        assert_eq!(
+            m.slub
+                .kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_ZERO, &mut p),
+            n
+        );
+        let mut sorted = p.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), n, "{n} distinct objects");
+        for &o in &p {
+            assert!(!o.is_null());
+            let slab = m.slub.virt_to_slab(o).unwrap();
+            assert!(ptr::eq(slab.slab_cache(), s));
+            // SAFETY: 72 bytes of a live object.
+            assert!(unsafe { core::slice::from_raw_parts(o, 72) }
+                .iter()
+                .all(|&b| b == 0));
+            // SAFETY: ours; dirty it for the next round's __GFP_ZERO check.
+            unsafe { ptr::write_bytes(o, 0xee, 72) };
+        }
+        // SAFETY: live objects of s.
+        unsafe { m.slub.kmem_cache_free_bulk(Some(s), &mut p) };
+        m.shrink_all();
+        assert_eq!(m.pages.pages_out(), pages0, "{n}: every slab freed");
+    }
+    assert_eq!(take_captured().matches("Wrong slab cache").count(), 0);
+}
+
+/// Bulk free through the wrong cache: Linux 6.1 (hardened) reports it from cache_from_obj()
+/// once per detached freelist and frees the objects to their own cache; kfree_bulk() takes
+/// each object's cache (and large kmalloc blocks) itself.
+#[test]
+fn bulk_free_of_mixed_caches_is_reported_per_detached_freelist() {
+    let m = nomerge();
+    let a = m.slub.kmem_cache_create("bulk_a", 64, 0, 0, None).unwrap();
+    let b = m.slub.kmem_cache_create("bulk_b", 64, 0, 0, None).unwrap();
+    m.shrink_all();
+    let pages0 = m.pages.pages_out();
+    let (a1, a2) = (
+        m.slub.kmem_cache_alloc(a, GFP_KERNEL),
+        m.slub.kmem_cache_alloc(a, GFP_KERNEL),
+    );
+    let (b1, b2) = (
+        m.slub.kmem_cache_alloc(b, GFP_KERNEL),
+        m.slub.kmem_cache_alloc(b, GFP_KERNEL),
+    );
+    take_captured();
+    // The last object (b2) starts a detached freelist with b1 (same slab): one report.
+    let mut p = [a1, b1, a2, b2];
+    // SAFETY: live objects (two of them of the other cache: the misuse under test).
+    unsafe { m.slub.kmem_cache_free_bulk(Some(a), &mut p) };
+    let out = take_captured();
+    assert_eq!(
+        out.matches("cache_from_obj: Wrong slab cache. bulk_a but object is from bulk_b")
+            .count(),
+        1,
+        "{out}"
+    );
+    m.shrink_all();
+    assert_eq!(
+        m.pages.pages_out(),
+        pages0,
+        "all four freed to their caches"
+    );
+
+    // kfree_bulk: slab objects of two caches and a large kmalloc block, no report.
+    let big = m.slub.kmalloc(64 * 1024, GFP_KERNEL);
+    let mut q = [
+        m.slub.kmalloc(100, GFP_KERNEL),
+        big,
+        m.slub.kmem_cache_alloc(b, GFP_KERNEL),
+        m.slub.kmalloc(100, GFP_KERNEL),
+    ];
+    // SAFETY: live kmalloc / slab objects.
+    unsafe { m.slub.kfree_bulk(&mut q) };
+    assert!(!take_captured().contains("Wrong slab cache"));
+    m.shrink_all();
+    assert_eq!(m.pages.pages_out(), pages0, "kfree_bulk freed everything");
+}

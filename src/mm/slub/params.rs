@@ -85,6 +85,10 @@ pub struct SlubParams {
     pub freelist_random: bool,
     /// Seed of the per-cache random values (Linux: get_random_long()).
     pub seed: u64,
+    /// Linux: the init_on_alloc static key (off unless set: [`SlubParams::with_meminit`]).
+    pub init_on_alloc: bool,
+    /// Linux: the init_on_free static key.
+    pub init_on_free: bool,
     /// The page source's linear map, when the caller vouches for one the source does not
     /// announce itself ([`SlubParams::with_linear_map`]).
     pub(in crate::mm) linear_map: Option<super::LinearMap>,
@@ -113,6 +117,8 @@ impl SlubParams {
             slab_nomerge: false,
             freelist_random: true,
             seed,
+            init_on_alloc: false,
+            init_on_free: false,
             linear_map: None,
             cpu_number: 0,
         }
@@ -167,6 +173,14 @@ impl SlubParams {
         }
         // Linux: setup_slub_min_order() and setup_slub_max_order() keep min <= max.
         self.slub_max_order = self.slub_max_order.max(self.slub_min_order);
+        self
+    }
+
+    /// The heap auto-initialisation switches (Linux: the init_on_alloc / init_on_free static
+    /// keys, which SLUB shares with the page allocator).
+    pub fn with_meminit(mut self, init_on_alloc: bool, init_on_free: bool) -> Self {
+        self.init_on_alloc = init_on_alloc;
+        self.init_on_free = init_on_free;
         self
     }
 

@@ -428,6 +428,43 @@ fn nr_cpus_node(nid: i32) -> u32 {
         .count() as u32
 }
 
+/// Linux: clear_page() (arch/arm64/lib/clear_page.S) — DC ZVA over the page in blocks of
+/// DCZID_EL0's size, or, when DC ZVA is prohibited (DZP), stores of zero pairs.
+///
+/// # Safety
+/// `page` is the linear-map address of a whole page nobody else uses, mapped writable.
+unsafe fn clear_page(page: *mut u8) {
+    let dczid: u64;
+    // SAFETY: DCZID_EL0 is readable at EL1; it only describes DC ZVA.
+    unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
+    let end = page as usize + crate::mm::PAGE_SIZE as usize;
+    let mut p = page as usize;
+    if dczid & (1 << 4) == 0 {
+        let block = 4usize << (dczid & 0xf);
+        while p < end {
+            // SAFETY: the caller's page: DC ZVA zeroes the naturally aligned block holding
+            // `p`, which lies inside the page (blocks are at most 2 KiB, pages 4 KiB).
+            unsafe { core::arch::asm!("dc zva, {}", in(reg) p, options(nostack)) };
+            p += block;
+        }
+    } else {
+        while p < end {
+            // SAFETY: 64 bytes of the caller's page.
+            unsafe {
+                core::arch::asm!(
+                    "stp xzr, xzr, [{0}]",
+                    "stp xzr, xzr, [{0}, #16]",
+                    "stp xzr, xzr, [{0}, #32]",
+                    "stp xzr, xzr, [{0}, #48]",
+                    in(reg) p,
+                    options(nostack)
+                )
+            };
+            p += 64;
+        }
+    }
+}
+
 /// Linux: __pa() as the page allocator wants it (typed).
 fn pa_of(va: crate::mm::VirtAddr) -> PhysAddr {
     crate::arch::aarch64::memory::__pa(va)
@@ -442,6 +479,7 @@ pub fn mem_init() {
     let mut env = crate::mm::page_alloc::PageAllocEnv::new(crate::arch::aarch64::memory::vmemmap());
     env.phys_to_virt = Some(phys_to_virt);
     env.virt_to_phys = Some(pa_of);
+    env.clear_page = Some(clear_page);
     env.cpu_to_node = crate::mm::numa::cpu_to_node;
     env.smp_processor_id = crate::arch::aarch64::percpu::smp_processor_id;
     env.num_online_cpus = num_online_cpus;
