@@ -52,20 +52,23 @@ pub(super) unsafe fn cmpxchg_double(pair: *mut u64, old: (u64, u64), new: (u64, 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) unsafe fn cmpxchg_double(pair: *mut u64, old: (u64, u64), new: (u64, u64)) -> bool {
-    let ok: u8;
+    let ok: u64;
     // SAFETY: the caller's guarantee; cmpxchg16b needs the 16-byte alignment it promises.
-    // rbx is reserved by LLVM: the new low word travels in another register and is swapped
-    // in around the instruction (xchg and mov leave the flags alone).
+    // rbx may not be named as an operand: the new low word travels in rsi and is swapped in
+    // around the instruction (xchg and mov leave the flags alone). Every operand has an
+    // explicit register, so none can be given rbx (LLVM hands rbx to `reg` operands when it
+    // does not need it as a base pointer: a `reg` pointer in rbx was clobbered by the xchg,
+    // which made the fuzz build's exchange fail for ever).
     unsafe {
         core::arch::asm!(
-            "xchg {lo}, rbx",
-            "lock cmpxchg16b xmmword ptr [{p}]",
-            "mov rbx, {lo}",
-            "sete {ok}",
-            p = in(reg) pair,
-            lo = inout(reg) new.0 => _,
-            ok = out(reg_byte) ok,
-            inout("rax") old.0 => _,
+            "xchg rsi, rbx",
+            "lock cmpxchg16b xmmword ptr [rdi]",
+            "mov rbx, rsi",
+            "sete al",
+            "movzx eax, al",
+            in("rdi") pair,
+            inout("rsi") new.0 => _,
+            inout("rax") old.0 => ok,
             inout("rdx") old.1 => _,
             in("rcx") new.1,
             options(nostack),
