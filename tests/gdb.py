@@ -31,6 +31,7 @@ import os
 import random
 import re
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -206,7 +207,7 @@ class Monitor:
         env = dict(os.environ, GDB_PORT=str(port))
         self.p = subprocess.Popen([os.path.join(ROOT, "scripts/run"), "--gdb", "-m", "256M", "--smp", "2"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  cwd=ROOT, env=env)
+                                  cwd=ROOT, env=env, start_new_session=True)
         self.buf = b""
 
     def until(self, tok, timeout=120):
@@ -230,8 +231,11 @@ class Monitor:
         return [l for l in lines[1:] if l != "mm> " and l.strip() != ""]
 
     def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
+        # scripts/run starts QEMU as its child: end the whole session, or QEMU outlives us.
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.p.wait()
 
 
