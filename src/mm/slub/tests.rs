@@ -145,7 +145,11 @@ fn stress_with_slub_debug() {
 /// Several CPUs allocating and freeing at once (one thread per CPU), objects crossing CPUs.
 #[test]
 fn concurrent_cpus() {
-    let mut p = SlubParams::new(4, 2, 11);
+    // Five CPUs: four allocate, the fifth frees what they hand over. Each thread is its own
+    // CPU, as in the kernel, where one CPU never runs two contexts at once: the lockless
+    // fast paths (like Linux's this_cpu operations) rely on it — two threads acting as one
+    // CPU can lose an object between the slow path's read and write of the CPU freelist.
+    let mut p = SlubParams::new(5, 2, 11);
     p.kmalloc_min_size = 8;
     let m = SlubMachine::with_params(64, p);
     m.shrink_all();
@@ -181,9 +185,9 @@ fn concurrent_cpus() {
             });
         }
         drop(tx);
-        // A fifth thread frees what the others hand over (remote frees).
+        // A fifth thread, CPU 4, frees what the others hand over (remote frees).
         t.spawn(move || {
-            set_cpu(3);
+            set_cpu(4);
             for x in rx {
                 let p = (x & ((1 << 48) - 1)) as *mut u8;
                 // SAFETY: live, handed over.
