@@ -16,7 +16,8 @@ static POOL: AtomicU64 = AtomicU64::new(0x6a09_e667_f3bc_c908);
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
-fn mix(mut z: u64) -> u64 {
+/// splitmix64's output function (also SLUB's per-instance generator's).
+pub fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

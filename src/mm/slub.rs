@@ -483,13 +483,11 @@ impl<'a> SlubAllocator<'a> {
 
     /// Linux: get_random_long() (splitmix64 over the seed).
     pub(super) fn get_random_long(&self) -> u64 {
-        let mut z = self
+        let z = self
             .rng
             .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
             .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        crate::kernel::random::mix(z)
     }
 
     /// Linux: the kmem_cache cache.

@@ -41,11 +41,6 @@ fn parse_shuffle(val: Option<&str>) -> Result<bool, &'static str> {
 }
 crate::setup_param!("page_alloc.shuffle", shuffle_param_set);
 
-/// Turns shuffling on or off (host tests; the kernel sets it from the command line).
-pub fn set_shuffle(on: bool) {
-    SHUFFLE.store(on, Ordering::Relaxed);
-}
-
 /// Linux: page_alloc_shuffle_key's state.
 pub fn shuffle_enabled() -> bool {
     SHUFFLE.load(Ordering::Relaxed)

@@ -101,9 +101,9 @@ pub fn kaslr_state() -> (KaslrStatus, u16) {
 
 /// Linux: kaslr_init() — says what kaslr_early_init() decided.
 pub fn kaslr_init() {
-    match STATUS.load(Ordering::Relaxed) {
-        0 => pr_info!("KASLR enabled"),
-        1 => pr_info!("KASLR disabled on command line"),
-        _ => pr_warn!("KASLR disabled due to lack of seed"),
+    match kaslr_state().0 {
+        KaslrStatus::Enabled => pr_info!("KASLR enabled"),
+        KaslrStatus::DisabledCmdline => pr_info!("KASLR disabled on command line"),
+        KaslrStatus::DisabledNoSeed => pr_warn!("KASLR disabled due to lack of seed"),
     }
 }

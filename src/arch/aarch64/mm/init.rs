@@ -570,22 +570,23 @@ pub fn page_alloc_init_late() {
     crate::mm::page_alloc::page_alloc_init_late(&Padata);
     // Linux: page_alloc_init_late()'s shuffle_free_memory() of every node with memory,
     // once all of it is in the buddy (`page_alloc.shuffle=1`).
-    if let Some(pa) = crate::mm::page_alloc::page_alloc() {
-        // memblock, then the zone locks: the order memblock_free_all() takes them in.
-        let mb = memblock::MEMBLOCK.lock();
-        let valid = |pfn| crate::mm::free_area_init::early_pfn_valid(&mb, pfn);
-        let nodes = pa.nr_online_nodes() as i32;
-        let swaps: u64 = (0..nodes)
-            .map(|nid| pa.shuffle_free_memory(nid, &valid))
-            .sum();
-        if crate::mm::page_alloc::shuffle::shuffle_enabled() {
-            pr_debug!(
-                "page_alloc: shuffle: {} blocks of order {} swapped",
-                swaps,
-                crate::mm::page_alloc::shuffle::SHUFFLE_ORDER
-            );
-        }
-    }
+    use crate::mm::page_alloc::shuffle::{shuffle_enabled, SHUFFLE_ORDER};
+    let Some(pa) = crate::mm::page_alloc::page_alloc().filter(|_| shuffle_enabled()) else {
+        return;
+    };
+    // memblock, then the zone locks: the order memblock_free_all() takes them in.
+    let mb = memblock::MEMBLOCK.lock();
+    let valid = |pfn| crate::mm::free_area_init::early_pfn_valid(&mb, pfn);
+    let nodes = pa.nr_online_nodes() as i32;
+    let swaps: u64 = (0..nodes)
+        .map(|nid| pa.shuffle_free_memory(nid, &valid))
+        .sum();
+    // Ours: Linux prints one pr_debug line per swap.
+    pr_debug!(
+        "page_alloc: shuffle: {} blocks of order {} swapped",
+        swaps,
+        SHUFFLE_ORDER
+    );
 }
 
 /// Linux (up to 4.x): mem_init()'s "Virtual kernel memory layout:" — the regions of the
