@@ -6,3 +6,4 @@ pub mod cache;
 pub mod mmzone;
 pub mod numa;
 pub mod pageblock_flags;
+pub mod processor;

@@ -99,21 +99,38 @@ pub const GFP_MOVABLE_MASK: GfpT = __GFP_RECLAIMABLE | __GFP_MOVABLE;
 /// Linux: GFP_MOVABLE_SHIFT.
 pub const GFP_MOVABLE_SHIFT: u32 = 3;
 
-/// Linux: gfp_zone() — the highest zone an allocation may use. GFP_ZONE_TABLE for arm64
-/// (ZONE_DMA and ZONE_DMA32, no highmem: __GFP_HIGHMEM means ZONE_NORMAL, and with
-/// __GFP_MOVABLE, ZONE_MOVABLE). Linux's GFP_ZONE_BAD combinations are a BUG here too.
+/// Linux: GFP_ZONE_TABLE (with GFP_ZONE_BAD folded in) — for each combination of the zone
+/// modifiers, the highest zone, or [`GFP_ZONE_BAD`]. arm64 has ZONE_DMA and ZONE_DMA32 and
+/// no highmem: __GFP_HIGHMEM means ZONE_NORMAL, and with __GFP_MOVABLE, ZONE_MOVABLE.
+const GFP_ZONE_TABLE: [u8; 16] = {
+    let mut t = [GFP_ZONE_BAD; 16];
+    t[0] = ZONE_NORMAL as u8;
+    t[__GFP_DMA as usize] = ZONE_DMA as u8;
+    t[__GFP_HIGHMEM as usize] = ZONE_NORMAL as u8;
+    t[__GFP_DMA32 as usize] = ZONE_DMA32 as u8;
+    t[__GFP_MOVABLE as usize] = ZONE_NORMAL as u8;
+    t[(__GFP_MOVABLE | __GFP_DMA) as usize] = ZONE_DMA as u8;
+    t[(__GFP_MOVABLE | __GFP_HIGHMEM) as usize] = ZONE_MOVABLE as u8;
+    t[(__GFP_MOVABLE | __GFP_DMA32) as usize] = ZONE_DMA32 as u8;
+    t
+};
+/// A [`GFP_ZONE_TABLE`] entry for more than one zone modifier.
+const GFP_ZONE_BAD: u8 = u8::MAX;
+
+/// Linux: gfp_zone() — the highest zone an allocation may use: one table load, as Linux's
+/// GFP_ZONE_TABLE shift. Linux's GFP_ZONE_BAD combinations are a BUG here too.
+#[inline]
 pub const fn gfp_zone(flags: GfpT) -> usize {
-    match flags & GFP_ZONEMASK {
-        0 => ZONE_NORMAL,
-        __GFP_DMA => ZONE_DMA,
-        __GFP_HIGHMEM => ZONE_NORMAL,
-        __GFP_DMA32 => ZONE_DMA32,
-        __GFP_MOVABLE => ZONE_NORMAL,
-        0x09 => ZONE_DMA,     // __GFP_MOVABLE | __GFP_DMA
-        0x0a => ZONE_MOVABLE, // __GFP_MOVABLE | __GFP_HIGHMEM
-        0x0c => ZONE_DMA32,   // __GFP_MOVABLE | __GFP_DMA32
-        _ => panic!("gfp_zone: more than one zone modifier (GFP_ZONE_BAD)"),
+    let z = GFP_ZONE_TABLE[(flags & GFP_ZONEMASK) as usize];
+    if z == GFP_ZONE_BAD {
+        gfp_zone_bad()
     }
+    z as usize
+}
+
+#[cold]
+const fn gfp_zone_bad() -> ! {
+    panic!("gfp_zone: more than one zone modifier (GFP_ZONE_BAD)")
 }
 
 /// Linux: gfp_migratetype() — which free lists an allocation prefers.

@@ -81,7 +81,7 @@ impl RawSpinlock {
             .is_err()
         {
             while self.locked.load(Ordering::Relaxed) {
-                core::hint::spin_loop();
+                crate::include::processor::cpu_relax();
             }
         }
         RawSpinGuard { lock: self }

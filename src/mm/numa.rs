@@ -16,7 +16,7 @@
 //! yields (root children of device_type "memory", `linux,usable-memory` preferred) where
 //! Linux's of_numa walks every memory node's `reg`.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use super::addr::{Pfn, PhysAddr};
 use super::memblock::{MemType, Memblock};
@@ -468,8 +468,19 @@ static NUMA_INFO: spin::Once<NumaInfo> = spin::Once::new();
 /// Ends the early phase: moves [`NUMA_EARLY`] into the read-only state that
 /// [`node_distance`] and [`cpu_to_node`] read. Later calls return the first.
 pub fn numa_publish() -> &'static NumaInfo {
-    NUMA_INFO.call_once(|| core::mem::take(&mut *NUMA_EARLY.lock()))
+    NUMA_INFO.call_once(|| {
+        let info = core::mem::take(&mut *NUMA_EARLY.lock());
+        for (cpu, node) in CPU_NODE.iter().enumerate() {
+            node.store(info.cpu_to_node(cpu), Ordering::Relaxed);
+        }
+        info
+    })
 }
+
+/// Linux: the per-CPU `numa_node` (USE_PERCPU_NUMA_NODE_ID) — [`NumaInfo::cpu_to_node`]
+/// of each CPU, copied out at [`numa_publish`] so that the allocators' hot paths read one
+/// word (0 before).
+static CPU_NODE: [AtomicI32; NR_CPUS] = [const { AtomicI32::new(0) }; NR_CPUS];
 
 /// Linux: node_distance() (defaults before numa_publish()).
 pub fn node_distance(from: i32, to: i32) -> u32 {
@@ -480,8 +491,9 @@ pub fn node_distance(from: i32, to: i32) -> u32 {
 }
 
 /// Linux: cpu_to_node() (node 0 before numa_publish()).
+#[inline]
 pub fn cpu_to_node(cpu: usize) -> i32 {
-    NUMA_INFO.get().map_or(0, |n| n.cpu_to_node(cpu))
+    CPU_NODE.get(cpu).map_or(0, |n| n.load(Ordering::Relaxed))
 }
 
 #[cfg(test)]

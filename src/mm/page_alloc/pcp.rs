@@ -14,11 +14,15 @@
 //! passes the CPU down.
 //!
 //! ## Where the bad-page checks run
-//! As Linux with CONFIG_DEBUG_VM: `check_new_pcp()` checks a block as it leaves a per-CPU
-//! list (not when the list is refilled under `zone.lock`, Linux's `check_pcp_refill()` with
-//! debug_pagealloc off), and `free_pages_prepare(.., check_free = true)` checks it as it is
-//! freed to a list (so `free_pcppages_bulk` does not check again). A bad block found on the
-//! way out is leaked, as Linux does, and the next one is taken.
+//! As Linux without CONFIG_DEBUG_VM (Debian's 6.1 is built without it): a block is checked
+//! as it is moved from the buddy to a per-CPU list (`check_pcp_refill()`, under
+//! `zone.lock`) and, for order 0, as it is moved back (`bulkfree_pcp_prepare()` in
+//! `free_pcppages_bulk`), not on every allocation from and free to the list
+//! (`check_new_pcp()` and `free_pcp_prepare()` check only with debug_pagealloc, which this
+//! kernel does not have). The tails of a block of order > 0 are checked on every free, as
+//! Linux's `free_pages_prepare()` always does. A bad block is leaked, as Linux leaks it.
+//! So a page spoiled while it sits on a list is reported when the list gives it back to
+//! the buddy, and a page freed with a flag it must not carry when its list is drained.
 
 use core::ptr;
 use core::sync::atomic::Ordering;
@@ -68,26 +72,30 @@ impl PageAlloc<'_> {
         alloc_flags: u32,
     ) -> i32 {
         let _g = zone.lock.lock();
-        let mut i = 0;
+        let (mut i, mut added) = (0, 0);
         while i < count {
             // SAFETY: zone lock held.
             let Some(page) = (unsafe { self.__rmqueue(zone, order, mt, alloc_flags) }) else {
                 break;
             };
-            // (check_pcp_refill(): the pages are checked as they leave the list, see the
-            // module doc.)
+            i += 1;
+            // Linux: check_pcp_refill() — a bad block is leaked (still counted as taken
+            // from the free lists).
+            if self.check_new_pages(page, order) {
+                continue;
+            }
             // SAFETY: the page is ours; the list is the caller's, under its pcp lock.
             unsafe { list_add_tail(ptr::addr_of_mut!((*page).lru), list) };
-            i += 1;
+            added += 1;
         }
         // SAFETY: zone lock held.
         unsafe { Self::__mod_zone_page_state(zone, NR_FREE_PAGES, -((i as i64) << order)) };
-        i
+        added
     }
 
     /// Linux: __rmqueue_pcplist() — the first block of the list, refilling it by a batch
-    /// (scaled down by the order) when empty; a block that fails check_new_pcp() is leaked
-    /// and the next one taken.
+    /// (scaled down by the order) when empty (check_new_pcp() checks nothing without
+    /// CONFIG_DEBUG_VM or debug_pagealloc: the blocks were checked on the refill).
     ///
     /// # Safety
     /// The caller holds the lock of the per-CPU pageset of `zone` whose lists `pcp` points to
@@ -103,29 +111,23 @@ impl PageAlloc<'_> {
         pcp: *mut PcpLists,
         list: *mut ListHead,
     ) -> Option<*mut Page> {
-        loop {
-            // SAFETY: the pcp lock is held (caller); list belongs to pcp.
-            let page = unsafe {
-                if list_empty(list) {
-                    let mut batch = (*pcp).batch;
-                    if batch > 1 {
-                        batch = (batch >> order).max(2);
-                    }
-                    let alloced = self.rmqueue_bulk(zone, order, batch, list, mt, alloc_flags);
-                    (*pcp).count += alloced << order;
-                    if list_empty(list) {
-                        return None;
-                    }
+        // SAFETY: the pcp lock is held (caller); list belongs to pcp.
+        unsafe {
+            if list_empty(list) {
+                let mut batch = (*pcp).batch;
+                if batch > 1 {
+                    batch = (batch >> order).max(2);
                 }
-                let page = lru_to_page((*list).next);
-                list_del(ptr::addr_of_mut!((*page).lru));
-                (*pcp).count -= 1 << order;
-                page
-            };
-            // Linux: check_new_pcp() (CONFIG_DEBUG_VM).
-            if !self.check_new_pages(page, order) {
-                return Some(page);
+                let alloced = self.rmqueue_bulk(zone, order, batch, list, mt, alloc_flags);
+                (*pcp).count += alloced << order;
+                if list_empty(list) {
+                    return None;
+                }
             }
+            let page = lru_to_page((*list).next);
+            list_del(ptr::addr_of_mut!((*page).lru));
+            (*pcp).count -= 1 << order;
+            Some(page)
         }
     }
 
@@ -156,7 +158,7 @@ impl PageAlloc<'_> {
     /// CPU's list of the order and type is not empty — take its first block. None (and
     /// nothing changed) where the full path has more to do: a watermark to look into, a
     /// list to refill, a busy lock, an order without lists, a bad block (leaked, as
-    /// check_new_pcp() leaves it).
+    /// checks on the refill leave it).
     #[inline]
     pub(super) fn rmqueue_pcplist_fast(
         &self,
@@ -191,10 +193,7 @@ impl PageAlloc<'_> {
                 page
             }
         };
-        // Linux: check_new_pcp() (CONFIG_DEBUG_VM).
-        if self.check_new_pages(page, order) {
-            return None;
-        }
+        // (check_new_pcp(): nothing to check without CONFIG_DEBUG_VM, see the module doc.)
         self.prep_new_page(page, order, gfp);
         Some(page)
     }
@@ -297,9 +296,11 @@ impl PageAlloc<'_> {
                     list_del(ptr::addr_of_mut!((*page).lru));
                     count -= nr_pages;
                     (*pcp).count -= nr_pages;
-                    // (bulkfree_pcp_prepare(): pages were checked when freed to the pcp.)
-                    let pfn = self.page_to_pfn(page).0;
-                    self.__free_one_page(zone, page, pfn, order, mt, FPI_NONE);
+                    // Linux: bulkfree_pcp_prepare() — a bad page is leaked.
+                    if !self.free_page_is_bad(page) {
+                        let pfn = self.page_to_pfn(page).0;
+                        self.__free_one_page(zone, page, pfn, order, mt, FPI_NONE);
+                    }
                     if count <= 0 || list_empty(list) {
                         break;
                     }
@@ -390,7 +391,9 @@ impl PageAlloc<'_> {
     /// Linux: free_unref_page() — free a block of a pcp order to this CPU's list.
     #[inline]
     fn free_unref_page(&self, page: *mut Page, order: u32) {
-        if !self.free_pages_prepare(page, order, true) {
+        // Linux: free_pcp_prepare() — check_free only with debug_pagealloc (or
+        // CONFIG_DEBUG_VM): the page is checked when its list gives it back.
+        if !self.free_pages_prepare(page, order, false) {
             return;
         }
         let pfn = self.page_to_pfn(page).0;
@@ -408,8 +411,11 @@ impl PageAlloc<'_> {
             mt = MIGRATE_MOVABLE;
         }
         let Some(pcp) = self.pcp_of(zone, (self.env.smp_processor_id)()) else {
-            // No pagesets yet: Linux's boot_pageset (high 0) would drain the page at once,
-            // by its own type.
+            // No pagesets yet: Linux's boot_pageset (high 0) drains the page at once, by its
+            // own type, through free_pcppages_bulk()'s bulkfree_pcp_prepare().
+            if self.free_page_is_bad(page) {
+                return;
+            }
             return self.free_one_page(zone, page, pfn, order, block_mt, FPI_NONE);
         };
         match pcp.lock.try_lock() {

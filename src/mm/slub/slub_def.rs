@@ -9,6 +9,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use crate::include::numa::{MAX_NUMNODES, NR_CPUS};
+use crate::include::processor::{SpinLock, SpinLockGuard};
 use crate::mm::gfp::GfpT;
 use crate::mm::page::{ListHead, Page, PG_LOCKED, PG_SLAB};
 use crate::mm::slab::{
@@ -270,7 +271,7 @@ pub struct KmemCacheCpu {
     /// Linux: slab — the active (frozen) slab.
     pub(super) slab: AtomicPtr<Slab>,
     /// Linux: lock (`local_lock_t`), with what only it guards.
-    pub(super) lock: spin::Mutex<CpuSlab>,
+    pub(super) lock: SpinLock<CpuSlab>,
 }
 const _: () = assert!(core::mem::offset_of!(KmemCacheCpu, tid) == 8);
 
@@ -281,7 +282,7 @@ impl KmemCacheCpu {
             freelist: AtomicPtr::new(ptr::null_mut()),
             tid: AtomicU64::new(cpu as u64),
             slab: AtomicPtr::new(ptr::null_mut()),
-            lock: spin::Mutex::new(CpuSlab {
+            lock: SpinLock::new(CpuSlab {
                 partial: ptr::null_mut(),
             }),
         }
@@ -319,7 +320,7 @@ impl KmemCacheCpu {
 /// A CPU slot with its lock held: the slow paths' view (Linux: `c` under `local_lock`).
 pub(super) struct CpuSlabGuard<'c> {
     cpu: &'c KmemCacheCpu,
-    g: spin::MutexGuard<'c, CpuSlab>,
+    g: SpinLockGuard<'c, CpuSlab>,
 }
 
 impl CpuSlabGuard<'_> {
@@ -385,7 +386,7 @@ unsafe impl Send for NodeLists {}
 /// `nr_partial` (which Linux, and we, read without it as a hint); the counters are atomics.
 #[repr(C)]
 pub struct KmemCacheNode {
-    pub(super) list_lock: spin::Mutex<NodeLists>,
+    pub(super) list_lock: SpinLock<NodeLists>,
     /// Linux: nr_partial.
     pub(super) nr_partial: AtomicU64,
     /// Linux: nr_slabs.
@@ -394,7 +395,7 @@ pub struct KmemCacheNode {
     pub(super) total_objects: AtomicI64,
 }
 
-pub(super) type NodeGuard<'a> = spin::MutexGuard<'a, NodeLists>;
+pub(super) type NodeGuard<'a> = SpinLockGuard<'a, NodeLists>;
 
 impl KmemCacheNode {
     /// Linux: init_kmem_cache_node() — in place: the list heads point at themselves.
@@ -407,7 +408,7 @@ impl KmemCacheNode {
             ptr::write(
                 n,
                 KmemCacheNode {
-                    list_lock: spin::Mutex::new(NodeLists {
+                    list_lock: SpinLock::new(NodeLists {
                         partial: ListHead::new(),
                         full: ListHead::new(),
                     }),

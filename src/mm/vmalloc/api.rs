@@ -27,6 +27,7 @@ use super::{
     VfreeDeferred, VmList, VmStruct, VmapArea, VmapAreaAlloc, VmapAreas, VM_ALLOC, VM_IOREMAP,
     VM_MAP, VM_NO_GUARD,
 };
+use crate::include::processor::SpinLock;
 use crate::mm::addr::PgProt;
 use crate::mm::gfp::{GfpT, __GFP_NOWARN, __GFP_THISNODE, __GFP_ZERO, GFP_KERNEL};
 use crate::mm::page::Page;
@@ -109,9 +110,8 @@ unsafe impl VmapAreaAlloc for VmapAreaCache {
     }
 }
 
-static VMAP: spin::Mutex<VmapAreas<VmapAreaCache>> =
-    spin::Mutex::new(VmapAreas::new(VmapAreaCache));
-static VMLIST: spin::Mutex<VmList> = spin::Mutex::new(VmList::new());
+static VMAP: SpinLock<VmapAreas<VmapAreaCache>> = SpinLock::new(VmapAreas::new(VmapAreaCache));
+static VMLIST: SpinLock<VmList> = SpinLock::new(VmList::new());
 /// Linux: vfree_deferred — one per CPU there; one lock-free list here (any CPU may add,
 /// any CPU's next vmalloc drains it).
 static VFREE_DEFERRED: VfreeDeferred = VfreeDeferred::new();
@@ -518,11 +518,11 @@ pub struct VmapBlockQueue {
 /// it) and outside the page-table lock.
 #[link_section = ".data..percpu"]
 #[allow(non_upper_case_globals)]
-static vmap_block_queue: spin::Mutex<VmapBlockQueue> = spin::Mutex::new(VmapBlockQueue {
+static vmap_block_queue: SpinLock<VmapBlockQueue> = SpinLock::new(VmapBlockQueue {
     blocks: [None; VMAP_BLOCKS_PER_CPU],
 });
 
-fn vbq(cpu: usize) -> &'static spin::Mutex<VmapBlockQueue> {
+fn vbq(cpu: usize) -> &'static SpinLock<VmapBlockQueue> {
     // SAFETY: `vmap_block_queue` is a `.data..percpu` static (a lock over plain data), and
     // `cpu` comes from smp_processor_id() or from VMAP_BLOCKS, so it is a possible CPU.
     unsafe { crate::mm::percpu::per_cpu_ptr(&vmap_block_queue, cpu) }
@@ -533,8 +533,8 @@ const MAX_VMAP_BLOCKS: usize = 64;
 
 /// Linux: the vmap_blocks xarray, keyed by block address — which CPU's queue holds the
 /// block at each address. Its lock nests inside a queue lock and takes no other.
-static VMAP_BLOCKS: spin::Mutex<[Option<(u64, usize)>; MAX_VMAP_BLOCKS]> =
-    spin::Mutex::new([None; MAX_VMAP_BLOCKS]);
+static VMAP_BLOCKS: SpinLock<[Option<(u64, usize)>; MAX_VMAP_BLOCKS]> =
+    SpinLock::new([None; MAX_VMAP_BLOCKS]);
 
 fn get_order(size: u64) -> u32 {
     size.div_ceil(PAGE_SIZE)

@@ -1,0 +1,36 @@
+//! Linux: arch/arm64/include/asm/processor.h's `cpu_relax()` — what a CPU does while it
+//! waits for another (`yield`) — and the spin lock type whose waiters do it.
+//!
+//! Under QEMU's TCG a `yield` (like the `wfe` Linux's qspinlock waits with) ends the vCPU's
+//! turn, so a waiter hands the host CPU to the vCPU that holds the lock instead of spinning
+//! out its whole time slice; with `-icount` that is the difference between a contended lock
+//! costing a few instructions and costing a slice. On hardware it is a hint and nothing
+//! more. (`core::hint::spin_loop` is `isb` on aarch64, which TCG does not treat as a yield.)
+
+/// Linux: cpu_relax().
+#[inline(always)]
+pub fn cpu_relax() {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: a hint instruction: no memory, no registers, no flags.
+    unsafe {
+        core::arch::asm!("yield", options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(target_arch = "aarch64"))]
+    core::hint::spin_loop();
+}
+
+/// The [`spin::RelaxStrategy`] of [`SpinLock`]: [`cpu_relax`].
+pub struct CpuRelax;
+
+impl spin::RelaxStrategy for CpuRelax {
+    #[inline(always)]
+    fn relax() {
+        cpu_relax();
+    }
+}
+
+/// Linux: spinlock_t around the data it protects — a `spin` mutex whose waiters
+/// [`cpu_relax`].
+pub type SpinLock<T> = spin::mutex::Mutex<T, CpuRelax>;
+/// A held [`SpinLock`].
+pub type SpinLockGuard<'a, T> = spin::mutex::MutexGuard<'a, T>;
