@@ -470,6 +470,10 @@ class Boot:
                 (re.match(r"^CPU(\d+): MPIDR (0x[0-9a-f]+), node \d+, online", l) for l in cpus) if m}
         self.ok(len(booted) > 0 and all(mine.get(c) == mp for c, mp in booted.items()),
                 "smp_init: each `CPUn: Booted secondary processor` MPIDR is mm-cpus'", cpus, booted)
+        # Each secondary's stack is a THREAD_SIZE vmalloc area (Linux: VMAP_STACK).
+        new = [l for l in self.sec("smp_init", "mm-vmallocinfo") if l not in self.sec("vmalloc_init", "mm-vmallocinfo")]
+        self.ok(len(new) == len(booted) and all(" vmalloc_node pages=4 vmalloc " in l for l in new),
+                "smp_init: one new 16K vmalloc area (a stack) per secondary CPU (%d)" % len(booted), new)
 
     def kernel_init(self):
         b = self.sec("kernel_init", "mm-buddyinfo")

@@ -78,8 +78,8 @@ STOPS = [
     ("smp_init", "end",
      "kernel/smp.c smp_init() -> bringup_nonboot_cpus() -> arch/arm64/kernel/smp.c __cpu_up() "
      "(PSCI CPU_ON) -> secondary_start_kernel()",
-     "src/arch/aarch64/kernel/smp.rs smp_init",
-     ["log", "mm-cpus"]),
+     "src/arch/aarch64/kernel/smp.rs smp_init, secondary_start_kernel",
+     ["log", "mm-cpus", "mm-vmallocinfo"]),
     ("kernel_init", "entry",
      "init/main.c kernel_init(): the end of init, after page_alloc_init_late(), free_initmem() and "
      "mark_readonly()",
@@ -210,7 +210,8 @@ class Tour:
             try:
                 line = input("tour %d/%d %s (Enter: next stop, q: leave the tour, or a GDB command)> "
                              % (i + 1, len(STOPS), STOPS[i][0]))
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):
+                gdb.write("\n")
                 return False
             line = line.strip()
             if not line:
