@@ -167,7 +167,8 @@ class Tour:
         f = gdb.selected_frame()
         sal = f.find_sal()
         where_src = " (%s:%d)" % (sal.symtab.filename, sal.line) if sal.symtab else ""
-        gdb.write("pc %#x in %s%s\n" % (f.pc(), f.name() or "??", where_src))
+        name = (f.name() or "??").split("<")[0]  # without the generic arguments
+        gdb.write("pc %#x in %s%s\n" % (f.pc(), name, where_src))
         gdb.write("Linux: %s\n" % linux)
         gdb.write("arm64-mm: %s\n" % ours)
         for title in sections:
@@ -177,12 +178,14 @@ class Tour:
         self.n += 1
 
     def run_to(self, i):
-        """Runs the kernel to stop i; False if it stopped elsewhere."""
+        """Runs the kernel to stop i: True there, None if the stage has no symbol (inlined:
+        the stop is skipped), False if the kernel stopped elsewhere."""
         stage, where = STOPS[i][0], STOPS[i][1]
         addr = find_function(stage)
         if addr is None:
-            gdb.write("mm-tour: no function %s in the kernel (inlined?)\n" % stage)
-            return False
+            gdb.write("\nmm-tour: stop %d/%d skipped: no function %s in the kernel (inlined?)\n"
+                      % (i + 1, len(STOPS), stage))
+            return None
         if not self.cont_to(addr):
             return False
         if where == "end":
@@ -235,7 +238,10 @@ class Tour:
         global _last_log
         _last_log = None
         for i in range(len(STOPS)):
-            if i > 0 and not self.run_to(i):
+            reached = True if i == 0 else self.run_to(i)
+            if reached is None:
+                continue
+            if not reached:
                 break
             self.show(i)
             if not self.batch and i + 1 < len(STOPS) and not self.pause(i):
