@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """scripts/tour --batch against the kernel's own log from the same boot.
 
-Three tours, each with the serial console kept (--console):
+First the interactive tour on a pseudo-terminal: a GDB command at the prompt, Enter to the
+next stop, `continue` refused, `q` back to GDB. Then three tours, each with the serial
+console kept (--console):
   - 1 GiB with `memblock=debug mminit_loglevel=1 mm_reports=buddyinfo ptdump vmallocinfo
     slabinfo`, so the kernel prints every memblock change and its reports;
   - the same on `-m 4G --numa 2`;
@@ -532,7 +534,81 @@ def tour(name, args, debug):
     Boot(name, out, con, debug).all()
 
 
+class Pty:
+    """scripts/tour (interactive) on a pseudo-terminal, in its own session."""
+
+    def __init__(self):
+        import pty
+        self.master, slave = pty.openpty()
+        self.p = subprocess.Popen([TOUR], cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        self.buf = b""
+
+    def until(self, tok, timeout=120):
+        import select
+        end = time.time() + timeout
+        while tok.encode() not in self.buf:
+            r, _, _ = select.select([self.master], [], [], max(0, end - time.time()))
+            try:
+                d = os.read(self.master, 65536) if r else b""
+            except OSError:
+                d = b""
+            if not d:
+                return None
+            self.buf += d
+        i = self.buf.index(tok.encode()) + len(tok)
+        got, self.buf = self.buf[:i], self.buf[i:]
+        return got.decode(errors="replace")
+
+    def send(self, line):
+        os.write(self.master, line.encode() + b"\n")
+
+    def close(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait()
+        os.close(self.master)
+
+
+def interactive():
+    """The prompt between stops: a GDB command runs, Enter goes on, a command that would run
+    the kernel is refused, q leaves the tour with GDB at the stop."""
+    t = Pty()
+    try:
+        first = t.until("tour 1/13 primary_entry")
+        t.until("> ")
+        check(first is not None and "==== tour stop 1/13: primary_entry" in first,
+              "interactive: scripts/tour stops at primary_entry and prompts")
+        t.send("info registers x0")
+        out = t.until("tour 1/13 primary_entry")
+        t.until("> ")
+        check(out is not None and re.search(r"x0\s+0x[0-9a-f]+", out) is not None,
+              "interactive: a GDB command at the prompt runs (info registers x0)", out)
+        t.send("")
+        out = t.until("tour 2/13 start_kernel")
+        t.until("> ")
+        check(out is not None and "==== tour stop 2/13: start_kernel" in out and "mm-image" in out,
+              "interactive: Enter goes to the next stop (start_kernel)", out)
+        t.send("continue")
+        out = t.until("tour 2/13 start_kernel")
+        t.until("> ")
+        check(out is not None and "would run the kernel past the tour's breakpoints" in out,
+              "interactive: `continue` is refused at the prompt", out)
+        t.send("q")
+        out = t.until("(gdb) ")
+        check(out is not None and "left at stop 2; GDB is yours" in out, "interactive: q leaves the tour for GDB", out)
+        t.send("mm-memblock")
+        out = t.until("(gdb) ")
+        check(out is not None and "MEMBLOCK configuration:" in out, "interactive: GDB works after the tour", out)
+        t.send("quit")
+    finally:
+        t.close()
+
+
 def main():
+    interactive()
     tour("1G", ["--append", REPORTS], True)
     tour("4G NUMA 2", ["-m", "4G", "--numa", "2", "--append", REPORTS], True)
     tour("plain", [], False)
