@@ -2,18 +2,26 @@
 
 
 def register():
-    from . import dmesg, memblock, mmzone, page, pgtable, stages, unwind
+    from . import boot, dmesg, memblock, mmzone, page, pgtable, stages, tour, unwind
     unwind.register()
     dmesg.MmDmesg()
     memblock.MmMemblock()
+    memblock.MmMemblockDiff()
     mmzone.MmBuddyinfo()
     mmzone.MmZoneinfo()
+    mmzone.MmNodes()
+    mmzone.MmZonelists()
+    boot.MmImage()
+    boot.MmCpus()
+    boot.MmPercpu()
     page.MmPage()
     pgtable.MmPtdump()
     stages.MmBreakStages()
+    tour.MmTour()
     try:
         from . import slab, vmalloc
         slab.MmSlabinfo()
         vmalloc.MmVmallocinfo()
+        vmalloc.MmVmapAreas()
     except ImportError:
         pass

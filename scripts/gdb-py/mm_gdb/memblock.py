@@ -67,3 +67,62 @@ class MmMemblock(MmCommand):
     def run(self, arg):
         for line in dump_lines():
             gdb.write(line + "\n")
+
+
+# ----- mm-memblock-diff: what changed in the two arrays since a mark (the tour marks each stop)
+
+_MARK = None
+
+
+def snapshot():
+    """{array name: [(base, size, flags, nid)]} of both arrays now."""
+    mb = memblock()
+    return {rust_str(t["name"]): regions(t) for t in (mb["memory"], mb["reserved"])}
+
+
+def region_text(name, r):
+    base, size, flags, nid = r
+    node = " on node %d" % nid if nid != MAX_NUMNODES else ""
+    return "%s\t[%#018x-%#018x], %#018x bytes%s flags: %#x" % (name, base, (base + size - 1) % (1 << 64), size,
+                                                              node, flags)
+
+
+def diff_lines(old, new):
+    """One summary line per array, then each region that went (`-`) or came (`+`), by address.
+    A region that grew or was cut shows as both."""
+    lines = []
+    for name in ("memory", "reserved"):
+        o, n = old.get(name, []), new.get(name, [])
+        so, sn = set(o), set(n)
+        changes = [(r, "-") for r in o if r not in sn] + [(r, "+") for r in n if r not in so]
+        total = lambda rs: sum(r[1] for r in rs)  # noqa: E731
+        lines.append(" %s: %d -> %d regions, %#x -> %#x bytes%s"
+                     % (name, len(o), len(n), total(o), total(n), "" if changes else " (unchanged)"))
+        for r, sign in sorted(changes, key=lambda c: (c[0][0], c[1] == "+")):
+            lines.append("%s %s" % (sign, region_text(name, r)))
+    return lines
+
+
+def mark():
+    global _MARK
+    _MARK = snapshot()
+    return _MARK
+
+
+class MmMemblockDiff(MmCommand):
+    """What changed in memblock since the mark: mm-memblock-diff [mark] (`mark`: remember now)."""
+
+    def __init__(self):
+        super().__init__("mm-memblock-diff")
+
+    def run(self, arg):
+        if arg == "mark":
+            mark()
+            gdb.write("mm-memblock-diff: marked\n")
+            return
+        if arg:
+            raise gdb.GdbError("usage: mm-memblock-diff [mark]")
+        if _MARK is None:
+            raise gdb.GdbError("mm-memblock-diff: no mark yet (run `mm-memblock-diff mark` first)")
+        for line in diff_lines(_MARK, snapshot()):
+            gdb.write(line + "\n")

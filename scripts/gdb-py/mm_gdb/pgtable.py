@@ -93,8 +93,26 @@ def leaves(table, level, base, pxn_table):
             yield start, level, d, pxn_table
 
 
-def ptdump_lines():
-    root = swapper_pg_dir_phys()
+def ttbr1_root():
+    """The table TTBR1_EL1 points at (init_pg_dir before paging_init, then swapper_pg_dir)."""
+    return int(gdb.parse_and_eval("$TTBR1_EL1")) & OA_MASK
+
+
+def table_pages(root):
+    """The physical addresses of the table pages below `root` (not `root` itself)."""
+    out = []
+
+    def walk(table, level):
+        for d in read_table(table):
+            if d & 1 and is_table(level, d):
+                out.append(d & OA_MASK)
+                walk(d & OA_MASK, level + 1)
+    walk(root, 0)
+    return out
+
+
+def ptdump_lines(root=None):
+    root = swapper_pg_dir_phys() if root is None else root
     if not any(d & 1 for d in read_table(root)):
         raise NotYet("swapper_pg_dir is empty (paging_init has not run; the kernel runs on init_pg_dir)")
     lines, run, marker = [], None, 0
@@ -154,13 +172,16 @@ def walk_one_lines(va):
 
 
 class MmPtdump(MmCommand):
-    """Dump swapper_pg_dir (Linux: kernel_page_tables), or walk one VA: mm-ptdump [VA]."""
+    """Dump swapper_pg_dir (Linux: kernel_page_tables), or walk one VA: mm-ptdump [VA|--ttbr1].
+    --ttbr1 dumps the tables TTBR1_EL1 points at (init_pg_dir before paging_init)."""
 
     def __init__(self):
         super().__init__("mm-ptdump", gdb.COMPLETE_EXPRESSION)
 
     def run(self, arg):
-        if arg:
+        if arg == "--ttbr1":
+            out = ptdump_lines(ttbr1_root())
+        elif arg:
             va = int(gdb.parse_and_eval(arg).cast(gdb.lookup_type("u64")))
             out = walk_one_lines(va)
         else:

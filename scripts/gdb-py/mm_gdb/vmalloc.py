@@ -85,3 +85,32 @@ class MmVmallocinfo(MmCommand):
     def run(self, arg):
         for line in vmallocinfo_lines():
             gdb.write(line + "\n")
+
+
+def vmap_areas_lines():
+    """Both trees vmalloc_init() fills: the busy areas (the vmlist it imported, and whatever was
+    allocated since) and the free space around them (vmap_init_free_space())."""
+    v = peel(sym("mm::vmalloc::api::VMAP"))
+    if not num(v["vmap_initialized"]):
+        raise NotYet("vmalloc is not initialised yet (vmalloc_init in mm_init has not run)")
+    lines = []
+    for name in ("busy", "free"):
+        areas = tree_nodes(v[name])
+        total = sum(num(a["va_end"]) - num(a["va_start"]) for a in areas)
+        lines.append("%s: %d areas, %d bytes" % (name, len(areas), total))
+        for a in areas:
+            start, end = num(a["va_start"]), num(a["va_end"])
+            lines.append("  0x%016x-0x%016x %15d" % (start, end, end - start))
+    lines.append("vmap_init_free_space covered [0x%016x-0x%016x)" % (num(v["vmap_start"]), num(v["vmap_end"])))
+    return lines
+
+
+class MmVmapAreas(MmCommand):
+    """Print the busy and free vmap areas (Linux: vmap_area_list and free_vmap_area_list)."""
+
+    def __init__(self):
+        super().__init__("mm-vmap-areas")
+
+    def run(self, arg):
+        for line in vmap_areas_lines():
+            gdb.write(line + "\n")
