@@ -55,12 +55,18 @@ expect-output ] software IO TLB: area num 2.
 expect-output (64MB)
 run -m 4G --smp 4 --append "cma=0 swiotlb=100 loglevel=8"
 expect-linux-lines tests/fixtures/linux-6.1/sw5_4G_smp4_cma0_swiotlb100.log
+# Areas given on the command line: `area num 8.` comes from parse_early_param, before the
+# zones, as in Linux; eight areas on two CPUs.
+run -m 4G --smp 2 --append "cma=0 swiotlb=8192,8 loglevel=8"
+expect-linux-lines tests/fixtures/linux-6.1/sw6_4G_smp2_cma0_swiotlb8192_8.log
 run -m 4G --smp 2 --append "swiotlb=noforce loglevel=8"
 expect-linux-lines tests/fixtures/linux-6.1/sw4_4G_smp2_swiotlbnoforce.log
 expect-no-output software IO TLB
 run -m 1G --smp 2 --append "test.kvmalloc"
 expect-no-output software IO TLB
-run -m 128M --smp 1
+# Linux ignores a value it cannot read; this kernel says so too (and carries on).
+run -m 128M --smp 1 --append "swiotlb=lots"
+expect-output Malformed early option 'swiotlb'
 expect-no-output software IO TLB
 run -m 4G --smp 2 --append "mem=1G"
 expect-no-output software IO TLB
