@@ -8,7 +8,8 @@ ranges, psci: (the firmware probe psci_dt_init prints), smp_init_cpus' clipping 
 (`Number of cores (N) exceeds configured maximum of M - clipping`, for nr_cpus=), the
 pcpu-alloc: group lines (KERN_DEBUG: tests/zones boots with loglevel=8, as capture.sh
 does), Fallback order for Node, Built N zonelists ... Total pages, Policy zone, and smp_init's
-smp:, CPUn: Booted secondary processor, SMP: Total of, CPU: All CPU(s) started.
+smp:, CPUn: Booted secondary processor, SMP: Total of, CPU: All CPU(s) started, and
+swiotlb_init's `software IO TLB:` lines (see SWIOTLB_BELOW_CMA).
 Not compared: values that honestly differ (NODE_DATA addresses, Memory: available)."""
 import re
 import sys
@@ -35,11 +36,21 @@ PREFIXES = (
     "smp: ",
     "SMP: Total of ",
     "CPU: All CPU(s) started",
+    "software IO TLB: ",
 )
 
-def mm_lines(text):
+# Linux places the swiotlb buffer directly below CMA's area (arm64's mem_init runs after
+# bootmem_init's dma_contiguous_reserve), so until this kernel reserves CMA too (issue 18
+# item 1) its buffer lies 64 MiB higher than in a log with a `cma: Reserved` line: such a
+# log's `software IO TLB:` lines are left out (logs captured with `cma=0`, or without
+# swiotlb lines, are compared in full). Set to True once CMA is merged: then every
+# machine's swiotlb lines are compared. scripts/vs-linux compares them always.
+SWIOTLB_BELOW_CMA = False
+
+def mm_lines(text, all_swiotlb=SWIOTLB_BELOW_CMA):
     """The compared lines of a boot log's text, timestamps stripped, in order."""
     out = []
+    skip_swiotlb = not all_swiotlb and re.search(r"\] cma: Reserved ", text) is not None
     for line in text.splitlines():
         line = line.rstrip("\r\n")
         m = re.match(r"^\[\s*\d+\.\d+\] (.*)$", line)
@@ -48,6 +59,8 @@ def mm_lines(text):
         text = m.group(1)
         if text.startswith(PREFIXES) and not text.startswith("On node ") or re.match(r"On node \d+, zone \w+: \d+ pages in unavailable ranges", text) or re.match(r"CPU\d+: Booted secondary processor ", text):
             if text.startswith("Built ") and "zonelists" not in text:
+                continue
+            if skip_swiotlb and text.startswith("software IO TLB: "):
                 continue
             out.append(text)
     return out

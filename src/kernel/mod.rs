@@ -7,6 +7,7 @@ pub mod params;
 pub mod bug;
 pub mod cpu;
 pub mod crash_core;
+pub mod dma;
 pub mod json;
 pub mod kallsyms;
 pub mod ktest;

@@ -16,6 +16,8 @@ pub mod slab;
 pub mod slab_common;
 pub mod slub;
 pub mod sparse;
+// Linux mm/util.c: kvmalloc and friends.
+pub mod util;
 // Also built, public, for the host benchmarks (benches/, `--features testing`).
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -470,10 +470,78 @@ fn pa_of(va: crate::mm::VirtAddr) -> PhysAddr {
     crate::arch::aarch64::memory::__pa(va)
 }
 
-/// Linux: mem_init() (arm64) — hand every free memblock range to the buddy allocator. The
-/// swiotlb bounce buffer Linux sets up here when memory exceeds the DMA limit is not (no
-/// device needs it). `mem_init_print_info` follows in mm_init.
+/// Linux: ARCH_LOW_ADDRESS_LIMIT (arm64) — the last byte memblock_alloc_low() may hand out:
+/// the end of ZONE_DMA.
+fn arch_low_address_limit() -> PhysAddr {
+    PhysAddr(ARM64_DMA_PHYS_LIMIT.load(Ordering::Relaxed) - 1)
+}
+
+/// Linux: memset(p, 0, len) as arm64's memset does a large block: the whole pages with
+/// DC ZVA ([`clear_page`]), the rest with stores.
+///
+/// # Safety
+/// `p` is a linear-map address of `len` writable bytes nobody else uses.
+unsafe fn swiotlb_memzero(p: *mut u8, len: usize) {
+    let page = crate::mm::PAGE_SIZE as usize;
+    let head = (p as usize).next_multiple_of(page) - p as usize;
+    let head = head.min(len);
+    let pages = (len - head) / page;
+    // SAFETY: every range below lies inside the caller's `len` bytes; the middle ones are
+    // whole, page-aligned pages of it.
+    unsafe {
+        core::ptr::write_bytes(p, 0, head);
+        for i in 0..pages {
+            clear_page(p.add(head + i * page));
+        }
+        let done = head + pages * page;
+        core::ptr::write_bytes(p.add(done), 0, len - done);
+    }
+}
+
+/// Linux: swiotlb_init(max_pfn > PFN_DOWN(arm64_dma_phys_limit), SWIOTLB_VERBOSE), as
+/// arm64's mem_init() calls it: a bounce buffer when memory reaches above what ZONE_DMA
+/// covers (or `swiotlb=force`), from memblock_alloc_low().
+fn arm64_swiotlb_init() {
+    use crate::include::numa::NUMA_NO_NODE;
+    use crate::kernel::dma::swiotlb::{swiotlb_init, SwiotlbEnv, SwiotlbHooks, SWIOTLB_VERBOSE};
+    use crate::mm::memblock::MEMBLOCK_LOW_LIMIT;
+
+    let dma_limit = ARM64_DMA_PHYS_LIMIT.load(Ordering::Relaxed);
+    let addressing_limit = max_pfn() > PhysAddr(dma_limit).pfn_down();
+    // Not zeroed here: swiotlb's init zeroes the buffer once, with DC ZVA.
+    let mut alloc_low = |size, align| {
+        MEMBLOCK.lock().alloc_try_nid_raw(
+            size,
+            align,
+            MEMBLOCK_LOW_LIMIT,
+            arch_low_address_limit(),
+            NUMA_NO_NODE,
+        )
+    };
+    let mut alloc = |size, align| MEMBLOCK.lock().alloc(size, align);
+    swiotlb_init(
+        addressing_limit,
+        SWIOTLB_VERBOSE,
+        SwiotlbEnv {
+            memblock_alloc_low: &mut alloc_low,
+            memblock_alloc: &mut alloc,
+            num_possible_cpus: crate::arch::aarch64::kernel::smp::num_possible_cpus(),
+            hooks: SwiotlbHooks {
+                phys_to_virt,
+                virt_to_phys: crate::arch::aarch64::memory::virt_to_phys::<u8>,
+                smp_processor_id: crate::arch::aarch64::percpu::smp_processor_id,
+                clock_ns: crate::arch::aarch64::kernel::time::sched_clock,
+                memzero: swiotlb_memzero,
+            },
+        },
+    );
+}
+
+/// Linux: mem_init() (arm64) — the swiotlb bounce buffer when memory exceeds the DMA limit,
+/// then every free memblock range to the buddy allocator. `mem_init_print_info` follows in
+/// mm_init.
 pub fn mem_init() {
+    arm64_swiotlb_init();
     let nodes =
         crate::mm::mmzone::node_data_map().expect("build_all_zonelists published NODE_DATA");
     let mut env = crate::mm::page_alloc::PageAllocEnv::new(crate::arch::aarch64::memory::vmemmap());

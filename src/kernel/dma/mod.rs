@@ -1,0 +1,2 @@
+//! DMA mapping support (Linux: kernel/dma/).
+pub mod swiotlb;
