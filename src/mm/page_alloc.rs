@@ -1208,7 +1208,7 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: prep_new_page() with post_alloc_hook().
-    #[inline]
+    #[inline(always)]
     fn prep_new_page(&self, page: *mut Page, order: u32, gfp: GfpT) {
         // SAFETY: a freshly allocated block, ours.
         unsafe {
