@@ -60,7 +60,7 @@ expect-output ok - page_owner's report groups the 64 blocks under their stacks
 expect-output ok - freed pages are no longer reported
 expect-output mm: page_owner
 expect-output page_owner: 
-expect-output  arm64_mm::mm::page_owner::early_stack+
+expect-output  arm64_mm::mm::page_owner::register_early_stack+
 expect-output Page allocated via order 1, mask 0xcc0(GFP_KERNEL), pid 0, tgid 0 (swapper/0), ts
 expect-output  debug_vm::owner_allocs+
 expect-no-output FAIL -

@@ -1,6 +1,6 @@
 //! page_owner: who allocated each page, and who freed it last. Mirrors Linux 6.1's
 //! mm/page_owner.c: `page_owner=` (which asks the stack depot for early init), the
-//! page_ext client `page_owner_ops`, `init_page_owner()` with the dummy, failure and early
+//! page_ext client `page_owner_ops`, `init_page_owner()` with the failure and early
 //! stacks and `init_early_allocated_pages()`, `__set_page_owner()` on allocation and
 //! `__reset_page_owner()` on free (each saving its stack in the stack depot),
 //! `print_page_owner()` in `/sys/kernel/debug/page_owner`'s format, and
@@ -62,8 +62,8 @@ pub struct PageOwner {
 static PAGE_OWNER_ENABLED: AtomicBool = AtomicBool::new(false);
 /// Linux: the page_owner_inited static key — set once page_ext is up.
 static PAGE_OWNER_INITED: AtomicBool = AtomicBool::new(false);
-/// Linux: dummy_handle, failure_handle, early_handle.
-static DUMMY_HANDLE: AtomicU32 = AtomicU32::new(0);
+/// Linux: failure_handle, early_handle. (Linux's dummy_handle marks a recursive call of
+/// page_owner from its own stack saving; the depot here never allocates, so there is none.)
 static FAILURE_HANDLE: AtomicU32 = AtomicU32::new(0);
 static EARLY_HANDLE: AtomicU32 = AtomicU32::new(0);
 
@@ -128,7 +128,7 @@ fn get_page_owner(ext: &PageExt) -> *mut PageOwner {
 }
 
 /// Linux: save_stack() — this call's stack in the depot, leaving out the page_owner hook
-/// itself (the caller's frame); the dummy handle if the depot has no room.
+/// itself (the caller's frame); the failure handle if the depot has no room.
 #[inline(always)]
 fn save_stack(env: &PageOwnerEnv) -> DepotStackHandle {
     let mut entries = [0u64; PAGE_OWNER_STACK_DEPTH];
@@ -139,18 +139,30 @@ fn save_stack(env: &PageOwnerEnv) -> DepotStackHandle {
     }
 }
 
-/// Linux: register_dummy_stack() and friends — a stack of one entry naming the case (the
-/// address of a function of that name), so reports print something meaningful.
-fn register_stack(marker: fn()) -> DepotStackHandle {
-    stack_depot_save(&[marker as usize as u64])
+/// The stack of the function calling this (no frame left out), in the depot.
+#[inline(always)]
+fn save_own_stack() -> DepotStackHandle {
+    let Some(env) = ENV.get() else {
+        return 0;
+    };
+    let mut entries = [0u64; 4];
+    let n = (env.stack_trace_save)(&mut entries, 0);
+    stack_depot_save(&entries[..n])
 }
 
+/// Linux: register_failure_stack() — for a stack the depot had no room for. (This and
+/// register_early_stack() each store their own handle, so the two have different code and
+/// the compiler cannot fold them into one function: their stacks must differ.)
 #[inline(never)]
-fn dummy_stack() {}
+fn register_failure_stack() {
+    FAILURE_HANDLE.store(save_own_stack(), Ordering::Relaxed);
+}
+
+/// Linux: register_early_stack() — for pages allocated before page_owner was up.
 #[inline(never)]
-fn failure_stack() {}
-#[inline(never)]
-fn early_stack() {}
+fn register_early_stack() {
+    EARLY_HANDLE.store(save_own_stack(), Ordering::Relaxed);
+}
 
 /// Linux: __set_page_owner_handle().
 fn set_page_owner_handle(ext: &'static PageExt, handle: DepotStackHandle, order: u32, gfp: GfpT) {
@@ -225,9 +237,8 @@ fn __reset_page_owner(pfn: Pfn, order: u32) {
 /// Linux: init_page_owner() — page_ext's init callback: the special stacks, the pages
 /// allocated before page_ext existed, then the hooks go live.
 fn init_page_owner(pa: &PageAlloc) {
-    DUMMY_HANDLE.store(register_stack(dummy_stack), Ordering::Relaxed);
-    FAILURE_HANDLE.store(register_stack(failure_stack), Ordering::Relaxed);
-    EARLY_HANDLE.store(register_stack(early_stack), Ordering::Relaxed);
+    register_failure_stack();
+    register_early_stack();
     init_early_allocated_pages(pa);
     PAGE_OWNER_INITED.store(true, Ordering::Release);
 }
