@@ -186,3 +186,6 @@ impl PageAlloc<'_> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests;
