@@ -64,6 +64,11 @@ expect-output  arm64_mm::mm::page_owner::register_early_stack+
 expect-output Page allocated via order 1, mask 0xcc0(GFP_KERNEL), pid 0, tgid 0 (swapper/0), ts
 expect-output  debug_vm::owner_allocs+
 expect-no-output FAIL -
+run -m 256M --smp 1 --append "debug_pagealloc=x page_owner=x"
+expect-output Malformed early option 'debug_pagealloc'
+expect-output Malformed early option 'page_owner'
+expect-no-output page_ext
+expect-output ok - with the facilities off, the allocator has no debugging hooks
 run -m 256M --smp 2
 expect-no-output page_ext
 expect-no-output stackdepot
@@ -73,10 +78,12 @@ expect-output ok - with the facilities off, the allocator has no debugging hooks
 "#
 );
 
+/// Is `p` on the command line, bare (`debug_vm.uaf`) or as `p=on`?
 fn has(p: &str) -> bool {
-    boot_command_line()
-        .split(' ')
-        .any(|a| a == p || a.starts_with(p) && a[p.len()..].starts_with('='))
+    boot_command_line().split(' ').any(|a| {
+        a.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest == "=on")
+    })
 }
 
 /// Reads a byte of a page this function has just freed: the misuse under test.

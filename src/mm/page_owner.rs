@@ -457,3 +457,6 @@ fn __dump_page_owner(pfn: Pfn) {
         stack_depot_print(o.free_handle);
     }
 }
+
+#[cfg(test)]
+mod tests;
