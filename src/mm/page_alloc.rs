@@ -15,7 +15,9 @@
 //!   (`init_per_zone_wmark_min`, `setup_per_cpu_pageset`);
 //! - `page_alloc/show_mem.rs`: the failure report (`warn_alloc`, `show_free_areas`,
 //!   `show_mem`) and the free-list snapshot the reports in `mm::show` read;
-//! - `page_alloc/debug.rs`: `BUG: Bad page state` and `dump_page`.
+//! - `page_alloc/debug.rs`: `BUG: Bad page state` and `dump_page`, and the calls into the
+//!   debugging facilities (debug_pagealloc, page_owner: `mm::debug_page_alloc`'s hooks)
+//!   that post_alloc_hook() and free_pages_prepare() make when one is on.
 //!
 //! The GFP flags are in `mm::gfp`; the zone, order and migratetype constants in
 //! `crate::include`.
