@@ -41,6 +41,11 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     });
     // Linux: kernel_init_freeable()'s page_alloc_init_late(), before the initcalls.
     timed("page_alloc_init_late", mm_init::page_alloc_init_late);
+    // Linux: "Initialize page ext after all struct pages are initialized." (A stage of
+    // its own only when a client needs page_ext: with none, Linux's does nothing.)
+    if crate::mm::page_owner::page_owner_enabled() {
+        timed("page_ext_init", page_ext_init);
+    }
     // What kernel_init()'s initcalls and its end do for memory:
     timed(
         "init_per_zone_wmark_min",
@@ -103,7 +108,9 @@ fn build_all_zonelists() {
 /// Linux: mm_init() — the allocators, in Linux 6.1's order: the `mem auto-init:` line
 /// (report_meminit), the buddy takes over from memblock (mem_init), then prints `Memory:`.
 fn mm_init() {
+    init_mem_debugging_and_hardening();
     crate::mm::page_alloc::report_meminit(crate::mm::page_alloc::MemInit::from_boot_params());
+    stack_depot_early_init();
     timed("mem_init", mm_init::mem_init);
     mm_init::mem_init_print_info();
     timed("kmem_cache_init", kmem_cache_init);
@@ -111,6 +118,56 @@ fn mm_init() {
     timed("vmalloc_init", crate::mm::vmalloc::api::vmalloc_init);
     // Rust allocations above kmalloc's limit go to vmalloc from here (Linux's kvmalloc).
     crate::mm::heap::KERNEL_HEAP.set_vmalloc_hooks(crate::mm::vmalloc::api::kvmalloc_hooks());
+}
+
+/// Linux: init_mem_debugging_and_hardening()'s debugging half — the page allocator's hooks
+/// for debug_pagealloc (the arch's __kernel_map_pages) and page_owner, set before mem_init()
+/// gives it memory (init_on_alloc/free are set by page_alloc_init()).
+fn init_mem_debugging_and_hardening() {
+    use crate::arch::aarch64::kernel::stacktrace::stack_trace_save;
+    use crate::mm::{debug_page_alloc, page_owner};
+    let env = page_owner::PageOwnerEnv {
+        stack_trace_save,
+        clock: time::sched_clock,
+        cpu: crate::arch::aarch64::percpu::smp_processor_id,
+    };
+    let mut hooks = page_owner::page_debug_hooks(env);
+    if debug_page_alloc::debug_pagealloc_enabled() {
+        hooks.kernel_map_pages = Some(mmu::__kernel_map_pages);
+    }
+    debug_page_alloc::set_kernel_page_debug_hooks(hooks);
+}
+
+/// Linux: stack_depot_early_init() — the depot's hash table and pool from memblock, if
+/// page_owner asked for it. (Linux sizes the table by nr_kernel_pages; the present pages
+/// give the same power of two but for machines within 2% of a boundary.)
+fn stack_depot_early_init() {
+    let pages: u64 = crate::mm::mmzone::node_data_publish()
+        .pgdats()
+        .map(|p| p.node_present_pages)
+        .sum();
+    crate::kernel::stackdepot::stack_depot_early_init(pages, &mut |size, align| {
+        crate::mm::memblock::MEMBLOCK
+            .lock()
+            .alloc(size, align)
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
+    });
+}
+
+/// Linux: page_ext_init() (kernel_init_freeable(), after page_alloc_init_late()) — the
+/// per-section page_ext tables, if page_owner needs them.
+fn page_ext_init() {
+    let Some(pa) = crate::mm::page_alloc::page_alloc() else {
+        return;
+    };
+    let section_present = |pfn: crate::mm::Pfn| {
+        crate::mm::free_area_init::early_pfn_valid(&crate::mm::memblock::MEMBLOCK.lock(), pfn)
+    };
+    crate::mm::page_ext::page_ext_init(
+        pa,
+        &[&crate::mm::page_owner::PAGE_OWNER_OPS],
+        &section_present,
+    );
 }
 
 /// Linux: kmem_cache_init() — SLUB bootstraps its own caches and the kmalloc caches over

@@ -125,6 +125,10 @@ const HELP: &[(&str, &str)] = &[
     ),
     ("page PFN|VA", "one struct page decoded"),
     (
+        "page_owner [full]",
+        "live allocations by stack, or block by block (page_owner=on)",
+    ),
+    (
         "report [FILE]",
         "the memory report as JSON to a host file (default: mm_report=)",
     ),
@@ -326,6 +330,21 @@ impl Monitor {
                 }
             },
             "page" => self.page(pa, args[0].ok_or("usage: page PFN|VA")?),
+            "page_owner" => {
+                if !crate::mm::page_owner::page_owner_enabled() {
+                    return Err("page_owner is off (boot with page_owner=on)");
+                }
+                match args[0] {
+                    None => {
+                        crate::mm::page_owner::print_page_owner_grouped(pa, &mut |a| outf!("{}", a))
+                    }
+                    Some("full") => {
+                        crate::mm::page_owner::print_page_owner_all(pa, &mut |a| outf!("{}", a))
+                    }
+                    Some(_) => return Err("usage: page_owner [full]"),
+                }
+                Ok(())
+            }
             "report" => {
                 let mut res = Err("usage: report FILE (no mm_report= path to default to)");
                 let mut write = |path: &str| {

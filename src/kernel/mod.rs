@@ -15,4 +15,5 @@ pub mod ktest;
 pub mod panic;
 #[cfg(target_os = "none")]
 pub mod sections;
+pub mod stackdepot;
 pub mod stages;

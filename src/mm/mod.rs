@@ -1,5 +1,6 @@
 //! Memory management: the arch-independent cores (Linux's mm/).
 pub mod addr;
+pub mod debug_page_alloc;
 pub mod free_area_init;
 pub mod gfp;
 pub mod heap;
@@ -9,6 +10,8 @@ pub mod mmzone;
 pub mod numa;
 pub mod page;
 pub mod page_alloc;
+pub mod page_ext;
+pub mod page_owner;
 pub mod percpu;
 pub mod report;
 pub mod show;

@@ -15,7 +15,9 @@
 //!   (`init_per_zone_wmark_min`, `setup_per_cpu_pageset`);
 //! - `page_alloc/show_mem.rs`: the failure report (`warn_alloc`, `show_free_areas`,
 //!   `show_mem`) and the free-list snapshot the reports in `mm::show` read;
-//! - `page_alloc/debug.rs`: `BUG: Bad page state` and `dump_page`.
+//! - `page_alloc/debug.rs`: `BUG: Bad page state` and `dump_page`, and the calls into the
+//!   debugging facilities (debug_pagealloc, page_owner: `mm::debug_page_alloc`'s hooks)
+//!   that post_alloc_hook() and free_pages_prepare() make when one is on.
 //!
 //! The GFP flags are in `mm::gfp`; the zone, order and migratetype constants in
 //! `crate::include`.
@@ -84,6 +86,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use super::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use super::debug_page_alloc::PageDebugHooks;
 use super::mmzone::{
     NodeDataMap, RawSpinlock, Zone, Zonelist, NR_FREE_CMA_PAGES, NR_FREE_PAGES,
     NR_LOWORDER_PCP_LISTS, WMARK_HIGH, WMARK_LOW, WMARK_MIN, ZONELIST_FALLBACK,
@@ -305,6 +308,11 @@ pub struct PageAlloc<'a> {
     init_on_alloc: AtomicBool,
     /// Linux: the init_on_free static key (meminit.rs; off until set).
     init_on_free: AtomicBool,
+    /// Linux: the debug_pagealloc / page_owner static keys, as one flag: is any hook in
+    /// `debug_hooks` set (page_alloc/debug.rs)? The hot paths' only test for them.
+    debug_on: AtomicBool,
+    /// The debugging facilities' hooks (mm::debug_page_alloc), set before sharing.
+    debug_hooks: spin::Once<PageDebugHooks>,
 }
 
 // SAFETY: `env.vmemmap` is the memmap, whose pages are only written under the zone and pcp
@@ -357,6 +365,8 @@ impl<'a> PageAlloc<'a> {
             deferred: DeferredPages::new(),
             init_on_alloc: AtomicBool::new(false),
             init_on_free: AtomicBool::new(false),
+            debug_on: AtomicBool::new(false),
+            debug_hooks: spin::Once::new(),
         }
     }
 
@@ -1142,6 +1152,10 @@ impl<'a> PageAlloc<'a> {
             }
             (*page).__clear_flags(PAGE_FLAGS_CHECK_AT_PREP);
         }
+        if self.page_debug_on() {
+            self.free_pages_prepare_debug(page, order);
+            return true;
+        }
         self.free_init(page, order);
         true
     }
@@ -1196,12 +1210,15 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: prep_new_page() with post_alloc_hook().
-    #[inline]
+    #[inline(always)]
     fn prep_new_page(&self, page: *mut Page, order: u32, gfp: GfpT) {
         // SAFETY: a freshly allocated block, ours.
         unsafe {
             (*page).set_page_private(0);
             (*page).set_page_count(1);
+        }
+        if self.page_debug_on() {
+            return self.prep_new_page_debug(page, order, gfp);
         }
         self.post_alloc_init(page, order, gfp);
         if order != 0 && gfp & __GFP_COMP != 0 {
@@ -1793,6 +1810,7 @@ pub unsafe fn page_alloc_init(
         // Linux: mm_init()'s init_mem_debugging_and_hardening(), before mem_init() frees
         // memblock's memory into the buddy.
         pa.set_meminit(MemInit::from_boot_params());
+        pa.set_page_debug(super::debug_page_alloc::kernel_page_debug_hooks());
         pa
     })
 }

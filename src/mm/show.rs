@@ -187,11 +187,12 @@ pub fn meminfo(pa: &PageAlloc, out: &mut dyn FnMut(&str)) {
 }
 
 /// Which reports `mm_reports=` asked for (bits: 1 buddyinfo, 2 pagetypeinfo, 4 meminfo,
-/// 8 show_mem).
+/// 8 show_mem, 16 page_owner grouped by stack, 32 page_owner block by block).
 static MM_REPORTS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
 /// Parses `mm_reports=` — a comma list of `buddyinfo`, `pagetypeinfo`, `meminfo`,
-/// `show_mem`, or `all` — into the bits of [`MM_REPORTS`].
+/// `show_mem`, `page_owner`, `page_owner_full`, or `all` (the first four) — into the bits of
+/// [`MM_REPORTS`].
 pub fn parse_mm_reports(val: &str) -> Result<u32, &'static str> {
     let mut bits = 0;
     for w in val.split(',') {
@@ -200,8 +201,12 @@ pub fn parse_mm_reports(val: &str) -> Result<u32, &'static str> {
             "pagetypeinfo" => 2,
             "meminfo" => 4,
             "show_mem" => 8,
+            "page_owner" => 16,
+            "page_owner_full" => 32,
             "all" => 15,
-            _ => return Err("expected buddyinfo, pagetypeinfo, meminfo, show_mem or all"),
+            _ => return Err(
+                "expected buddyinfo, pagetypeinfo, meminfo, show_mem, page_owner, page_owner_full or all",
+            ),
         };
     }
     Ok(bits)
@@ -239,6 +244,15 @@ pub fn print_mm_reports_bits(pa: &PageAlloc, pfn_valid: &dyn Fn(Pfn) -> bool, bi
     if bits & 8 != 0 {
         pr_info!("mm: show_mem");
         show_mem(pa, None, MAX_NR_ZONES - 1, &mut out);
+    }
+    // page_owner's reports (empty unless `page_owner=on`).
+    if bits & 16 != 0 {
+        pr_info!("mm: page_owner");
+        super::page_owner::print_page_owner_grouped(pa, &mut |a| pr_info!("{}", a));
+    }
+    if bits & 32 != 0 {
+        pr_info!("mm: page_owner_full");
+        super::page_owner::print_page_owner_all(pa, &mut |a| pr_info!("{}", a));
     }
 }
 

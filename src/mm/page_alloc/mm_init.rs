@@ -174,6 +174,9 @@ impl PageAlloc<'_> {
             .fetch_add(1u64 << order, Ordering::Relaxed);
         // Linux: __free_pages_ok()'s free_pages_prepare() zeroes it under init_on_free.
         self.free_init(page, order);
+        if self.page_debug_on() {
+            self.debug_pagealloc_unmap_pages(page, order);
+        }
         let pfn = self.page_to_pfn(page).0;
         let mt = self.get_pfnblock_migratetype(zone, pfn);
         self.free_one_page(zone, page, pfn, order, mt, FPI_TO_TAIL);

@@ -56,3 +56,34 @@ pub fn dump_stack() {
     print_frame(pc);
     dump_backtrace(lr - 4, caller_fp);
 }
+
+/// Linux: stack_trace_save() — the return addresses on the frame-record chain: the first is
+/// in the function calling this one (stack_trace_save itself is left out, as Linux's is),
+/// then `skip` frames are left out; each address is the call (the return address less 4).
+/// Returns how many were stored.
+#[inline(never)]
+pub fn stack_trace_save(entries: &mut [u64], skip: usize) -> usize {
+    let mut fp: u64;
+    // SAFETY: reads x29, this function's frame record.
+    unsafe { core::arch::asm!("mov {0}, x29", out(reg) fp, options(nomem, nostack)) };
+    let (mut n, mut skip) = (0, skip);
+    while n < entries.len() && on_task_stack(fp) {
+        // SAFETY: `fp` is a 16-byte aligned frame record on this CPU's stack (checked).
+        let (next, lr) = unsafe { ((fp as *const u64).read(), (fp as *const u64).add(1).read()) };
+        if lr == 0 {
+            break;
+        }
+        // The first record is ours: its return address is in our caller.
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            entries[n] = lr - 4;
+            n += 1;
+        }
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    n
+}

@@ -106,7 +106,30 @@ fn die_kernel_fault(addr: u64, esr: u64, regs: &mut PtRegs) -> ! {
         );
     }
     show_pte(addr);
+    report_free_page(addr);
     die("Oops", regs, esr)
+}
+
+/// With debug_pagealloc, a fault on the linear map is most often a use after free: free
+/// pages are unmapped there. If the page under `addr` is free, dump_page() says so (and
+/// with page_owner, who had it last and who freed it). Not a Linux line: Linux's Oops
+/// leaves finding the page to the reader (KASAN, which we do not have, would name it).
+fn report_free_page(addr: u64) {
+    use crate::arch::aarch64::memory::{PAGE_END, PAGE_OFFSET};
+    if !(PAGE_OFFSET..PAGE_END).contains(&addr) {
+        return;
+    }
+    let Some(pa) = crate::mm::page_alloc::page_alloc() else {
+        return;
+    };
+    let phys = crate::arch::aarch64::memory::__pa(crate::mm::VirtAddr(addr));
+    // Memory only (a struct page exists); try_lock: the faulting code may hold memblock.
+    let is_memory = crate::mm::memblock::MEMBLOCK
+        .try_lock()
+        .is_some_and(|mb| mb.is_memory(phys));
+    if is_memory {
+        pa.report_free_page_fault(phys.pfn_down());
+    }
 }
 
 /// Linux: show_pte() — which half of the address space the fault is in, and for the

@@ -22,6 +22,7 @@ use crate::arch::aarch64::fixmap::{
 use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol};
 use crate::kernel::sections;
 use crate::mm::addr::PgProt;
+use crate::mm::debug_page_alloc::debug_pagealloc_enabled;
 use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 
@@ -387,6 +388,74 @@ fn fixmap_copy(pgd: PhysAddr, acc: &mut FixmapTables) {
     unsafe { set_entry(t, idx, desc) };
 }
 
+/// Linux: can_set_direct_map() — may the linear map's pages change one by one? Then it is
+/// built from pages: with rodata=full, or debug_pagealloc (which unmaps every free page).
+pub fn can_set_direct_map() -> bool {
+    RODATA_FULL.load(Ordering::Relaxed) || debug_pagealloc_enabled()
+}
+
+/// Linux: __kernel_map_pages() (arch/arm64/mm/pageattr.c) — set_memory_valid() over the
+/// linear map: set or clear PTE_VALID in the page entries of `numpages` pages from `pfn`,
+/// then (on an unmap) flush them from every CPU's TLB. debug_pagealloc calls it from the
+/// page allocator, under its locks, so it takes no lock and allocates nothing: the linear
+/// map was built from pages (can_set_direct_map()), every table it walks exists for good,
+/// and each page's entry is its own word, written by whoever owns the page. Read through
+/// the linear map, as Linux's apply_to_page_range() on init_mm.
+pub fn __kernel_map_pages(pfn: crate::mm::Pfn, numpages: u64, enable: bool) {
+    if !can_set_direct_map() {
+        return;
+    }
+    let start = __va(pfn.phys()).as_u64();
+    let end = start + numpages * PAGE_SIZE;
+    let mut addr = start;
+    while addr < end {
+        let mut table = swapper_pg_dir_phys();
+        let mut level = 0;
+        let t = loop {
+            let t: *mut u64 = __va(table).as_mut_ptr();
+            if level == 3 {
+                break Some(t);
+            }
+            // SAFETY: a live kernel table, reached through the linear map (read only).
+            let d = unsafe { get_entry(t, table_index(addr, level)) };
+            if !d.is_valid() || !d.is_table() {
+                break None;
+            }
+            table = d.output_address();
+            level += 1;
+        };
+        let table_end = (addr | (PMD_SIZE - 1)) + 1;
+        let next = table_end.min(end);
+        match t {
+            Some(t) => {
+                while addr < next {
+                    // SAFETY: the entry of a page the caller owns (being freed or allocated),
+                    // in a live page table that is never freed; one aligned u64, written
+                    // atomically so the table walker never sees a torn descriptor.
+                    unsafe {
+                        let e = &*(t.add(table_index(addr, 3)) as *const AtomicU64);
+                        let d = e.load(Ordering::Relaxed);
+                        e.store(if enable { d | 1 } else { d & !1 }, Ordering::Relaxed);
+                    }
+                    addr += PAGE_SIZE;
+                }
+            }
+            None => {
+                // Not mapped with pages (a block or a hole): nothing to change here.
+                addr = next;
+            }
+        }
+    }
+    if enable {
+        // The new entries are visible to this CPU's walker before the caller touches
+        // the pages (arm64 caches no invalid entries, so no invalidation is needed).
+        // SAFETY: barriers; they change no memory.
+        unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+    } else {
+        flush_tlb_kernel_range(start, end);
+    }
+}
+
 /// Linux: __map_memblock().
 fn map_memblock(
     pgd: PhysAddr,
@@ -421,7 +490,7 @@ fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
     let mut flags = NO_EXEC_MAPPINGS;
     // Linux 6.1 defers the crash kernel reservation until the zones are known, so with
     // `crashkernel=` the whole linear map is built with pages.
-    if RODATA_FULL.load(Ordering::Relaxed) || crash_mem_map() {
+    if can_set_direct_map() || crash_mem_map() {
         flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS;
     }
     // The walker allocates from memblock, so collect the ranges before mapping them: each
@@ -530,6 +599,8 @@ pub fn paging_init() {
         pages * PAGE_SIZE / 1024,
         if RODATA_FULL.load(Ordering::Relaxed) {
             ", linear map in pages (rodata=full)"
+        } else if debug_pagealloc_enabled() {
+            ", linear map in pages (debug_pagealloc)"
         } else {
             ""
         }
