@@ -17,12 +17,13 @@
 //! As Linux without CONFIG_DEBUG_VM (Debian's 6.1 is built without it): a block is checked
 //! as it is moved from the buddy to a per-CPU list (`check_pcp_refill()`, under
 //! `zone.lock`) and, for order 0, as it is moved back (`bulkfree_pcp_prepare()` in
-//! `free_pcppages_bulk`), not on every allocation from and free to the list
-//! (`check_new_pcp()` and `free_pcp_prepare()` check only with debug_pagealloc, which this
-//! kernel does not have). The tails of a block of order > 0 are checked on every free, as
-//! Linux's `free_pages_prepare()` always does. A bad block is leaked, as Linux leaks it.
-//! So a page spoiled while it sits on a list is reported when the list gives it back to
-//! the buddy, and a page freed with a flag it must not carry when its list is drained.
+//! `free_pcppages_bulk`), not on every allocation from and free to the list:
+//! `check_new_pcp()` and `free_pcp_prepare()` check only with debug_pagealloc on. The tails
+//! of a block of order > 0 are checked on every free, as Linux's `free_pages_prepare()`
+//! always does. A bad block is leaked, as Linux leaks it. So a page spoiled while it sits
+//! on a list is reported when the list gives it back to the buddy (or, with
+//! debug_pagealloc, when it is allocated), and a page freed with a flag it must not carry
+//! when its list is drained.
 
 use core::ptr;
 use core::sync::atomic::Ordering;
@@ -94,8 +95,9 @@ impl PageAlloc<'_> {
     }
 
     /// Linux: __rmqueue_pcplist() — the first block of the list, refilling it by a batch
-    /// (scaled down by the order) when empty (check_new_pcp() checks nothing without
-    /// CONFIG_DEBUG_VM or debug_pagealloc: the blocks were checked on the refill).
+    /// (scaled down by the order) when empty; with debug_pagealloc, a block that fails
+    /// check_new_pcp() is leaked and the next one taken (without it, the blocks were checked
+    /// on the refill).
     ///
     /// # Safety
     /// The caller holds the lock of the per-CPU pageset of `zone` whose lists `pcp` points to
@@ -111,24 +113,36 @@ impl PageAlloc<'_> {
         pcp: *mut PcpLists,
         list: *mut ListHead,
     ) -> Option<*mut Page> {
-        // SAFETY: the pcp lock is held (caller); list belongs to pcp.
-        unsafe {
-            if list_empty(list) {
-                let mut batch = (*pcp).batch;
-                if batch > 1 {
-                    batch = (batch >> order).max(2);
-                }
-                let alloced = self.rmqueue_bulk(zone, order, batch, list, mt, alloc_flags);
-                (*pcp).count += alloced << order;
+        loop {
+            // SAFETY: the pcp lock is held (caller); list belongs to pcp.
+            let page = unsafe {
                 if list_empty(list) {
-                    return None;
+                    let mut batch = (*pcp).batch;
+                    if batch > 1 {
+                        batch = (batch >> order).max(2);
+                    }
+                    let alloced = self.rmqueue_bulk(zone, order, batch, list, mt, alloc_flags);
+                    (*pcp).count += alloced << order;
+                    if list_empty(list) {
+                        return None;
+                    }
                 }
+                let page = lru_to_page((*list).next);
+                list_del(ptr::addr_of_mut!((*page).lru));
+                (*pcp).count -= 1 << order;
+                page
+            };
+            if !self.check_new_pcp(page, order) {
+                return Some(page);
             }
-            let page = lru_to_page((*list).next);
-            list_del(ptr::addr_of_mut!((*page).lru));
-            (*pcp).count -= 1 << order;
-            Some(page)
         }
+    }
+
+    /// Linux: check_new_pcp() without CONFIG_DEBUG_VM — a block leaving a per-CPU list is
+    /// checked only with debug_pagealloc on (true: bad, reported).
+    #[inline(always)]
+    fn check_new_pcp(&self, page: *mut Page, order: u32) -> bool {
+        self.page_debug_on() && self.debug_pagealloc_enabled() && self.check_new_pages(page, order)
     }
 
     /// Linux: rmqueue_pcplist() — from the lists of `cpu`, the running CPU.
@@ -157,8 +171,8 @@ impl PageAlloc<'_> {
     /// first zone `ac` allows when the zone is above its low watermark and the running
     /// CPU's list of the order and type is not empty — take its first block. None (and
     /// nothing changed) where the full path has more to do: a watermark to look into, a
-    /// list to refill, a busy lock, an order without lists, a bad block (leaked, as
-    /// checks on the refill leave it).
+    /// list to refill, a busy lock, an order without lists, a bad block with
+    /// debug_pagealloc on (leaked, as check_new_pcp() leaves it).
     #[inline]
     pub(super) fn rmqueue_pcplist_fast(
         &self,
@@ -193,7 +207,9 @@ impl PageAlloc<'_> {
                 page
             }
         };
-        // (check_new_pcp(): nothing to check without CONFIG_DEBUG_VM, see the module doc.)
+        if self.check_new_pcp(page, order) {
+            return None;
+        }
         self.prep_new_page(page, order, gfp);
         Some(page)
     }
@@ -392,8 +408,9 @@ impl PageAlloc<'_> {
     #[inline]
     fn free_unref_page(&self, page: *mut Page, order: u32) {
         // Linux: free_pcp_prepare() — check_free only with debug_pagealloc (or
-        // CONFIG_DEBUG_VM): the page is checked when its list gives it back.
-        if !self.free_pages_prepare(page, order, false) {
+        // CONFIG_DEBUG_VM); otherwise the page is checked when its list gives it back.
+        let check_free = self.page_debug_on() && self.debug_pagealloc_enabled();
+        if !self.free_pages_prepare(page, order, check_free) {
             return;
         }
         let pfn = self.page_to_pfn(page).0;

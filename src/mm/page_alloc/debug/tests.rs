@@ -192,3 +192,38 @@ fn a_fault_on_a_free_page_is_reported_and_one_on_a_live_page_is_not() {
     // Outside every zone: not reported.
     assert!(!sim.pa.report_free_page_fault(Pfn(0x10)));
 }
+
+#[test]
+fn with_debug_pagealloc_the_per_cpu_lists_check_every_free_and_allocation() {
+    let mut sim = machine();
+    sim.pa.set_page_debug(hooks());
+    sim.free_all();
+    sim.pa.setup_per_cpu_pageset(1);
+    crate::mm::testing::set_cpu(0);
+    // free_pcp_prepare() checks the free at once (without debug_pagealloc: on the drain).
+    let q = sim.pa.alloc_pages(DMA_MOVABLE, 0).unwrap();
+    // SAFETY: a page of the memmap, ours.
+    unsafe { q.as_ref() }.set_flag(crate::mm::page::PG_SLAB);
+    crate::kernel::printk::take_captured();
+    sim.pa.__free_pages(q, 0);
+    let log = crate::kernel::printk::take_captured();
+    assert!(
+        log.contains("page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag set"),
+        "{log}"
+    );
+    assert_eq!(sim.pa.bad_pages(), 1);
+    // check_new_pcp() checks a block as it leaves the list: spoiled there, it is leaked and
+    // the next one handed out.
+    let p = sim.pa.alloc_pages(DMA_MOVABLE, 0).unwrap();
+    sim.pa.__free_pages(p, 0);
+    // SAFETY: as above; the page sits on this CPU's list.
+    unsafe { p.as_ref() }.set_flag(crate::mm::page::PG_SLAB);
+    let r = sim.pa.alloc_pages(DMA_MOVABLE, 0).unwrap();
+    assert_ne!(r, p, "the spoiled page is not handed out");
+    let log = crate::kernel::printk::take_captured();
+    assert!(
+        log.contains("page dumped because: PAGE_FLAGS_CHECK_AT_PREP flag(s) set"),
+        "{log}"
+    );
+    assert_eq!(sim.pa.bad_pages(), 2);
+}
