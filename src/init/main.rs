@@ -41,6 +41,8 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     });
     // Linux: kernel_init_freeable()'s page_alloc_init_late(), before the initcalls.
     timed("page_alloc_init_late", mm_init::page_alloc_init_late);
+    // Linux: core_initcall(cma_init_reserved_areas) — the CMA areas join the buddy.
+    crate::mm::cma::cma_init_reserved_areas();
     // What kernel_init()'s initcalls and its end do for memory:
     timed(
         "init_per_zone_wmark_min",

@@ -1,5 +1,6 @@
 //! Memory management: the arch-independent cores (Linux's mm/).
 pub mod addr;
+pub mod cma;
 pub mod free_area_init;
 pub mod gfp;
 pub mod heap;

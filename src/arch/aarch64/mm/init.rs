@@ -375,6 +375,9 @@ pub fn bootmem_init(of_numa_init: &mut crate::mm::numa::FwNumaInit) {
     drop(nodes);
     drop(numa);
 
+    // Linux: reserve the CMA area after arm64_dma_phys_limit was initialised.
+    crate::mm::cma::contiguous::dma_contiguous_reserve(limits.arm64_dma_phys_limit);
+
     if crash_mem_map() {
         reserve_crashkernel();
     }
