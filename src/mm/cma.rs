@@ -206,7 +206,8 @@ impl Cma {
         align: u32,
         no_warn: bool,
     ) -> Option<PagePtr> {
-        if self.count() == 0 || count == 0 {
+        // Not activated (or dead), or nothing asked: nothing, quietly.
+        if self.count() == 0 || count == 0 || self.bitmap.lock().is_empty() {
             return None;
         }
         let mask = self.cma_bitmap_aligned_mask(align);

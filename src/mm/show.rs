@@ -53,6 +53,12 @@ pub fn zoneinfo(nodes: &NodeDataMap, out: &mut dyn FnMut(&str)) {
                 "        managed  {}",
                 zone.managed_pages.load(Ordering::Relaxed)
             );
+            // Linux: zone_cma_pages() (CONFIG_CMA).
+            emit!(
+                out,
+                "        cma      {}",
+                zone.cma_pages.load(Ordering::Relaxed)
+            );
             emit!(out, "  start_pfn:           {}", zone.zone_start_pfn.0);
         }
     }

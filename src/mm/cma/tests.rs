@@ -354,6 +354,17 @@ fn the_area_joins_the_buddy_as_migrate_cma() {
     crate::mm::show::meminfo(sim.pa, &mut |l| meminfo.push(l.to_string()));
     assert!(meminfo.contains(&"CmaTotal:          16384 kB".to_string()));
     assert!(meminfo.contains(&"CmaFree:           16384 kB".to_string()));
+    let mut zoneinfo = Vec::new();
+    crate::mm::show::zoneinfo(sim.pa.nodes(), &mut |l| zoneinfo.push(l.to_string()));
+    assert!(zoneinfo.contains(&"        cma      4096".to_string()));
+    // show_mem's count of it.
+    let mut show = Vec::new();
+    crate::mm::page_alloc::show_mem(sim.pa, None, 3, &mut |l| show.push(l.to_string()));
+    assert!(
+        show.contains(&"4096 pages cma reserved".to_string()),
+        "{:?}",
+        show
+    );
 }
 
 #[test]

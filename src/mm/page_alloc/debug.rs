@@ -58,7 +58,10 @@ impl PageAlloc<'_> {
     }
 
     /// The report half of bad_page(): Linux's `BUG: Bad page state` lines (Linux then
-    /// prints the modules and a stack, and taints the kernel).
+    /// prints the modules and a stack, and taints the kernel). Never inlined: the stack it
+    /// prints names it, as Linux's names bad_page().
+    #[cold]
+    #[inline(never)]
     pub(super) fn report_bad_page(&self, page: *const Page, reason: &str) {
         pr_alert!(
             "BUG: Bad page state in process {}  pfn:{:05x}",
