@@ -172,8 +172,10 @@ impl Cma {
         count
     }
 
-    /// Linux: cma_debug_show_areas() — the free runs of the bitmap, after a failure.
-    fn cma_debug_show_areas(&self) {
+    /// Linux: cma_debug_show_areas() — the free runs of the bitmap (`N@BIT` each). Linux
+    /// prints it after a failed cma_alloc() only with CONFIG_CMA_DEBUG, which Debian's
+    /// config leaves off; so does cma_alloc() here.
+    pub fn cma_debug_show_areas(&self) {
         let map = self.bitmap.lock();
         let nbits = self.cma_bitmap_maxno();
         let mut line = LineBuf::<512>::new();
@@ -267,7 +269,7 @@ impl Cma {
                 count,
                 ret
             );
-            self.cma_debug_show_areas();
+            // (cma_debug_show_areas(): CONFIG_CMA_DEBUG only.)
         }
         page
     }

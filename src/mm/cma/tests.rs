@@ -462,9 +462,17 @@ fn cma_alloc_moves_movable_pages_out_and_cma_release_gives_the_range_back() {
         "{:?}",
         out
     );
-    assert!(out
-        .iter()
-        .any(|l| l == "cma: number of available pages: 4096@0=> 4096 free of 4096 total pages"));
+    assert_eq!(
+        out.len(),
+        1,
+        "Linux's one line (CONFIG_CMA_DEBUG off): {:?}",
+        out
+    );
+    cma.cma_debug_show_areas();
+    assert_eq!(
+        printed(),
+        ["cma: number of available pages: 4096@0=> 4096 free of 4096 total pages"]
+    );
     // Pageblock by pageblock: every block but the pinned page's, the movable page's too
     // (it moves out).
     let mut got = Vec::new();
@@ -490,6 +498,15 @@ fn cma_alloc_moves_movable_pages_out_and_cma_release_gives_the_range_back() {
         0x5eed
     );
     assert_eq!(cma.allocated_pages(), 7 * 512);
+    printed();
+    cma.cma_debug_show_areas();
+    assert_eq!(
+        printed(),
+        [format!(
+            "cma: number of available pages: 512@{}=> 512 free of 4096 total pages",
+            (pinned & !511) - base
+        )]
+    );
     for &pfn in &got {
         let p = NonNull::new(sim.pa.pfn_to_page(Pfn(pfn))).unwrap();
         assert!((0..512).all(|i| sim.page(pfn + i).page_count() == 1));
