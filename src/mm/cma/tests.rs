@@ -6,6 +6,7 @@
 
 use super::contiguous::{dma_contiguous_select, parse_cma, CmaCmdline, CmaRequest};
 use super::*;
+use crate::include::mmzone::MIGRATE_MOVABLE;
 use crate::mm::gfp::{__GFP_NOWARN, GFP_HIGHUSER_MOVABLE, GFP_KERNEL};
 use crate::mm::mmzone::NR_FREE_CMA_PAGES;
 use crate::mm::page_alloc::migrate::{
@@ -371,6 +372,13 @@ fn the_area_joins_the_buddy_as_migrate_cma() {
 fn only_movable_allocations_use_the_area_and_first_when_it_holds_most_free_memory() {
     let (sim, cma) = cma_machine();
     let area = cma.base_pfn()..cma.base_pfn() + cma.count();
+    // While CMA is under half of the free memory, movable requests take their own blocks.
+    let first = sim.alloc(GFP_HIGHUSER_MOVABLE, 0).expect("movable page");
+    assert!(
+        !area.contains(&first),
+        "CMA is a quarter of free memory: not used yet"
+    );
+    sim.free(first, 0);
     // Unmovable allocations never land there; they run out with the area untouched.
     let mut taken = Vec::new();
     while let Some(pfn) = sim.alloc(GFP_KERNEL | __GFP_NOWARN, 0) {
@@ -523,4 +531,51 @@ fn cma_alloc_moves_movable_pages_out_and_cma_release_gives_the_range_back() {
         sim.zone(0, 0).nr_isolate_pageblock.load(Ordering::Relaxed),
         0
     );
+}
+
+#[test]
+fn alloc_contig_range_outside_cma_takes_free_movable_blocks_and_refuses_busy_ones() {
+    let (sim, cma) = cma_machine();
+    let pa = sim.pa;
+    pa.drain_all_pages(None);
+    let free0 = pa.nr_free_pages();
+    // Two free movable pageblocks below the area; a range inside them, unaligned.
+    let start = cma.base_pfn() - 4 * 512;
+    let zone = sim.zone(0, 0);
+    assert_eq!(zone.get_pageblock_migratetype(Pfn(start)), MIGRATE_MOVABLE);
+    let (a, b) = (start + 100, start + 1017);
+    assert_eq!(
+        pa.alloc_contig_range(a, b, MIGRATE_MOVABLE, GFP_KERNEL),
+        Ok(())
+    );
+    assert!((a..b).all(|p| sim.page(p).page_count() == 1 && !sim.page(p).page_buddy()));
+    // What the blocks held beyond the range went back; the blocks keep their type.
+    pa.drain_all_pages(None);
+    assert_eq!(pa.nr_free_pages(), free0 - (b - a));
+    assert_eq!(zone.get_pageblock_migratetype(Pfn(start)), MIGRATE_MOVABLE);
+    assert_eq!(zone.nr_isolate_pageblock.load(Ordering::Relaxed), 0);
+    pa.free_contig_range(a, b - a);
+    pa.drain_all_pages(None);
+    assert_eq!(pa.nr_free_pages(), free0);
+    // One page held (not movable) in the range: its pageblock cannot be isolated.
+    assert_eq!(
+        pa.alloc_contig_range(start + 600, start + 601, MIGRATE_MOVABLE, GFP_KERNEL),
+        Ok(())
+    );
+    assert_eq!(
+        pa.alloc_contig_range(start, start + 1024, MIGRATE_MOVABLE, GFP_KERNEL),
+        Err(-EBUSY)
+    );
+    assert_eq!(zone.nr_isolate_pageblock.load(Ordering::Relaxed), 0);
+    assert_eq!(zone.get_pageblock_migratetype(Pfn(start)), MIGRATE_MOVABLE);
+    pa.free_contig_range(start + 600, 1);
+    pa.drain_all_pages(None);
+    assert_eq!(pa.nr_free_pages(), free0);
+    assert_eq!(
+        pa.alloc_contig_range(start, start + 1024, MIGRATE_MOVABLE, GFP_KERNEL),
+        Ok(())
+    );
+    pa.free_contig_range(start, 1024);
+    pa.drain_all_pages(None);
+    assert_eq!(pa.nr_free_pages(), free0);
 }
