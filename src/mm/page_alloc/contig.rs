@@ -25,7 +25,7 @@ use super::{PageAlloc, PagePtr, FPI_NONE};
 use crate::include::mmzone::{MAX_ORDER, MIGRATE_CMA, MIGRATE_ISOLATE};
 use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 use crate::mm::addr::Pfn;
-use crate::mm::gfp::{GfpT, __GFP_MOVABLE, __GFP_NOWARN};
+use crate::mm::gfp::{GfpT, __GFP_MOVABLE};
 use crate::mm::mmzone::Zone;
 use crate::mm::page::{Page, PG_LRU};
 
@@ -233,7 +233,7 @@ impl PageAlloc<'_> {
     }
 
     /// Linux: test_pages_isolated() — is every pageblock of `[start, end)` isolated and
-    /// every page in it free? Err(-EBUSY) with the first busy pfn otherwise.
+    /// every page in it free? Err(the first pfn that is not) otherwise (Linux: -EBUSY).
     pub fn test_pages_isolated(&self, zone: &Zone, start: u64, end: u64) -> Result<(), u64> {
         let mut pfn = start & !(PAGEBLOCK_NR_PAGES - 1);
         while pfn < end {
@@ -333,14 +333,9 @@ impl PageAlloc<'_> {
 
     /// Linux: __alloc_contig_migrate_range() — move every movable page of `[start, end)`
     /// out; -EBUSY if some would not move after five tries, -ENOMEM if no new page could
-    /// be had.
-    fn __alloc_contig_migrate_range(
-        &self,
-        zone: &Zone,
-        start: u64,
-        end: u64,
-        gfp: GfpT,
-    ) -> Result<(), i32> {
+    /// be had. (The new pages are `GFP_USER | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL`, as
+    /// Linux's migration target control asks, whatever the caller's gfp.)
+    fn __alloc_contig_migrate_range(&self, zone: &Zone, start: u64, end: u64) -> Result<(), i32> {
         let mut list: [Option<PagePtr>; COMPACT_CLUSTER_MAX] = [None; COMPACT_CLUSTER_MAX];
         let mut pfn = start;
         let mut tries = 0;
@@ -365,20 +360,14 @@ impl PageAlloc<'_> {
             }
         }
         if let Err(e) = ret {
-            let left: usize = list.iter().filter(|p| p.is_some()).count();
-            if gfp & __GFP_NOWARN == 0 && e == -EBUSY {
-                // Linux: alloc_contig_dump_pages().
-                for page in list.iter().flatten() {
-                    self.dump_page(page.as_ptr(), "migration failure");
-                }
-            }
+            // (Linux: alloc_contig_dump_pages(), which prints only when dynamic debug turns
+            // its "migrate failure" site on.)
             let mut back = [NonNull::<Page>::dangling(); COMPACT_CLUSTER_MAX];
             let mut k = 0;
             for page in list.iter().flatten() {
                 back[k] = *page;
                 k += 1;
             }
-            debug_assert_eq!(k, left);
             self.putback_movable_pages(&back[..k]);
             return Err(e);
         }
@@ -390,13 +379,14 @@ impl PageAlloc<'_> {
     /// what movable pages they held elsewhere. `migratetype` is the pageblocks' type
     /// (MIGRATE_CMA for CMA, MIGRATE_MOVABLE otherwise). Err(-EBUSY) if a page would not
     /// move or free, Err(-ENOMEM) if migration found no new page, Err(-EINVAL) for a range
-    /// that is empty or not in one zone.
+    /// that is empty or not in one zone. `gfp` is Linux's (compaction's mask): its only
+    /// effect there without reclaim is `__GFP_NOWARN` on a dump that dynamic debug gates.
     pub fn alloc_contig_range(
         &self,
         start: u64,
         end: u64,
         migratetype: u32,
-        gfp: GfpT,
+        _gfp: GfpT,
     ) -> Result<(), i32> {
         if start >= end {
             return Err(-EINVAL);
@@ -410,7 +400,7 @@ impl PageAlloc<'_> {
         self.start_isolate_page_range(zone, iso_start, iso_end, migratetype)?;
         self.drain_all_pages(Some(zone));
 
-        let mut ret = match self.__alloc_contig_migrate_range(zone, start, end, gfp) {
+        let mut ret = match self.__alloc_contig_migrate_range(zone, start, end) {
             Err(e) if e != -EBUSY => Err(e),
             _ => Ok(()),
         };
