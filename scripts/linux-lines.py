@@ -9,8 +9,13 @@ ranges, psci: (the firmware probe psci_dt_init prints), smp_init_cpus' clipping 
 pcpu-alloc: group lines (KERN_DEBUG: tests/zones boots with loglevel=8, as capture.sh
 does), Fallback order for Node, Built N zonelists ... Total pages, Policy zone, and smp_init's
 smp:, CPUn: Booted secondary processor, SMP: Total of, CPU: All CPU(s) started, and
-swiotlb_init's `software IO TLB:` lines (see SWIOTLB_BELOW_CMA).
-Not compared: values that honestly differ (NODE_DATA addresses, Memory: available)."""
+swiotlb_init's `software IO TLB:` lines (Linux puts the buffer right below CMA's area).
+Not compared: values that honestly differ (NODE_DATA addresses, Memory: available).
+
+With --cma (`linux-lines.py --cma FILE`): also CMA's `cma:` lines (dma_contiguous_reserve's
+`Reserved N MiB at` / `Failed to reserve`, and their reasons) and, as a fragment prefixed
+`~` (qemu-runner greps for it without the timestamp's `] `), the Memory: line's
+`, NK cma-reserved)`: the rest of that line counts the kernel image, which differs."""
 import re
 import sys
 
@@ -39,34 +44,35 @@ PREFIXES = (
     "software IO TLB: ",
 )
 
-# Linux places the swiotlb buffer directly below CMA's area (arm64's mem_init runs after
-# bootmem_init's dma_contiguous_reserve), so until this kernel reserves CMA too (issue 18
-# item 1) its buffer lies 64 MiB higher than in a log with a `cma: Reserved` line: such a
-# log's `software IO TLB:` lines are left out (logs captured with `cma=0`, or without
-# swiotlb lines, are compared in full). Set to True once CMA is merged: then every
-# machine's swiotlb lines are compared. scripts/vs-linux compares them always.
-SWIOTLB_BELOW_CMA = False
-
-def mm_lines(text, all_swiotlb=SWIOTLB_BELOW_CMA):
-    """The compared lines of a boot log's text, timestamps stripped, in order."""
+def mm_lines(text, cma=False):
+    """The compared lines of a boot log's text, timestamps stripped, in order (with `cma`:
+    the cma: lines and the `~, NK cma-reserved)` fragment too)."""
     out = []
-    skip_swiotlb = not all_swiotlb and re.search(r"\] cma: Reserved ", text) is not None
     for line in text.splitlines():
         line = line.rstrip("\r\n")
         m = re.match(r"^\[\s*\d+\.\d+\] (.*)$", line)
         if not m:
             continue
         text = m.group(1)
+        if cma and text.startswith("cma: "):
+            out.append(text)
+            continue
+        if cma and text.startswith("Memory: "):
+            f = re.search(r", \d+K cma-reserved\)$", text)
+            if f:
+                out.append("~" + f.group(0))
+            continue
         if text.startswith(PREFIXES) and not text.startswith("On node ") or re.match(r"On node \d+, zone \w+: \d+ pages in unavailable ranges", text) or re.match(r"CPU\d+: Booted secondary processor ", text):
             if text.startswith("Built ") and "zonelists" not in text:
-                continue
-            if skip_swiotlb and text.startswith("software IO TLB: "):
                 continue
             out.append(text)
     return out
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
-        for l in mm_lines(f.read()):
+    args = sys.argv[1:]
+    want_cma = "--cma" in args
+    args = [a for a in args if a != "--cma"]
+    with open(args[0], encoding="utf-8", errors="replace") as f:
+        for l in mm_lines(f.read(), cma=want_cma):
             print(l)

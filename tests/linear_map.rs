@@ -20,13 +20,13 @@ use core::sync::atomic::Ordering;
 qemu_test!(
     r#"
 run -m 128M
-run -m 4G --append "test.pud"
+run -m 4G --append "rodata=on test.pud"
 expect-output page-table pages
-run -m 8G --append "test.pud"
-run -m 4G --numa 2 --append "test.pud"
-run -m 2G --append "rodata=full test.pages"
+run -m 8G --append "rodata=on test.pud"
+run -m 4G --numa 2 --append "rodata=on test.pud"
+run -m 2G --append "test.pages"
 expect-output ok - no block mappings in the linear map
-run -m 1G --append "ptdump"
+run -m 1G --append "rodata=on ptdump"
 expect-output ---[ Linear Mapping start ]---
 expect-output PTE       ro NX SHD AF            UXN MEM/NORMAL
 expect-output PTE       ro x  SHD AF    CON     UXN MEM/NORMAL

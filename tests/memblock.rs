@@ -47,7 +47,7 @@ expect-output crashkernel reserved: 0x000000007
 expect-output (64 MB)
 run -m 4G --append "crashkernel=256M,high"
 expect-output crashkernel reserved: 0x00000001
-expect-output crashkernel low memory reserved: 0xf8000000 - 0x100000000 (128 MB)
+expect-output crashkernel low memory reserved: 0xf4000000 - 0xfc000000 (128 MB)
 run -m 1G --append "crashkernel=xyz"
 expect-output crashkernel: memory value expected
 run -m 256M --append "memtest=1"

@@ -61,7 +61,7 @@ use arm64_mm::include::mmzone::MAX_NR_ZONES;
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::mm::gfp::{__GFP_NOWARN, GFP_KERNEL};
-use arm64_mm::mm::mmzone::NR_FREE_PAGES;
+use arm64_mm::mm::mmzone::{NR_FREE_CMA_PAGES, NR_FREE_PAGES};
 use arm64_mm::mm::page_alloc::{page_alloc, PagePtr};
 use arm64_mm::mm::slab_common::{
     for_each_slabinfo, kfree, kmalloc, kmem_cache_alloc, kmem_cache_create, kmem_cache_destroy,
@@ -783,6 +783,8 @@ fn pressure(info: usize) {
         for z in pa.zones().filter(|z| z.populated_zone()) {
             let f = z.zone_page_state(NR_FREE_PAGES);
             free += f;
+            // Free CMA pages are no use to GFP_KERNEL (__zone_watermark_unusable_free()).
+            let usable = f - z.zone_page_state(NR_FREE_CMA_PAGES);
             pcp += pa.zone_pcp_counts(z).0;
             // Refused means below min + the high-atomic reserve + the largest lowmem
             // reserve (__zone_watermark_ok with ALLOC_WMARK_MIN for an order-0 page).
@@ -793,7 +795,7 @@ fn pressure(info: usize) {
             let limit = z.min_wmark_pages()
                 + z.nr_reserved_highatomic.load(Ordering::Relaxed)
                 + reserve.max(0) as u64;
-            if f > limit {
+            if usable > limit {
                 not_low += 1;
                 arm64_mm::pr_err!(
                     "smp_stress: node {} zone {}: {} pages free when every CPU was refused (min {}, \
@@ -1285,9 +1287,16 @@ fn tight_memory(before: &State) {
     let pa = page_alloc().expect("buddy");
     pa.drain_all_pages(None);
     let min: u64 = pa.zones().map(|z| z.min_wmark_pages()).sum();
+    // What GFP_KERNEL can have: free CMA pages are for movable allocations only.
+    let usable = || {
+        pa.nr_free_pages()
+            - pa.zones()
+                .map(|z| z.zone_page_state(NR_FREE_CMA_PAGES))
+                .sum::<u64>()
+    };
     let (mut head, mut hog, mut order) = (0usize, 0u64, 9u32);
-    while pa.nr_free_pages() > min + TIGHT_SLACK {
-        let room = pa.nr_free_pages() - min - TIGHT_SLACK;
+    while usable() > min + TIGHT_SLACK {
+        let room = usable() - min - TIGHT_SLACK;
         while order > 0 && (1u64 << order) > room {
             order -= 1;
         }

@@ -3,10 +3,10 @@
 //!
 //! Each boot with a Linux capture compares its memory-management lines with
 //! `expect-linux-lines`, the `software IO TLB:` lines included. Linux places the buffer right
-//! below CMA's 64 MiB area; this kernel has no CMA yet, so the captures compared here were
-//! made with `cma=0` (the default machines' swiotlb lines are compared by tests/zones once
-//! linux-lines.py's SWIOTLB_BELOW_CMA is set, after CMA). Machines whose memory all lies
-//! below the DMA limit print no swiotlb line, as Linux; `swiotlb=noforce` neither.
+//! below CMA's 64 MiB area; the captures here are made with `cma=0` (the buffer's own
+//! placement) or with swiotlb= variants, and tests/zones compares the default machines'
+//! lines, the buffer below the CMA area. Machines whose memory all lies below the DMA limit
+//! print no swiotlb line, as Linux; `swiotlb=noforce` neither.
 //!
 //! `test.bounce` (-m 4G: ZONE_NORMAL lies above 4 GiB) bounces a buffer above 4 GiB through
 //! the buffer: copied in on a DMA_TO_DEVICE map, back on a DMA_FROM_DEVICE unmap, partial

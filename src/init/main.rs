@@ -46,6 +46,8 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     if crate::mm::page_owner::page_owner_enabled() {
         timed("page_ext_init", page_ext_init);
     }
+    // Linux: core_initcall(cma_init_reserved_areas) — the CMA areas join the buddy.
+    crate::mm::cma::cma_init_reserved_areas();
     // What kernel_init()'s initcalls and its end do for memory:
     timed(
         "init_per_zone_wmark_min",

@@ -2,7 +2,7 @@
 //! its memory report (`mm::report`) to the host file PATH through semihosting. This file
 //! gathers what only the top of the kernel can see — the DRAM banks of the device tree and
 //! who owns each reserved range (the image's segments, the device tree, the initrd,
-//! `/reserved-memory`, the crash kernel, the page tables, the memmap, the per-CPU areas,
+//! `/reserved-memory`, the crash kernel, the CMA areas, the page tables, the memmap, the per-CPU areas,
 //! NODE_DATA, the early Rust heap) — since memblock records no owners. Linux has no equivalent.
 
 use alloc::vec::Vec;
@@ -30,6 +30,7 @@ pub const OWNERS: &[&str] = &[
     "initrd",
     "reserved-memory",
     "crashkernel",
+    "cma",
     "page tables",
     "memmap",
     "percpu",
@@ -148,6 +149,14 @@ pub fn owned_ranges() -> Vec<OwnedRange> {
             owner: "crashkernel",
             base: base.as_u64(),
             size,
+        });
+    }
+    // The CMA areas (their pages are in the buddy, MIGRATE_CMA; memblock keeps them reserved).
+    for cma in crate::mm::cma::CMA_AREAS.areas().filter(|c| c.count() > 0) {
+        v.push(OwnedRange {
+            owner: "cma",
+            base: cma.cma_get_base().as_u64(),
+            size: cma.cma_get_size(),
         });
     }
     table_pages(0, swapper_pg_dir_phys(), &mut v);

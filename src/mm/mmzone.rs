@@ -178,7 +178,7 @@ pub struct PerCpuPages {
 /// Linux: enum zone_stat_item, the items this kernel keeps.
 /// Linux: NR_FREE_PAGES — pages on the buddy free lists (not those in per-CPU lists).
 pub const NR_FREE_PAGES: usize = 0;
-/// Linux: NR_FREE_CMA_PAGES (no CMA here: always 0).
+/// Linux: NR_FREE_CMA_PAGES — free pages in MIGRATE_CMA pageblocks (part of NR_FREE_PAGES).
 pub const NR_FREE_CMA_PAGES: usize = 1;
 /// Linux: NR_VM_ZONE_STAT_ITEMS.
 pub const NR_VM_ZONE_STAT_ITEMS: usize = 2;
@@ -234,6 +234,11 @@ pub struct Zone {
     /// Linux: zone->managed_pages — present minus reserved; until memblock hands its memory
     /// to the buddy, free_area_init_core()'s estimate (present minus the memmap).
     pub managed_pages: AtomicU64,
+    /// Linux: zone->cma_pages — pages of CMA areas in this zone (init_cma_reserved_pageblock()).
+    pub cma_pages: AtomicU64,
+    /// Linux: zone->nr_isolate_pageblock — pageblocks set MIGRATE_ISOLATE (alloc_contig_range()
+    /// isolates them); while non-zero, freeing looks up each block's type again. Lock: `lock`.
+    pub nr_isolate_pageblock: AtomicU64,
     /// Linux: zone->initialized.
     pub initialized: u32,
     /// Linux: zone->free_area[MAX_ORDER] — the buddy allocator's free lists. Lock: `lock`.

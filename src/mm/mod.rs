@@ -1,5 +1,6 @@
 //! Memory management: the arch-independent cores (Linux's mm/).
 pub mod addr;
+pub mod cma;
 pub mod debug_page_alloc;
 pub mod free_area_init;
 pub mod gfp;

@@ -17,7 +17,12 @@
 //!   `show_mem`) and the free-list snapshot the reports in `mm::show` read;
 //! - `page_alloc/debug.rs`: `BUG: Bad page state` and `dump_page`, and the calls into the
 //!   debugging facilities (debug_pagealloc, page_owner: `mm::debug_page_alloc`'s hooks)
-//!   that post_alloc_hook() and free_pages_prepare() make when one is on.
+//!   that post_alloc_hook() and free_pages_prepare() make when one is on;
+//! - `page_alloc/contig.rs`: CMA's side: `init_cma_reserved_pageblock`, page isolation,
+//!   `alloc_contig_range` / `free_contig_range`; `page_alloc/migrate.rs`: moving non-LRU
+//!   movable pages out of a range (mm/migrate.c). Movable requests may take MIGRATE_CMA
+//!   blocks (`ALLOC_CMA`; `__rmqueue` takes CMA first when over half of the free memory is
+//!   there).
 //!
 //! The GFP flags are in `mm::gfp`; the zone, order and migratetype constants in
 //! `crate::include`.
@@ -51,8 +56,7 @@
 //!   from the buddy — what Linux's `boot_pageset` (high 0, batch 1) amounts to. The pagesets
 //!   are then allocated from the buddy on the zone's node (Linux: `alloc_percpu`), one per
 //!   possible CPU.
-//! - No CMA, no memory isolation users, no page shuffling. DEFERRED_STRUCT_PAGE_INIT is
-//!   Linux's (`page_alloc/deferred.rs`): the `Memory:` line's first number is the memory
+//! - DEFERRED_STRUCT_PAGE_INIT is Linux's (`page_alloc/deferred.rs`): the `Memory:` line's first number is the memory
 //!   freed by then, as Linux's; get_page_from_freelist() grows a zone with deferred pages.
 //! - No interrupt handler allocates (every CPU runs with interrupts masked), so the locks
 //!   do not disable interrupts (Linux: `spin_lock_irqsave(&zone->lock)`, `pcp_spin_trylock`
@@ -99,9 +103,9 @@ use super::page::{
     TAIL_MAPPING,
 };
 use crate::include::mmzone::{
-    page_group_by_mobility_disabled, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE,
-    MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE, ZONE_DMA32,
-    ZONE_NORMAL,
+    page_group_by_mobility_disabled, MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE,
+    MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
+    ZONE_DMA32, ZONE_NORMAL,
 };
 use crate::include::mmzone::{MAX_ORDER, PAGE_ALLOC_COSTLY_ORDER};
 use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
@@ -111,15 +115,18 @@ use crate::include::pageblock_flags::{PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 // glob is also this file's own import of `mm::gfp`: when it goes, import the names used.)
 use super::gfp::*;
 
+mod contig;
 mod debug;
 mod deferred;
 mod meminit;
+pub mod migrate;
 mod mm_init;
 mod page_ref;
 mod pcp;
 mod setup;
 mod show_mem;
 pub mod shuffle;
+pub use self::contig::{EBUSY, EINVAL};
 pub use self::deferred::{DeferredPages, PadataSmp, DEFERRED_RANGES, HZ};
 pub use self::meminit::{report_meminit, MemInit};
 pub use self::mm_init::{memblock_free_all, KernelSymbols, MemInitInfo};
@@ -313,6 +320,9 @@ pub struct PageAlloc<'a> {
     debug_on: AtomicBool,
     /// The debugging facilities' hooks (mm::debug_page_alloc), set before sharing.
     debug_hooks: spin::Once<PageDebugHooks>,
+    /// Linux: totalcma_pages — pages of the CMA areas (counted apart from totalram_pages
+    /// until the areas are activated, and in the `Memory:` line's `cma-reserved`).
+    totalcma_pages: AtomicU64,
 }
 
 // SAFETY: `env.vmemmap` is the memmap, whose pages are only written under the zone and pcp
@@ -367,6 +377,7 @@ impl<'a> PageAlloc<'a> {
             init_on_free: AtomicBool::new(false),
             debug_on: AtomicBool::new(false),
             debug_hooks: spin::Once::new(),
+            totalcma_pages: AtomicU64::new(0),
         }
     }
 
@@ -388,6 +399,17 @@ impl<'a> PageAlloc<'a> {
     /// Linux: totalram_pages_add().
     pub fn totalram_pages_add(&self, count: i64) {
         self.totalram_pages
+            .fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// Linux: totalcma_pages.
+    pub fn totalcma_pages(&self) -> u64 {
+        self.totalcma_pages.load(Ordering::Relaxed)
+    }
+
+    /// CMA areas reserved (or lost, negative) pages: Linux's `totalcma_pages +=`.
+    pub fn totalcma_pages_add(&self, count: i64) {
+        self.totalcma_pages
             .fetch_add(count as u64, Ordering::Relaxed);
     }
 
@@ -592,7 +614,7 @@ impl<'a> PageAlloc<'a> {
         // SAFETY: zone lock held (caller).
         unsafe {
             Self::__mod_zone_page_state(zone, NR_FREE_PAGES, nr_pages);
-            if mt == crate::include::mmzone::MIGRATE_CMA {
+            if mt == MIGRATE_CMA {
                 Self::__mod_zone_page_state(zone, NR_FREE_CMA_PAGES, nr_pages);
             }
         }
@@ -973,7 +995,8 @@ impl<'a> PageAlloc<'a> {
         true
     }
 
-    /// Linux: __rmqueue() — own type first, then steal and retry.
+    /// Linux: __rmqueue() — own type first (CMA first for movable requests when CMA holds
+    /// most of the free memory), then CMA, then steal and retry.
     ///
     /// # Safety
     /// The caller holds `zone.lock`; `order < MAX_ORDER` and `mt < MIGRATE_TYPES`. A returned
@@ -985,11 +1008,27 @@ impl<'a> PageAlloc<'a> {
         mt: u32,
         alloc_flags: u32,
     ) -> Option<*mut Page> {
+        // Balance movable allocations between the regular and the CMA pageblocks: take
+        // from CMA first when over half of the zone's free memory is there.
+        if alloc_flags & ALLOC_CMA != 0
+            && zone.zone_page_state(NR_FREE_CMA_PAGES) > zone.zone_page_state(NR_FREE_PAGES) / 2
+        {
+            // SAFETY: lock held (caller).
+            if let Some(p) = unsafe { Self::__rmqueue_smallest(zone, order, MIGRATE_CMA) } {
+                return Some(p);
+            }
+        }
         loop {
             // SAFETY: lock held (caller).
             unsafe {
                 if let Some(p) = Self::__rmqueue_smallest(zone, order, mt) {
                     return Some(p);
+                }
+                // Linux: __rmqueue_cma_fallback().
+                if alloc_flags & ALLOC_CMA != 0 {
+                    if let Some(p) = Self::__rmqueue_smallest(zone, order, MIGRATE_CMA) {
+                        return Some(p);
+                    }
                 }
                 if !self.__rmqueue_fallback(zone, order, mt, alloc_flags) {
                     return None;
@@ -1284,6 +1323,11 @@ impl<'a> PageAlloc<'a> {
                         return true;
                     }
                 }
+                if alloc_flags & ALLOC_CMA != 0
+                    && !list_empty(Self::free_list(zone, o, MIGRATE_CMA))
+                {
+                    return true;
+                }
                 if alloc_harder && !list_empty(Self::free_list(zone, o, MIGRATE_HIGHATOMIC)) {
                     return true;
                 }
@@ -1542,7 +1586,17 @@ impl<'a> PageAlloc<'a> {
             }
             alloc_flags &= !ALLOC_CPUSET;
         }
-        alloc_flags
+        Self::gfp_to_alloc_flags_cma(gfp, alloc_flags)
+    }
+
+    /// Linux: gfp_to_alloc_flags_cma() — movable requests may use CMA pageblocks.
+    #[inline]
+    pub fn gfp_to_alloc_flags_cma(gfp: GfpT, alloc_flags: u32) -> u32 {
+        if gfp_migratetype(gfp) == MIGRATE_MOVABLE {
+            alloc_flags | ALLOC_CMA
+        } else {
+            alloc_flags
+        }
     }
 
     /// Linux: prepare_alloc_pages() — on `cpu`, the running CPU.
@@ -1613,7 +1667,10 @@ impl<'a> PageAlloc<'a> {
     /// then the slow path.
     #[inline(never)]
     fn __alloc_pages_full(&self, gfp: GfpT, order: u32, ac: &AllocContext) -> Option<PagePtr> {
-        let alloc_flags = ALLOC_WMARK_LOW | self.alloc_flags_nofragment(ac.preferred_zone, gfp);
+        let alloc_flags = Self::gfp_to_alloc_flags_cma(
+            gfp,
+            ALLOC_WMARK_LOW | self.alloc_flags_nofragment(ac.preferred_zone, gfp),
+        );
         let page = self
             .get_page_from_freelist(gfp, order, alloc_flags, ac)
             .or_else(|| self.__alloc_pages_slowpath(gfp, order, ac));
@@ -1793,6 +1850,15 @@ impl<'a> PageAlloc<'a> {
 
 static PAGE_ALLOC: spin::Once<PageAlloc<'static>> = spin::Once::new();
 
+/// Linux: totalcma_pages while it is counted at boot, before the kernel's allocator exists
+/// (cma_init_reserved_mem(), from bootmem_init()); page_alloc_init() starts from it.
+static BOOT_TOTALCMA_PAGES: AtomicU64 = AtomicU64::new(0);
+
+/// Linux: cma_init_reserved_mem()'s `totalcma_pages += size / PAGE_SIZE`, at boot.
+pub fn boot_totalcma_pages_add(pages: u64) {
+    BOOT_TOTALCMA_PAGES.fetch_add(pages, Ordering::Relaxed);
+}
+
 /// Sets up the kernel's allocator over the published nodes (not a Linux function: Linux's
 /// allocator is its globals). Call once, after build_all_zonelists() and node_data_publish(),
 /// before mem_init(); later calls keep the first.
@@ -1807,6 +1873,7 @@ pub unsafe fn page_alloc_init(
     PAGE_ALLOC.call_once(|| {
         // SAFETY: the caller upholds PageAlloc::new's contract.
         let pa = unsafe { PageAlloc::new(nodes, env) };
+        pa.totalcma_pages_add(BOOT_TOTALCMA_PAGES.load(Ordering::Relaxed) as i64);
         // Linux: mm_init()'s init_mem_debugging_and_hardening(), before mem_init() frees
         // memblock's memory into the buddy.
         pa.set_meminit(MemInit::from_boot_params());

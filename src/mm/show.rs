@@ -9,7 +9,9 @@ use core::fmt::Write;
 use core::sync::atomic::Ordering;
 
 use super::addr::Pfn;
-use super::mmzone::{NodeDataMap, Zone, NR_FREE_PAGES, WMARK_HIGH, WMARK_LOW, WMARK_MIN};
+use super::mmzone::{
+    NodeDataMap, Zone, NR_FREE_CMA_PAGES, NR_FREE_PAGES, WMARK_HIGH, WMARK_LOW, WMARK_MIN,
+};
 use super::page_alloc::{free_area_snapshot, show_mem, PageAlloc, PAGETYPEINFO_CAP};
 use crate::include::mmzone::MAX_ORDER;
 use crate::include::mmzone::{MAX_NR_ZONES, MIGRATETYPE_NAMES, MIGRATE_TYPES};
@@ -50,6 +52,12 @@ pub fn zoneinfo(nodes: &NodeDataMap, out: &mut dyn FnMut(&str)) {
                 out,
                 "        managed  {}",
                 zone.managed_pages.load(Ordering::Relaxed)
+            );
+            // Linux: zone_cma_pages() (CONFIG_CMA).
+            emit!(
+                out,
+                "        cma      {}",
+                zone.cma_pages.load(Ordering::Relaxed)
             );
             emit!(out, "  start_pfn:           {}", zone.zone_start_pfn.0);
         }
@@ -184,6 +192,12 @@ pub fn meminfo(pa: &PageAlloc, out: &mut dyn FnMut(&str)) {
     emit!(out, "MemTotal:       {:8} kB", k(pa.totalram_pages()));
     emit!(out, "MemFree:        {:8} kB", k(pa.nr_free_pages()));
     emit!(out, "MemAvailable:   {:8} kB", k(si_mem_available(pa)));
+    emit!(out, "CmaTotal:       {:8} kB", k(pa.totalcma_pages()));
+    let cma_free: u64 = pa
+        .zones()
+        .map(|z| z.zone_page_state(NR_FREE_CMA_PAGES))
+        .sum();
+    emit!(out, "CmaFree:        {:8} kB", k(cma_free));
 }
 
 /// Which reports `mm_reports=` asked for (bits: 1 buddyinfo, 2 pagetypeinfo, 4 meminfo,

@@ -69,8 +69,9 @@ impl PageAlloc<'_> {
     }
 
     /// The report half of bad_page(): Linux's `BUG: Bad page state` lines (Linux then
-    /// prints the modules and a stack, and taints the kernel). Cold and out of line: when
-    /// inlined into a free path it would give that path a stack frame it otherwise needs not.
+    /// prints the modules and a stack, and taints the kernel). Cold and never inlined: the
+    /// stack it prints names it, as Linux's names bad_page(), and inlined into a free path
+    /// it would give that path a stack frame it otherwise needs not.
     #[cold]
     #[inline(never)]
     pub(super) fn report_bad_page(&self, page: *const Page, reason: &str) {

@@ -284,7 +284,7 @@ impl PageAlloc<'_> {
         adj(s._stext, s._etext, &mut codesize, s.__start_rodata, rosize);
         adj(s._sdata, s._edata, &mut datasize, s.__start_rodata, rosize);
         let k = |pages: u64| pages << (PAGE_SHIFT - 10);
-        let totalcma_pages = 0;
+        let totalcma_pages = self.totalcma_pages();
         MemInitInfo {
             available: k(self.nr_free_pages()),
             physpages: k(physpages),

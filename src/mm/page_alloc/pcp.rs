@@ -34,10 +34,12 @@ use super::{
 };
 use crate::include::mmzone::PAGE_ALLOC_COSTLY_ORDER;
 use crate::include::mmzone::{
-    MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,
+    MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,
 };
 use crate::mm::gfp::GfpT;
-use crate::mm::mmzone::{PcpLists, PerCpuPages, Zone, NR_FREE_PAGES, NR_PCP_LISTS, WMARK_LOW};
+use crate::mm::mmzone::{
+    PcpLists, PerCpuPages, Zone, NR_FREE_CMA_PAGES, NR_FREE_PAGES, NR_PCP_LISTS, WMARK_LOW,
+};
 use crate::mm::page::{list_add, list_add_tail, list_del, list_empty, lru_to_page, ListHead, Page};
 
 impl PageAlloc<'_> {
@@ -88,6 +90,12 @@ impl PageAlloc<'_> {
             // SAFETY: the page is ours; the list is the caller's, under its pcp lock.
             unsafe { list_add_tail(ptr::addr_of_mut!((*page).lru), list) };
             added += 1;
+            // SAFETY: the page is ours; `index` holds the type __rmqueue_smallest() took it
+            // from; zone lock held.
+            if unsafe { (*page).index } == MIGRATE_CMA as u64 {
+                // SAFETY: zone lock held.
+                unsafe { Self::__mod_zone_page_state(zone, NR_FREE_CMA_PAGES, -(1i64 << order)) };
+            }
         }
         // SAFETY: zone lock held.
         unsafe { Self::__mod_zone_page_state(zone, NR_FREE_PAGES, -((i as i64) << order)) };
@@ -185,7 +193,8 @@ impl PageAlloc<'_> {
             return None;
         }
         let mark = zone.wmark_pages(WMARK_LOW);
-        if !Self::zone_watermark_fast(zone, order, mark, ac.highest_zoneidx, ALLOC_WMARK_LOW, gfp) {
+        let alloc_flags = Self::gfp_to_alloc_flags_cma(gfp, ALLOC_WMARK_LOW);
+        if !Self::zone_watermark_fast(zone, order, mark, ac.highest_zoneidx, alloc_flags, gfp) {
             return None;
         }
         let pcp = self.pcp_of(zone, ac.cpu)?;
@@ -287,6 +296,9 @@ impl PageAlloc<'_> {
             let (mut min_pindex, mut max_pindex) = (0usize, NR_PCP_LISTS - 1);
             let mut pindex = pindex as isize - 1;
             let _g = zone.lock.lock();
+            // Linux: has_isolate_pageblock() — a block may have been isolated since its pages
+            // were cached; they must go to the isolated lists.
+            let isolated_pageblocks = zone.nr_isolate_pageblock.load(Ordering::Relaxed) != 0;
             while count > 0 {
                 let list = loop {
                     pindex += 1;
@@ -308,13 +320,16 @@ impl PageAlloc<'_> {
                 let nr_pages = 1 << order;
                 loop {
                     let page = lru_to_page((*list).prev);
-                    let mt = (*page).index as u32;
+                    let mut mt = (*page).index as u32;
                     list_del(ptr::addr_of_mut!((*page).lru));
                     count -= nr_pages;
                     (*pcp).count -= nr_pages;
                     // Linux: bulkfree_pcp_prepare() — a bad page is leaked.
                     if !self.free_page_is_bad(page) {
                         let pfn = self.page_to_pfn(page).0;
+                        if isolated_pageblocks {
+                            mt = self.get_pfnblock_migratetype(zone, pfn);
+                        }
                         self.__free_one_page(zone, page, pfn, order, mt, FPI_NONE);
                     }
                     if count <= 0 || list_empty(list) {
@@ -440,7 +455,9 @@ impl PageAlloc<'_> {
             Some(_g) => unsafe {
                 self.free_unref_page_commit(zone, pcp.inner.get(), page, mt, order)
             },
-            None => self.free_one_page(zone, page, pfn, order, mt, FPI_NONE),
+            // (Linux 6.1 passes the pcp type here, which files a CMA page as movable; the
+            // block's own type keeps NR_FREE_CMA_PAGES and the CMA lists right.)
+            None => self.free_one_page(zone, page, pfn, order, block_mt, FPI_NONE),
         }
     }
 

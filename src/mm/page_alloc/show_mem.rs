@@ -272,7 +272,7 @@ pub fn show_mem(
     emit!(out, "{} pages RAM", total);
     out("0 pages HighMem/MovableOnly");
     emit!(out, "{} pages reserved", reserved);
-    out("0 pages cma reserved");
+    emit!(out, "{} pages cma reserved", pa.totalcma_pages());
     out("0 pages hwpoisoned");
 }
 

@@ -18,6 +18,7 @@ use crate::arch::aarch64::memory::{
     FIXADDR_TOP, MODULES_END, MODULES_VADDR, PCI_IO_END, PCI_IO_START, VMALLOC_END, VMALLOC_START,
     VMEMMAP_END, VMEMMAP_START,
 };
+use crate::arch::aarch64::mm::clear_page::clear_page;
 use crate::arch::aarch64::mm::mmu::{crash_mem_map, vmemmap_populate};
 use crate::drivers::of::fdt::EarlyScan;
 use crate::drivers::of::libfdt::Fdt;
@@ -375,6 +376,9 @@ pub fn bootmem_init(of_numa_init: &mut crate::mm::numa::FwNumaInit) {
     drop(nodes);
     drop(numa);
 
+    // Linux: reserve the CMA area after arm64_dma_phys_limit was initialised.
+    crate::mm::cma::contiguous::dma_contiguous_reserve(limits.arm64_dma_phys_limit);
+
     if crash_mem_map() {
         reserve_crashkernel();
     }
@@ -426,43 +430,6 @@ fn nr_cpus_node(nid: i32) -> u32 {
     crate::kernel::cpu::for_each_online_cpu()
         .filter(|&c| crate::mm::numa::cpu_to_node(c) == nid)
         .count() as u32
-}
-
-/// Linux: clear_page() (arch/arm64/lib/clear_page.S) — DC ZVA over the page in blocks of
-/// DCZID_EL0's size, or, when DC ZVA is prohibited (DZP), stores of zero pairs.
-///
-/// # Safety
-/// `page` is the linear-map address of a whole page nobody else uses, mapped writable.
-unsafe fn clear_page(page: *mut u8) {
-    let dczid: u64;
-    // SAFETY: DCZID_EL0 is readable at EL1; it only describes DC ZVA.
-    unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
-    let end = page as usize + crate::mm::PAGE_SIZE as usize;
-    let mut p = page as usize;
-    if dczid & (1 << 4) == 0 {
-        let block = 4usize << (dczid & 0xf);
-        while p < end {
-            // SAFETY: the caller's page: DC ZVA zeroes the naturally aligned block holding
-            // `p`, which lies inside the page (blocks are at most 2 KiB, pages 4 KiB).
-            unsafe { core::arch::asm!("dc zva, {}", in(reg) p, options(nostack)) };
-            p += block;
-        }
-    } else {
-        while p < end {
-            // SAFETY: 64 bytes of the caller's page.
-            unsafe {
-                core::arch::asm!(
-                    "stp xzr, xzr, [{0}]",
-                    "stp xzr, xzr, [{0}, #16]",
-                    "stp xzr, xzr, [{0}, #32]",
-                    "stp xzr, xzr, [{0}, #48]",
-                    in(reg) p,
-                    options(nostack)
-                )
-            };
-            p += 64;
-        }
-    }
 }
 
 /// Linux: __pa() as the page allocator wants it (typed).

@@ -8,6 +8,7 @@ use aarch64_cpu::registers::TTBR1_EL1;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::clear_page::clear_page;
 use super::pgtable::{
     create_pgd_mapping, flush_tlb_all, flush_tlb_kernel_page, get_entry, set_entry, table_index,
     try_create_pgd_mapping, Descriptor, PageTable, PgTableAccess, PgtableNoMem, NO_BLOCK_MAPPINGS,
@@ -269,8 +270,9 @@ impl PgTableAccess for FixmapTables {
         .unwrap_or_else(|| panic!("Failed to allocate page table page"));
         let va = set_fixmap(FIX_PTE, pa, Some(PAGE_KERNEL));
         self.mapped[3] = pa.as_u64();
-        // SAFETY: FIX_PTE now maps the new page, which memblock gave to us alone.
-        unsafe { core::ptr::write_bytes(va as *mut u8, 0, PAGE_SIZE as usize) };
+        // SAFETY: FIX_PTE now maps the new page, writable, which memblock gave to us alone
+        // (DC ZVA needs Normal memory: the fixmap maps it PAGE_KERNEL).
+        unsafe { clear_page(va as *mut u8) };
         PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
         Some(pa)
     }
@@ -279,10 +281,13 @@ impl PgTableAccess for FixmapTables {
 /// Page-table pages paging_init allocated (reported, and checked by the tests).
 pub static PAGES_FOR_TABLES: AtomicU64 = AtomicU64::new(0);
 
-/// Linux: rodata=full (the default in Linux 6.1's arm64 defconfig and Debian) maps the
-/// linear map with pages so that permissions can change page by page. Off by default
-/// here: this kernel shows the linear map with block mappings; `rodata=full` turns it on.
-static RODATA_FULL: AtomicBool = AtomicBool::new(false);
+/// Linux: rodata=full (CONFIG_RODATA_FULL_DEFAULT_ENABLED: the default in Linux 6.1's
+/// arm64 defconfig and in Debian's) maps the linear map with pages so that permissions can
+/// change page by page. The default here too, so that paging_init takes the same page
+/// tables from the top of memory as Linux and what memblock places after them (the memmap,
+/// the CMA area, the swiotlb buffer) lands where Linux's does; `rodata=on` maps the linear
+/// map with 1 GiB / 2 MiB blocks and contiguous runs.
+static RODATA_FULL: AtomicBool = AtomicBool::new(true);
 
 /// Linux: parse_rodata() (arm64 accepts on, off is refused here, full).
 fn parse_rodata(val: Option<&str>) -> crate::kernel::params::SetupResult {

@@ -1,4 +1,5 @@
 //! arm64 memory management (Linux: arch/arm64/mm).
+pub mod clear_page;
 pub mod fault;
 pub mod init;
 pub mod mmu;

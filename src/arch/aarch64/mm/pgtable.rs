@@ -389,6 +389,7 @@ struct Mapper<'a> {
 impl Mapper<'_> {
     /// Maps `[addr, end)` → `phys` in the level-`level` table at `table`, split into the
     /// 16-entry runs that may carry the contiguous hint (levels 2 and 3).
+    /// `fresh`: the table was just allocated (all zero) and nothing else maps into it.
     fn map_level(
         &mut self,
         level: u32,
@@ -396,27 +397,28 @@ impl Mapper<'_> {
         mut addr: u64,
         end: u64,
         mut phys: u64,
+        fresh: bool,
     ) -> Result<(), PgtableNoMem> {
         let entry = 1u64 << level_shift(level);
-        let run = if level >= 2 {
+        let blocks_ok = level == 3 || self.flags & NO_BLOCK_MAPPINGS == 0;
+        // Runs of 16 only where they may carry the hint; otherwise a whole table at once.
+        let cont_ok = level >= 2 && blocks_ok && self.flags & NO_CONT_MAPPINGS == 0;
+        let run = if cont_ok {
             entry * CONT_ENTRIES
         } else {
             entry * PTRS_PER_TABLE as u64
         };
         while addr != end {
             let next = addr_end(addr, end, run);
-            let blocks_ok = level == 3 || self.flags & NO_BLOCK_MAPPINGS == 0;
-            let cont = level >= 2
-                && blocks_ok
-                && self.flags & NO_CONT_MAPPINGS == 0
-                && (addr | next | phys) & (run - 1) == 0;
-            self.map_entries(level, table, addr, next, phys, cont)?;
+            let cont = cont_ok && (addr | next | phys) & (run - 1) == 0;
+            self.map_entries(level, table, addr, next, phys, cont, fresh)?;
             phys += next - addr;
             addr = next;
         }
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn map_entries(
         &mut self,
         level: u32,
@@ -425,7 +427,12 @@ impl Mapper<'_> {
         end: u64,
         mut phys: u64,
         cont: bool,
+        fresh: bool,
     ) -> Result<(), PgtableNoMem> {
+        if level == 3 {
+            self.map_ptes(table, addr, end, phys, cont, fresh);
+            return Ok(());
+        }
         let entry = 1u64 << level_shift(level);
         while addr != end {
             let next = addr_end(addr, end, entry);
@@ -450,8 +457,8 @@ impl Mapper<'_> {
             } else {
                 // SAFETY: as above.
                 let old = unsafe { get_entry(t, idx) };
-                let next_table = if old.is_table() {
-                    old.output_address()
+                let (next_table, new_table) = if old.is_table() {
+                    (old.output_address(), false)
                 } else {
                     assert!(
                         !old.is_valid(),
@@ -465,14 +472,81 @@ impl Mapper<'_> {
                         desc.0 |= TABLE_PXN;
                     }
                     self.access.set_table_entry(level, table, idx, desc);
-                    pa
+                    (pa, true)
                 };
-                self.map_level(level + 1, next_table, addr, next, phys)?;
+                self.map_level(level + 1, next_table, addr, next, phys, new_table)?;
             }
             phys += next - addr;
             addr = next;
         }
         Ok(())
+    }
+}
+
+impl Mapper<'_> {
+    /// Linux: init_pte() — the page entries of `[addr, end)` (within one PTE table) →
+    /// `phys`: the table looked up once and each entry the descriptor template with its
+    /// address, so that a linear map built from pages (rodata=full, Linux's default)
+    /// costs a few instructions per page rather than a walk.
+    /// `fresh`: the table was just allocated, so every entry is empty and written once.
+    fn map_ptes(
+        &mut self,
+        table: PhysAddr,
+        addr: u64,
+        end: u64,
+        phys: u64,
+        cont: bool,
+        fresh: bool,
+    ) {
+        let t = self.access.table(3, table);
+        let mut prot = self.prot;
+        if cont {
+            prot.0 |= field(STAGE1_DESC::CONT::SET);
+        }
+        // The output address field of the template is 0; `phys` is page-aligned below
+        // 2^48, so OR-ing it in is Descriptor::page(phys, prot).
+        let template = Descriptor::page(PhysAddr(0), prot).0;
+        let first = table_index(addr, 3);
+        let n = ((end - addr) >> 12) as usize;
+        assert!(first + n <= PTRS_PER_TABLE);
+        if fresh {
+            // SAFETY: `t` is the table the accessor just made writable, all zero, filled by
+            // this walker alone (the hardware walker may read it meanwhile and sees each
+            // entry go from invalid to valid); `first..first + n` are its indices.
+            let entries = unsafe { core::slice::from_raw_parts_mut(t.add(first), n) };
+            for (i, e) in entries.iter_mut().enumerate() {
+                *e = template | (phys + ((i as u64) << 12));
+            }
+            // Linux's set_pte() barrier (`dsb ishst; isb`), once for the table.
+            // SAFETY: barriers have no memory-safety preconditions.
+            unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+            return;
+        }
+        let mut written = false;
+        for i in 0..n {
+            let off = (i as u64) << 12;
+            let new = template | (phys + off);
+            // SAFETY: `t` is the table the accessor just made writable; `first + i` is an
+            // index of it (checked above).
+            let slot = unsafe { t.add(first + i) };
+            // SAFETY: as above.
+            let old = unsafe { core::ptr::read_volatile(slot) };
+            if old == 0 {
+                // An empty entry: nothing to break, no TLB entry to flush; the barrier that
+                // makes the new entries visible to the table walker comes once, below.
+                // SAFETY: as above.
+                unsafe { core::ptr::write_volatile(slot, new) };
+                written = true;
+            } else {
+                // SAFETY: as above.
+                unsafe { set_leaf(t, first + i, Descriptor(new), addr + off) };
+            }
+        }
+        if written {
+            // Linux's set_pte() barrier (`dsb ishst; isb`), once for the run.
+            // SAFETY: barriers have no memory-safety preconditions.
+            unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+        }
     }
 }
 
@@ -518,7 +592,7 @@ pub fn try_create_pgd_mapping(
         prot,
         flags,
     };
-    m.map_level(0, pgd, addr, end, phys)
+    m.map_level(0, pgd, addr, end, phys, false)
 }
 
 /// The attributes bits that are not the output address, type or valid bits.
