@@ -1,7 +1,8 @@
 //! The page allocator's debugging facilities (Linux 6.1's mm/debug_page_alloc.c,
 //! mm/page_ext.c, mm/page_owner.c, lib/stackdepot.c), each boot checking that the facility
 //! reports what it must:
-//! - `debug_pagealloc=on`: the linear map is built from pages, a freed page is unmapped
+//! - `debug_pagealloc=on`: the linear map is built from pages (even with `rodata=on`, which
+//!   alone would map it with blocks), a freed page is unmapped
 //!   there (a probe of it takes a translation fault) and mapped again when it is handed out;
 //!   with `debug_vm.uaf` a read of a freed page Oopses and the report dumps the page as free
 //!   (and, with page_owner, its last owner and the stack that freed it: this test's).
@@ -9,7 +10,8 @@
 //!   test's allocations are attributed to its own function, a stack saved again and again is
 //!   stored once, and the report groups the live allocations by stack (`mm_reports=` prints
 //!   it at the end of boot, the test again after its allocations).
-//! - Off (the default): none of it is set up.
+//! - Off (the default): none of it is set up (with `rodata=on`, the linear map keeps its
+//!   blocks).
 #![no_std]
 #![no_main]
 
@@ -27,7 +29,7 @@ use arm64_mm::{check, qemu_test};
 
 qemu_test!(
     r#"
-run -m 256M --smp 2 --append "debug_pagealloc=on"
+run -m 256M --smp 2 --append "rodata=on debug_pagealloc=on"
 expect-output linear map in pages (debug_pagealloc)
 expect-output ok - a freed page is unmapped from the linear map
 expect-output ok - a page handed out again is mapped
@@ -69,7 +71,7 @@ expect-output Malformed early option 'debug_pagealloc'
 expect-output Malformed early option 'page_owner'
 expect-no-output page_ext
 expect-output ok - with the facilities off, the allocator has no debugging hooks
-run -m 256M --smp 2
+run -m 256M --smp 2 --append "rodata=on"
 expect-no-output page_ext
 expect-no-output stackdepot
 expect-no-output linear map in pages
