@@ -79,6 +79,7 @@ def zoneinfo_lines():
                       "        spanned  %d" % spanned,
                       "        present  %d" % present,
                       "        managed  %d" % num(zone["managed_pages"]),
+                      "        cma      %d" % num(zone["cma_pages"]),
                       "  start_pfn:           %d" % num(zone["zone_start_pfn"])]
     if not lines:
         raise NotYet("no zones yet (free_area_init in bootmem_init sets them up)")
@@ -205,10 +206,12 @@ def memory_lines():
             present += num(zone["present_pages"])
             managed += num(zone["managed_pages"])
     totalram = num(pa["totalram_pages"])
+    totalcma = num(pa["totalcma_pages"])
     return ["free pages in the buddy: %d = %dK (the `Memory:` line's available)" % (free, free * 4),
             "present pages: %d = %dK (its total, Linux: physpages)" % (present, present * 4),
             "totalram_pages: %d = %dK, zones' managed pages: %d" % (totalram, totalram * 4, managed),
-            "present - totalram: %dK (its reserved)" % ((present - totalram) * 4)]
+            "totalcma_pages: %d = %dK (its cma-reserved)" % (totalcma, totalcma * 4),
+            "present - totalram - totalcma: %dK (its reserved)" % ((present - totalram - totalcma) * 4)]
 
 
 class MmNodes(MmCommand):
