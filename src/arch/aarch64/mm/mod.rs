@@ -1,6 +1,7 @@
 //! arm64 memory management (Linux: arch/arm64/mm).
 pub mod fault;
 pub mod init;
+pub mod kfence;
 pub mod mmu;
 pub mod pgtable;
 pub mod ptdump;
