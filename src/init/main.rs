@@ -209,6 +209,8 @@ fn kfence_init() {
         protect_page: crate::arch::aarch64::mm::kfence::kfence_protect_page,
         stack_trace_save: crate::arch::aarch64::kernel::stacktrace::stack_trace_save,
         clock: time::sched_clock,
+        counter: time::counter,
+        counter_freq: time::frequency(),
         cpu: crate::arch::aarch64::percpu::smp_processor_id,
         set_slab: Some(crate::mm::kfence::kernel_set_slab),
         print_info: setup::dump_stack_print_info,

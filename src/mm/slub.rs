@@ -396,8 +396,9 @@ pub struct SlubAllocator<'a> {
     pub(super) rcu_pending: spin::Mutex<usize>,
     /// Linux: flush_lock — one flush_all() at a time (see there).
     flush_lock: spin::Mutex<()>,
-    /// Linux: kfence_allocation_key — KFENCE is up (slub/kfence.rs).
-    kfence_on: AtomicBool,
+    /// Linux: kfence_allocation_key — KFENCE is up (slub/kfence.rs): 0 or 1. A word, not a
+    /// bool: arm64 loads a word at this offset with one instruction, a byte with two.
+    kfence_on: AtomicUsize,
     /// KFENCE's hooks, set once by kfence_init().
     kfence: spin::Once<&'static dyn KfenceHooks>,
 }
@@ -450,7 +451,7 @@ impl<'a> SlubAllocator<'a> {
             slab_pages: AtomicI64::new(0),
             rcu_pending: spin::Mutex::new(0),
             flush_lock: spin::Mutex::new(()),
-            kfence_on: AtomicBool::new(false),
+            kfence_on: AtomicUsize::new(0),
             kfence: spin::Once::new(),
         }
     }
@@ -1237,7 +1238,7 @@ impl<'a> SlubAllocator<'a> {
         orig_size: usize,
     ) -> *mut u8 {
         // Linux: `object = kfence_alloc(s, orig_size, gfpflags); if (unlikely(object))`.
-        if self.kfence_on.load(Ordering::Relaxed) {
+        if self.kfence_on.load(Ordering::Relaxed) != 0 {
             if let Some(object) = self.kfence_alloc(s, orig_size, gfp) {
                 return object;
             }

@@ -56,6 +56,8 @@ fn env() -> KfenceEnv {
         protect_page,
         stack_trace_save,
         clock,
+        counter: clock,
+        counter_freq: 1_000_000_000,
         cpu: || 1,
         set_slab: None,
         print_info: || {},

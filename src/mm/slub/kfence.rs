@@ -46,7 +46,7 @@ impl SlubAllocator<'_> {
     /// now on slab_alloc_node() offers every allocation to `k`.
     pub fn set_kfence(&self, k: &'static dyn KfenceHooks) {
         self.kfence.call_once(|| k);
-        self.kfence_on.store(true, Ordering::Release);
+        self.kfence_on.store(1, Ordering::Release);
     }
 
     /// The hooks, once kfence_init() set them.
@@ -88,7 +88,17 @@ impl SlubAllocator<'_> {
     }
 
     /// Linux: `__slab_free()`'s `if (kfence_free(head)) return;`.
+    #[inline(always)]
     pub(super) fn kfence_free(&self, s: &KmemCache, object: *mut u8) -> bool {
+        if self.kfence_on.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        self.kfence_free_slow(s, object)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn kfence_free_slow(&self, s: &KmemCache, object: *mut u8) -> bool {
         match self.kfence() {
             Some(k) => k.kfence_free(object, self.slab_want_init_on_free(s)),
             None => false,
