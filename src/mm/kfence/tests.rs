@@ -355,3 +355,132 @@ fn faults_are_diagnosed_as_out_of_bounds_or_use_after_free() {
         "not KFENCE's"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// KFENCE on a SLUB instance: the slab paths' hooks.
+
+use crate::mm::slub::{SlabPageSource, SlubParams};
+use crate::mm::testing::{SimPages, SlubMachine};
+
+std::thread_local! {
+    /// The page source of this thread's machine, for set_slab.
+    static SOURCE: RefCell<Option<&'static SimPages>> = const { RefCell::new(None) };
+}
+
+fn sim_set_slab(addr: usize, cache: *const KmemCache) {
+    SOURCE.with(|s| {
+        let src = s.borrow().expect("a machine");
+        let page = src.virt_to_page(addr as *const u8).expect("a pool page");
+        // SAFETY: the struct page of a pool page, seen through its slab overlay.
+        unsafe { (*page.as_ptr().cast::<crate::mm::slub::Slab>()).set_kfence_slab(cache) };
+    });
+}
+
+/// A SLUB machine (init_on_free as asked) with a 48-byte cache, and KFENCE over a pool of
+/// 3 objects taken from its pages, sampling every allocation.
+fn slub_with_kfence(
+    init_on_free: bool,
+) -> (SlubMachine, &'static Kfence<'static>, &'static KmemCache) {
+    PROTECTED.with(|p| p.borrow_mut().clear());
+    let mut p = SlubParams::new(1, 1, 0x1234_5678);
+    p.kmalloc_min_size = 8;
+    p.init_on_free = init_on_free;
+    let m = SlubMachine::with_params(64, p);
+    SOURCE.with(|s| *s.borrow_mut() = Some(m.pages));
+    // Made before KFENCE is on: creating a cache allocates (its kmem_cache, its node).
+    let s = m
+        .slub
+        .kmem_cache_create("kfence_test", 48, 8, 0, None)
+        .expect("a cache") as *const KmemCache;
+    // 3 objects: 8 pages, an order-3 block.
+    let block = m.pages.alloc_pages(GFP_KERNEL, 3, 0).expect("8 pages");
+    let pool = m.pages.page_address(block);
+    let meta: &'static [KfenceMetadata] =
+        Vec::leak((0..3).map(|_| KfenceMetadata::new()).collect());
+    let mut e = env();
+    e.set_slab = Some(sim_set_slab);
+    let params = KfenceParams {
+        sample_interval: 1,
+        num_objects: 3,
+        burst: u32::MAX,
+    };
+    // SAFETY: an order-3 block of the machine's pages, ours for good.
+    let k: &'static Kfence<'static> = std::boxed::Box::leak(std::boxed::Box::new(unsafe {
+        Kfence::new(pool, meta, e, params, 7)
+    }));
+    assert!(k.kfence_init_pool());
+    m.slub.set_kfence(k);
+    // SAFETY: the cache lives as long as the (never destroyed) machine's allocator.
+    (m, k, unsafe { &*s })
+}
+
+#[test]
+fn kmalloc_kfree_ksize_and_krealloc_go_through_kfence() {
+    let (m, k, _) = slub_with_kfence(false);
+    let p = m.slub.kmalloc(40, GFP_KERNEL);
+    assert!(k.is_kfence_address(p as usize), "kmalloc was sampled");
+    assert!(m.slub.is_kfence_address(p));
+    assert_eq!(
+        m.slub.ksize(p),
+        40,
+        "ksize is the object's size, not the cache's"
+    );
+    // SAFETY: a live 40-byte object.
+    unsafe { core::ptr::write_bytes(p, 0x11, 40) };
+    // Shrinking stays in place; growing moves to a new object and frees the old one.
+    // SAFETY: `p` is live.
+    let q = unsafe { m.slub.krealloc(p, 30, GFP_KERNEL) };
+    assert_eq!(q, p);
+    // SAFETY: `q` is live.
+    let r = unsafe { m.slub.krealloc(q, 100, GFP_KERNEL) };
+    assert!(k.is_kfence_address(r as usize) && r != q);
+    // SAFETY: `r` holds the 30 bytes krealloc copied.
+    assert!(unsafe { std::slice::from_raw_parts(r, 30) }
+        .iter()
+        .all(|&b| b == 0x11));
+    let iq = k.addr_to_metadata(q as usize).unwrap();
+    assert_eq!(k.metadata(iq).lock.lock().state, KfenceObjectState::Freed);
+    assert!(protected(q as usize), "the old object's page is protected");
+    // kfree of a KFENCE object goes back to KFENCE, not to a slab freelist.
+    // SAFETY: `r` is live.
+    unsafe { m.slub.kfree(r) };
+    assert_eq!(k.nr_free(), 3);
+    // A double kfree is KFENCE's report, and SLUB is untouched.
+    let bugs = k.counters.bugs.load(core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: deliberately a double free; KFENCE reports and ignores it.
+    unsafe { m.slub.kfree(r) };
+    assert_eq!(
+        k.counters.bugs.load(core::sync::atomic::Ordering::Relaxed),
+        bugs + 1
+    );
+    assert_eq!(k.nr_free(), 3);
+}
+
+#[test]
+fn kmem_cache_objects_and_init_on_free() {
+    let (m, k, s) = slub_with_kfence(true);
+    let p = m.slub.kmem_cache_alloc(s, GFP_KERNEL);
+    let i = k.addr_to_metadata(p as usize).expect("sampled");
+    assert_eq!(k.metadata(i).lock.lock().cache, s as *const _);
+    // SAFETY: a live 48-byte object.
+    unsafe { core::ptr::write_bytes(p, 0x22, 48) };
+    // SAFETY: a live object of `s`.
+    unsafe { m.slub.kmem_cache_free(s, p) };
+    // init_on_free zeroed the 48 bytes, and not the canaries beyond them.
+    // SAFETY: the object's page, host memory.
+    let page = unsafe { std::slice::from_raw_parts((p as usize & !(PAGE - 1)) as *const u8, PAGE) };
+    let off = p as usize % PAGE;
+    assert!(page[off..off + 48].iter().all(|&b| b == 0));
+    for (j, &b) in page
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j < off || j >= off + 48)
+    {
+        assert_eq!(b, kfence_canary_pattern((p as usize & !(PAGE - 1)) + j));
+    }
+    assert_eq!(k.metadata(i).lock.lock().state, KfenceObjectState::Freed);
+    assert_eq!(
+        k.counters.bugs.load(core::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
