@@ -17,11 +17,13 @@
 //! Sampling: Linux's `kfence_timer` re-opens `kfence_allocation_gate` every
 //! sample_interval ms. There are no timers here, so the gate reads the generic timer: the
 //! first allocation at least sample_interval ms after the last sampled one is sampled (and
-//! with `kfence.burst=N` the N after it). `kfence.sample_interval=1 kfence.burst=4294967295`
-//! samples every allocation while the pool has room (tests/kfence.rs).
+//! with `kfence.burst=N` the N after it). SLUB compares the counter with the gate's time
+//! inline (slub/kfence.rs), as Linux's inline kfence_alloc() reads the gate.
+//! `kfence.sample_interval=1 kfence.burst=4294967295` samples every allocation while the
+//! pool has room (tests/kfence.rs).
 //!
-//! Cost when off: no pool, no metadata, and one test of a flag in slab_alloc_node()
-//! (slub/kfence.rs). Not here: the debugfs files, `kfence.deferrable`,
+//! Cost when off: no pool, no metadata, and one test of a flag in slab_alloc_node() and
+//! `__slab_free()` (slub/kfence.rs). Not here: the debugfs files, `kfence.deferrable`,
 //! `kfence.check_on_panic`, the allocation-coverage filter (`kfence.skip_covered_thresh`),
 //! SLAB_TYPESAFE_BY_RCU objects' deferred free (a KFENCE object of such a cache is freed at
 //! once).

@@ -399,6 +399,8 @@ pub struct SlubAllocator<'a> {
     /// Linux: kfence_allocation_key — KFENCE is up (slub/kfence.rs): 0 or 1. A word, not a
     /// bool: arm64 loads a word at this offset with one instruction, a byte with two.
     kfence_on: AtomicUsize,
+    /// KFENCE's allocation gate (KfenceHooks::allocation_gate), once on.
+    kfence_gate: AtomicPtr<AtomicU64>,
     /// KFENCE's hooks, set once by kfence_init().
     kfence: spin::Once<&'static dyn KfenceHooks>,
 }
@@ -452,6 +454,7 @@ impl<'a> SlubAllocator<'a> {
             rcu_pending: spin::Mutex::new(0),
             flush_lock: spin::Mutex::new(()),
             kfence_on: AtomicUsize::new(0),
+            kfence_gate: AtomicPtr::new(ptr::null_mut()),
             kfence: spin::Once::new(),
         }
     }
@@ -1238,7 +1241,7 @@ impl<'a> SlubAllocator<'a> {
         orig_size: usize,
     ) -> *mut u8 {
         // Linux: `object = kfence_alloc(s, orig_size, gfpflags); if (unlikely(object))`.
-        if self.kfence_on.load(Ordering::Relaxed) != 0 {
+        if self.kfence_due() {
             if let Some(object) = self.kfence_alloc(s, orig_size, gfp) {
                 return object;
             }

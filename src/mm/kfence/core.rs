@@ -556,7 +556,10 @@ impl<'a> Kfence<'a> {
     }
 }
 
-impl KfenceHooks for Kfence<'_> {
+impl KfenceHooks for Kfence<'static> {
+    fn allocation_gate(&'static self) -> &'static AtomicU64 {
+        &self.next_sample
+    }
     fn kfence_alloc(&self, s: &KmemCache, size: usize, gfp: GfpT) -> *mut u8 {
         self.__kfence_alloc(s, size, gfp)
     }

@@ -4,11 +4,12 @@
 //! the slab paths through [`KfenceHooks`], which kfence_init() sets once on the allocator.
 //!
 //! Cost when KFENCE is off: the allocation entry tests one flag (Linux: the
-//! `kfence_allocation_key` static branch); the free side is only reached from `__slab_free()`
+//! `kfence_allocation_key` static branch); when on, it also compares the arch counter with
+//! the gate's time, inline, and calls KFENCE only when a sample is due; the free side is only reached from `__slab_free()`
 //! (a KFENCE page is never a CPU slab, so the lockless free fast path never sees one), from
 //! ksize()/krealloc() and from the init_on_free zeroing, none of them fast paths.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::{KmemCache, Slab, SlubAllocator};
 use crate::mm::gfp::GfpT;
@@ -26,6 +27,11 @@ pub trait KfenceHooks: Sync {
     /// Linux: kfence_free() — false if `addr` is not KFENCE's; else the object is freed (or
     /// the invalid free reported). `init`: slab_want_init_on_free() of its cache.
     fn kfence_free(&self, addr: *mut u8, init: bool) -> bool;
+    /// Linux: the `kfence_allocation_gate` that the inline kfence_alloc() reads before
+    /// calling in: the arch counter's value (arm64: CNTVCT_EL0) before which no allocation
+    /// is sampled. SLUB reads it and the counter inline, and calls
+    /// [`kfence_alloc`](Self::kfence_alloc) only once it is due.
+    fn allocation_gate(&'static self) -> &'static AtomicU64;
 }
 
 impl Slab {
@@ -46,7 +52,22 @@ impl SlubAllocator<'_> {
     /// now on slab_alloc_node() offers every allocation to `k`.
     pub fn set_kfence(&self, k: &'static dyn KfenceHooks) {
         self.kfence.call_once(|| k);
+        self.kfence_gate
+            .store(k.allocation_gate() as *const _ as *mut _, Ordering::Release);
         self.kfence_on.store(1, Ordering::Release);
+    }
+
+    /// Linux: kfence_alloc()'s `if (likely(atomic_read(&kfence_allocation_gate))) return
+    /// NULL;` — is the gate due (KFENCE on, the counter past the gate's time)?
+    #[inline(always)]
+    pub(super) fn kfence_due(&self) -> bool {
+        if self.kfence_on.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let gate = self.kfence_gate.load(Ordering::Acquire);
+        // SAFETY: set (to KFENCE's 'static gate) before kfence_on, never cleared.
+        let deadline = unsafe { (*gate).load(Ordering::Relaxed) };
+        super::cmpxchg::arch_counter() >= deadline
     }
 
     /// The hooks, once kfence_init() set them.
