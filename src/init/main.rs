@@ -26,6 +26,10 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     pr_notice!("Kernel command line: {}", boot_command_line());
     params::parse_late_params(boot_command_line());
     timed("mm_init", mm_init);
+    // Linux: start_kernel()'s kfence_init(), once the slab allocator is up.
+    if crate::mm::kfence::kfence_enabled_early() {
+        timed("kfence_init", kfence_init);
+    }
     timed(
         "kmem_cache_init_late",
         crate::mm::slab_common::kmem_cache_init_late,
@@ -111,6 +115,12 @@ fn build_all_zonelists() {
 /// (report_meminit), the buddy takes over from memblock (mem_init), then prints `Memory:`.
 fn mm_init() {
     init_mem_debugging_and_hardening();
+    crate::mm::kfence::kfence_alloc_pool(&mut |size, align| {
+        crate::mm::memblock::MEMBLOCK
+            .lock()
+            .alloc(size, align)
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
+    });
     crate::mm::page_alloc::report_meminit(crate::mm::page_alloc::MemInit::from_boot_params());
     stack_depot_early_init();
     timed("mem_init", mm_init::mem_init);
@@ -191,6 +201,24 @@ fn kmem_cache_init() {
     let slub = crate::mm::slab_common::kmem_cache_init(pa, params);
     // From here on the global allocator serves new allocations with kmalloc.
     crate::mm::heap::KERNEL_HEAP.slab_ready(slub);
+}
+
+/// Linux: kfence_init() — the guard pages protected through the arch's
+/// kfence_protect_page(), the stacks saved by the frame-pointer unwinder, SLUB's hook set.
+fn kfence_init() {
+    use crate::mm::kfence::core::KfenceEnv;
+    let env = KfenceEnv {
+        protect_page: crate::arch::aarch64::mm::kfence::kfence_protect_page,
+        stack_trace_save: crate::arch::aarch64::kernel::stacktrace::stack_trace_save,
+        clock: time::sched_clock,
+        counter: time::counter,
+        counter_freq: time::frequency(),
+        cpu: crate::arch::aarch64::percpu::smp_processor_id,
+        set_slab: Some(crate::mm::kfence::kernel_set_slab),
+        print_info: setup::dump_stack_print_info,
+    };
+    let slub = crate::mm::slab_common::slub().expect("kmem_cache_init ran");
+    crate::mm::kfence::kfence_init(env, slub, crate::kernel::random::get_random_u64());
 }
 
 /// Linux: mark_readonly() — rodata becomes read-only once boot stops writing it.

@@ -396,6 +396,11 @@ impl SlubAllocator<'_> {
         if zero_or_null_ptr(object) {
             return 0;
         }
+        // Linux: `size = kfence_ksize(objp) ?: __ksize(objp);`.
+        let size = self.kfence_ksize(object);
+        if size != 0 {
+            return size;
+        }
         let Some(head) = self.virt_to_head_page(object) else {
             return 0;
         };
@@ -436,7 +441,9 @@ impl SlubAllocator<'_> {
         }
         let (mut ks, mut orig_size, mut cache) = (0usize, 0usize, None);
         if !zero_or_null_ptr(p) {
-            if let Some(slab) = self.virt_to_slab(p) {
+            if self.is_kfence_address(p) {
+                (ks, orig_size) = (self.kfence_ksize(p), self.kfence_ksize(p));
+            } else if let Some(slab) = self.virt_to_slab(p) {
                 // SAFETY: PG_slab: the slab's cache is live.
                 let s = unsafe { &*slab.slab_cache() };
                 orig_size = self.get_orig_size(s, p as *mut u8);

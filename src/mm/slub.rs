@@ -126,6 +126,7 @@ use crate::mm::gfp::{
 mod cmpxchg;
 mod create;
 mod debug;
+mod kfence;
 mod meminit;
 mod params;
 mod report;
@@ -134,6 +135,7 @@ mod slub_def;
 pub use create::calculate_order;
 pub use debug::TRACK_SIZE;
 use debug::{TrackItem, P};
+pub use kfence::KfenceHooks;
 pub use params::{kmem_cache_flags, DebugString, SlubParams};
 pub use report::SlubInfoLine;
 use slub_def::{
@@ -394,6 +396,13 @@ pub struct SlubAllocator<'a> {
     pub(super) rcu_pending: spin::Mutex<usize>,
     /// Linux: flush_lock — one flush_all() at a time (see there).
     flush_lock: spin::Mutex<()>,
+    /// Linux: kfence_allocation_key — KFENCE is up (slub/kfence.rs): 0 or 1. A word, not a
+    /// bool: arm64 loads a word at this offset with one instruction, a byte with two.
+    kfence_on: AtomicUsize,
+    /// KFENCE's allocation gate (KfenceHooks::allocation_gate), once on.
+    kfence_gate: AtomicPtr<AtomicU64>,
+    /// KFENCE's hooks, set once by kfence_init().
+    kfence: spin::Once<&'static dyn KfenceHooks>,
 }
 
 // SAFETY: every mutable field is an atomic, a lock, or UnsafeCell data used only under
@@ -444,6 +453,9 @@ impl<'a> SlubAllocator<'a> {
             slab_pages: AtomicI64::new(0),
             rcu_pending: spin::Mutex::new(0),
             flush_lock: spin::Mutex::new(()),
+            kfence_on: AtomicUsize::new(0),
+            kfence_gate: AtomicPtr::new(ptr::null_mut()),
+            kfence: spin::Once::new(),
         }
     }
 
@@ -1228,6 +1240,12 @@ impl<'a> SlubAllocator<'a> {
         caller: &'static Location<'static>,
         orig_size: usize,
     ) -> *mut u8 {
+        // Linux: `object = kfence_alloc(s, orig_size, gfpflags); if (unlikely(object))`.
+        if self.kfence_due() {
+            if let Some(object) = self.kfence_alloc(s, orig_size, gfp) {
+                return object;
+            }
+        }
         match self.this_cpu_inline() {
             Some(cpu) => self.slab_alloc_node_on(cpu, s, gfp, node, caller, orig_size),
             None => self.slab_alloc_node_call(s, gfp, node, caller, orig_size),
@@ -1420,6 +1438,9 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
+        if self.kfence_free(s, object) {
+            return;
+        }
         if s.kmem_cache_debug() {
             return self.free_to_partial_list(s, slab, object, caller);
         }

@@ -93,6 +93,27 @@ pub(super) fn my_cpu_offset() -> usize {
 #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
 compile_error!("SLUB's fast paths need cmpxchg_double for this architecture");
 
+/// The arch's free-running counter (arm64: CNTVCT_EL0, Linux's arch_timer_read_counter()),
+/// read inline for KFENCE's sampling gate (slub/kfence.rs). The host build has none: it
+/// returns `u64::MAX`, so that the gate is always due and KFENCE's core decides.
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[inline(always)]
+pub(super) fn arch_counter() -> u64 {
+    let v: u64;
+    // SAFETY: reads a system register EL1 may read; no memory, no flags.
+    unsafe {
+        core::arch::asm!("mrs {}, cntvct_el0", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
+    v
+}
+
+/// The host's stand-in (see the aarch64 one).
+#[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
+#[inline(always)]
+pub(super) fn arch_counter() -> u64 {
+    u64::MAX
+}
+
 #[cfg(test)]
 mod tests {
     use super::cmpxchg_double;

@@ -72,7 +72,8 @@ impl SlubAllocator<'_> {
     /// `object_size` and `inuse` stays, for the debug checks).
     #[inline(never)]
     pub(super) fn slab_free_init(&self, s: &KmemCache, object: *mut u8) {
-        if !self.slab_want_init_on_free(s) {
+        // Linux: slab_free_freelist_hook() leaves KFENCE objects to kfence_free().
+        if !self.slab_want_init_on_free(s) || self.is_kfence_address(object) {
             return;
         }
         let rsize = if s.flags & SLAB_RED_ZONE != 0 {

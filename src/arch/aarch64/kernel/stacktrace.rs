@@ -87,3 +87,31 @@ pub fn stack_trace_save(entries: &mut [u64], skip: usize) -> usize {
     }
     n
 }
+
+/// Linux: stack_trace_save_regs() — the stack of the context `regs` was saved from: its pc,
+/// then the return addresses on its frame-record chain (from its x29). Returns how many
+/// were stored.
+pub fn stack_trace_save_regs(
+    regs: &crate::arch::aarch64::ptrace::PtRegs,
+    entries: &mut [u64],
+) -> usize {
+    if entries.is_empty() {
+        return 0;
+    }
+    entries[0] = regs.pc;
+    let (mut n, mut fp) = (1, regs.regs[29]);
+    while n < entries.len() && on_task_stack(fp) {
+        // SAFETY: `fp` is a 16-byte aligned frame record on this CPU's stack (checked).
+        let (next, lr) = unsafe { ((fp as *const u64).read(), (fp as *const u64).add(1).read()) };
+        if lr == 0 {
+            break;
+        }
+        entries[n] = lr - 4;
+        n += 1;
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    n
+}

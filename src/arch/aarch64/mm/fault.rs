@@ -70,7 +70,25 @@ pub fn do_mem_abort(far: u64, esr: u64, regs: &mut PtRegs) {
     if extable::fixup_exception(regs, FaultInfo::decode(esr, far)) {
         return;
     }
+    // Linux: __do_kernel_fault()'s `kfence_handle_page_fault(addr, esr & ESR_ELx_WNR,
+    // regs)` for a fault that is neither a permission fault nor a NULL dereference: if it
+    // was KFENCE's, the report is out and the page mapped again; the access completes.
+    let info = FaultInfo::decode(esr, far);
+    if info.kind != FaultKind::Permission && far >= PAGE_SIZE && kfence_fault(far, info.write, regs)
+    {
+        return;
+    }
     die_kernel_fault(far, esr, regs);
+}
+
+/// kfence_handle_page_fault() with the faulting context's stack (stack_trace_save_regs()).
+fn kfence_fault(addr: u64, is_write: bool, regs: &PtRegs) -> bool {
+    if !crate::mm::kfence::is_kfence_address(addr as usize) {
+        return false;
+    }
+    let mut stack = [0u64; crate::mm::kfence::core::KFENCE_STACK_DEPTH];
+    let n = crate::arch::aarch64::kernel::stacktrace::stack_trace_save_regs(regs, &mut stack);
+    crate::mm::kfence::kfence_handle_page_fault(addr as usize, is_write, &stack[..n])
 }
 
 /// Linux: __do_kernel_fault() + die_kernel_fault().

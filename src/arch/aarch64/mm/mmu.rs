@@ -394,9 +394,13 @@ fn fixmap_copy(pgd: PhysAddr, acc: &mut FixmapTables) {
 }
 
 /// Linux: can_set_direct_map() — may the linear map's pages change one by one? Then it is
-/// built from pages: with rodata=full, or debug_pagealloc (which unmaps every free page).
+/// built from pages: with rodata=full, debug_pagealloc (which unmaps every free page), or
+/// KFENCE (which unmaps its guard pages; Linux 6.1 asks IS_ENABLED(CONFIG_KFENCE), we ask
+/// whether it will come up).
 pub fn can_set_direct_map() -> bool {
-    RODATA_FULL.load(Ordering::Relaxed) || debug_pagealloc_enabled()
+    RODATA_FULL.load(Ordering::Relaxed)
+        || debug_pagealloc_enabled()
+        || crate::mm::kfence::kfence_enabled_early()
 }
 
 /// Linux: __kernel_map_pages() (arch/arm64/mm/pageattr.c) — set_memory_valid() over the
@@ -606,6 +610,8 @@ pub fn paging_init() {
             ", linear map in pages (rodata=full)"
         } else if debug_pagealloc_enabled() {
             ", linear map in pages (debug_pagealloc)"
+        } else if crate::mm::kfence::kfence_enabled_early() {
+            ", linear map in pages (kfence)"
         } else {
             ""
         }

@@ -2,6 +2,7 @@
 pub mod clear_page;
 pub mod fault;
 pub mod init;
+pub mod kfence;
 pub mod mmu;
 pub mod pgtable;
 pub mod ptdump;
