@@ -5,7 +5,8 @@
 //!   (faulting on the freed object's page), a write past the object into its canary bytes
 //!   (found on kfree), an invalid free and a double free are each reported in KFENCE's
 //!   format, with the allocation and free stacks; each faulting access completes (KFENCE
-//!   maps the page again) and the boot goes on to its end;
+//!   maps the page again) and the boot goes on to its end; KFENCE builds the linear map
+//!   from pages even with `rodata=on` (which alone would map it with blocks);
 //! - a bad `kfence.num_objects=` is refused with the bound, and the default 255 objects
 //!   give Linux's line;
 //! - off (the default): no pool, no line, no KFENCE object.
@@ -22,7 +23,7 @@ use core::sync::atomic::Ordering;
 
 qemu_test!(
     r#"
-run -m 256M --smp 2 --append "kfence.sample_interval=1 kfence.burst=4294967295 kfence.num_objects=1023"
+run -m 256M --smp 2 --append "rodata=on kfence.sample_interval=1 kfence.burst=4294967295 kfence.num_objects=1023"
 expect-output linear map in pages (kfence)
 expect-output kfence: initialized - using 8388608 bytes for 1023 objects at 0x(____ptrval____)-0x(____ptrval____)
 expect-output ok - every allocation of the test is a KFENCE object
