@@ -4,6 +4,7 @@ pub mod debug_page_alloc;
 pub mod free_area_init;
 pub mod gfp;
 pub mod heap;
+pub mod kmemleak;
 pub mod memblock;
 pub mod memtest;
 pub mod mmzone;
