@@ -15,9 +15,9 @@
 //! As in Linux 6.1, objects created before `kmemleak_init()` come from a fixed pool
 //! (`mem_pool`, CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE = 16000 objects); Linux takes later ones
 //! from its `kmemleak_object` slab cache (SLAB_NOLEAKTRACE) and falls back to the pool. Here
-//! every object comes from the pool, which memblock gives at the first tracked allocation
-//! (MEMBLOCK_ALLOC_NOLEAKTRACE, so kmemleak does not track, nor scan, its own metadata):
-//! kmemleak never allocates from the allocators it watches. When the pool is full kmemleak
+//! every object comes from the pool, which memblock gives once the linear map is up
+//! ([`kmemleak_alloc_pool`]; MEMBLOCK_ALLOC_NOLEAKTRACE, so kmemleak does not track, nor
+//! scan, its own metadata): kmemleak never allocates from the allocators it watches. When the pool is full kmemleak
 //! disables itself, as Linux does when mem_pool_alloc() fails.
 //!
 //! Different from Linux:
@@ -124,32 +124,36 @@ pub struct KmemleakEnv {
 static ENV: spin::Once<KmemleakEnv> = spin::Once::new();
 static KMEMLEAK: spin::Mutex<Option<Kmemleak>> = spin::Mutex::new(None);
 
-/// Gives kmemleak its environment (init, before the first tracked allocation: before
-/// setup_arch's first memblock_alloc). Nothing happens unless `kmemleak=on`.
+/// Gives kmemleak its environment (init, before setup_arch()); it holds only functions.
 pub fn kmemleak_set_env(env: KmemleakEnv) {
-    if kmemleak_wanted() {
-        ENV.call_once(|| env);
-    }
+    ENV.call_once(|| env);
 }
 
-/// Runs `f` on the kernel's instance, making it (the pool from memblock) on first use;
-/// None if kmemleak is off or has no pool.
+/// The pool from memblock (MEMBLOCK_ALLOC_NOLEAKTRACE), if `kmemleak=on`: setup_arch()
+/// calls this once the linear map covers memblock's memory, before the allocations that
+/// follow paging_init(). Tracking starts here (Linux's starts at the first memblock
+/// allocation; those before are paging_init()'s page tables, which Linux allocates with
+/// MEMBLOCK_ALLOC_NOLEAKTRACE).
+pub fn kmemleak_alloc_pool() {
+    let Some(env) = ENV.get().filter(|_| kmemleak_enabled()) else {
+        return;
+    };
+    let bytes = Kmemleak::pool_bytes(MEM_POOL_SIZE, PHYS_POOL_SIZE);
+    let p = (env.alloc_pool)(bytes as u64);
+    if p.is_null() {
+        pr_warn!("kmemleak: Cannot allocate the memory pool");
+        kmemleak_disable();
+        return;
+    }
+    // SAFETY: `bytes` bytes from memblock, ours for good, cache-line aligned.
+    *KMEMLEAK.lock() = Some(unsafe { Kmemleak::from_raw(p, MEM_POOL_SIZE, PHYS_POOL_SIZE) });
+}
+
+/// Runs `f` on the kernel's instance; None if kmemleak is off or has no pool yet.
 fn with_kmemleak<R>(f: impl FnOnce(&mut Kmemleak, &KmemleakEnv) -> R) -> Option<R> {
     let env = ENV.get()?;
     let mut g = KMEMLEAK.lock();
-    if g.is_none() {
-        let bytes = Kmemleak::pool_bytes(MEM_POOL_SIZE, PHYS_POOL_SIZE);
-        let p = (env.alloc_pool)(bytes as u64);
-        if p.is_null() {
-            drop(g);
-            kmemleak_disable();
-            return None;
-        }
-        // SAFETY: `bytes` bytes from memblock, ours for good, suitably aligned (memblock
-        // aligns to a cache line at least).
-        *g = Some(unsafe { Kmemleak::from_raw(p, MEM_POOL_SIZE, PHYS_POOL_SIZE) });
-    }
-    let k = g.as_mut().expect("made above");
+    let k = g.as_mut()?;
     let r = f(k, env);
     if k.disabled() {
         drop(g);
@@ -168,11 +172,9 @@ pub fn kmemleak_disable() {
 /// Linux: kmemleak_init() (mm_init(), after kmem_cache_init()). Linux makes its object
 /// caches here; this kernel's pool exists from the first tracked memblock allocation on.
 pub fn kmemleak_init() {
-    if !kmemleak_enabled() {
-        return;
+    if kmemleak_enabled() {
+        KMEMLEAK_INITIALIZED.store(true, Ordering::Relaxed);
     }
-    KMEMLEAK_INITIALIZED.store(true, Ordering::Relaxed);
-    let _ = with_kmemleak(|_, _| ());
 }
 
 /// This call's stack in the depot, the hooks' own frames left out.
@@ -201,7 +203,7 @@ fn create_object(ptr: u64, size: u64, min_count: i32, phys: bool) {
 
 /// Linux: kmemleak_alloc() — a new block at `ptr` of `size` bytes, referenced at least
 /// `min_count` times when in use (0: never reported; -1: neither scanned nor reported).
-#[inline(never)]
+#[inline(always)]
 pub fn kmemleak_alloc(ptr: *const u8, size: usize, min_count: i32) {
     if kmemleak_enabled() && !ptr.is_null() {
         create_object(ptr as u64, size as u64, min_count, false);
@@ -218,11 +220,16 @@ pub fn kmemleak_alloc_recursive(ptr: *const u8, size: usize, min_count: i32, fla
 }
 
 /// Linux: kmemleak_free().
-#[inline(never)]
+#[inline(always)]
 pub fn kmemleak_free(ptr: *const u8) {
     if kmemleak_enabled() && !ptr.is_null() {
-        with_kmemleak(|k, _| k.delete_object_full(ptr as u64));
+        delete_object_full(ptr as u64);
     }
+}
+
+#[inline(never)]
+fn delete_object_full(ptr: u64) {
+    with_kmemleak(|k, _| k.delete_object_full(ptr));
 }
 
 /// Linux: kmemleak_free_recursive().
@@ -233,12 +240,20 @@ pub fn kmemleak_free_recursive(ptr: *const u8, flags: u32) {
     }
 }
 
-/// Linux: kmemleak_vmalloc() — a vmalloc area. Linux gives it min_count 2 because the
-/// vm_struct holds the address; here the area's VmapArea (a tracked slab object) holds it
-/// twice (`va_start` and `vm.addr`), so the block needs 3 references to be in use.
+/// Linux: kmemleak_vmalloc() — a vmalloc area, needing 2 references: the VmStruct's
+/// `addr` holds one (vmalloc keeps it in its VmapArea, scanned only from the tree links on,
+/// see [`kmemleak_scan_area`], so its `va_start` does not count, as in Linux).
 pub fn kmemleak_vmalloc(addr: u64, size: u64) {
     if kmemleak_enabled() && addr != 0 {
-        create_object(addr, size, 3, false);
+        create_object(addr, size, 2, false);
+    }
+}
+
+/// Linux: kmemleak_scan_area(ptr, SIZE_MAX, gfp) — scan the object holding `ptr` only from
+/// `ptr` to its end.
+pub fn kmemleak_scan_area(ptr: *const u8) {
+    if kmemleak_enabled() && !ptr.is_null() {
+        with_kmemleak(|k, _| k.add_scan_area(ptr as u64));
     }
 }
 
@@ -269,6 +284,11 @@ pub fn kmemleak_ignore(ptr: *const u8) {
     if kmemleak_enabled() && !ptr.is_null() {
         with_kmemleak(|k, _| k.set_min_count(ptr as u64, -1, "Blacking"));
     }
+}
+
+/// Linux: dump_object_info()'s data — the object tracking the block at `ptr`, if any.
+pub fn kmemleak_find(ptr: u64) -> Option<KmemleakObject> {
+    with_kmemleak(|k, _| k.find(ptr).copied()).flatten()
 }
 
 /// Linux: kmemleak_scan() — references from the roots and the gray objects; new leaks

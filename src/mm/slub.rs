@@ -1489,7 +1489,10 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
-        // Linux: slab_free_hook()'s init_on_free zeroing.
+        // Linux: slab_free_hook()'s kmemleak_free_recursive(), then its init_on_free zeroing.
+        if self.params.kmemleak {
+            crate::mm::kmemleak::kmemleak_free_recursive(object, s.flags);
+        }
         if self.params.init_on_free {
             self.slab_free_init(s, object);
         }

@@ -38,6 +38,8 @@ pub struct KmemleakObject {
     pub flags: u16,
     /// The CPU that allocated it (its idle task is the owner: `swapper/N`).
     pub cpu: u16,
+    /// Linux: area_list — here one scan area, `[area, end)` (0: scan it all).
+    pub area: u64,
     /// Linux: gray_list — the next gray object's index.
     gray_next: u32,
 }
@@ -55,6 +57,7 @@ impl KmemleakObject {
             count: -1,
             flags: OBJECT_ALLOCATED,
             cpu,
+            area: 0,
             gray_next: NONE,
         }
     }
@@ -305,6 +308,19 @@ impl Kmemleak {
         }
     }
 
+    /// Linux: add_scan_area() with `size` SIZE_MAX, as vmalloc's alloc_vmap_area() asks
+    /// it (`kmemleak_scan_area(&va->rb_node, SIZE_MAX, gfp)`): only `[ptr, end)` of the
+    /// object holding `ptr` is scanned.
+    pub fn add_scan_area(&mut self, ptr: u64) {
+        match self.objects.lookup(ptr, true) {
+            Some(i) => self.objects.as_mut_slice()[i].area = ptr,
+            None => pr_warn!(
+                "kmemleak: Adding scan area to unknown object at 0x{:08x}",
+                ptr
+            ),
+        }
+    }
+
     /// Linux: OBJECT_NO_SCAN (kmemleak_no_scan()).
     pub fn set_no_scan(&mut self, ptr: u64) {
         if let Some(i) = self.objects.lookup(ptr, false) {
@@ -371,8 +387,9 @@ impl Kmemleak {
                 self.gray_tail = NONE;
             }
             if o.flags & OBJECT_NO_SCAN == 0 && o.flags & OBJECT_ALLOCATED != 0 {
+                let start = if o.area != 0 { o.area } else { o.pointer };
                 // SAFETY: the caller's.
-                unsafe { self.scan_block(o.pointer, o.end(), Some(i)) };
+                unsafe { self.scan_block(start, o.end(), Some(i)) };
             }
         }
     }

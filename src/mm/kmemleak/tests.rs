@@ -222,3 +222,20 @@ fn crc32_matches_linux() {
     // SAFETY: as above.
     assert_eq!(unsafe { object::crc32(z.as_ptr() as u64, 64) }, 0);
 }
+
+#[test]
+fn scan_area_leaves_the_head_of_an_object_unscanned() {
+    let mut k = new_kmemleak(8);
+    let holder = track(&mut k, 4, 0);
+    let head_target = track(&mut k, 2, 1);
+    let tail_target = track(&mut k, 2, 1);
+    holder[0] = head_target.as_ptr() as u64;
+    holder[2] = tail_target.as_ptr() as u64;
+    // As vmalloc's VmapArea: scanned from its links (word 1) on.
+    k.add_scan_area(holder.as_ptr() as u64 + 8);
+    let root = [0u64];
+    scan(&mut k, &root);
+    scan(&mut k, &root);
+    assert!(reported(&k, head_target.as_ptr() as u64));
+    assert!(!reported(&k, tail_target.as_ptr() as u64));
+}

@@ -39,7 +39,10 @@ impl SlubAllocator<'_> {
     /// fast paths' test: neither switch on and no `__GFP_ZERO`, nothing to do).
     #[inline(always)]
     pub(super) fn alloc_needs_init(&self, gfp: GfpT) -> bool {
-        gfp & __GFP_ZERO != 0 || self.params.init_on_alloc || self.params.init_on_free
+        gfp & __GFP_ZERO != 0
+            || self.params.init_on_alloc
+            || self.params.init_on_free
+            || self.params.kmemleak
     }
 
     /// Linux: maybe_wipe_obj_freeptr() then slab_post_alloc_hook()'s zeroing: under
@@ -55,6 +58,14 @@ impl SlubAllocator<'_> {
     ) -> *mut u8 {
         if object.is_null() {
             return object;
+        }
+        if self.params.kmemleak {
+            crate::mm::kmemleak::kmemleak_alloc_recursive(
+                object,
+                s.object_size() as usize,
+                1,
+                s.flags,
+            );
         }
         if self.slab_want_init_on_free(s) {
             // SAFETY: the free pointer's word lies inside the object's slot (s.offset +

@@ -89,6 +89,9 @@ pub struct SlubParams {
     pub init_on_alloc: bool,
     /// Linux: the init_on_free static key.
     pub init_on_free: bool,
+    /// kmemleak is on: slab_post_alloc_hook() and slab_free_hook() tell it
+    /// ([`SlubParams::with_kmemleak`]).
+    pub kmemleak: bool,
     /// The page source's linear map, when the caller vouches for one the source does not
     /// announce itself ([`SlubParams::with_linear_map`]).
     pub(in crate::mm) linear_map: Option<super::LinearMap>,
@@ -119,6 +122,7 @@ impl SlubParams {
             seed,
             init_on_alloc: false,
             init_on_free: false,
+            kmemleak: false,
             linear_map: None,
             cpu_number: 0,
         }
@@ -181,6 +185,13 @@ impl SlubParams {
     pub fn with_meminit(mut self, init_on_alloc: bool, init_on_free: bool) -> Self {
         self.init_on_alloc = init_on_alloc;
         self.init_on_free = init_on_free;
+        self
+    }
+
+    /// Whether the hooks tell kmemleak about each object (Linux: CONFIG_DEBUG_KMEMLEAK's
+    /// calls in slab_post_alloc_hook() and slab_free_hook()).
+    pub fn with_kmemleak(mut self, on: bool) -> Self {
+        self.kmemleak = on;
         self
     }
 
