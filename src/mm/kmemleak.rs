@@ -416,7 +416,7 @@ pub fn print_kmemleak_report() {
     let r = kmemleak_scan();
     if let Some(r) = r {
         pr_info!(
-            "kmemleak: scanned {} objects, {} referenced, {} unreferenced",
+            "mm: kmemleak: scanned {} objects, {} referenced, {} unreferenced",
             r.scanned,
             r.referenced,
             r.unreferenced

@@ -394,6 +394,10 @@ pub struct SlubAllocator<'a> {
     pub(super) rcu_pending: spin::Mutex<usize>,
     /// Linux: flush_lock — one flush_all() at a time (see there).
     flush_lock: spin::Mutex<()>,
+    /// slab_post_alloc_hook() / slab_free_hook() have work besides `__GFP_ZERO`
+    /// (init_on_alloc, init_on_free, kmemleak): the fast paths' one test each.
+    alloc_hook: bool,
+    free_hook: bool,
 }
 
 // SAFETY: every mutable field is an atomic, a lock, or UnsafeCell data used only under
@@ -444,6 +448,8 @@ impl<'a> SlubAllocator<'a> {
             slab_pages: AtomicI64::new(0),
             rcu_pending: spin::Mutex::new(0),
             flush_lock: spin::Mutex::new(()),
+            alloc_hook: params.init_on_alloc || params.init_on_free || params.kmemleak,
+            free_hook: params.init_on_free || params.kmemleak,
         }
     }
 
@@ -1489,12 +1495,9 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
-        // Linux: slab_free_hook()'s kmemleak_free_recursive(), then its init_on_free zeroing.
-        if self.params.kmemleak {
-            crate::mm::kmemleak::kmemleak_free_recursive(object, s.flags);
-        }
-        if self.params.init_on_free {
-            self.slab_free_init(s, object);
+        // Linux: slab_free_hook() — kmemleak, init_on_free.
+        if self.free_hook {
+            self.slab_free_hook(s, object);
         }
         match self.this_cpu_inline() {
             Some(cpu) => self.do_slab_free_on(cpu, s, slab, object, caller),
