@@ -22,7 +22,7 @@ qemu_test!(
     r#"
 run -m 512M --smp 2 --append "kmemleak=on kmemleak_min_age=0 mm_reports=kmemleak"
 expect-output mm: kmemleak
-expect-output kmemleak: scanned 
+expect-output mm: kmemleak: scanned 
 expect-output ok - the boot's own allocations hold no suspected leak
 expect-output new suspected memory leaks (see /sys/kernel/debug/kmemleak)
 expect-output unreferenced object 0x
@@ -37,6 +37,12 @@ expect-output ok - the leaked vmalloc area is reported
 expect-output ok - objects referenced from a static, a stack and an object are not reported
 expect-output ok - B is reported once A no longer points to it, A is not
 expect-output ktest: 
+expect-no-output FAIL -
+run -m 2G --smp 4 --numa 2 --append "kmemleak=on kmemleak_min_age=0"
+expect-output ok - the boot's own allocations hold no suspected leak
+expect-output ok - the leaked kmalloc object is reported, with its allocation stack
+expect-output ok - objects referenced from a static, a stack and an object are not reported
+expect-output ok - B is reported once A no longer points to it, A is not
 expect-no-output FAIL -
 run -m 256M --smp 1
 expect-no-output kmemleak:

@@ -115,7 +115,6 @@ fn mm_init() {
     timed("mem_init", mm_init::mem_init);
     mm_init::mem_init_print_info();
     timed("kmem_cache_init", kmem_cache_init);
-    crate::mm::kmemleak::kmemleak_init();
     timed("pgtable_init", mmu::pgtable_init);
     timed("vmalloc_init", crate::mm::vmalloc::api::vmalloc_init);
     // Rust allocations above kmalloc's limit go to vmalloc from here (Linux's kvmalloc).

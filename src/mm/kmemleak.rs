@@ -17,8 +17,8 @@
 //! from its `kmemleak_object` slab cache (SLAB_NOLEAKTRACE) and falls back to the pool. Here
 //! every object comes from the pool, which memblock gives once the linear map is up
 //! ([`kmemleak_alloc_pool`]; MEMBLOCK_ALLOC_NOLEAKTRACE, so kmemleak does not track, nor
-//! scan, its own metadata): kmemleak never allocates from the allocators it watches. When the pool is full kmemleak
-//! disables itself, as Linux does when mem_pool_alloc() fails.
+//! scan, its own metadata): kmemleak never allocates from the allocators it watches. When
+//! the pool is full kmemleak disables itself, as Linux does when mem_pool_alloc() fails.
 //!
 //! Different from Linux:
 //! - Linux needs CONFIG_DEBUG_KMEMLEAK (not set in Debian's 6.1) and is on unless
@@ -33,6 +33,9 @@
 //! - The backtrace is kept in the stack depot (Linux 6.2 does so; 6.1 keeps 16 entries in
 //!   the object). Objects made before the depot exists (memblock's, never reported) have none.
 //! - Every task is a CPU's idle task: comm `swapper/N`, pid 0.
+//! - No kmemleak_init(): Linux's makes the object caches (here the pool serves all) and
+//!   registers data and bss as gray objects (here they are roots of the scan: the same words
+//!   are read).
 //! - No scan thread: scans run from the monitor (`kmemleak scan`), `mm_reports=kmemleak` at
 //!   the end of boot, and tests.
 
@@ -64,8 +67,6 @@ const HZ: u64 = 250;
 static KMEMLEAK_WANTED: AtomicBool = AtomicBool::new(false);
 /// Linux: kmemleak_enabled — the hooks track while this is set.
 static KMEMLEAK_ENABLED: AtomicBool = AtomicBool::new(false);
-/// Linux: kmemleak_initialized — kmemleak_init() ran.
-static KMEMLEAK_INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// The minimum age in ms (Linux: jiffies_min_age from MSECS_MIN_AGE).
 static MIN_AGE_MS: AtomicU64 = AtomicU64::new(MSECS_MIN_AGE);
 
@@ -166,14 +167,6 @@ fn with_kmemleak<R>(f: impl FnOnce(&mut Kmemleak, &KmemleakEnv) -> R) -> Option<
 pub fn kmemleak_disable() {
     if KMEMLEAK_ENABLED.swap(false, Ordering::Relaxed) {
         pr_info!("kmemleak: Kernel memory leak detector disabled");
-    }
-}
-
-/// Linux: kmemleak_init() (mm_init(), after kmem_cache_init()). Linux makes its object
-/// caches here; this kernel's pool exists from the first tracked memblock allocation on.
-pub fn kmemleak_init() {
-    if kmemleak_enabled() {
-        KMEMLEAK_INITIALIZED.store(true, Ordering::Relaxed);
     }
 }
 
