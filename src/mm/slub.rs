@@ -394,10 +394,6 @@ pub struct SlubAllocator<'a> {
     pub(super) rcu_pending: spin::Mutex<usize>,
     /// Linux: flush_lock — one flush_all() at a time (see there).
     flush_lock: spin::Mutex<()>,
-    /// slab_post_alloc_hook() / slab_free_hook() have work besides `__GFP_ZERO`
-    /// (init_on_alloc, init_on_free, kmemleak): the fast paths' one test each.
-    alloc_hook: bool,
-    free_hook: bool,
 }
 
 // SAFETY: every mutable field is an atomic, a lock, or UnsafeCell data used only under
@@ -409,8 +405,10 @@ unsafe impl Send for SlubAllocator<'_> {}
 
 impl<'a> SlubAllocator<'a> {
     /// An allocator over `source` for the machine in `params`, in slab_state DOWN.
-    pub fn new(source: &'a dyn SlabPageSource, params: SlubParams) -> Self {
+    pub fn new(source: &'a dyn SlabPageSource, mut params: SlubParams) -> Self {
         assert!(params.nr_cpu_ids >= 1 && params.nr_node_ids >= 1);
+        params.alloc_hook = params.init_on_alloc || params.init_on_free || params.kmemleak;
+        params.free_hook = params.init_on_free || params.kmemleak;
         assert!(params.nr_node_ids <= MAX_NUMNODES as u32);
         let boot = || BootCache {
             cache: KmemCache::new("", 0, 0, None, 1),
@@ -448,8 +446,6 @@ impl<'a> SlubAllocator<'a> {
             slab_pages: AtomicI64::new(0),
             rcu_pending: spin::Mutex::new(0),
             flush_lock: spin::Mutex::new(()),
-            alloc_hook: params.init_on_alloc || params.init_on_free || params.kmemleak,
-            free_hook: params.init_on_free || params.kmemleak,
         }
     }
 
@@ -1496,7 +1492,7 @@ impl<'a> SlubAllocator<'a> {
         caller: &'static Location<'static>,
     ) {
         // Linux: slab_free_hook() — kmemleak, init_on_free.
-        if self.free_hook {
+        if self.params.free_hook {
             self.slab_free_hook(s, object);
         }
         match self.this_cpu_inline() {

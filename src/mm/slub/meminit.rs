@@ -41,7 +41,7 @@ impl SlubAllocator<'_> {
     /// `__GFP_ZERO`, nothing to do).
     #[inline(always)]
     pub(super) fn alloc_needs_init(&self, gfp: GfpT) -> bool {
-        gfp & __GFP_ZERO != 0 || self.alloc_hook
+        gfp & __GFP_ZERO != 0 || self.params.alloc_hook
     }
 
     /// Linux: maybe_wipe_obj_freeptr() then slab_post_alloc_hook()'s zeroing: under

@@ -92,6 +92,11 @@ pub struct SlubParams {
     /// kmemleak is on: slab_post_alloc_hook() and slab_free_hook() tell it
     /// ([`SlubParams::with_kmemleak`]).
     pub kmemleak: bool,
+    /// slab_post_alloc_hook() / slab_free_hook() have work besides `__GFP_ZERO`
+    /// (init_on_alloc, init_on_free, kmemleak): the fast paths' one test each, set by
+    /// `SlubAllocator::new`.
+    pub(super) alloc_hook: bool,
+    pub(super) free_hook: bool,
     /// The page source's linear map, when the caller vouches for one the source does not
     /// announce itself ([`SlubParams::with_linear_map`]).
     pub(in crate::mm) linear_map: Option<super::LinearMap>,
@@ -123,6 +128,8 @@ impl SlubParams {
             init_on_alloc: false,
             init_on_free: false,
             kmemleak: false,
+            alloc_hook: false,
+            free_hook: false,
             linear_map: None,
             cpu_number: 0,
         }
