@@ -21,6 +21,7 @@ use arm64_mm::{check, pr_info, qemu_test};
 qemu_test!(
     r#"
 run -m 512M --smp 2 --append "kmemleak=on kmemleak_min_age=0 mm_reports=kmemleak"
+expect-output kmemleak: Kernel memory leak detector initialized (mem pool available: 
 expect-output mm: kmemleak
 expect-output mm: kmemleak: scanned 
 expect-output ok - the boot's own allocations hold no suspected leak

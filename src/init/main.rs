@@ -53,6 +53,7 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
         crate::mm::page_alloc::init_per_zone_wmark_min,
     );
     crate::arch::aarch64::kernel::kaslr::kaslr_init();
+    crate::mm::kmemleak::kmemleak_late_init();
     timed("free_initmem", mm_init::free_initmem);
     timed("mark_readonly", mark_readonly);
     if let Some(pa) = crate::mm::page_alloc::page_alloc() {

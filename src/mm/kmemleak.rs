@@ -150,6 +150,16 @@ pub fn kmemleak_alloc_pool() {
     *KMEMLEAK.lock() = Some(unsafe { Kmemleak::from_raw(p, MEM_POOL_SIZE, PHYS_POOL_SIZE) });
 }
 
+/// Linux: kmemleak_late_init() (a late initcall) — its line, with the pool's free objects.
+pub fn kmemleak_late_init() {
+    if let Some(free) = with_kmemleak(|k, _| MEM_POOL_SIZE - k.objects().len()) {
+        pr_info!(
+            "kmemleak: Kernel memory leak detector initialized (mem pool available: {})",
+            free
+        );
+    }
+}
+
 /// Runs `f` on the kernel's instance; None if kmemleak is off or has no pool yet.
 fn with_kmemleak<R>(f: impl FnOnce(&mut Kmemleak, &KmemleakEnv) -> R) -> Option<R> {
     let env = ENV.get()?;
