@@ -17,6 +17,7 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
     printk::set_clock(time::sched_clock);
     stages::set_stage_clock(time::frequency);
     crate::mm::vmalloc::api::set_vmalloc_arch(&crate::arch::aarch64::mm::vmalloc::VMALLOC_ARCH);
+    crate::mm::kmemleak::kmemleak_set_env(KMEMLEAK_ENV);
     setup::print_boot_banner();
     timed("setup_arch", || {
         setup::setup_arch(crate::mm::PhysAddr(fdt_phys))
@@ -58,6 +59,7 @@ pub extern "C" fn start_kernel(fdt_phys: u64) -> ! {
         crate::mm::page_alloc::init_per_zone_wmark_min,
     );
     crate::arch::aarch64::kernel::kaslr::kaslr_init();
+    crate::mm::kmemleak::kmemleak_late_init();
     timed("free_initmem", mm_init::free_initmem);
     timed("mark_readonly", mark_readonly);
     if let Some(pa) = crate::mm::page_alloc::page_alloc() {
@@ -150,6 +152,61 @@ fn init_mem_debugging_and_hardening() {
     debug_page_alloc::set_kernel_page_debug_hooks(hooks);
 }
 
+/// What kmemleak asks of the arch: the stack, the generic timer, the CPU, __va, its pool
+/// from memblock, and the roots of a scan.
+const KMEMLEAK_ENV: crate::mm::kmemleak::KmemleakEnv = crate::mm::kmemleak::KmemleakEnv {
+    stack_trace_save: crate::arch::aarch64::kernel::stacktrace::stack_trace_save,
+    clock: time::sched_clock,
+    cpu: crate::arch::aarch64::percpu::smp_processor_id,
+    phys_to_virt: |pa| crate::arch::aarch64::memory::phys_to_virt(crate::mm::PhysAddr(pa)) as u64,
+    alloc_pool: kmemleak_alloc_pool,
+    for_each_root: kmemleak_roots,
+};
+
+/// kmemleak's pool: from memblock, not tracked (MEMBLOCK_ALLOC_NOLEAKTRACE).
+fn kmemleak_alloc_pool(bytes: u64) -> *mut u8 {
+    use crate::mm::memblock::{MEMBLOCK, MEMBLOCK_ALLOC_NOLEAKTRACE, MEMBLOCK_LOW_LIMIT};
+    MEMBLOCK
+        .lock()
+        .alloc_try_nid(
+            bytes,
+            64,
+            MEMBLOCK_LOW_LIMIT,
+            MEMBLOCK_ALLOC_NOLEAKTRACE,
+            crate::include::numa::NUMA_NO_NODE,
+        )
+        .map_or(core::ptr::null_mut(), |p| p.as_ptr())
+}
+
+/// Linux: kmemleak_scan()'s roots — data and bss, each possible CPU's per-CPU area, and the
+/// stacks (Linux scans every task's; here each online CPU's: the boot CPU's init_stack,
+/// the secondaries' vmalloc'ed stacks in their per-CPU `kernel_stack_lo`).
+fn kmemleak_roots(f: &mut dyn FnMut(&'static str, u64, u64)) {
+    use crate::arch::aarch64::{memory::THREAD_SIZE, percpu::kernel_stack_lo};
+    use crate::kernel::sections as sec;
+    f("data", sec::_sdata(), sec::_edata());
+    f("bss", sec::__bss_start(), sec::__bss_stop());
+    for cpu in (0..setup::nr_cpu_ids()).filter(|&c| smp::cpu_possible(c)) {
+        let off = crate::mm::percpu::per_cpu_offset(cpu);
+        if off != 0 {
+            f(
+                "percpu",
+                sec::__per_cpu_start().wrapping_add(off),
+                sec::__per_cpu_end().wrapping_add(off),
+            );
+        }
+    }
+    f("stack", sec::init_stack(), sec::init_stack_top());
+    for cpu in (1..setup::nr_cpu_ids()).filter(|&c| crate::kernel::cpu::cpu_online(c)) {
+        // SAFETY: an online CPU has its per-CPU unit; kernel_stack_lo is a per-CPU static.
+        let lo = unsafe { crate::mm::percpu::per_cpu_ptr(&kernel_stack_lo, cpu) }
+            .load(core::sync::atomic::Ordering::Relaxed);
+        if lo != 0 {
+            f("stack", lo, lo + THREAD_SIZE);
+        }
+    }
+}
+
 /// Linux: stack_depot_early_init() — the depot's hash table and pool from memblock, if
 /// page_owner asked for it. (Linux sizes the table by nr_kernel_pages; the present pages
 /// give the same power of two but for machines within 2% of a boundary.)
@@ -195,7 +252,8 @@ fn kmem_cache_init() {
     let m = page_alloc::page_alloc().expect("mem_init ran").meminit();
     let params = SlubParams::new(setup::nr_cpu_ids() as u32, nodes, seed)
         .with_boot_params()
-        .with_meminit(m.init_on_alloc, m.init_on_free);
+        .with_meminit(m.init_on_alloc, m.init_on_free)
+        .with_kmemleak(crate::mm::kmemleak::kmemleak_enabled());
     // SAFETY: arm64's per-CPU cpu_number, read at TPIDR_EL1's offset (percpu.rs).
     let params = unsafe { params.with_cpu_number(&crate::arch::aarch64::percpu::cpu_number) };
     let slub = crate::mm::slab_common::kmem_cache_init(pa, params);

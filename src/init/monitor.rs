@@ -129,6 +129,10 @@ const HELP: &[(&str, &str)] = &[
         "live allocations by stack, or block by block (page_owner=on)",
     ),
     (
+        "kmemleak scan|show",
+        "scan for leaks, or the leaks found (/sys/kernel/debug/kmemleak; kmemleak=on)",
+    ),
+    (
         "report [FILE]",
         "the memory report as JSON to a host file (default: mm_report=)",
     ),
@@ -342,6 +346,29 @@ impl Monitor {
                         crate::mm::page_owner::print_page_owner_all(pa, &mut |a| outf!("{}", a))
                     }
                     Some(_) => return Err("usage: page_owner [full]"),
+                }
+                Ok(())
+            }
+            "kmemleak" => {
+                if !crate::mm::kmemleak::kmemleak_enabled() {
+                    return Err("kmemleak is off (boot with kmemleak=on)");
+                }
+                match args[0] {
+                    // Linux: `echo scan > /sys/kernel/debug/kmemleak`.
+                    Some("scan") => {
+                        if let Some(r) = crate::mm::kmemleak::kmemleak_scan() {
+                            outf!(
+                                "kmemleak: scanned {} objects, {} referenced, {} unreferenced, {} new",
+                                r.scanned,
+                                r.referenced,
+                                r.unreferenced,
+                                r.new_leaks
+                            );
+                        }
+                    }
+                    // Linux: `cat /sys/kernel/debug/kmemleak`.
+                    Some("show") => crate::mm::kmemleak::kmemleak_show(&mut |a| outf!("{}", a)),
+                    _ => return Err("usage: kmemleak scan|show"),
                 }
                 Ok(())
             }

@@ -17,7 +17,7 @@
 //! the arch sets once the linear map exists and host tests point into a simulated RAM.
 //!
 //! Differences from Linux, all because the subsystems they talk to do not exist here:
-//! no slab (so `memblock_double_array()` always allocates from memblock), no kmemleak, no
+//! no slab (so `memblock_double_array()` always allocates from memblock), no
 //! mirrored memory (`kernelcore=mirror`), no `movable_node`, no physmem type
 //! (`CONFIG_HAVE_MEMBLOCK_PHYS_MAP` is off on arm64), no `memblock_discard()` (arm64 keeps
 //! memblock: `CONFIG_ARCH_KEEP_MEMBLOCK`). Linux's file statics `memblock_debug` and
@@ -985,6 +985,7 @@ impl Memblock {
             Pa(end),
             Caller(Location::caller())
         );
+        super::kmemleak::kmemleak_free_part_phys(base.0, size);
         self.remove_range(MemType::Reserved, base, size)
     }
 
@@ -1151,21 +1152,20 @@ impl Memblock {
         // Linux also dump_stack()s here: a caller asked for no alignment.
         let align = if align == 0 { SMP_CACHE_BYTES } else { align };
 
-        if let Some(found) = self.find_in_range_node(size, align, start, end, nid, flags) {
-            if self.reserve(found, size).is_ok() {
-                return Some(found);
-            }
+        let mut found = self
+            .find_in_range_node(size, align, start, end, nid, flags)
+            .filter(|&f| self.reserve(f, size).is_ok());
+        if found.is_none() && nid != NUMA_NO_NODE && !exact_nid {
+            found = self
+                .find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags)
+                .filter(|&f| self.reserve(f, size).is_ok());
         }
-        if nid != NUMA_NO_NODE && !exact_nid {
-            if let Some(found) =
-                self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags)
-            {
-                if self.reserve(found, size).is_ok() {
-                    return Some(found);
-                }
-            }
+        // Linux: kmemleak_alloc_phys() — memblock blocks are scanned but never reported
+        // (many are referred to only by physical address); not for MEMBLOCK_ALLOC_NOLEAKTRACE.
+        if let Some(f) = found.filter(|_| end != MEMBLOCK_ALLOC_NOLEAKTRACE) {
+            super::kmemleak::kmemleak_alloc_phys(f.0, size);
         }
-        None
+        found
     }
 
     /// Linux: memblock_phys_alloc_range() — allocate in `[start, end)`, return the physical

@@ -6,6 +6,7 @@ pub mod free_area_init;
 pub mod gfp;
 pub mod heap;
 pub mod kfence;
+pub mod kmemleak;
 pub mod memblock;
 pub mod memtest;
 pub mod mmzone;

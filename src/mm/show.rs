@@ -201,11 +201,11 @@ pub fn meminfo(pa: &PageAlloc, out: &mut dyn FnMut(&str)) {
 }
 
 /// Which reports `mm_reports=` asked for (bits: 1 buddyinfo, 2 pagetypeinfo, 4 meminfo,
-/// 8 show_mem, 16 page_owner grouped by stack, 32 page_owner block by block).
+/// 8 show_mem, 16 page_owner grouped by stack, 32 page_owner block by block, 64 kmemleak).
 static MM_REPORTS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
 /// Parses `mm_reports=` — a comma list of `buddyinfo`, `pagetypeinfo`, `meminfo`,
-/// `show_mem`, `page_owner`, `page_owner_full`, or `all` (the first four) — into the bits of
+/// `show_mem`, `page_owner`, `page_owner_full`, `kmemleak`, or `all` (the first four) — into the bits of
 /// [`MM_REPORTS`].
 pub fn parse_mm_reports(val: &str) -> Result<u32, &'static str> {
     let mut bits = 0;
@@ -217,9 +217,10 @@ pub fn parse_mm_reports(val: &str) -> Result<u32, &'static str> {
             "show_mem" => 8,
             "page_owner" => 16,
             "page_owner_full" => 32,
+            "kmemleak" => 64,
             "all" => 15,
             _ => return Err(
-                "expected buddyinfo, pagetypeinfo, meminfo, show_mem, page_owner, page_owner_full or all",
+                "expected buddyinfo, pagetypeinfo, meminfo, show_mem, page_owner, page_owner_full, kmemleak or all",
             ),
         };
     }
@@ -267,6 +268,11 @@ pub fn print_mm_reports_bits(pa: &PageAlloc, pfn_valid: &dyn Fn(Pfn) -> bool, bi
     if bits & 32 != 0 {
         pr_info!("mm: page_owner_full");
         super::page_owner::print_page_owner_all(pa, &mut |a| pr_info!("{}", a));
+    }
+    // kmemleak: a scan, then /sys/kernel/debug/kmemleak (with kmemleak=on).
+    if bits & 64 != 0 {
+        pr_info!("mm: kmemleak");
+        super::kmemleak::print_kmemleak_report();
     }
 }
 

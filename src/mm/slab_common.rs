@@ -213,10 +213,12 @@ impl SlubAllocator<'_> {
     #[inline(never)]
     fn kmalloc_large_node(&self, size: usize, flags: GfpT, node: i32) -> *mut u8 {
         let order = get_order(size);
-        match self.source().alloc_pages(flags | __GFP_COMP, order, node) {
+        let ptr = match self.source().alloc_pages(flags | __GFP_COMP, order, node) {
             Some(page) => self.source().page_address(page),
             None => ptr::null_mut(),
-        }
+        };
+        crate::mm::kmemleak::kmemleak_alloc(ptr, size, 1);
+        ptr
     }
 
     /// Linux: kmalloc_large().
@@ -301,6 +303,7 @@ impl SlubAllocator<'_> {
     #[inline(never)]
     unsafe fn free_large_kmalloc(&self, head: NonNull<super::page::Page>, object: *mut u8) {
         let order = Self::head_order(head);
+        crate::mm::kmemleak::kmemleak_free(object);
         // Linux: WARN_ON_ONCE(order == 0), then the pointer.
         if order == 0 {
             crate::kernel::bug::warn_on();

@@ -414,8 +414,10 @@ unsafe impl Send for SlubAllocator<'_> {}
 
 impl<'a> SlubAllocator<'a> {
     /// An allocator over `source` for the machine in `params`, in slab_state DOWN.
-    pub fn new(source: &'a dyn SlabPageSource, params: SlubParams) -> Self {
+    pub fn new(source: &'a dyn SlabPageSource, mut params: SlubParams) -> Self {
         assert!(params.nr_cpu_ids >= 1 && params.nr_node_ids >= 1);
+        params.alloc_hook = params.init_on_alloc || params.init_on_free || params.kmemleak;
+        params.free_hook = params.init_on_free || params.kmemleak;
         assert!(params.nr_node_ids <= MAX_NUMNODES as u32);
         let boot = || BootCache {
             cache: KmemCache::new("", 0, 0, None, 1),
@@ -1510,9 +1512,9 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
-        // Linux: slab_free_hook()'s init_on_free zeroing.
-        if self.params.init_on_free {
-            self.slab_free_init(s, object);
+        // Linux: slab_free_hook() — kmemleak, init_on_free.
+        if self.params.free_hook {
+            self.slab_free_hook(s, object);
         }
         match self.this_cpu_inline() {
             Some(cpu) => self.do_slab_free_on(cpu, s, slab, object, caller),

@@ -230,7 +230,9 @@ impl VmStruct {
 /// Linux `subtree_max_size` (free tree) and `vm` (busy tree) share a union; here both exist.
 ///
 /// Lock: a linked node is reached only through its [`VmapAreas`], under that one lock.
+/// `repr(C)`: kmemleak scans it from the links on (after `va_start`/`va_end`).
 #[derive(Debug)]
+#[repr(C)]
 pub struct VmapArea {
     pub va_start: u64,
     pub va_end: u64,

@@ -1,4 +1,5 @@
-//! Linux 6.1: SLUB's side of init_on_alloc / init_on_free — mm/slab.h's
+//! Linux 6.1: SLUB's side of init_on_alloc / init_on_free (and the kmemleak calls of the
+//! same hooks) — mm/slab.h's
 //! `slab_want_init_on_alloc()` / `slab_want_init_on_free()`, and mm/slub.c's zeroing in
 //! `slab_free_hook()`, `maybe_wipe_obj_freeptr()` and `slab_post_alloc_hook()`. The two
 //! switches come in [`SlubParams`](super::SlubParams) (the kernel copies the page
@@ -35,11 +36,12 @@ impl SlubAllocator<'_> {
             && s.flags & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON) == 0
     }
 
-    /// Whether an allocation from `s` with `gfp` needs slab_post_alloc_hook()'s work (the
-    /// fast paths' test: neither switch on and no `__GFP_ZERO`, nothing to do).
+    /// Whether an allocation with `gfp` needs slab_post_alloc_hook()'s work (the fast
+    /// paths' test: no switch on (init_on_alloc, init_on_free, kmemleak) and no
+    /// `__GFP_ZERO`, nothing to do).
     #[inline(always)]
     pub(super) fn alloc_needs_init(&self, gfp: GfpT) -> bool {
-        gfp & __GFP_ZERO != 0 || self.params.init_on_alloc || self.params.init_on_free
+        gfp & __GFP_ZERO != 0 || self.params.alloc_hook
     }
 
     /// Linux: maybe_wipe_obj_freeptr() then slab_post_alloc_hook()'s zeroing: under
@@ -56,6 +58,36 @@ impl SlubAllocator<'_> {
         if object.is_null() {
             return object;
         }
+        if self.params.kmemleak {
+            // A tail call: the hook stays without a stack frame.
+            return self.slab_post_alloc_kmemleak(s, gfp, object, orig_size);
+        }
+        self.slab_post_alloc_init(s, gfp, object, orig_size)
+    }
+
+    /// slab_post_alloc_hook() under kmemleak: kmemleak_alloc_recursive(), then the rest.
+    #[cold]
+    #[inline(never)]
+    fn slab_post_alloc_kmemleak(
+        &self,
+        s: &KmemCache,
+        gfp: GfpT,
+        object: *mut u8,
+        orig_size: usize,
+    ) -> *mut u8 {
+        crate::mm::kmemleak::kmemleak_alloc_recursive(object, s.object_size() as usize, 1, s.flags);
+        self.slab_post_alloc_init(s, gfp, object, orig_size)
+    }
+
+    /// slab_post_alloc_hook()'s initialisation of a non-null object.
+    #[inline(always)]
+    fn slab_post_alloc_init(
+        &self,
+        s: &KmemCache,
+        gfp: GfpT,
+        object: *mut u8,
+        orig_size: usize,
+    ) -> *mut u8 {
         if self.slab_want_init_on_free(s) {
             // SAFETY: the free pointer's word lies inside the object's slot (s.offset +
             // 8 <= s.size), which the caller now owns.
@@ -67,10 +99,20 @@ impl SlubAllocator<'_> {
         object
     }
 
+    /// Linux: slab_free_hook() — kmemleak_free_recursive(), then the init_on_free
+    /// zeroing.
+    #[inline(never)]
+    pub(super) fn slab_free_hook(&self, s: &KmemCache, object: *mut u8) {
+        if self.params.kmemleak {
+            crate::mm::kmemleak::kmemleak_free_recursive(object, s.flags);
+        }
+        self.slab_free_init(s, object);
+    }
+
     /// Linux: slab_free_hook()'s init_on_free zeroing: the object, and the metadata after
     /// `inuse` up to the next object's left red zone (the right red zone between
     /// `object_size` and `inuse` stays, for the debug checks).
-    #[inline(never)]
+    #[inline]
     pub(super) fn slab_free_init(&self, s: &KmemCache, object: *mut u8) {
         // Linux: slab_free_freelist_hook() leaves KFENCE objects to kfence_free().
         if !self.slab_want_init_on_free(s) || self.is_kfence_address(object) {

@@ -89,6 +89,14 @@ pub struct SlubParams {
     pub init_on_alloc: bool,
     /// Linux: the init_on_free static key.
     pub init_on_free: bool,
+    /// kmemleak is on: slab_post_alloc_hook() and slab_free_hook() tell it
+    /// ([`SlubParams::with_kmemleak`]).
+    pub kmemleak: bool,
+    /// slab_post_alloc_hook() / slab_free_hook() have work besides `__GFP_ZERO`
+    /// (init_on_alloc, init_on_free, kmemleak): the fast paths' one test each, set by
+    /// `SlubAllocator::new`.
+    pub(super) alloc_hook: bool,
+    pub(super) free_hook: bool,
     /// The page source's linear map, when the caller vouches for one the source does not
     /// announce itself ([`SlubParams::with_linear_map`]).
     pub(in crate::mm) linear_map: Option<super::LinearMap>,
@@ -119,6 +127,9 @@ impl SlubParams {
             seed,
             init_on_alloc: false,
             init_on_free: false,
+            kmemleak: false,
+            alloc_hook: false,
+            free_hook: false,
             linear_map: None,
             cpu_number: 0,
         }
@@ -181,6 +192,13 @@ impl SlubParams {
     pub fn with_meminit(mut self, init_on_alloc: bool, init_on_free: bool) -> Self {
         self.init_on_alloc = init_on_alloc;
         self.init_on_free = init_on_free;
+        self
+    }
+
+    /// Whether the hooks tell kmemleak about each object (Linux: CONFIG_DEBUG_KMEMLEAK's
+    /// calls in slab_post_alloc_hook() and slab_free_hook()).
+    pub fn with_kmemleak(mut self, on: bool) -> Self {
+        self.kmemleak = on;
         self
     }
 

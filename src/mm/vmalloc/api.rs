@@ -99,6 +99,10 @@ unsafe impl VmapAreaAlloc for VmapAreaCache {
         let p = NonNull::new(kmem_cache_alloc(c, GFP_KERNEL | __GFP_NOWARN).cast::<VmapArea>())?;
         // SAFETY: a fresh object of the right size and alignment.
         unsafe { p.as_ptr().write(VmapArea::new()) };
+        // Linux (alloc_vmap_area): "Only scan the relevant parts containing pointers to
+        // other objects to avoid false negatives." — from the tree links on, not va_start.
+        let links = p.as_ptr() as usize + core::mem::offset_of!(VmapArea, parent);
+        crate::mm::kmemleak::kmemleak_scan_area(links as *const u8);
         Some(p)
     }
 
@@ -255,6 +259,8 @@ fn vmalloc_node_range(
     if let Some(vm) = v.find_vm_area_mut(vm.addr.0) {
         vm.flags &= !super::VM_UNINITIALIZED;
     }
+    drop(v);
+    crate::mm::kmemleak::kmemleak_vmalloc(vm.addr.0, size.next_multiple_of(PAGE_SIZE));
     Some(vm.addr)
 }
 
@@ -287,6 +293,7 @@ pub fn vmalloc_node(size: u64, nid: i32) -> Option<VirtAddr> {
 
 /// Linux: vfree() — unmap (lazily: the TLB flush waits for the purge), free the pages.
 pub fn vfree(addr: u64) {
+    crate::mm::kmemleak::kmemleak_free(addr as *const u8);
     if addr == 0 {
         return;
     }

@@ -323,6 +323,8 @@ pub fn setup_arch(fdt_phys: PhysAddr) {
     // memblock address is mapped.
     unsafe { memblock::memblock_set_phys_to_virt(crate::arch::aarch64::memory::phys_to_virt) };
     memblock::memblock_set_virt_to_phys(crate::arch::aarch64::memory::virt_to_phys);
+    // kmemleak's pool, now that __va() of memblock memory is mapped (kmemleak=on only).
+    crate::mm::kmemleak::kmemleak_alloc_pool();
     early_heap_init();
     mm_init::print_vm_layout();
     timed("bootmem_init", || {
