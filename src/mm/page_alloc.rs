@@ -1164,7 +1164,7 @@ impl<'a> PageAlloc<'a> {
     /// Linux: free_pages_prepare() — check the block (tails first, then the head), undo the
     /// compound page, clear the flags a page must not carry into the buddy. False: bad, the
     /// block is not freed.
-    #[inline]
+    #[inline(always)]
     fn free_pages_prepare(&self, page: *mut Page, order: u32, check_free: bool) -> bool {
         // SAFETY: the caller hands over the block; its pages are ours from here on.
         unsafe {
@@ -1355,7 +1355,7 @@ impl<'a> PageAlloc<'a> {
     }
 
     /// Linux: zone_watermark_fast() — the order-0 shortcut, then the full check.
-    #[inline]
+    #[inline(always)]
     fn zone_watermark_fast(
         zone: &Zone,
         order: u32,
