@@ -129,6 +129,43 @@ expect-output Malformed early option 'numa'
 expect-output crashkernel: memory value expected
 expect-output smp: Brought up 1 node, 2 CPUs
 expect-output ktest: 4 passed, 0 failed
+# The parameters of CMA, swiotlb, heap init and the debugging facilities: garbage (cma=x is
+# size 0 to Linux's memparse: no area, and swiotlb's buffer takes the top below 4 GiB)...
+run -m 4G --smp 2 --append "test.total=4194304 cma=x swiotlb=x kfence.sample_interval=x kfence.num_objects=x kfence.burst=x kmemleak=x kmemleak_min_age=x debug_pagealloc=x page_owner=x init_on_alloc=x init_on_free=x page_alloc.shuffle=x"
+expect-output Malformed early option 'swiotlb'
+expect-output Malformed early option 'kfence.sample_interval'
+expect-output kfence: num_objects=x is not in 1..65535; keeping 255
+expect-output Malformed early option 'kfence.burst'
+expect-output Malformed early option 'kmemleak'
+expect-output Malformed early option 'kmemleak_min_age'
+expect-output Malformed early option 'debug_pagealloc'
+expect-output Malformed early option 'page_owner'
+expect-output Malformed early option 'init_on_alloc'
+expect-output Malformed early option 'init_on_free'
+expect-output Booting kernel: `x' invalid for parameter `page_alloc.shuffle'
+expect-output K reserved, 0K cma-reserved)
+expect-output software IO TLB: mapped [mem 0x00000000fbfff000-0x00000000fffff000] (64MB)
+expect-no-output kfence: initialized
+expect-output ktest: 4 passed, 0 failed
+# ... values past their range (Linux's messages: the area does not fit, the buffer cannot be
+# allocated, and the boot goes on without them) ...
+run -m 4G --smp 2 --append "test.total=4194304 cma=99999999999G swiotlb=99999999999 kfence.sample_interval=99999999999999999999 kfence.num_objects=99999999 kmemleak_min_age=-1"
+expect-output cma: Failed to reserve
+expect-output software IO TLB: swiotlb_init_remap: failed to allocate tlb structure
+expect-output Malformed early option 'kfence.sample_interval'
+expect-output kfence: num_objects=99999999 is not in 1..65535; keeping 255
+expect-output Malformed early option 'kmemleak_min_age'
+expect-output ktest: 4 passed, 0 failed
+# ... and empty or missing values.
+run -m 4G --smp 2 --append "test.total=4194304 cma= swiotlb= kfence.num_objects= kfence.sample_interval= kmemleak= debug_pagealloc= page_owner= cma swiotlb kmemleak"
+expect-output cma: Config string not provided
+expect-output Malformed early option 'cma'
+expect-output Malformed early option 'swiotlb'
+expect-output Malformed early option 'kfence.num_objects'
+expect-output Malformed early option 'debug_pagealloc'
+expect-output Malformed early option 'page_owner'
+expect-output software IO TLB: mapped [mem 0x00000000fbfff000-0x00000000fffff000] (64MB)
+expect-output ktest: 4 passed, 0 failed
 "#
 );
 
