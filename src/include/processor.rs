@@ -1,5 +1,6 @@
 //! Linux: arch/arm64/include/asm/processor.h's `cpu_relax()` — what a CPU does while it
-//! waits for another (`yield`) — and the spin lock type whose waiters do it.
+//! waits for another (`yield`) — and the spin lock type whose waiters do it; and
+//! asm/percpu.h's `__my_cpu_offset`, which the allocators' fast paths read inline.
 //!
 //! Under QEMU's TCG a `yield` (like the `wfe` Linux's qspinlock waits with) ends the vCPU's
 //! turn, so a waiter hands the host CPU to the vCPU that holds the lock instead of spinning
@@ -34,3 +35,16 @@ impl spin::RelaxStrategy for CpuRelax {
 pub type SpinLock<T> = spin::mutex::Mutex<T, CpuRelax>;
 /// A held [`SpinLock`].
 pub type SpinLockGuard<'a, T> = spin::mutex::MutexGuard<'a, T>;
+
+/// Linux: __my_cpu_offset (arm64 at EL1: TPIDR_EL1) — `&var + offset` is this CPU's copy
+/// of the per-CPU variable `var`. Only the bare-metal arm64 build has it.
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[inline(always)]
+pub fn my_cpu_offset() -> usize {
+    let off: usize;
+    // SAFETY: reads a system register the kernel owns; no memory is touched.
+    unsafe {
+        core::arch::asm!("mrs {}, tpidr_el1", out(reg) off, options(nomem, nostack, preserves_flags))
+    };
+    off
+}

@@ -249,6 +249,10 @@ pub struct PageAllocEnv {
     pub clear_page: Option<unsafe fn(*mut u8)>,
     /// Linux: smp_processor_id().
     pub smp_processor_id: fn() -> usize,
+    /// The address of the kernel's per-CPU `cpu_number`, so the allocation and free paths
+    /// read the CPU number inline as arm64's `raw_smp_processor_id()` does (0: call
+    /// `smp_processor_id`). Set only through [`PageAllocEnv::with_cpu_number`].
+    cpu_number: usize,
     /// Linux: cpu_to_node().
     pub cpu_to_node: fn(usize) -> i32,
     /// Linux: cpumask_weight(cpumask_of_node(nid)) — online CPUs of a node.
@@ -279,10 +283,24 @@ impl PageAllocEnv {
             virt_to_phys: None,
             clear_page: None,
             smp_processor_id: cpu0,
+            cpu_number: 0,
             cpu_to_node: node0,
             nr_cpus_node: no_cpus,
             num_online_cpus: one_cpu,
         }
+    }
+
+    /// Lets the allocation and free paths read the CPU number inline,
+    /// `this_cpu_read(cpu_number)`: the `u64` at `cpu_number`'s address plus this CPU's
+    /// per-CPU offset (TPIDR_EL1), instead of calling `smp_processor_id`. Only the
+    /// bare-metal arm64 build uses it.
+    ///
+    /// # Safety
+    /// `cpu_number` is the kernel's `.data..percpu` `cpu_number`: on every CPU that uses this
+    /// allocator, TPIDR_EL1 holds that CPU's per-CPU offset (0 before the per-CPU areas
+    /// exist, when only the boot CPU runs) and its copy holds the CPU's number.
+    pub unsafe fn with_cpu_number(&mut self, cpu_number: &'static AtomicU64) {
+        self.cpu_number = cpu_number as *const AtomicU64 as usize;
     }
 }
 
@@ -452,6 +470,22 @@ impl<'a> PageAlloc<'a> {
     #[inline]
     pub fn pfn_to_page(&self, pfn: Pfn) -> *mut Page {
         self.env.vmemmap.wrapping_add(pfn.0 as usize)
+    }
+
+    /// Linux: smp_processor_id() — inline through the per-CPU `cpu_number` where the
+    /// kernel said where it is ([`PageAllocEnv::with_cpu_number`]), else the hook.
+    #[inline(always)]
+    pub(super) fn this_cpu(&self) -> usize {
+        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+        if self.env.cpu_number != 0 {
+            let p = self
+                .env
+                .cpu_number
+                .wrapping_add(crate::include::processor::my_cpu_offset());
+            // SAFETY: this CPU's copy of `cpu_number` (PageAllocEnv::with_cpu_number).
+            return unsafe { (*(p as *const AtomicU64)).load(Ordering::Relaxed) } as usize;
+        }
+        (self.env.smp_processor_id)()
     }
 
     /// Linux: page_to_pfn().
@@ -1642,7 +1676,7 @@ impl<'a> PageAlloc<'a> {
         if order as usize >= MAX_ORDER {
             return Self::warn_order_too_big(gfp);
         }
-        let cpu = (self.env.smp_processor_id)();
+        let cpu = self.this_cpu();
         let preferred_nid = if preferred_nid < 0 {
             (self.env.cpu_to_node)(cpu)
         } else {

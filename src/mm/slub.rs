@@ -529,7 +529,7 @@ impl<'a> SlubAllocator<'a> {
             let p = self
                 .params
                 .cpu_number
-                .wrapping_add(cmpxchg::my_cpu_offset());
+                .wrapping_add(crate::include::processor::my_cpu_offset());
             // SAFETY: this CPU's copy of `cpu_number` (SlubParams::with_cpu_number).
             return Some(unsafe { (*(p as *const AtomicU64)).load(Ordering::Relaxed) } as usize);
         }

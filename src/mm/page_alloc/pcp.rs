@@ -442,7 +442,7 @@ impl PageAlloc<'_> {
             }
             mt = MIGRATE_MOVABLE;
         }
-        let Some(pcp) = self.pcp_of(zone, (self.env.smp_processor_id)()) else {
+        let Some(pcp) = self.pcp_of(zone, self.this_cpu()) else {
             // No pagesets yet: Linux's boot_pageset (high 0) drains the page at once, by its
             // own type, through free_pcppages_bulk()'s bulkfree_pcp_prepare().
             if self.free_page_is_bad(page) {

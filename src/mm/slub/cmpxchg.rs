@@ -1,10 +1,9 @@
 //! The CPU primitives under SLUB's lockless per-CPU fast paths: the double-word
-//! compare-and-exchange and, on the bare-metal arm64 build, the per-CPU offset. Mirrors
+//! compare-and-exchange (the per-CPU offset is `include::processor::my_cpu_offset`). Mirrors
 //! Linux 6.1's `this_cpu_cmpxchg_double()` as arm64 implements it
 //! (arch/arm64/include/asm/atomic_ll_sc.h `__ll_sc__cmpxchg_double`, an LDXP/STXP loop; the
 //! LSE build uses CASP) and, for the host tests and benchmarks, x86-64's `cmpxchg16b`
-//! (arch/x86/include/asm/percpu.h `percpu_cmpxchg16b_double`); and arm64's
-//! `__kern_my_cpu_offset()` (arch/arm64/include/asm/percpu.h: TPIDR_EL1 at EL1).
+//! (arch/x86/include/asm/percpu.h `percpu_cmpxchg16b_double`).
 //!
 //! Unlike Linux's per-CPU variant this one is a full atomic read-modify-write with acquire and
 //! release ordering: another CPU (flush_all) may exchange the same pair at the same time (see
@@ -75,19 +74,6 @@ pub(super) unsafe fn cmpxchg_double(pair: *mut u64, old: (u64, u64), new: (u64, 
         );
     }
     ok != 0
-}
-
-/// Linux: __my_cpu_offset (arm64 at EL1: TPIDR_EL1) — `&var + offset` is this CPU's copy
-/// of the per-CPU variable `var`.
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-#[inline(always)]
-pub(super) fn my_cpu_offset() -> usize {
-    let off: usize;
-    // SAFETY: reads a system register the kernel owns; no memory is touched.
-    unsafe {
-        core::arch::asm!("mrs {}, tpidr_el1", out(reg) off, options(nomem, nostack, preserves_flags))
-    };
-    off
 }
 
 #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]

@@ -517,6 +517,10 @@ pub fn mem_init() {
     env.clear_page = Some(clear_page);
     env.cpu_to_node = crate::mm::numa::cpu_to_node;
     env.smp_processor_id = crate::arch::aarch64::percpu::smp_processor_id;
+    // SAFETY: `cpu_number` is the kernel's per-CPU `cpu_number`; TPIDR_EL1 holds each CPU's
+    // offset from smp_prepare_boot_cpu / secondary_start_kernel on, and 0 (the static
+    // image, the boot CPU's 0) before.
+    unsafe { env.with_cpu_number(&crate::arch::aarch64::percpu::cpu_number) };
     env.num_online_cpus = num_online_cpus;
     env.nr_cpus_node = nr_cpus_node;
     // SAFETY: the vmemmap backs every present section (sparse_init), __va/__pa are the
