@@ -48,3 +48,17 @@ pub fn my_cpu_offset() -> usize {
     };
     off
 }
+
+/// Linux: raw_cpu_read(var) of a per-CPU `u64` — this CPU's copy, at `var`'s address plus
+/// [`my_cpu_offset`]. The allocators read `cpu_number` (raw_smp_processor_id()) this way.
+///
+/// # Safety
+/// `var` is the address of a `.data..percpu` `AtomicU64` static, and TPIDR_EL1 holds this
+/// CPU's per-CPU offset (or 0, the static image, before the per-CPU areas exist).
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[inline(always)]
+pub unsafe fn this_cpu_read_u64(var: usize) -> u64 {
+    let p = var.wrapping_add(my_cpu_offset()) as *const core::sync::atomic::AtomicU64;
+    // SAFETY: the caller's guarantee: this CPU's initialised copy, which lives for ever.
+    unsafe { (*p).load(core::sync::atomic::Ordering::Relaxed) }
+}

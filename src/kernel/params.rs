@@ -332,6 +332,19 @@ pub fn get_option(s: &mut Option<&str>, pint: &mut i32) -> i32 {
     }
 }
 
+/// memparse()'s suffix: the shift a leading K/M/G/T/P/E (either case) of `rest` stands for.
+pub fn memparse_suffix(rest: &str) -> Option<u32> {
+    match rest.as_bytes().first()? {
+        b'K' | b'k' => Some(10),
+        b'M' | b'm' => Some(20),
+        b'G' | b'g' => Some(30),
+        b'T' | b't' => Some(40),
+        b'P' | b'p' => Some(50),
+        b'E' | b'e' => Some(60),
+        _ => None,
+    }
+}
+
 /// Linux: memparse() — a number with an optional K/M/G/T/P/E suffix. Returns the value and
 /// what follows it, so callers can parse `size@start` forms.
 pub fn memparse(s: &str) -> Option<(u64, &str)> {
@@ -344,14 +357,8 @@ pub fn memparse(s: &str) -> Option<(u64, &str)> {
     };
     let v = parse_u64(&s[..digits_end])?;
     let rest = &s[digits_end..];
-    let shift = match rest.as_bytes().first() {
-        Some(b'K' | b'k') => 10,
-        Some(b'M' | b'm') => 20,
-        Some(b'G' | b'g') => 30,
-        Some(b'T' | b't') => 40,
-        Some(b'P' | b'p') => 50,
-        Some(b'E' | b'e') => 60,
-        _ => return Some((v, rest)),
+    let Some(shift) = memparse_suffix(rest) else {
+        return Some((v, rest));
     };
     Some((
         v.checked_shl(shift).filter(|r| r >> shift == v)?,

@@ -478,12 +478,10 @@ impl<'a> PageAlloc<'a> {
     pub(super) fn this_cpu(&self) -> usize {
         #[cfg(all(target_arch = "aarch64", target_os = "none"))]
         if self.env.cpu_number != 0 {
-            let p = self
-                .env
-                .cpu_number
-                .wrapping_add(crate::include::processor::my_cpu_offset());
-            // SAFETY: this CPU's copy of `cpu_number` (PageAllocEnv::with_cpu_number).
-            return unsafe { (*(p as *const AtomicU64)).load(Ordering::Relaxed) } as usize;
+            // SAFETY: `cpu_number` is the kernel's per-CPU `cpu_number`
+            // (PageAllocEnv::with_cpu_number).
+            return unsafe { crate::include::processor::this_cpu_read_u64(self.env.cpu_number) }
+                as usize;
         }
         (self.env.smp_processor_id)()
     }

@@ -526,12 +526,11 @@ impl<'a> SlubAllocator<'a> {
     fn this_cpu_inline(&self) -> Option<usize> {
         #[cfg(all(target_arch = "aarch64", target_os = "none"))]
         if self.params.cpu_number != 0 {
-            let p = self
-                .params
-                .cpu_number
-                .wrapping_add(crate::include::processor::my_cpu_offset());
-            // SAFETY: this CPU's copy of `cpu_number` (SlubParams::with_cpu_number).
-            return Some(unsafe { (*(p as *const AtomicU64)).load(Ordering::Relaxed) } as usize);
+            // SAFETY: `cpu_number` is the kernel's per-CPU `cpu_number`
+            // (SlubParams::with_cpu_number).
+            let cpu =
+                unsafe { crate::include::processor::this_cpu_read_u64(self.params.cpu_number) };
+            return Some(cpu as usize);
         }
         None
     }

@@ -1,11 +1,10 @@
 """mm-image, mm-cpus and mm-percpu: the CPU's view at a stop — the MMU and the kernel image's
 segments (Linux: the `Virtual kernel memory layout:` lines), the CPUs (smp_init), and the
 per-CPU units setup_per_cpu_areas embedded (the `percpu: Embedded` line)."""
-import struct
 
 import gdb
 
-from .utils import MmCommand, NotYet, PAGE_OFFSET, memstart_addr, num, once, peel, sym
+from .utils import MmCommand, NotYet, PAGE_OFFSET, elf_symtab, memstart_addr, num, once, peel, sym
 
 NR_CPUS = 256  # src/include/numa.rs
 SEGMENTS = [("      .text", "_text", "_etext"), ("    .rodata", "__start_rodata", "__init_begin"),
@@ -20,19 +19,8 @@ def elf_symbol(name):
     global _SYMS
     if _SYMS is None:
         _SYMS = {}
-        with open(gdb.objfiles()[0].filename, "rb") as f:
-            elf = f.read()
-        shoff, = struct.unpack_from("<Q", elf, 0x28)
-        shentsize, shnum = struct.unpack_from("<HH", elf, 0x3A)
-        shdrs = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + k * shentsize) for k in range(shnum)]
-        for sh in shdrs:
-            if sh[1] != 2:  # SHT_SYMTAB
-                continue
-            strtab = shdrs[sh[6]]
-            for off in range(sh[4], sh[4] + sh[5], 24):
-                nm, _, _, _, value, _ = struct.unpack_from("<IBBHQQ", elf, off)
-                s0 = strtab[4] + nm
-                _SYMS.setdefault(elf[s0:elf.index(b"\0", s0)].decode("ascii", "replace"), value)
+        for nm, _, value in elf_symtab():
+            _SYMS.setdefault(nm, value)
     if name not in _SYMS:
         raise gdb.GdbError("no symbol %s in the kernel" % name)
     return _SYMS[name]

@@ -1,8 +1,9 @@
 """mm-break-stages: a breakpoint on each stage of start_kernel, by name."""
 import re
-import struct
 
 import gdb
+
+from .utils import elf_symtab
 
 # src/init/main.rs and setup_arch (src/arch/aarch64/kernel/setup.rs), in boot order. A stage
 # the compiler inlined has no symbol and is skipped (said so).
@@ -42,21 +43,8 @@ def functions():
     global _FUNCS
     if _FUNCS is None:
         _FUNCS = {}
-        with open(gdb.objfiles()[0].filename, "rb") as f:
-            elf = f.read()
-        shoff, = struct.unpack_from("<Q", elf, 0x28)
-        shentsize, shnum = struct.unpack_from("<HH", elf, 0x3A)
-        shdrs = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + k * shentsize) for k in range(shnum)]
-        for sh in shdrs:
-            if sh[1] != 2:  # SHT_SYMTAB
-                continue
-            strtab = shdrs[sh[6]]
-            for off in range(sh[4], sh[4] + sh[5], 24):
-                name, info, _, _, value, _ = struct.unpack_from("<IBBHQQ", elf, off)
-                if info & 0xF != 2 or not value:  # STT_FUNC
-                    continue
-                s0 = strtab[4] + name
-                raw = elf[s0:elf.index(b"\0", s0)].decode("ascii", "replace")
+        for raw, info, value in elf_symtab():
+            if info & 0xF == 2 and value:  # STT_FUNC
                 _FUNCS.setdefault(demangle(raw), value)
     return _FUNCS
 

@@ -158,3 +158,28 @@ class MmCommand(gdb.Command):
             gdb.write("%s: %s\n" % (self.cmd, e))
         except gdb.MemoryError as e:
             gdb.write("%s: cannot read kernel memory (%s)\n" % (self.cmd, e))
+
+
+_SYMTAB = None
+
+
+def elf_symtab():
+    """[(name, st_info, st_value)] of the kernel ELF's .symtab, read once (GDB's Python has no
+    minimal-symbol iterator, and linker symbols have no type in DWARF)."""
+    global _SYMTAB
+    if _SYMTAB is None:
+        _SYMTAB = []
+        with open(gdb.objfiles()[0].filename, "rb") as f:
+            elf = f.read()
+        shoff, = struct.unpack_from("<Q", elf, 0x28)
+        shentsize, shnum = struct.unpack_from("<HH", elf, 0x3A)
+        shdrs = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + k * shentsize) for k in range(shnum)]
+        for sh in shdrs:
+            if sh[1] != 2:  # SHT_SYMTAB
+                continue
+            strtab = shdrs[sh[6]]
+            for off in range(sh[4], sh[4] + sh[5], 24):
+                nm, info, _, _, value, _ = struct.unpack_from("<IBBHQQ", elf, off)
+                s0 = strtab[4] + nm
+                _SYMTAB.append((elf[s0:elf.index(b"\0", s0)].decode("ascii", "replace"), info, value))
+    return _SYMTAB

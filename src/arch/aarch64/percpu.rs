@@ -18,12 +18,7 @@
 /// static image is reached), then the CPU's `__per_cpu_offset[cpu]`.
 #[inline(always)]
 pub fn my_cpu_offset() -> u64 {
-    let off: u64;
-    // SAFETY: reading TPIDR_EL1 has no side effects.
-    unsafe {
-        core::arch::asm!("mrs {0}, tpidr_el1", out(reg) off, options(nomem, nostack, preserves_flags))
-    };
-    off
+    crate::include::processor::my_cpu_offset() as u64
 }
 
 /// Linux: set_my_cpu_offset() — TPIDR_EL1 = this CPU's per-CPU offset.

@@ -59,16 +59,10 @@ static DMA_CONTIGUOUS_DEFAULT_AREA: spin::Once<&'static Cma> = spin::Once::new()
 fn memparse(s: &str) -> (u64, &str) {
     let (v, used) = simple_strtoull(s);
     let rest = &s[used..];
-    let shift = match rest.as_bytes().first() {
-        Some(b'K' | b'k') => 10,
-        Some(b'M' | b'm') => 20,
-        Some(b'G' | b'g') => 30,
-        Some(b'T' | b't') => 40,
-        Some(b'P' | b'p') => 50,
-        Some(b'E' | b'e') => 60,
-        _ => return (v, rest),
-    };
-    (v << shift, &rest[1..])
+    match crate::kernel::params::memparse_suffix(rest) {
+        Some(shift) => (v << shift, &rest[1..]),
+        None => (v, rest),
+    }
 }
 
 /// Linux: early_cma() — `cma=SIZE[@BASE][-LIMIT]` over what earlier `cma=` set: SIZE
