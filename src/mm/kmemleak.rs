@@ -188,6 +188,7 @@ fn save_stack(env: &KmemleakEnv) -> DepotStackHandle {
     stack_depot_save(&entries[..n])
 }
 
+/// Linux: create_object() — a new tracked object with this call's stack.
 #[inline(never)]
 fn create_object(ptr: u64, size: u64, min_count: i32, phys: bool) {
     let Some(env) = ENV.get() else { return };
@@ -230,6 +231,7 @@ pub fn kmemleak_free(ptr: *const u8) {
     }
 }
 
+/// Linux: delete_object_full().
 #[inline(never)]
 fn delete_object_full(ptr: u64) {
     with_kmemleak(|k, _| k.delete_object_full(ptr));

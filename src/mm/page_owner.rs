@@ -83,6 +83,7 @@ pub fn page_owner_enabled() -> bool {
     PAGE_OWNER_ENABLED.load(Ordering::Relaxed)
 }
 
+/// Linux: need_page_owner() — does page_ext need room for page_owner?
 fn need_page_owner() -> bool {
     page_owner_enabled()
 }
@@ -123,6 +124,7 @@ pub fn page_debug_hooks(env: PageOwnerEnv) -> PageDebugHooks {
     }
 }
 
+/// Linux: get_page_owner() — page_owner's part of a page's page_ext.
 fn get_page_owner(ext: &PageExt) -> *mut PageOwner {
     page_ext_data(ext, &PAGE_OWNER_OPS) as *mut PageOwner
 }

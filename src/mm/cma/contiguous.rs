@@ -90,6 +90,7 @@ pub fn parse_cma(p: Option<&str>, cur: CmaCmdline) -> Result<CmaCmdline, &'stati
     Ok(c)
 }
 
+/// Linux: early_cma() — `cma=` (see parse_cma()).
 fn early_cma(p: Option<&str>) -> SetupResult {
     let mut c = CMA_CMDLINE.lock();
     *c = parse_cma(p, *c)?;
