@@ -173,9 +173,17 @@ fn an_ignored_phys_object_is_not_scanned() {
     let base = block.as_ptr() as u64;
     k.create_object_phys(KmemleakObject::new(base, 64, 0, 0, 0, 0));
     let root = [0u64];
-    assert_eq!(scan(&mut k, &root).new_leaks, 0, "referenced from the block");
+    assert_eq!(
+        scan(&mut k, &root).new_leaks,
+        0,
+        "referenced from the block"
+    );
     k.set_min_count_phys(base, -1);
-    assert_eq!(scan(&mut k, &root).new_leaks, 1, "the block is not read any more");
+    assert_eq!(
+        scan(&mut k, &root).new_leaks,
+        1,
+        "the block is not read any more"
+    );
     assert!(reported(&k, target.as_ptr() as u64));
 }
 
