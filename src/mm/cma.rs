@@ -521,6 +521,9 @@ impl CmaAreas {
                     mb.alloc_range_nid(size, alignment, PhysAddr(base), PhysAddr(limit), nid, true);
             }
             base = addr.ok_or((-ENOMEM, Some(size)))?.0;
+            // kmemleak scans/reads tracked objects for pointers to other objects, but
+            // this area is not for it to read (Linux: kmemleak_ignore_phys(addr)).
+            crate::mm::kmemleak::kmemleak_ignore_phys(base);
         }
         match self.cma_init_reserved_mem(mb, PhysAddr(base), size, order_per_bit, name) {
             Ok(c) => Ok(c),

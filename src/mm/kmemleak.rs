@@ -277,6 +277,14 @@ pub fn kmemleak_free_part_phys(phys: u64, size: u64) {
     }
 }
 
+/// Linux: kmemleak_ignore_phys() — a memblock block kmemleak must neither scan nor report
+/// (a CMA area: its pages go to the buddy and may be unmapped).
+pub fn kmemleak_ignore_phys(phys: u64) {
+    if kmemleak_enabled() {
+        with_kmemleak(|k, _| k.set_min_count_phys(phys, -1));
+    }
+}
+
 /// Linux: kmemleak_not_leak() — a false positive: never reported, always scanned.
 pub fn kmemleak_not_leak(ptr: *const u8) {
     if kmemleak_enabled() && !ptr.is_null() {

@@ -490,6 +490,11 @@ pub fn node_distance(from: i32, to: i32) -> u32 {
     }
 }
 
+/// [`CPU_NODE`], for allocators that read a CPU's node inline (index: CPU number).
+pub fn cpu_node_map() -> &'static [AtomicI32] {
+    &CPU_NODE
+}
+
 /// Linux: cpu_to_node() (node 0 before numa_publish()).
 #[inline]
 pub fn cpu_to_node(cpu: usize) -> i32 {

@@ -87,7 +87,7 @@
 //! CPU's list, as in Linux.
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 
 use super::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use super::debug_page_alloc::PageDebugHooks;
@@ -255,6 +255,10 @@ pub struct PageAllocEnv {
     cpu_number: usize,
     /// Linux: cpu_to_node().
     pub cpu_to_node: fn(usize) -> i32,
+    /// Each CPU's node, one word a CPU, where the kernel published it
+    /// ([`PageAllocEnv::with_cpu_node_map`]): the allocation path reads it inline, as Linux's
+    /// numa_node_id() reads the per-CPU `numa_node`. None: call `cpu_to_node`.
+    cpu_node_map: Option<&'static [AtomicI32]>,
     /// Linux: cpumask_weight(cpumask_of_node(nid)) — online CPUs of a node.
     pub nr_cpus_node: fn(i32) -> u32,
     /// Linux: num_online_cpus().
@@ -285,6 +289,7 @@ impl PageAllocEnv {
             smp_processor_id: cpu0,
             cpu_number: 0,
             cpu_to_node: node0,
+            cpu_node_map: None,
             nr_cpus_node: no_cpus,
             num_online_cpus: one_cpu,
         }
@@ -301,6 +306,14 @@ impl PageAllocEnv {
     /// exist, when only the boot CPU runs) and its copy holds the CPU's number.
     pub unsafe fn with_cpu_number(&mut self, cpu_number: &'static AtomicU64) {
         self.cpu_number = cpu_number as *const AtomicU64 as usize;
+    }
+
+    /// Lets the allocation path read the running CPU's node inline from `map` (index: CPU
+    /// number) instead of calling `cpu_to_node`; a CPU past its end is on node 0. `map` must
+    /// say what `cpu_to_node` says (the kernel's is `numa::cpu_node_map()`, written once at
+    /// numa_publish).
+    pub fn with_cpu_node_map(&mut self, map: &'static [AtomicI32]) {
+        self.cpu_node_map = Some(map);
     }
 }
 
@@ -461,7 +474,17 @@ impl<'a> PageAlloc<'a> {
 
     /// Linux: numa_node_id() — the running CPU's node.
     pub fn numa_node_id(&self) -> i32 {
-        (self.env.cpu_to_node)((self.env.smp_processor_id)())
+        self.cpu_to_node(self.this_cpu())
+    }
+
+    /// Linux: cpu_to_node() — inline from the published map where there is one
+    /// ([`PageAllocEnv::with_cpu_node_map`]), else the hook.
+    #[inline(always)]
+    fn cpu_to_node(&self, cpu: usize) -> i32 {
+        match self.env.cpu_node_map {
+            Some(map) => map.get(cpu).map_or(0, |n| n.load(Ordering::Relaxed)),
+            None => (self.env.cpu_to_node)(cpu),
+        }
     }
 
     // ----- struct page <-> pfn <-> address
@@ -1676,7 +1699,7 @@ impl<'a> PageAlloc<'a> {
         }
         let cpu = self.this_cpu();
         let preferred_nid = if preferred_nid < 0 {
-            (self.env.cpu_to_node)(cpu)
+            self.cpu_to_node(cpu)
         } else {
             preferred_nid
         };

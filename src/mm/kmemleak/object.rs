@@ -308,6 +308,14 @@ impl Kmemleak {
         }
     }
 
+    /// Linux: make_black_object() of a phys object (kmemleak_ignore_phys()): never scanned.
+    pub fn set_min_count_phys(&mut self, phys: u64, min_count: i32) {
+        match self.phys.lookup(phys, false) {
+            Some(i) => self.phys.as_mut_slice()[i].min_count = min_count,
+            None => pr_warn!("kmemleak: Blacking unknown object at 0x{:08x}", phys),
+        }
+    }
+
     /// Linux: add_scan_area() with `size` SIZE_MAX, as vmalloc's alloc_vmap_area() asks
     /// it (`kmemleak_scan_area(&va->rb_node, SIZE_MAX, gfp)`): only `[ptr, end)` of the
     /// object holding `ptr` is scanned.
@@ -425,6 +433,10 @@ impl Kmemleak {
         }
         for j in 0..self.phys.nr {
             let o = self.phys.as_slice()[j];
+            // Black (kmemleak_ignore_phys()): holds no pointers kmemleak may read.
+            if o.min_count == -1 {
+                continue;
+            }
             let va = phys_to_virt(o.pointer);
             unsafe { self.scan_block(va, va + o.size, None) };
         }

@@ -162,6 +162,31 @@ fn phys_objects_are_scanned_and_split_on_partial_free() {
     );
 }
 
+/// kmemleak_ignore_phys() (a CMA area): the block is no longer read, so what only it
+/// referenced is a leak.
+#[test]
+fn an_ignored_phys_object_is_not_scanned() {
+    let mut k = new_kmemleak(8);
+    let target = track(&mut k, 2, 1);
+    let block: &'static mut [u64] = Box::leak(vec![0u64; 8].into_boxed_slice());
+    block[3] = target.as_ptr() as u64;
+    let base = block.as_ptr() as u64;
+    k.create_object_phys(KmemleakObject::new(base, 64, 0, 0, 0, 0));
+    let root = [0u64];
+    assert_eq!(
+        scan(&mut k, &root).new_leaks,
+        0,
+        "referenced from the block"
+    );
+    k.set_min_count_phys(base, -1);
+    assert_eq!(
+        scan(&mut k, &root).new_leaks,
+        1,
+        "the block is not read any more"
+    );
+    assert!(reported(&k, target.as_ptr() as u64));
+}
+
 #[test]
 fn overlap_and_full_pool_disable() {
     let mut k = new_kmemleak(2);

@@ -282,6 +282,36 @@ fn gfp_dma_comes_only_from_zone_dma() {
     assert_eq!(sim.counts(0, ZONE_DMA)[10], 1);
 }
 
+/// numa_node_id() read inline from a published map (PageAllocEnv::with_cpu_node_map):
+/// NUMA_NO_NODE allocations come from the running CPU's node, and the map, not the
+/// `cpu_to_node` hook, decides.
+#[test]
+fn no_node_allocations_follow_the_published_cpu_node_map() {
+    use core::sync::atomic::AtomicI32;
+    static MAP: [AtomicI32; 2] = [AtomicI32::new(1), AtomicI32::new(0)];
+    let blob = fdt(
+        &[(RAM, 16 * MB, Some(0)), (RAM + 16 * MB, 16 * MB, Some(1))],
+        &[Some(0), Some(1)],
+    );
+    let mut sim = Machine::from_dtb(&blob)
+        .backed(Backing::Full)
+        .buddy_with(|env| env.with_cpu_node_map(&MAP));
+    sim.free_all();
+    sim.pa.setup_per_cpu_pageset(2);
+    let node_of = |sim: &crate::mm::testing::UpToBuddy, p| sim.page(sim.pfn(p)).page_to_nid();
+    crate::mm::testing::set_cpu(0);
+    assert_eq!(sim.pa.numa_node_id(), 1);
+    let p0 = sim.pa.alloc_pages(GFP_KERNEL, 0).unwrap();
+    assert_eq!(node_of(&sim, p0), 1, "CPU 0 is on node 1 by the map");
+    crate::mm::testing::set_cpu(1);
+    assert_eq!(sim.pa.numa_node_id(), 0);
+    let p1 = sim.pa.alloc_pages(GFP_KERNEL, 0).unwrap();
+    assert_eq!(node_of(&sim, p1), 0, "CPU 1 is on node 0 by the map");
+    sim.pa.__free_pages(p1, 0);
+    crate::mm::testing::set_cpu(0);
+    sim.pa.__free_pages(p0, 0);
+}
+
 #[test]
 fn thisnode_on_a_two_node_machine() {
     let blob = fdt(

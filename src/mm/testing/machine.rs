@@ -195,6 +195,11 @@ impl Machine {
     pub fn buddy(self) -> UpToBuddy {
         self.with_memmap().memblock().zones().buddy()
     }
+
+    /// As [`buddy`](Self::buddy), with `f` adjusting the allocator's hooks first.
+    pub fn buddy_with(self, f: impl FnOnce(&mut PageAllocEnv)) -> UpToBuddy {
+        self.with_memmap().memblock().zones().buddy_with(f)
+    }
 }
 
 /// A machine up to memblock.
@@ -288,6 +293,11 @@ impl UpToZones {
     /// (memory still in memblock: [`UpToBuddy::free_all`] hands it over). The machine
     /// lives for the rest of the process.
     pub fn buddy(self) -> UpToBuddy {
+        self.buddy_with(|_| {})
+    }
+
+    /// As [`buddy`](Self::buddy), with `f` adjusting the allocator's hooks first.
+    pub fn buddy_with(self, f: impl FnOnce(&mut PageAllocEnv)) -> UpToBuddy {
         let pages = Vec::leak(self.memmap.expect("the buddy needs a memmap"));
         let nodes: &'static NodeDataMap = Box::leak(Box::new(self.nodes));
         self.ram.leak();
@@ -295,6 +305,7 @@ impl UpToZones {
         env.phys_to_virt = Some(__va);
         env.virt_to_phys = Some(__pa_virt);
         env.smp_processor_id = super::smp_processor_id;
+        f(&mut env);
         // SAFETY: the memmap covers every section from the first to the last pfn of RAM and
         // is leaked, as are the nodes and the RAM; the windows back what the tests zero or
         // poison.

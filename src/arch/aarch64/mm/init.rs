@@ -516,6 +516,7 @@ pub fn mem_init() {
     env.virt_to_phys = Some(pa_of);
     env.clear_page = Some(clear_page);
     env.cpu_to_node = crate::mm::numa::cpu_to_node;
+    env.with_cpu_node_map(crate::mm::numa::cpu_node_map());
     env.smp_processor_id = crate::arch::aarch64::percpu::smp_processor_id;
     // SAFETY: `cpu_number` is the kernel's per-CPU `cpu_number`; TPIDR_EL1 holds each CPU's
     // offset from smp_prepare_boot_cpu / secondary_start_kernel on, and 0 (the static

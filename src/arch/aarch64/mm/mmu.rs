@@ -11,9 +11,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use super::clear_page::clear_page;
 use super::pgtable::{
     create_pgd_mapping, flush_tlb_all, flush_tlb_kernel_page, get_entry, set_entry, table_index,
-    try_create_pgd_mapping, Descriptor, PageTable, PgTableAccess, PgtableNoMem, NO_BLOCK_MAPPINGS,
-    NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_ROX, PMD_SIZE,
-    PROT_DEVICE_NGNRE, PTRS_PER_TABLE,
+    try_create_pgd_mapping, Descriptor, PageTable, PgTableAccess, PgtableNoMem, FLUSH_BY_CALLER,
+    NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS, PAGE_KERNEL, PAGE_KERNEL_RO,
+    PAGE_KERNEL_ROX, PMD_SIZE, PROT_DEVICE_NGNRE, PTRS_PER_TABLE,
 };
 
 use crate::arch::aarch64::fixmap::{
@@ -638,7 +638,7 @@ pub fn update_mapping_prot(phys: PhysAddr, virt: u64, size: u64, prot: PgProt) {
         virt,
         size,
         prot,
-        NO_CONT_MAPPINGS,
+        NO_CONT_MAPPINGS | FLUSH_BY_CALLER,
         &mut acc,
     );
     flush_tlb_all();

@@ -290,6 +290,12 @@ pub const NO_BLOCK_MAPPINGS: u32 = 1 << 0;
 pub const NO_CONT_MAPPINGS: u32 = 1 << 1;
 /// Linux: NO_EXEC_MAPPINGS — tables get PXNTable: nothing below them is executable.
 pub const NO_EXEC_MAPPINGS: u32 = 1 << 2;
+/// Ours: the caller invalidates the TLB for the whole range once the mapping is done (as
+/// Linux's update_mapping_prot() does with flush_tlb_kernel_range()), so a live entry that
+/// changes safely (pgattr_change_is_safe(): permissions only) is not flushed on its own.
+/// Linux's init_pte() never flushes there: its set_pte() only writes. Without the flag each
+/// changed live entry gets its own broadcast TLBI, which under QEMU stops every vCPU.
+pub const FLUSH_BY_CALLER: u32 = 1 << 3;
 
 /// Linux: CONT_PTES / CONT_PMDS — entries per contiguous run with 4 KiB pages.
 pub const CONT_ENTRIES: u64 = 16;
@@ -357,10 +363,11 @@ pub fn pgattr_change_is_safe(old: u64, new: u64) -> bool {
 }
 
 /// Writes a leaf entry, with break-before-make when the change is not safe on a live entry.
+/// `flush_each`: a live entry that changed is flushed here (false: [`FLUSH_BY_CALLER`]).
 ///
 /// # Safety
 /// `table` must be a writable table; `va` the address the entry maps (for the TLB flush).
-unsafe fn set_leaf(table: *mut u64, index: usize, new: Descriptor, va: u64) {
+unsafe fn set_leaf(table: *mut u64, index: usize, new: Descriptor, va: u64, flush_each: bool) {
     // SAFETY: the caller guarantees `table` is a writable table.
     let old = unsafe { get_entry(table, index) };
     if old == new {
@@ -373,7 +380,7 @@ unsafe fn set_leaf(table: *mut u64, index: usize, new: Descriptor, va: u64) {
     }
     // SAFETY: as above.
     unsafe { set_entry(table, index, new) };
-    if old.is_valid() {
+    if old.is_valid() && flush_each {
         flush_tlb_kernel_page(va);
     }
 }
@@ -453,7 +460,7 @@ impl Mapper<'_> {
                     Descriptor::block(PhysAddr(phys), prot)
                 };
                 // SAFETY: `t` is the table the accessor just made writable.
-                unsafe { set_leaf(t, idx, desc, addr) };
+                unsafe { set_leaf(t, idx, desc, addr, self.flags & FLUSH_BY_CALLER == 0) };
             } else {
                 // SAFETY: as above.
                 let old = unsafe { get_entry(t, idx) };
@@ -539,7 +546,15 @@ impl Mapper<'_> {
                 written = true;
             } else {
                 // SAFETY: as above.
-                unsafe { set_leaf(t, first + i, Descriptor(new), addr + off) };
+                unsafe {
+                    set_leaf(
+                        t,
+                        first + i,
+                        Descriptor(new),
+                        addr + off,
+                        self.flags & FLUSH_BY_CALLER == 0,
+                    )
+                };
             }
         }
         if written {
