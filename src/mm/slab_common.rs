@@ -126,7 +126,17 @@ impl SlubAllocator<'_> {
             }
             fls(size as u64 - 1) as usize
         };
-        let s = self.kmalloc_caches[kmalloc_type(flags) as usize][index].load(Ordering::Acquire);
+        self.kmalloc_cache(kmalloc_type(flags), index)
+    }
+
+    /// Linux: `kmalloc_caches[type][index]` — None where there is no such cache (an index
+    /// past `KMALLOC_SHIFT_HIGH`, a class this minimum size does not create, or before
+    /// create_kmalloc_caches()).
+    #[inline(always)]
+    pub fn kmalloc_cache(&self, ty: KmallocCacheType, index: usize) -> Option<&KmemCache> {
+        let s = self.kmalloc_caches[ty as usize]
+            .get(index)?
+            .load(Ordering::Acquire);
         // SAFETY: kmalloc caches live as long as the allocator (never destroyed).
         unsafe { s.as_ref() }
     }
@@ -277,7 +287,10 @@ impl SlubAllocator<'_> {
     }
 
     /// Linux: kmalloc_trace() — allocate from a given kmalloc-type cache, recording the
-    /// requested size (the slub_kunit cases build such caches themselves).
+    /// requested size: where the inline [`kmalloc`] goes once it knows the cache (the
+    /// slub_kunit cases build such caches themselves). Out of line, as in Linux: the
+    /// callers inline only the cache lookup.
+    #[inline(never)]
     #[track_caller]
     pub fn kmalloc_trace(&self, s: &KmemCache, flags: GfpT, size: usize) -> *mut u8 {
         self.slab_alloc_node(s, flags, NUMA_NO_NODE, Location::caller(), size)
@@ -836,6 +849,11 @@ pub fn kmem_cache_init(
     source: &'static dyn SlabPageSource,
     params: SlubParams,
 ) -> &'static SlubAllocator<'static> {
+    // The inline kmalloc() computes its index with the kernel's KMALLOC_MIN_SIZE.
+    assert_eq!(
+        params.kmalloc_min_size, KMALLOC_MIN_SIZE,
+        "SLUB: KMALLOC_MIN_SIZE"
+    );
     let s = SLUB.call_once(|| SlubAllocator::new(source, params));
     s.kmem_cache_init();
     s
@@ -974,17 +992,29 @@ pub unsafe fn kmem_cache_destroy(s: &KmemCache) {
     unsafe { the_slub().kmem_cache_destroy(s) }
 }
 
-/// Linux: kmalloc().
-#[inline]
+/// Linux: kmalloc() (include/linux/slab.h) — inline, in Linux's shape: the cache is
+/// `kmalloc_caches[kmalloc_type(flags)][kmalloc_index(size)]`, which folds to one load when
+/// `size` and `flags` are constants (Linux: `__builtin_constant_p(size)`), then
+/// kmalloc_trace(). Sizes above the largest class, 0 and the time before
+/// create_kmalloc_caches() go to the out-of-line kmalloc (Linux: `__kmalloc()`).
+#[inline(always)]
 #[track_caller]
 pub fn kmalloc(size: usize, flags: GfpT) -> *mut u8 {
-    the_slub().kmalloc(size, flags)
+    let slub = the_slub();
+    if size != 0 && size <= KMALLOC_MAX_CACHE_SIZE {
+        let index = kmalloc_index(size, KMALLOC_MIN_SIZE);
+        if let Some(s) = slub.kmalloc_cache(kmalloc_type(flags), index) {
+            return slub.kmalloc_trace(s, flags, size);
+        }
+    }
+    slub.kmalloc(size, flags)
 }
 
-/// Linux: kzalloc().
+/// Linux: kzalloc() — kmalloc() with `__GFP_ZERO`.
+#[inline(always)]
 #[track_caller]
 pub fn kzalloc(size: usize, flags: GfpT) -> *mut u8 {
-    the_slub().kzalloc(size, flags)
+    kmalloc(size, flags | __GFP_ZERO)
 }
 
 /// Linux: kcalloc().

@@ -1242,15 +1242,31 @@ impl<'a> SlubAllocator<'a> {
         orig_size: usize,
     ) -> *mut u8 {
         // Linux: `object = kfence_alloc(s, orig_size, gfpflags); if (unlikely(object))`.
+        // A tail call, so that the fast path keeps no stack frame.
         if self.kfence_due() {
-            if let Some(object) = self.kfence_alloc(s, orig_size, gfp) {
-                return object;
-            }
+            return self.slab_alloc_node_kfence(s, gfp, node, caller, orig_size);
         }
         match self.this_cpu_inline() {
             Some(cpu) => self.slab_alloc_node_on(cpu, s, gfp, node, caller, orig_size),
             None => self.slab_alloc_node_call(s, gfp, node, caller, orig_size),
         }
+    }
+
+    /// slab_alloc_node() once KFENCE's sample is due: its object, else the normal path.
+    #[cold]
+    #[inline(never)]
+    fn slab_alloc_node_kfence(
+        &self,
+        s: &KmemCache,
+        gfp: GfpT,
+        node: i32,
+        caller: &'static Location<'static>,
+        orig_size: usize,
+    ) -> *mut u8 {
+        if let Some(object) = self.kfence_alloc(s, orig_size, gfp) {
+            return object;
+        }
+        self.slab_alloc_node_call(s, gfp, node, caller, orig_size)
     }
 
     /// slab_alloc_node() where the CPU number takes a call.
@@ -1511,14 +1527,28 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
-        // Linux: slab_free_hook() — kmemleak, init_on_free.
+        // Linux: slab_free_hook() — kmemleak, init_on_free; a tail call, so that the fast
+        // path keeps no stack frame.
         if self.params.free_hook {
-            self.slab_free_hook(s, object);
+            return self.do_slab_free_hooked(s, slab, object, caller);
         }
         match self.this_cpu_inline() {
             Some(cpu) => self.do_slab_free_on(cpu, s, slab, object, caller),
             None => self.do_slab_free_call(s, slab, object, caller),
         }
+    }
+
+    /// do_slab_free() with slab_free_hook() first (kmemleak, init_on_free).
+    #[inline(never)]
+    fn do_slab_free_hooked(
+        &self,
+        s: &KmemCache,
+        slab: &Slab,
+        object: *mut u8,
+        caller: &'static Location<'static>,
+    ) {
+        self.slab_free_hook(s, object);
+        self.do_slab_free_call(s, slab, object, caller)
     }
 
     /// do_slab_free() where the CPU number takes a call.
