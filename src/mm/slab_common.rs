@@ -39,7 +39,7 @@
 use core::fmt::{self, Write};
 use core::panic::Location;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::slab::*;
 use super::slub::{
@@ -379,7 +379,7 @@ impl SlubAllocator<'_> {
         let slab = unsafe { &*head.as_ptr().cast::<Slab>() };
         if slab.test_slab() {
             // SAFETY: PG_slab: the slab's cache is live while it has objects.
-            let s = unsafe { &*slab.slab_cache() };
+            let s = unsafe { &*slab.slab_cache_of_object() };
             self.slab_free(s, slab, object, caller);
         } else {
             // SAFETY: a non-slab block under a kmalloc'ed pointer came from kmalloc_large.
@@ -833,10 +833,26 @@ pub fn slub() -> Option<&'static SlubAllocator<'static>> {
     SLUB.get()
 }
 
-#[inline]
+/// [`SLUB`]'s address once it is set up, for the fast paths' [`the_slub`]: testing a pointer
+/// takes one load and a branch, `Once::get()` a load, a compare and a branch.
+static SLUB_PTR: AtomicPtr<SlubAllocator<'static>> = AtomicPtr::new(ptr::null_mut());
+
+#[inline(always)]
 fn the_slub() -> &'static SlubAllocator<'static> {
-    SLUB.get()
-        .expect("slab allocator used before kmem_cache_init")
+    let p = SLUB_PTR.load(Ordering::Acquire);
+    if p.is_null() {
+        slub_not_ready();
+    }
+    // SAFETY: SLUB_PTR is null or the address of SLUB's value (set once by kmem_cache_init
+    // after SLUB.call_once), which lives for ever and is never mutated through it.
+    unsafe { &*p }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn slub_not_ready() -> ! {
+    panic!("slab allocator used before kmem_cache_init")
 }
 
 /// Linux: kmem_cache_init() — the kernel's entry point, from mm_init() after mem_init() has
@@ -855,6 +871,10 @@ pub fn kmem_cache_init(
         "SLUB: KMALLOC_MIN_SIZE"
     );
     let s = SLUB.call_once(|| SlubAllocator::new(source, params));
+    SLUB_PTR.store(
+        s as *const SlubAllocator<'static> as *mut SlubAllocator<'static>,
+        Ordering::Release,
+    );
     s.kmem_cache_init();
     s
 }
