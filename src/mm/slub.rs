@@ -1330,7 +1330,7 @@ impl<'a> SlubAllocator<'a> {
 
     /// Linux: slab_post_alloc_hook()'s zeroing (`__GFP_ZERO`): the object, or with a
     /// kmalloc red zone only the requested size (see the module doc).
-    #[inline(never)]
+    #[inline(always)]
     fn slab_post_alloc_zero(&self, s: &KmemCache, object: *mut u8, orig_size: usize) -> *mut u8 {
         if !object.is_null() {
             let len = if slub_debug_orig_size(s) {
@@ -1339,7 +1339,7 @@ impl<'a> SlubAllocator<'a> {
                 s.object_size() as usize
             };
             // SAFETY: a freshly allocated object of at least object_size bytes.
-            unsafe { ptr::write_bytes(object, 0, len) };
+            unsafe { meminit::memzero(object, len) };
         }
         object
     }
