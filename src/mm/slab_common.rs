@@ -334,10 +334,9 @@ impl SlubAllocator<'_> {
     /// allocator that nobody uses afterwards.
     #[track_caller]
     pub unsafe fn kfree(&self, object: *const u8) {
-        if zero_or_null_ptr(object) {
-            return;
-        }
         let caller = Location::caller();
+        // The linear map never covers NULL and ZERO_SIZE_PTR (SlubAllocator::new), so their
+        // test (Linux: ZERO_OR_NULL_PTR() first) waits until the lookup misses.
         match self.lm_virt_to_head_page(object) {
             // SAFETY: the caller's guarantee.
             Some(head) => unsafe { self.kfree_head(head, object as *mut u8, caller) },
@@ -346,12 +345,16 @@ impl SlubAllocator<'_> {
         }
     }
 
-    /// kfree() of an object whose page the linear map does not cover: ask the page source.
+    /// kfree() of NULL, ZERO_SIZE_PTR or an object whose page the linear map does not
+    /// cover: nothing, or ask the page source.
     ///
     /// # Safety
     /// As kfree().
     #[inline(never)]
     unsafe fn kfree_outside_linear_map(&self, object: *mut u8, caller: &'static Location<'static>) {
+        if zero_or_null_ptr(object) {
+            return;
+        }
         let Some(head) = self.virt_to_head_page(object) else {
             pr_err!(
                 "kfree: 0x{:016x} is not memory of this allocator; not freed",

@@ -114,7 +114,7 @@ use core::sync::atomic::{
 use super::page::{list_add, list_add_tail, list_del, list_move, ListHead, Page, PG_SLAB};
 use super::slab::{
     SlabFlags, KMALLOC_SHIFT_HIGH, NR_KMALLOC_TYPES, SLAB_CONSISTENCY_CHECKS, SLAB_POISON,
-    SLAB_RED_ZONE, SLAB_STORE_USER,
+    SLAB_RED_ZONE, SLAB_STORE_USER, ZERO_SIZE_PTR,
 };
 use super::PAGE_SIZE;
 use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
@@ -432,6 +432,12 @@ impl<'a> SlubAllocator<'a> {
                 pages: 0,
             });
         assert!(lm.size.is_multiple_of(PAGE_SZ));
+        // kfree() tests for NULL and ZERO_SIZE_PTR only once the linear map missed.
+        assert!(
+            lm.size == 0
+                || (lm.start > ZERO_SIZE_PTR as usize && lm.start.checked_add(lm.size).is_some()),
+            "SLUB: the linear map covers ZERO_SIZE_PTR"
+        );
         Self {
             source,
             cpu_id: source.smp_processor_id_fn(),
