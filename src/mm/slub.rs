@@ -1248,7 +1248,8 @@ impl<'a> SlubAllocator<'a> {
         orig_size: usize,
     ) -> *mut u8 {
         // Linux: `object = kfence_alloc(s, orig_size, gfpflags); if (unlikely(object))`.
-        // A tail call, so that the fast path keeps no stack frame.
+        // A tail call, so that the fast path spills no registers around a call (its frame
+        // is the frame record alone).
         if self.kfence_due() {
             return self.slab_alloc_node_kfence(s, gfp, node, caller, orig_size);
         }
@@ -1534,7 +1535,7 @@ impl<'a> SlubAllocator<'a> {
         caller: &'static Location<'static>,
     ) {
         // Linux: slab_free_hook() — kmemleak, init_on_free; a tail call, so that the fast
-        // path keeps no stack frame.
+        // path spills no registers around a call.
         if self.params.free_hook {
             return self.do_slab_free_hooked(s, slab, object, caller);
         }
