@@ -419,6 +419,13 @@ impl<'a> SlubAllocator<'a> {
         params.alloc_hook = params.init_on_alloc || params.init_on_free || params.kmemleak;
         params.free_hook = params.init_on_free || params.kmemleak;
         assert!(params.nr_node_ids <= MAX_NUMNODES as u32);
+        // The fast paths read the CPU number inline on bare metal (this_cpu_inline): one
+        // load fewer than testing whether they may.
+        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+        assert!(
+            params.cpu_number != 0,
+            "SLUB: SlubParams::with_cpu_number is required on bare metal"
+        );
         let boot = || BootCache {
             cache: KmemCache::new("", 0, 0, None, 1),
             cpu: KmemCacheCpu::new(0),
@@ -526,18 +533,20 @@ impl<'a> SlubAllocator<'a> {
         self.source.numa_mem_id()
     }
 
-    /// Linux: raw_smp_processor_id() without a call — only where the kernel said where its
-    /// per-CPU `cpu_number` is (SlubParams::with_cpu_number); None elsewhere.
+    /// Linux: raw_smp_processor_id() without a call — on bare-metal arm64, where the kernel
+    /// said where its per-CPU `cpu_number` is (SlubAllocator::new insists on
+    /// SlubParams::with_cpu_number there); None elsewhere (the host's simulated CPUs).
     #[inline(always)]
     fn this_cpu_inline(&self) -> Option<usize> {
         #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-        if self.params.cpu_number != 0 {
+        {
             // SAFETY: `cpu_number` is the kernel's per-CPU `cpu_number`
-            // (SlubParams::with_cpu_number).
+            // (SlubParams::with_cpu_number; SlubAllocator::new checked it was given).
             let cpu =
                 unsafe { crate::include::processor::this_cpu_read_u64(self.params.cpu_number) };
-            return Some(cpu as usize);
+            Some(cpu as usize)
         }
+        #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
         None
     }
 
