@@ -7,13 +7,13 @@
 
 use arm64_mm::arch::aarch64::esr::FaultKind;
 use arm64_mm::arch::aarch64::kernel::extable::{probe_exec, probe_read_u8, probe_write_u8};
-use arm64_mm::arch::aarch64::memory::{__va, lm_alias, pa_symbol, PAGE_END, PAGE_OFFSET};
+use arm64_mm::arch::aarch64::memory::{__pa, __va, lm_alias, pa_symbol, PAGE_END, PAGE_OFFSET};
 use arm64_mm::arch::aarch64::mm::mmu::PAGES_FOR_TABLES;
 use arm64_mm::arch::aarch64::mm::ptdump::{ptdump, walk_kernel_tables};
 use arm64_mm::kernel::ktest;
 use arm64_mm::kernel::params::boot_command_line;
 use arm64_mm::mm::memblock::{MemblockFlags, MEMBLOCK};
-use arm64_mm::mm::PAGE_SIZE;
+use arm64_mm::mm::{VirtAddr, PAGE_SIZE};
 use arm64_mm::{check, qemu_test};
 use core::sync::atomic::Ordering;
 
@@ -84,6 +84,8 @@ pub fn kernel_init() -> ! {
 
     // W^X over every kernel mapping, and what the linear map is made of.
     let (mut wx, mut leaves, mut pud_blocks, mut blocks_in_lm, mut lm_exec) = (0, 0, 0, 0, 0);
+    // Each linear-map leaf maps its own physical address: __pa(start).
+    let mut misplaced = 0;
     walk_kernel_tables(&mut |l| {
         if !l.desc.is_valid() {
             return;
@@ -102,7 +104,15 @@ pub fn kernel_init() -> ! {
         if in_lm && l.executable() {
             lm_exec += 1;
         }
+        if in_lm && l.desc.output_address() != __pa(VirtAddr(l.start)) {
+            misplaced += 1;
+        }
     });
+    check!(
+        misplaced == 0,
+        "every linear-map entry maps its own physical address ({} do not)",
+        misplaced
+    );
     check!(lm_exec == 0, "nothing in the linear map is executable");
     check!(
         wx == 0,

@@ -162,6 +162,36 @@ pub const SIZE_INDEX_INIT: [u8; 24] = [
     2, // 192
 ];
 
+/// Linux: KMALLOC_MIN_SIZE of the kernel's allocator — arm64's in 6.1 (see
+/// [`ARM64_KMALLOC_MIN_SIZE`]); slab_common.rs's kmem_cache_init() insists on it, so that
+/// [`kmalloc_index`] with it is the kernel's `kmalloc_index()`.
+pub const KMALLOC_MIN_SIZE: usize = ARM64_KMALLOC_MIN_SIZE;
+
+/// Linux: __kmalloc_index() — the `kmalloc_caches[]` index for `size` bytes when the
+/// smallest cache is `kmalloc_min_size` (KMALLOC_MIN_SIZE): 0 for 0, `KMALLOC_SHIFT_LOW` up
+/// to the minimum, 1 (kmalloc-96) and 2 (kmalloc-192) where those caches exist, else the
+/// smallest `k` with `size <= 2^k`. Linux writes that last part as the chain
+/// `if (size <= 8) return 3; if (size <= 16) return 4; ...`, which is `fls(size - 1)`;
+/// both fold to a constant when the size is one, and `fls` costs three instructions
+/// when it is not. For `1 <= size <= KMALLOC_MAX_CACHE_SIZE` it picks the cache that
+/// kmalloc_slab()'s `size_index[]` table does (setup_kmalloc_cache_index_table()).
+#[inline(always)]
+pub const fn kmalloc_index(size: usize, kmalloc_min_size: usize) -> usize {
+    if size == 0 {
+        return 0;
+    }
+    if size <= kmalloc_min_size {
+        return kmalloc_min_size.trailing_zeros() as usize;
+    }
+    if kmalloc_min_size <= 32 && size > 64 && size <= 96 {
+        return 1;
+    }
+    if kmalloc_min_size <= 64 && size > 128 && size <= 192 {
+        return 2;
+    }
+    fls(size as u64 - 1) as usize
+}
+
 /// Linux: size_index_elem().
 pub const fn size_index_elem(bytes: usize) -> usize {
     (bytes - 1) / 8

@@ -39,7 +39,7 @@
 use core::fmt::{self, Write};
 use core::panic::Location;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::slab::*;
 use super::slub::{
@@ -126,7 +126,17 @@ impl SlubAllocator<'_> {
             }
             fls(size as u64 - 1) as usize
         };
-        let s = self.kmalloc_caches[kmalloc_type(flags) as usize][index].load(Ordering::Acquire);
+        self.kmalloc_cache(kmalloc_type(flags), index)
+    }
+
+    /// Linux: `kmalloc_caches[type][index]` — None where there is no such cache (an index
+    /// past `KMALLOC_SHIFT_HIGH`, a class this minimum size does not create, or before
+    /// create_kmalloc_caches()).
+    #[inline(always)]
+    pub fn kmalloc_cache(&self, ty: KmallocCacheType, index: usize) -> Option<&KmemCache> {
+        let s = self.kmalloc_caches[ty as usize]
+            .get(index)?
+            .load(Ordering::Acquire);
         // SAFETY: kmalloc caches live as long as the allocator (never destroyed).
         unsafe { s.as_ref() }
     }
@@ -277,7 +287,10 @@ impl SlubAllocator<'_> {
     }
 
     /// Linux: kmalloc_trace() — allocate from a given kmalloc-type cache, recording the
-    /// requested size (the slub_kunit cases build such caches themselves).
+    /// requested size: where the inline [`kmalloc`] goes once it knows the cache (the
+    /// slub_kunit cases build such caches themselves). Out of line, as in Linux: the
+    /// callers inline only the cache lookup.
+    #[inline(never)]
     #[track_caller]
     pub fn kmalloc_trace(&self, s: &KmemCache, flags: GfpT, size: usize) -> *mut u8 {
         self.slab_alloc_node(s, flags, NUMA_NO_NODE, Location::caller(), size)
@@ -321,10 +334,9 @@ impl SlubAllocator<'_> {
     /// allocator that nobody uses afterwards.
     #[track_caller]
     pub unsafe fn kfree(&self, object: *const u8) {
-        if zero_or_null_ptr(object) {
-            return;
-        }
         let caller = Location::caller();
+        // The linear map never covers NULL and ZERO_SIZE_PTR (SlubAllocator::new), so their
+        // test (Linux: ZERO_OR_NULL_PTR() first) waits until the lookup misses.
         match self.lm_virt_to_head_page(object) {
             // SAFETY: the caller's guarantee.
             Some(head) => unsafe { self.kfree_head(head, object as *mut u8, caller) },
@@ -333,12 +345,16 @@ impl SlubAllocator<'_> {
         }
     }
 
-    /// kfree() of an object whose page the linear map does not cover: ask the page source.
+    /// kfree() of NULL, ZERO_SIZE_PTR or an object whose page the linear map does not
+    /// cover: nothing, or ask the page source.
     ///
     /// # Safety
     /// As kfree().
     #[inline(never)]
     unsafe fn kfree_outside_linear_map(&self, object: *mut u8, caller: &'static Location<'static>) {
+        if zero_or_null_ptr(object) {
+            return;
+        }
         let Some(head) = self.virt_to_head_page(object) else {
             pr_err!(
                 "kfree: 0x{:016x} is not memory of this allocator; not freed",
@@ -366,7 +382,7 @@ impl SlubAllocator<'_> {
         let slab = unsafe { &*head.as_ptr().cast::<Slab>() };
         if slab.test_slab() {
             // SAFETY: PG_slab: the slab's cache is live while it has objects.
-            let s = unsafe { &*slab.slab_cache() };
+            let s = unsafe { &*slab.slab_cache_of_object() };
             self.slab_free(s, slab, object, caller);
         } else {
             // SAFETY: a non-slab block under a kmalloc'ed pointer came from kmalloc_large.
@@ -820,10 +836,26 @@ pub fn slub() -> Option<&'static SlubAllocator<'static>> {
     SLUB.get()
 }
 
-#[inline]
+/// [`SLUB`]'s address once it is set up, for the fast paths' [`the_slub`]: testing a pointer
+/// takes one load and a branch, `Once::get()` a load, a compare and a branch.
+static SLUB_PTR: AtomicPtr<SlubAllocator<'static>> = AtomicPtr::new(ptr::null_mut());
+
+#[inline(always)]
 fn the_slub() -> &'static SlubAllocator<'static> {
-    SLUB.get()
-        .expect("slab allocator used before kmem_cache_init")
+    let p = SLUB_PTR.load(Ordering::Acquire);
+    if p.is_null() {
+        slub_not_ready();
+    }
+    // SAFETY: SLUB_PTR is null or the address of SLUB's value (set once by kmem_cache_init
+    // after SLUB.call_once), which lives for ever and is never mutated through it.
+    unsafe { &*p }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn slub_not_ready() -> ! {
+    panic!("slab allocator used before kmem_cache_init")
 }
 
 /// Linux: kmem_cache_init() — the kernel's entry point, from mm_init() after mem_init() has
@@ -836,7 +868,16 @@ pub fn kmem_cache_init(
     source: &'static dyn SlabPageSource,
     params: SlubParams,
 ) -> &'static SlubAllocator<'static> {
+    // The inline kmalloc() computes its index with the kernel's KMALLOC_MIN_SIZE.
+    assert_eq!(
+        params.kmalloc_min_size, KMALLOC_MIN_SIZE,
+        "SLUB: KMALLOC_MIN_SIZE"
+    );
     let s = SLUB.call_once(|| SlubAllocator::new(source, params));
+    SLUB_PTR.store(
+        s as *const SlubAllocator<'static> as *mut SlubAllocator<'static>,
+        Ordering::Release,
+    );
     s.kmem_cache_init();
     s
 }
@@ -974,17 +1015,29 @@ pub unsafe fn kmem_cache_destroy(s: &KmemCache) {
     unsafe { the_slub().kmem_cache_destroy(s) }
 }
 
-/// Linux: kmalloc().
-#[inline]
+/// Linux: kmalloc() (include/linux/slab.h) — inline, in Linux's shape: the cache is
+/// `kmalloc_caches[kmalloc_type(flags)][kmalloc_index(size)]`, which folds to one load when
+/// `size` and `flags` are constants (Linux: `__builtin_constant_p(size)`), then
+/// kmalloc_trace(). Sizes above the largest class, 0 and the time before
+/// create_kmalloc_caches() go to the out-of-line kmalloc (Linux: `__kmalloc()`).
+#[inline(always)]
 #[track_caller]
 pub fn kmalloc(size: usize, flags: GfpT) -> *mut u8 {
-    the_slub().kmalloc(size, flags)
+    let slub = the_slub();
+    if size != 0 && size <= KMALLOC_MAX_CACHE_SIZE {
+        let index = kmalloc_index(size, KMALLOC_MIN_SIZE);
+        if let Some(s) = slub.kmalloc_cache(kmalloc_type(flags), index) {
+            return slub.kmalloc_trace(s, flags, size);
+        }
+    }
+    slub.kmalloc(size, flags)
 }
 
-/// Linux: kzalloc().
+/// Linux: kzalloc() — kmalloc() with `__GFP_ZERO`.
+#[inline(always)]
 #[track_caller]
 pub fn kzalloc(size: usize, flags: GfpT) -> *mut u8 {
-    the_slub().kzalloc(size, flags)
+    kmalloc(size, flags | __GFP_ZERO)
 }
 
 /// Linux: kcalloc().

@@ -114,7 +114,7 @@ use core::sync::atomic::{
 use super::page::{list_add, list_add_tail, list_del, list_move, ListHead, Page, PG_SLAB};
 use super::slab::{
     SlabFlags, KMALLOC_SHIFT_HIGH, NR_KMALLOC_TYPES, SLAB_CONSISTENCY_CHECKS, SLAB_POISON,
-    SLAB_RED_ZONE, SLAB_STORE_USER,
+    SLAB_RED_ZONE, SLAB_STORE_USER, ZERO_SIZE_PTR,
 };
 use super::PAGE_SIZE;
 use crate::include::numa::{MAX_NUMNODES, NUMA_NO_NODE};
@@ -419,6 +419,13 @@ impl<'a> SlubAllocator<'a> {
         params.alloc_hook = params.init_on_alloc || params.init_on_free || params.kmemleak;
         params.free_hook = params.init_on_free || params.kmemleak;
         assert!(params.nr_node_ids <= MAX_NUMNODES as u32);
+        // The fast paths read the CPU number inline on bare metal (this_cpu_inline): one
+        // load fewer than testing whether they may.
+        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+        assert!(
+            params.cpu_number != 0,
+            "SLUB: SlubParams::with_cpu_number is required on bare metal"
+        );
         let boot = || BootCache {
             cache: KmemCache::new("", 0, 0, None, 1),
             cpu: KmemCacheCpu::new(0),
@@ -432,6 +439,12 @@ impl<'a> SlubAllocator<'a> {
                 pages: 0,
             });
         assert!(lm.size.is_multiple_of(PAGE_SZ));
+        // kfree() tests for NULL and ZERO_SIZE_PTR only once the linear map missed.
+        assert!(
+            lm.size == 0
+                || (lm.start > ZERO_SIZE_PTR as usize && lm.start.checked_add(lm.size).is_some()),
+            "SLUB: the linear map covers ZERO_SIZE_PTR"
+        );
         Self {
             source,
             cpu_id: source.smp_processor_id_fn(),
@@ -520,18 +533,20 @@ impl<'a> SlubAllocator<'a> {
         self.source.numa_mem_id()
     }
 
-    /// Linux: raw_smp_processor_id() without a call — only where the kernel said where its
-    /// per-CPU `cpu_number` is (SlubParams::with_cpu_number); None elsewhere.
+    /// Linux: raw_smp_processor_id() without a call — on bare-metal arm64, where the kernel
+    /// said where its per-CPU `cpu_number` is (SlubAllocator::new insists on
+    /// SlubParams::with_cpu_number there); None elsewhere (the host's simulated CPUs).
     #[inline(always)]
     fn this_cpu_inline(&self) -> Option<usize> {
         #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-        if self.params.cpu_number != 0 {
+        {
             // SAFETY: `cpu_number` is the kernel's per-CPU `cpu_number`
-            // (SlubParams::with_cpu_number).
+            // (SlubParams::with_cpu_number; SlubAllocator::new checked it was given).
             let cpu =
                 unsafe { crate::include::processor::this_cpu_read_u64(self.params.cpu_number) };
-            return Some(cpu as usize);
+            Some(cpu as usize)
         }
+        #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
         None
     }
 
@@ -1242,15 +1257,32 @@ impl<'a> SlubAllocator<'a> {
         orig_size: usize,
     ) -> *mut u8 {
         // Linux: `object = kfence_alloc(s, orig_size, gfpflags); if (unlikely(object))`.
+        // A tail call, so that the fast path spills no registers around a call (its frame
+        // is the frame record alone).
         if self.kfence_due() {
-            if let Some(object) = self.kfence_alloc(s, orig_size, gfp) {
-                return object;
-            }
+            return self.slab_alloc_node_kfence(s, gfp, node, caller, orig_size);
         }
         match self.this_cpu_inline() {
             Some(cpu) => self.slab_alloc_node_on(cpu, s, gfp, node, caller, orig_size),
             None => self.slab_alloc_node_call(s, gfp, node, caller, orig_size),
         }
+    }
+
+    /// slab_alloc_node() once KFENCE's sample is due: its object, else the normal path.
+    #[cold]
+    #[inline(never)]
+    fn slab_alloc_node_kfence(
+        &self,
+        s: &KmemCache,
+        gfp: GfpT,
+        node: i32,
+        caller: &'static Location<'static>,
+        orig_size: usize,
+    ) -> *mut u8 {
+        if let Some(object) = self.kfence_alloc(s, orig_size, gfp) {
+            return object;
+        }
+        self.slab_alloc_node_call(s, gfp, node, caller, orig_size)
     }
 
     /// slab_alloc_node() where the CPU number takes a call.
@@ -1314,7 +1346,7 @@ impl<'a> SlubAllocator<'a> {
 
     /// Linux: slab_post_alloc_hook()'s zeroing (`__GFP_ZERO`): the object, or with a
     /// kmalloc red zone only the requested size (see the module doc).
-    #[inline(never)]
+    #[inline(always)]
     fn slab_post_alloc_zero(&self, s: &KmemCache, object: *mut u8, orig_size: usize) -> *mut u8 {
         if !object.is_null() {
             let len = if slub_debug_orig_size(s) {
@@ -1323,7 +1355,7 @@ impl<'a> SlubAllocator<'a> {
                 s.object_size() as usize
             };
             // SAFETY: a freshly allocated object of at least object_size bytes.
-            unsafe { ptr::write_bytes(object, 0, len) };
+            unsafe { meminit::memzero(object, len) };
         }
         object
     }
@@ -1511,14 +1543,28 @@ impl<'a> SlubAllocator<'a> {
         object: *mut u8,
         caller: &'static Location<'static>,
     ) {
-        // Linux: slab_free_hook() — kmemleak, init_on_free.
+        // Linux: slab_free_hook() — kmemleak, init_on_free; a tail call, so that the fast
+        // path spills no registers around a call.
         if self.params.free_hook {
-            self.slab_free_hook(s, object);
+            return self.do_slab_free_hooked(s, slab, object, caller);
         }
         match self.this_cpu_inline() {
             Some(cpu) => self.do_slab_free_on(cpu, s, slab, object, caller),
             None => self.do_slab_free_call(s, slab, object, caller),
         }
+    }
+
+    /// do_slab_free() with slab_free_hook() first (kmemleak, init_on_free).
+    #[inline(never)]
+    fn do_slab_free_hooked(
+        &self,
+        s: &KmemCache,
+        slab: &Slab,
+        object: *mut u8,
+        caller: &'static Location<'static>,
+    ) {
+        self.slab_free_hook(s, object);
+        self.do_slab_free_call(s, slab, object, caller)
     }
 
     /// do_slab_free() where the CPU number takes a call.

@@ -417,3 +417,48 @@ fn bulk_free_of_mixed_caches_is_reported_per_detached_freelist() {
     m.shrink_all();
     assert_eq!(m.pages.pages_out(), pages0, "kfree_bulk freed everything");
 }
+
+/// The inline kmalloc()'s arithmetic index (Linux's __kmalloc_index) names the cache that
+/// kmalloc_slab()'s size_index table does, for every size 1..=KMALLOC_MAX_CACHE_SIZE and
+/// every minimum size (arm64's 128, and the 8 ... 64 of other architectures, with and
+/// without kmalloc-96 / kmalloc-192), for every kmalloc type.
+#[test]
+fn kmalloc_index_matches_kmalloc_slab_for_every_size() {
+    for min in [8, 16, 32, 64, 128] {
+        let mut p = SlubParams::new(2, 1, 1);
+        p.kmalloc_min_size = min;
+        let m = SlubMachine::with_params(32, p);
+        for flags in [GFP_KERNEL, GFP_DMA, __GFP_RECLAIMABLE] {
+            for size in 1..=KMALLOC_MAX_CACHE_SIZE {
+                let by_table = m.slub.kmalloc_slab(size, flags).expect("a kmalloc class");
+                let by_index = m
+                    .slub
+                    .kmalloc_cache(kmalloc_type(flags), kmalloc_index(size, min))
+                    .expect("the index names a created cache");
+                assert!(
+                    ptr::eq(by_table, by_index),
+                    "min {min} size {size}: {} by size_index[], {} by kmalloc_index()",
+                    by_table.name,
+                    by_index.name
+                );
+                assert!(by_index.object_size() as usize >= size);
+            }
+        }
+        assert_eq!(kmalloc_index(0, min), 0);
+        assert!(m.slub.kmalloc_cache(KmallocCacheType::Normal, 0).is_none());
+        assert!(m
+            .slub
+            .kmalloc_cache(KmallocCacheType::Normal, KMALLOC_SHIFT_HIGH + 1)
+            .is_none());
+    }
+    // The kernel's classes: arm64 in 6.1.
+    assert_eq!(KMALLOC_MIN_SIZE, 128);
+    assert_eq!(kmalloc_index(64, KMALLOC_MIN_SIZE), 7);
+    assert_eq!(kmalloc_index(192, KMALLOC_MIN_SIZE), 8);
+    assert_eq!(kmalloc_index(1024, KMALLOC_MIN_SIZE), 10);
+    assert_eq!(kmalloc_index(KMALLOC_MAX_CACHE_SIZE, KMALLOC_MIN_SIZE), 13);
+    // 96 and 192 exist only for the small minimum sizes.
+    assert_eq!(kmalloc_index(72, 32), 1);
+    assert_eq!(kmalloc_index(72, 64), 7);
+    assert_eq!(kmalloc_index(150, 64), 2);
+}

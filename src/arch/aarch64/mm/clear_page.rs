@@ -15,6 +15,31 @@ pub unsafe fn clear_page(page: *mut u8) {
     let mut p = page as usize;
     if dczid & (1 << 4) == 0 {
         let block = 4usize << (dczid & 0xf);
+        if block <= crate::mm::PAGE_SIZE as usize / 4 {
+            // Four blocks a turn (Linux's loop does one): 2.5 instructions a block instead
+            // of 4. A page is a whole number of four-block runs (both are powers of two).
+            // SAFETY: the caller's page, [p, end), zeroed block by block as above.
+            unsafe {
+                core::arch::asm!(
+                    "2:",
+                    "dc zva, {p}",
+                    "add {p}, {p}, {b}",
+                    "dc zva, {p}",
+                    "add {p}, {p}, {b}",
+                    "dc zva, {p}",
+                    "add {p}, {p}, {b}",
+                    "dc zva, {p}",
+                    "add {p}, {p}, {b}",
+                    "cmp {p}, {e}",
+                    "b.lo 2b",
+                    p = inout(reg) p => _,
+                    b = in(reg) block,
+                    e = in(reg) end,
+                    options(nostack)
+                )
+            };
+            return;
+        }
         while p < end {
             // SAFETY: the caller's page: DC ZVA zeroes the naturally aligned block holding
             // `p`, which lies inside the page (blocks are at most 2 KiB, pages 4 KiB).

@@ -521,9 +521,7 @@ impl Mapper<'_> {
             // this walker alone (the hardware walker may read it meanwhile and sees each
             // entry go from invalid to valid); `first..first + n` are its indices.
             let entries = unsafe { core::slice::from_raw_parts_mut(t.add(first), n) };
-            for (i, e) in entries.iter_mut().enumerate() {
-                *e = template | (phys + ((i as u64) << 12));
-            }
+            fill_ptes(entries, template | phys);
             // Linux's set_pte() barrier (`dsb ishst; isb`), once for the table.
             // SAFETY: barriers have no memory-safety preconditions.
             unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
@@ -562,6 +560,63 @@ impl Mapper<'_> {
             // SAFETY: barriers have no memory-safety preconditions.
             unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
         }
+    }
+}
+
+/// Writes `entries[i] = first + i * PAGE_SIZE`: consecutive page descriptors (the output
+/// address sits above the attribute bits, so adding a page to the descriptor adds it to the
+/// address). Linux's init_pte() loop, at 1.9 instructions an entry instead of the 4.5 of
+/// the compiler's loop: eight entries a turn as four STP, the two descriptors of a pair
+/// each stepped by two pages (the kernel is built with strict alignment, so the compiler
+/// will not store vector registers to an 8-byte-aligned table and splits them through the
+/// stack instead).
+fn fill_ptes(entries: &mut [u64], first: u64) {
+    const PAGE_SIZE: u64 = crate::mm::PAGE_SIZE;
+    let mut desc = first;
+    let mut i = 0;
+    // Up to a 16-byte boundary, so that the pairs are aligned.
+    while i < entries.len() && !(entries[i..].as_ptr() as usize).is_multiple_of(16) {
+        entries[i] = desc;
+        desc += PAGE_SIZE;
+        i += 1;
+    }
+    let bulk = (entries.len() - i) & !7;
+    if bulk != 0 {
+        let p = entries[i..].as_mut_ptr();
+        // SAFETY: `p .. p + bulk` are entries of the slice (`bulk` <= what is left),
+        // 16-byte aligned; the asm writes exactly those `bulk` words.
+        unsafe {
+            core::arch::asm!(
+                "add {d1}, {d0}, #1, lsl #12",
+                "2:",
+                "stp {d0}, {d1}, [{p}]",
+                "add {d0}, {d0}, #2, lsl #12",
+                "add {d1}, {d1}, #2, lsl #12",
+                "stp {d0}, {d1}, [{p}, #16]",
+                "add {d0}, {d0}, #2, lsl #12",
+                "add {d1}, {d1}, #2, lsl #12",
+                "stp {d0}, {d1}, [{p}, #32]",
+                "add {d0}, {d0}, #2, lsl #12",
+                "add {d1}, {d1}, #2, lsl #12",
+                "stp {d0}, {d1}, [{p}, #48]",
+                "add {d0}, {d0}, #2, lsl #12",
+                "add {d1}, {d1}, #2, lsl #12",
+                "add {p}, {p}, #64",
+                "cmp {p}, {end}",
+                "b.ne 2b",
+                p = inout(reg) p => _,
+                end = in(reg) p.wrapping_add(bulk),
+                d0 = inout(reg) desc => _,
+                d1 = out(reg) _,
+                options(nostack)
+            )
+        };
+        desc += bulk as u64 * PAGE_SIZE;
+        i += bulk;
+    }
+    for e in &mut entries[i..] {
+        *e = desc;
+        desc += PAGE_SIZE;
     }
 }
 
