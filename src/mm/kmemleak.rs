@@ -281,21 +281,21 @@ pub fn kmemleak_free_part_phys(phys: u64, size: u64) {
 /// (a CMA area: its pages go to the buddy and may be unmapped).
 pub fn kmemleak_ignore_phys(phys: u64) {
     if kmemleak_enabled() {
-        with_kmemleak(|k, _| k.set_min_count_phys(phys, -1));
+        with_kmemleak(|k, _| k.paint_ptr(phys, -1, true));
     }
 }
 
 /// Linux: kmemleak_not_leak() — a false positive: never reported, always scanned.
 pub fn kmemleak_not_leak(ptr: *const u8) {
     if kmemleak_enabled() && !ptr.is_null() {
-        with_kmemleak(|k, _| k.set_min_count(ptr as u64, 0, "Graying"));
+        with_kmemleak(|k, _| k.paint_ptr(ptr as u64, 0, false));
     }
 }
 
 /// Linux: kmemleak_ignore() — neither reported nor scanned (holds no pointers).
 pub fn kmemleak_ignore(ptr: *const u8) {
     if kmemleak_enabled() && !ptr.is_null() {
-        with_kmemleak(|k, _| k.set_min_count(ptr as u64, -1, "Blacking"));
+        with_kmemleak(|k, _| k.paint_ptr(ptr as u64, -1, false));
     }
 }
 

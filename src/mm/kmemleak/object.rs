@@ -300,19 +300,22 @@ impl Kmemleak {
         }
     }
 
-    /// Linux: make_gray_object() (`min_count` 0) / make_black_object() (-1).
-    pub fn set_min_count(&mut self, ptr: u64, min_count: i32, what: &str) {
-        match self.objects.lookup(ptr, false) {
-            Some(i) => self.objects.as_mut_slice()[i].min_count = min_count,
-            None => pr_warn!("kmemleak: {} unknown object at 0x{:08x}", what, ptr),
-        }
-    }
-
-    /// Linux: make_black_object() of a phys object (kmemleak_ignore_phys()): never scanned.
-    pub fn set_min_count_phys(&mut self, phys: u64, min_count: i32) {
-        match self.phys.lookup(phys, false) {
-            Some(i) => self.phys.as_mut_slice()[i].min_count = min_count,
-            None => pr_warn!("kmemleak: Blacking unknown object at 0x{:08x}", phys),
+    /// Linux: paint_ptr() — make_gray_object() (`min_count` 0: never reported, always
+    /// scanned) and make_black_object() (-1: neither); `phys`: one of the phys objects
+    /// (Linux's `is_phys`, as kmemleak_ignore_phys() asks).
+    pub fn paint_ptr(&mut self, ptr: u64, min_count: i32, phys: bool) {
+        let t = if phys {
+            &mut self.phys
+        } else {
+            &mut self.objects
+        };
+        match t.lookup(ptr, false) {
+            Some(i) => t.as_mut_slice()[i].min_count = min_count,
+            None => pr_warn!(
+                "kmemleak: Trying to color unknown object at 0x{:08x} as {}",
+                ptr,
+                if min_count == 0 { "Grey" } else { "Black" }
+            ),
         }
     }
 

@@ -115,8 +115,8 @@ fn not_leak_ignore_min_count_and_free() {
     // The ignored object's pointer does not count.
     let hidden = track(&mut k, 2, 1);
     black[0] = hidden.as_ptr() as u64;
-    k.set_min_count(gray.as_ptr() as u64, 0, "Graying");
-    k.set_min_count(black.as_ptr() as u64, -1, "Blacking");
+    k.paint_ptr(gray.as_ptr() as u64, 0, false);
+    k.paint_ptr(black.as_ptr() as u64, -1, false);
     k.delete_object_full(freed.as_ptr() as u64);
     assert!(k.find(freed.as_ptr() as u64).is_none());
     let root = [two.as_ptr() as u64];
@@ -178,7 +178,7 @@ fn an_ignored_phys_object_is_not_scanned() {
         0,
         "referenced from the block"
     );
-    k.set_min_count_phys(base, -1);
+    k.paint_ptr(base, -1, true);
     assert_eq!(
         scan(&mut k, &root).new_leaks,
         1,

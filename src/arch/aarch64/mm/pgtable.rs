@@ -563,10 +563,10 @@ impl Mapper<'_> {
     }
 }
 
-/// Writes `entries[i] = first + i * PAGE_SIZE`: consecutive page descriptors (the output
-/// address sits above the attribute bits, so adding a page to the descriptor adds it to the
-/// address). Linux's init_pte() loop, at 1.9 instructions an entry instead of the 4.5 of
-/// the compiler's loop: eight entries a turn as four STP, the two descriptors of a pair
+/// Linux: init_pte()'s loop over a fresh table — `entries[i] = first + i * PAGE_SIZE`:
+/// consecutive page descriptors (the output address sits above the attribute bits, so
+/// adding a page to the descriptor adds it to the address), at 1.9 instructions an entry
+/// instead of the 4.5 of the compiler's loop: eight entries a turn as four STP, the two descriptors of a pair
 /// each stepped by two pages (the kernel is built with strict alignment, so the compiler
 /// will not store vector registers to an 8-byte-aligned table and splits them through the
 /// stack instead).
