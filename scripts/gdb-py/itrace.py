@@ -16,8 +16,12 @@ import bisect
 import collections
 import os
 import subprocess
+import sys
 
 import gdb
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stepfill  # noqa: E402
 
 func = os.environ["ITRACE_FUNC"]
 skip = int(os.environ.get("ITRACE_SKIP", "74"))
@@ -53,6 +57,9 @@ for _ in range(max_steps):
 if seen < 2:
     raise gdb.GdbError("itrace: %s was not entered twice in %d steps" % (func, max_steps))
 pcs = [entry] + pcs
+
+# gdb runs through some instructions in one stepi (scripts/gdb-py/stepfill.py): put back.
+n_stepped, pcs = len(pcs), stepfill.fill(pcs, entry)
 if os.environ.get("ITRACE_OUT"):
     with open(os.environ["ITRACE_OUT"], "w") as f:
         f.write("".join("%x\n" % pc for pc in pcs))
@@ -95,6 +102,8 @@ for block in a2l.split("\n0x"):
 out = []
 print = out.append  # noqa: A001 — the report goes to ITRACE_REPORT, not gdb's console
 print("itrace: %d instructions from one entry of %s to the next" % (len(pcs), func))
+print("(%d gdb steps; the %d instructions gdb ran through without stopping, put back)"
+      % (n_stepped, len(pcs) - n_stepped))
 print("\nper function (code inlined into it counts as its own):")
 for n, v in collections.Counter(name(pc) for pc in pcs).most_common():
     print("%6d  %s" % (v, n))

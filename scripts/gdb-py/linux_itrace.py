@@ -13,8 +13,8 @@ the buddy, the initcalls are next), then breaks at the entry of every measured f
 At each hit of a call worth measuring (order 0; a kfree of a real pointer) it single-steps
 with `stepi` from the entry until the PC is the return address x30 held at the entry with
 the stack pointer back at its entry value: the instructions of that one call, callees
-included. gdb steps over an LL/SC sequence (ldxr .. stxr) as one step, as for ours; a
-second count adds the instructions of each such sequence (decoded from guest memory).
+included. gdb runs through an atomic sequence (from a load-exclusive or load-acquire to the
+store) in one step; those instructions are put back from the code (stepfill.py), as for ours.
 
 A call counts only when the fast path served it; the rest are excluded, with the reason:
   page allocation: the per-CPU list was refilled (`rmqueue_bulk`), the slow path ran
@@ -41,9 +41,13 @@ import collections
 import json
 import os
 import statistics
+import sys
 import time
 
 import gdb
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stepfill  # noqa: E402
 
 MASK = 2**64 - 1
 GFP_ZERO = 0x100  # ___GFP_ZERO, include/linux/gfp_types.h (6.1)
@@ -132,14 +136,15 @@ panic_bp = int(gdb.parse_and_eval("$bpnum"))
 
 
 def step_call():
-    """Single-step one call from its entry to its return; its PCs, or None past max_steps."""
+    """Single-step one call from its entry to its return: its PCs, with what gdb ran through
+    without stopping put back (stepfill.py), and the gdb steps taken; None past max_steps."""
     lr, sp = reg("x30"), reg("sp")
     pcs = [reg("pc")]
     for _ in range(max_steps):
         run("stepi")
         pc = reg("pc")
         if pc == lr and reg("sp") == sp:
-            return pcs
+            return stepfill.fill(pcs, lr), len(pcs)
         pcs.append(pc)
     return None
 
@@ -216,7 +221,8 @@ while any(bps.values()):
         if b:
             run("disable %d" % b)
     run("disable %d" % panic_bp)
-    pcs = step_call()
+    stepped = step_call()
+    pcs, steps = stepped if stepped else (None, 0)
     args["x0_ret"] = reg("x0")
     for b in bps.values():
         if b:
@@ -227,57 +233,12 @@ while any(bps.values()):
         pcs = []
     else:
         why = judge(sym, args, pcs)
-    calls[op].append({"args": args, "pcs": pcs, "excluded": why})
+    calls[op].append({"args": args, "pcs": pcs, "steps": steps, "excluded": why})
     if sum(1 for c in calls[op] if not c["excluded"]) >= n_wanted:
         run("delete %d" % bps[op])
         bps[op] = 0
 
 elapsed = time.monotonic() - t0
-
-# gdb steps over an LL/SC sequence in one go (it puts a breakpoint after the store-exclusive,
-# and on the branch out of the sequence). The instructions it ran there, one pass, for the
-# second count: from the load-exclusive to the store-exclusive (or the branch taken out).
-insn_cache = {}
-
-
-def insn(addr):
-    if addr not in insn_cache:
-        insn_cache[addr] = int.from_bytes(gdb.selected_inferior().read_memory(addr, 4).tobytes(), "little")
-    return insn_cache[addr]
-
-
-def branch_target(addr, i):
-    """The target of a conditional branch (b.cond, cbz/cbnz, tbz/tbnz) at addr, else None."""
-    def sext(v, bits):
-        return v - (1 << bits) if v & (1 << (bits - 1)) else v
-    if i & 0xFF000010 == 0x54000000 or i & 0x7E000000 == 0x34000000:
-        return (addr + 4 * sext((i >> 5) & 0x7FFFF, 19)) & MASK
-    if i & 0x7E000000 == 0x36000000:
-        return (addr + 4 * sext((i >> 5) & 0x3FFF, 14)) & MASK
-    return None
-
-
-def llsc_extra(pcs):
-    extra = 0
-    for k in range(len(pcs) - 1):
-        pc, nxt = pcs[k], pcs[k + 1]
-        if insn(pc) & 0x3FC00000 != 0x08400000:  # not a load-exclusive
-            continue
-        for j in range(1, 16):
-            a = pc + 4 * j
-            i = insn(a)
-            if i & 0x3FC00000 == 0x08000000 and nxt == a + 4:  # the store-exclusive
-                extra += j
-                break
-            if branch_target(a, i) == nxt:
-                extra += j
-                break
-    return extra
-
-
-for cs in calls.values():
-    for c in cs:
-        c["insns"] = len(c["pcs"]) + llsc_extra(c["pcs"]) if c["pcs"] and not c["excluded"] else None
 
 if os.environ.get("LITRACE_JSON"):
     with open(os.environ["LITRACE_JSON"], "w") as f:
@@ -289,7 +250,7 @@ print = out.append  # noqa: A001 — the report goes to LITRACE_REPORT, not gdb'
 print("sampling ended: %s (%.0f s)" % (stop, elapsed))
 print("")
 print("%-24s %5s %6s %5s %5s %9s %8s" % ("operation", "calls", "median", "min", "max",
-                                          "LL/SC x1", "excluded"))
+                                          "gdb steps", "excluded"))
 med = {}
 for op, _ in OPS:
     ok = [c for c in calls[op] if not c["excluded"]]
@@ -298,12 +259,12 @@ for op, _ in OPS:
         n = [len(c["pcs"]) for c in ok]
         med[op] = statistics.median(n)
         print("%-24s %5d %6g %5d %5d %9g %8d" % (op, len(ok), med[op], min(n), max(n),
-                                                 statistics.median(c["insns"] for c in ok), bad))
+                                                 statistics.median(c["steps"] for c in ok), bad))
     else:
         print("%-24s %5d %6s %5s %5s %9s %8d" % (op, 0, "-", "-", "-", "-", bad))
-print("instructions from the entry to the return, callees included, counted as gdb stepi")
-print("counts (an LL/SC sequence = 1 step, as scripts/bench alloc --trace counts ours);")
-print("`LL/SC x1`: the median with each LL/SC sequence's instructions counted (one pass).")
+print("instructions from the entry to the return, callees included, as -icount counts them:")
+print("gdb's steps, plus what gdb ran through in one step at what it takes for an atomic")
+print("sequence (scripts/gdb-py/stepfill.py; `gdb steps` is the median of the steps alone).")
 for a, b in (("alloc_pages order 0", "__free_pages order 0"), ("kmalloc_trace", "kfree")):
     if a in med and b in med:
         print("%s + %s: %g (sum of the medians)" % (a, b, med[a] + med[b]))
