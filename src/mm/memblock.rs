@@ -1190,6 +1190,48 @@ impl Memblock {
         self.alloc_range_nid(size, align, start, end, NUMA_NO_NODE, false)
     }
 
+    /// Up to `max_pages` pages for page tables below `current_limit`, taken in one
+    /// reservation exactly where that many one-page memblock_phys_alloc_range(PAGE_SIZE,
+    /// PAGE_SIZE, 0, MEMBLOCK_ALLOC_NOLEAKTRACE) calls would put them: top-down, each
+    /// takes the highest free page, so they are the top pages of the highest free range
+    /// (fewer than `max_pages` when that range is shorter). Returns the lowest page and the
+    /// count; the caller hands them out from the top and gives back (phys_free) what it did
+    /// not use, which leaves `reserved` as the one-page calls would.
+    ///
+    /// Linux has no counterpart (early_pgtable_alloc() asks memblock once a page): ours,
+    /// for paging_init, whose thousands of tables then cost one search and one reservation
+    /// a batch instead of one each. Bottom-up, or under `memblock=debug` (whose trace then
+    /// shows Linux's one call a page), it takes a single page the usual way.
+    #[track_caller]
+    pub fn phys_alloc_pgtable_pages(&mut self, max_pages: u64) -> Option<(PhysAddr, u64)> {
+        if self.bottom_up || self.debug || max_pages <= 1 {
+            let pa = self.phys_alloc_range(
+                PAGE_SIZE,
+                PAGE_SIZE,
+                PhysAddr(0),
+                MEMBLOCK_ALLOC_NOLEAKTRACE,
+            )?;
+            return Some((pa, 1));
+        }
+        // find_in_range_node(PAGE_SIZE, PAGE_SIZE, 0, current_limit)'s top-down search,
+        // keeping the free range the page is the top of.
+        let flags = self.choose_memblock_flags();
+        let (start, end) = (PAGE_SIZE, self.current_limit.0.max(PAGE_SIZE));
+        let (lo, hi) = self
+            .free_mem_ranges_rev(NUMA_NO_NODE, flags)
+            .map(|(s, e, _)| {
+                (
+                    align_up(clamp(s.0, start, end), PAGE_SIZE),
+                    align_down(clamp(e.0, start, end), PAGE_SIZE),
+                )
+            })
+            .find(|&(lo, hi)| hi > lo)?;
+        let n = max_pages.min((hi - lo) / PAGE_SIZE);
+        let base = hi - n * PAGE_SIZE;
+        self.reserve(PhysAddr(base), n * PAGE_SIZE).ok()?;
+        Some((PhysAddr(base), n))
+    }
+
     /// Linux: memblock_phys_alloc() — anywhere below `current_limit`.
     #[track_caller]
     pub fn phys_alloc(&mut self, size: u64, align: u64) -> Option<PhysAddr> {

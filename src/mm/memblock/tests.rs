@@ -1508,3 +1508,85 @@ proptest! {
         drop(arena);
     }
 }
+
+// ---- phys_alloc_pgtable_pages(): paging_init's batches of table pages ----
+
+proptest! {
+    /// Batches handed out from the top, with what is left given back, are the pages that
+    /// one-page top-down allocations (Linux's early_pgtable_alloc()) give, in the same
+    /// order, and leave `reserved` the same: over holes, reserved blocks and a limit.
+    #[test]
+    fn pgtable_batches_match_one_page_allocations(
+        banks in prop::collection::vec((0u64..64, 1u64..32), 1..4),
+        taken in prop::collection::vec((0u64..96, 1u64..8), 0..6),
+        limit in prop::option::of(1u64..100),
+        max in 1u64..20,
+        tables in 0u64..120,
+    ) {
+        // Addresses in pages from RAM.
+        let build = || {
+            let mut mb = Memblock::new();
+            for &(s, l) in &banks {
+                let _ = mb.add(pa(RAM + s * PAGE_SIZE), l * PAGE_SIZE);
+            }
+            for &(s, l) in &taken {
+                let _ = mb.reserve(pa(RAM + s * PAGE_SIZE), l * PAGE_SIZE);
+            }
+            if let Some(l) = limit {
+                mb.set_current_limit(pa(RAM + l * PAGE_SIZE));
+            }
+            mb
+        };
+        let mut one = build();
+        let want: Vec<Option<u64>> = (0..tables)
+            .map(|_| {
+                one.phys_alloc_range(PAGE_SIZE, PAGE_SIZE, pa(0), MEMBLOCK_ALLOC_NOLEAKTRACE)
+                    .map(|p| p.0)
+            })
+            .collect();
+        let mut batched = build();
+        let (mut base, mut left) = (0, 0);
+        let mut got = Vec::new();
+        for _ in 0..tables {
+            if left == 0 {
+                match batched.phys_alloc_pgtable_pages(max) {
+                    Some((b, n)) => {
+                        prop_assert!((1..=max).contains(&n));
+                        (base, left) = (b.0, n);
+                    }
+                    None => {
+                        got.push(None);
+                        continue;
+                    }
+                }
+            }
+            left -= 1;
+            got.push(Some(base + left * PAGE_SIZE));
+        }
+        if left != 0 {
+            batched.phys_free(pa(base), left * PAGE_SIZE).unwrap();
+        }
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(regs(batched.reserved()), regs(one.reserved()));
+    }
+}
+
+/// Under memblock=debug (and bottom-up) a batch is one page, taken by
+/// memblock_phys_alloc_range() itself, so the trace shows Linux's call for every table.
+#[test]
+fn pgtable_pages_one_at_a_time_under_debug_and_bottom_up() {
+    let (_ram, mut mb) = with_ram(RAM, SZ_16M);
+    let (top, n) = mb.phys_alloc_pgtable_pages(64).unwrap();
+    assert_eq!((top.0, n), (RAM + SZ_16M - 64 * SZ_4K, 64));
+    mb.set_debug(true);
+    take_captured();
+    let (p, n) = mb.phys_alloc_pgtable_pages(64).unwrap();
+    assert_eq!((p.0, n), (top.0 - SZ_4K, 1));
+    assert!(printed()
+        .iter()
+        .any(|l| l.starts_with("memblock_phys_alloc_range: 4096 bytes align=0x1000")));
+    mb.set_debug(false);
+    mb.set_bottom_up(true);
+    let (p, n) = mb.phys_alloc_pgtable_pages(64).unwrap();
+    assert_eq!((p.0, n), (RAM, 1));
+}

@@ -24,7 +24,7 @@ use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol
 use crate::kernel::sections;
 use crate::mm::addr::PgProt;
 use crate::mm::debug_page_alloc::debug_pagealloc_enabled;
-use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
+use crate::mm::memblock;
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 
 // The page tables below are `__page_aligned_bss`, as in Linux: linker.ld puts them first in
@@ -218,26 +218,42 @@ const fn level_slot(level: u32) -> usize {
     }
 }
 
+/// Pages memblock gives paging_init's table walker at a time (Memblock::
+/// phys_alloc_pgtable_pages): a 1 GiB stretch of the linear map in pages needs 512.
+const PGTABLE_BATCH: u64 = 256;
+
 /// Table access during paging_init: tables through the fixmap, new ones from memblock.
 pub struct FixmapTables {
     mapped: [u64; 4],
+    /// Pages reserved for tables and not handed out yet: `left` pages from `batch`, given
+    /// from the top down (the order of Linux's one early_pgtable_alloc() a table).
+    batch: u64,
+    left: u64,
 }
 
 impl FixmapTables {
     pub const fn new() -> Self {
         Self {
             mapped: [u64::MAX; 4],
+            batch: 0,
+            left: 0,
         }
     }
 }
 
-/// Linux: pgd_clear_fixmap() and friends — no stale window onto a table stays mapped.
+/// Linux: pgd_clear_fixmap() and friends — no stale window onto a table stays mapped. The
+/// pages of the batch not used go back to memblock, so that `reserved` ends as Linux's
+/// one allocation a table leaves it.
 impl Drop for FixmapTables {
     fn drop(&mut self) {
         for level in 0..4 {
             if self.mapped[level as usize] != u64::MAX {
                 set_fixmap(level_slot(level), PhysAddr(0), None);
             }
+        }
+        if self.left != 0 {
+            memblock::memblock_phys_free(PhysAddr(self.batch), self.left * PAGE_SIZE)
+                .expect("paging_init: giving back unused page-table pages");
         }
     }
 }
@@ -259,15 +275,19 @@ impl PgTableAccess for FixmapTables {
     }
 
     /// Linux: early_pgtable_alloc() — a page from memblock, zeroed through FIX_PTE (the
-    /// walker remaps FIX_PTE before its next use, so borrowing it is safe).
+    /// walker remaps FIX_PTE before its next use, so borrowing it is safe). The page is the
+    /// one Linux's top-down memblock_phys_alloc_range() would give; memblock is asked once
+    /// a batch ([`PGTABLE_BATCH`]) rather than once a page.
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        let pa = memblock::memblock_phys_alloc_range(
-            PAGE_SIZE,
-            PAGE_SIZE,
-            PhysAddr(0),
-            MEMBLOCK_ALLOC_NOLEAKTRACE,
-        )
-        .unwrap_or_else(|| panic!("Failed to allocate page table page"));
+        if self.left == 0 {
+            let (batch, n) = memblock::MEMBLOCK
+                .lock()
+                .phys_alloc_pgtable_pages(PGTABLE_BATCH)
+                .unwrap_or_else(|| panic!("Failed to allocate page table page"));
+            (self.batch, self.left) = (batch.as_u64(), n);
+        }
+        self.left -= 1;
+        let pa = PhysAddr(self.batch + self.left * PAGE_SIZE);
         let va = set_fixmap(FIX_PTE, pa, Some(PAGE_KERNEL));
         self.mapped[3] = pa.as_u64();
         // SAFETY: FIX_PTE now maps the new page, writable, which memblock gave to us alone
