@@ -275,10 +275,29 @@ impl PgTableAccess for FixmapTables {
     }
 
     /// Linux: early_pgtable_alloc() — a page from memblock, zeroed through FIX_PTE (the
-    /// walker remaps FIX_PTE before its next use, so borrowing it is safe). The page is the
-    /// one Linux's top-down memblock_phys_alloc_range() would give; memblock is asked once
-    /// a batch ([`PGTABLE_BATCH`]) rather than once a page.
+    /// walker remaps FIX_PTE before its next use, so borrowing it is safe).
     fn alloc_table(&mut self) -> Option<PhysAddr> {
+        let pa = self.take_page();
+        let va = set_fixmap(FIX_PTE, pa, Some(PAGE_KERNEL));
+        self.mapped[3] = pa.as_u64();
+        // SAFETY: FIX_PTE now maps the new page, writable, which memblock gave to us alone
+        // (DC ZVA needs Normal memory: the fixmap maps it PAGE_KERNEL).
+        unsafe { clear_page(va as *mut u8) };
+        Some(pa)
+    }
+
+    /// early_pgtable_alloc() for a table the walker fills whole before linking it in: not
+    /// zeroed (what memblock gives is overwritten).
+    fn alloc_table_overwritten(&mut self) -> Option<PhysAddr> {
+        Some(self.take_page())
+    }
+}
+
+impl FixmapTables {
+    /// The next page for a table: the one Linux's top-down memblock_phys_alloc_range()
+    /// would give, memblock being asked once a batch ([`PGTABLE_BATCH`]) rather than once
+    /// a page.
+    fn take_page(&mut self) -> PhysAddr {
         if self.left == 0 {
             let (batch, n) = memblock::MEMBLOCK
                 .lock()
@@ -287,14 +306,8 @@ impl PgTableAccess for FixmapTables {
             (self.batch, self.left) = (batch.as_u64(), n);
         }
         self.left -= 1;
-        let pa = PhysAddr(self.batch + self.left * PAGE_SIZE);
-        let va = set_fixmap(FIX_PTE, pa, Some(PAGE_KERNEL));
-        self.mapped[3] = pa.as_u64();
-        // SAFETY: FIX_PTE now maps the new page, writable, which memblock gave to us alone
-        // (DC ZVA needs Normal memory: the fixmap maps it PAGE_KERNEL).
-        unsafe { clear_page(va as *mut u8) };
         PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
-        Some(pa)
+        PhysAddr(self.batch + self.left * PAGE_SIZE)
     }
 }
 

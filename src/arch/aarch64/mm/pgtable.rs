@@ -330,6 +330,12 @@ pub trait PgTableAccess {
     /// A new, zeroed table page; None when there is no memory for one (the mapping then
     /// fails with [`PgtableNoMem`]).
     fn alloc_table(&mut self) -> Option<PhysAddr>;
+    /// A new table page whose every entry the walker writes before it links the table in
+    /// (a PTE table a mapping covers whole): its contents may be left as they are. By
+    /// default [`alloc_table`](Self::alloc_table).
+    fn alloc_table_overwritten(&mut self) -> Option<PhysAddr> {
+        self.alloc_table()
+    }
     /// Points entry `idx` of the level-`level` table at `pa` to a new next-level table
     /// (`desc`; the entry was empty). By default through [`table`](Self::table); an
     /// accessor whose tables at some level are read-only overrides it (arm64's PGD is
@@ -464,6 +470,22 @@ impl Mapper<'_> {
             } else {
                 // SAFETY: as above.
                 let old = unsafe { get_entry(t, idx) };
+                if level == 2 && !old.is_valid() && next - addr == entry {
+                    // A new PTE table this mapping covers whole: filled before the PMD
+                    // entry links it in, so it need not be zeroed first (Linux zeroes it,
+                    // then init_pte() overwrites every entry) and no walker ever sees it
+                    // half written.
+                    let pa = self.access.alloc_table_overwritten().ok_or(PgtableNoMem)?;
+                    self.map_level(3, pa, addr, next, phys, true)?;
+                    let mut desc = Descriptor::table(pa);
+                    if self.flags & NO_EXEC_MAPPINGS != 0 {
+                        desc.0 |= TABLE_PXN;
+                    }
+                    self.access.set_table_entry(level, table, idx, desc);
+                    phys += next - addr;
+                    addr = next;
+                    continue;
+                }
                 let (next_table, new_table) = if old.is_table() {
                     (old.output_address(), false)
                 } else {
