@@ -410,6 +410,8 @@ fn __cpu_up(cpu: usize, c: &OfCpu, nid: i32) -> bool {
     sd.percpu_offset
         .store(crate::mm::percpu::per_cpu_offset(cpu), Ordering::Relaxed);
     SECONDARY_BOOT_STATUS.store(CPU_MMU_OFF, Ordering::Relaxed);
+    // Another CPU may run from now on: TLB maintenance reaches every CPU.
+    crate::arch::aarch64::mm::pgtable::smp_tlbi_broadcast();
     // The stack's page tables and the slot are visible before the CPU starts.
     // SAFETY: a barrier; it touches no memory.
     unsafe { core::arch::asm!("dsb ish", options(nostack)) };
