@@ -24,7 +24,7 @@ use crate::arch::aarch64::memory::{__va, kimage_voffset, kimg_to_phys, pa_symbol
 use crate::kernel::sections;
 use crate::mm::addr::PgProt;
 use crate::mm::debug_page_alloc::debug_pagealloc_enabled;
-use crate::mm::memblock;
+use crate::mm::memblock::{self, MEMBLOCK_ALLOC_NOLEAKTRACE};
 use crate::mm::{PhysAddr, VirtAddr, PAGE_SIZE};
 
 // The page tables below are `__page_aligned_bss`, as in Linux: linker.ld puts them first in
@@ -218,42 +218,38 @@ const fn level_slot(level: u32) -> usize {
     }
 }
 
-/// Pages memblock gives paging_init's table walker at a time (Memblock::
-/// phys_alloc_pgtable_pages): a 1 GiB stretch of the linear map in pages needs 512.
-const PGTABLE_BATCH: u64 = 256;
-
-/// Table access during paging_init: tables through the fixmap, new ones from memblock.
+/// Table access through the fixmap (Linux: pgd_set_fixmap() and friends): for tables that
+/// are not reachable through the linear map (paging_init's, before it exists) or that it
+/// maps read-only (swapper_pg_dir); new tables from memblock.
 pub struct FixmapTables {
     mapped: [u64; 4],
-    /// Pages reserved for tables and not handed out yet: `left` pages from `batch`, given
-    /// from the top down (the order of Linux's one early_pgtable_alloc() a table).
-    batch: u64,
-    left: u64,
 }
 
 impl FixmapTables {
     pub const fn new() -> Self {
         Self {
             mapped: [u64::MAX; 4],
-            batch: 0,
-            left: 0,
         }
+    }
+
+    /// Maps the new table page `pa` at FIX_PTE and zeroes it (the walker remaps FIX_PTE
+    /// before its next use, so borrowing it is safe).
+    fn zero_table(&mut self, pa: PhysAddr) {
+        let va = set_fixmap(FIX_PTE, pa, Some(PAGE_KERNEL));
+        self.mapped[3] = pa.as_u64();
+        // SAFETY: FIX_PTE now maps the new page, writable, which memblock gave to us alone
+        // (DC ZVA needs Normal memory: the fixmap maps it PAGE_KERNEL).
+        unsafe { clear_page(va as *mut u8) };
     }
 }
 
-/// Linux: pgd_clear_fixmap() and friends — no stale window onto a table stays mapped. The
-/// pages of the batch not used go back to memblock, so that `reserved` ends as Linux's
-/// one allocation a table leaves it.
+/// Linux: pgd_clear_fixmap() and friends — no stale window onto a table stays mapped.
 impl Drop for FixmapTables {
     fn drop(&mut self) {
         for level in 0..4 {
             if self.mapped[level as usize] != u64::MAX {
                 set_fixmap(level_slot(level), PhysAddr(0), None);
             }
-        }
-        if self.left != 0 {
-            memblock::memblock_phys_free(PhysAddr(self.batch), self.left * PAGE_SIZE)
-                .expect("paging_init: giving back unused page-table pages");
         }
     }
 }
@@ -274,29 +270,46 @@ impl PgTableAccess for FixmapTables {
         fix_to_virt(slot) as *mut u64
     }
 
-    /// Linux: early_pgtable_alloc() — a page from memblock, zeroed through FIX_PTE (the
-    /// walker remaps FIX_PTE before its next use, so borrowing it is safe).
+    /// Linux: early_pgtable_alloc() — a page from memblock, zeroed through FIX_PTE.
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        let pa = self.take_page();
-        let va = set_fixmap(FIX_PTE, pa, Some(PAGE_KERNEL));
-        self.mapped[3] = pa.as_u64();
-        // SAFETY: FIX_PTE now maps the new page, writable, which memblock gave to us alone
-        // (DC ZVA needs Normal memory: the fixmap maps it PAGE_KERNEL).
-        unsafe { clear_page(va as *mut u8) };
+        let pa = memblock::memblock_phys_alloc_range(
+            PAGE_SIZE,
+            PAGE_SIZE,
+            PhysAddr(0),
+            MEMBLOCK_ALLOC_NOLEAKTRACE,
+        )
+        .unwrap_or_else(|| panic!("Failed to allocate page table page"));
+        self.zero_table(pa);
+        PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
         Some(pa)
-    }
-
-    /// early_pgtable_alloc() for a table the walker fills whole before linking it in: not
-    /// zeroed (what memblock gives is overwritten).
-    fn alloc_table_overwritten(&mut self) -> Option<PhysAddr> {
-        Some(self.take_page())
     }
 }
 
-impl FixmapTables {
+/// Pages memblock gives paging_init's table walker at a time (Memblock::
+/// phys_alloc_pgtable_pages): a 1 GiB stretch of the linear map in pages needs 512.
+const PGTABLE_BATCH: u64 = 256;
+
+/// paging_init's table access: [`FixmapTables`], with the new tables' pages taken from
+/// memblock a batch at a time (ours; Linux's early_pgtable_alloc() asks once a page).
+pub struct BootTables {
+    fix: FixmapTables,
+    /// Pages reserved for tables and not handed out yet: `left` pages from `batch`, given
+    /// from the top down (the order of Linux's one early_pgtable_alloc() a table).
+    batch: u64,
+    left: u64,
+}
+
+impl BootTables {
+    pub const fn new() -> Self {
+        Self {
+            fix: FixmapTables::new(),
+            batch: 0,
+            left: 0,
+        }
+    }
+
     /// The next page for a table: the one Linux's top-down memblock_phys_alloc_range()
-    /// would give, memblock being asked once a batch ([`PGTABLE_BATCH`]) rather than once
-    /// a page.
+    /// would give, memblock being asked once a batch ([`PGTABLE_BATCH`]).
     fn take_page(&mut self) -> PhysAddr {
         if self.left == 0 {
             let (batch, n) = memblock::MEMBLOCK
@@ -308,6 +321,42 @@ impl FixmapTables {
         self.left -= 1;
         PAGES_FOR_TABLES.fetch_add(1, Ordering::Relaxed);
         PhysAddr(self.batch + self.left * PAGE_SIZE)
+    }
+}
+
+impl Default for BootTables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The batch's pages not handed out go back to memblock, so that `reserved` ends as Linux's
+/// one allocation a table leaves it.
+impl Drop for BootTables {
+    fn drop(&mut self) {
+        if self.left != 0 {
+            memblock::memblock_phys_free(PhysAddr(self.batch), self.left * PAGE_SIZE)
+                .expect("paging_init: giving back unused page-table pages");
+        }
+    }
+}
+
+impl PgTableAccess for BootTables {
+    fn table(&mut self, level: u32, pa: PhysAddr) -> *mut u64 {
+        self.fix.table(level, pa)
+    }
+
+    /// Linux: early_pgtable_alloc() — a page from memblock (this batch), zeroed.
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        let pa = self.take_page();
+        self.fix.zero_table(pa);
+        Some(pa)
+    }
+
+    /// early_pgtable_alloc() for a table the walker fills whole before linking it in: not
+    /// zeroed (what memblock gives is overwritten).
+    fn alloc_table_overwritten(&mut self) -> Option<PhysAddr> {
+        Some(self.take_page())
     }
 }
 
@@ -360,7 +409,7 @@ fn map_kernel_segment(
     prot: PgProt,
     flags: u32,
     no_guard: bool,
-    acc: &mut FixmapTables,
+    acc: &mut BootTables,
 ) {
     if end <= start {
         return;
@@ -387,7 +436,7 @@ fn map_kernel_segment(
 /// executable, rodata read-write until mark_rodata_ro(), init text read-only executable,
 /// init data and data read-write, nothing executable but text. The page below the boot
 /// stack stays unmapped, so overflowing the stack faults.
-fn map_kernel(pgd: PhysAddr, acc: &mut FixmapTables) {
+fn map_kernel(pgd: PhysAddr, acc: &mut BootTables) {
     let (stext, etext, rodata, itext, itext_end, idata, idata_end, data, guard, stack, end) = (
         sections::_stext(),
         sections::_etext(),
@@ -419,7 +468,7 @@ fn map_kernel(pgd: PhysAddr, acc: &mut FixmapTables) {
 }
 
 /// Linux: fixmap_copy() — hang the fixmap's bm_pud under the new PGD.
-fn fixmap_copy(pgd: PhysAddr, acc: &mut FixmapTables) {
+fn fixmap_copy(pgd: PhysAddr, acc: &mut BootTables) {
     let (idx, desc) = fixmap_pud_entry();
     let t = acc.table(0, pgd);
     // SAFETY: `t` maps swapper_pg_dir, which is not live yet.
@@ -505,7 +554,7 @@ fn map_memblock(
     end: PhysAddr,
     prot: PgProt,
     flags: u32,
-    acc: &mut FixmapTables,
+    acc: &mut BootTables,
 ) {
     create_pgd_mapping(
         pgd,
@@ -525,7 +574,7 @@ fn map_memblock(
 /// and cannot grow yet — a tree with hundreds of memory ranges — and the loop would then
 /// map the kernel with a block that the read-only mapping cannot split. Subtracting the
 /// range here needs no memblock change.)
-fn map_mem(pgd: PhysAddr, acc: &mut FixmapTables) {
+fn map_mem(pgd: PhysAddr, acc: &mut BootTables) {
     let (stext, init_begin) = (sections::_stext(), sections::__init_begin());
     let kernel_start = kimg_to_phys(VirtAddr(stext));
     let kernel_end = kimg_to_phys(VirtAddr(init_begin));
@@ -625,7 +674,7 @@ pub fn paging_init() {
         sections::init_pg_end(),
     );
     let pgd = kimg_to_phys(VirtAddr(swapper));
-    let mut acc = FixmapTables::new();
+    let mut acc = BootTables::new();
     let t = acc.table(0, pgd);
     // SAFETY: swapper_pg_dir is not live; FIX_PGD maps it writable.
     unsafe { core::ptr::write_bytes(t, 0, PTRS_PER_TABLE) };

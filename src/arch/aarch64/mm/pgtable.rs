@@ -516,17 +516,7 @@ impl Mapper<'_> {
                 // SAFETY: as above.
                 let old = unsafe { get_entry(t, idx) };
                 if level == 2 && !old.is_valid() && next - addr == entry {
-                    // A new PTE table this mapping covers whole: filled before the PMD
-                    // entry links it in, so it need not be zeroed first (Linux zeroes it,
-                    // then init_pte() overwrites every entry) and no walker ever sees it
-                    // half written.
-                    let pa = self.access.alloc_table_overwritten().ok_or(PgtableNoMem)?;
-                    self.map_level(3, pa, addr, next, phys, true)?;
-                    let mut desc = Descriptor::table(pa);
-                    if self.flags & NO_EXEC_MAPPINGS != 0 {
-                        desc.0 |= TABLE_PXN;
-                    }
-                    self.access.set_table_entry(level, table, idx, desc);
+                    self.map_whole_new_pte_table(table, idx, addr, next, phys)?;
                     phys += next - addr;
                     addr = next;
                     continue;
@@ -558,6 +548,30 @@ impl Mapper<'_> {
 }
 
 impl Mapper<'_> {
+    /// A new PTE table for `[addr, end)`, the whole 2 MiB it covers, pointed at by entry
+    /// `idx` of the PMD table `pmd`: filled before the PMD entry links it in, so it need not
+    /// be zeroed first (Linux zeroes it, then init_pte() overwrites every entry) and no
+    /// walker ever sees it half written. Out of line: the linear map takes it once a table,
+    /// the page-at-a-time mappings (vmap) never, and their walk stays as it was.
+    #[inline(never)]
+    fn map_whole_new_pte_table(
+        &mut self,
+        pmd: PhysAddr,
+        idx: usize,
+        addr: u64,
+        end: u64,
+        phys: u64,
+    ) -> Result<(), PgtableNoMem> {
+        let pa = self.access.alloc_table_overwritten().ok_or(PgtableNoMem)?;
+        self.map_level(3, pa, addr, end, phys, true)?;
+        let mut desc = Descriptor::table(pa);
+        if self.flags & NO_EXEC_MAPPINGS != 0 {
+            desc.0 |= TABLE_PXN;
+        }
+        self.access.set_table_entry(2, pmd, idx, desc);
+        Ok(())
+    }
+
     /// Linux: init_pte() — the page entries of `[addr, end)` (within one PTE table) →
     /// `phys`: the table looked up once and each entry the descriptor template with its
     /// address, so that a linear map built from pages (rodata=full, Linux's default)
