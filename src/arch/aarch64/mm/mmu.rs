@@ -680,6 +680,9 @@ pub fn paging_init() {
     unsafe { core::ptr::write_bytes(t, 0, PTRS_PER_TABLE) };
     map_kernel(pgd, &mut acc);
     map_mem(pgd, &mut acc);
+    // The fixmap windows close and the batch's unused pages go back to memblock before
+    // anything else asks it for memory.
+    drop(acc);
     cpu_replace_ttbr1(pgd);
     SWAPPER_LIVE.store(true, Ordering::Release);
     let pages = PAGES_FOR_TABLES.load(Ordering::Relaxed);

@@ -259,10 +259,10 @@ pub unsafe fn get_entry(table: *const u64, index: usize) -> Descriptor {
 /// shareable). False until smp_init boots the first secondary CPU ([`smp_tlbi_broadcast`]):
 /// before that no other CPU can hold a TLB entry of this kernel's (each invalidates its own
 /// TLB in __cpu_setup before its MMU goes on), and this CPU's own invalidation is all a
-/// change needs. Linux broadcasts from the start (x86's fixmap flush is local, for the same
-/// reason). Under QEMU a broadcast TLBI stops every vCPU, halted ones included: the local
-/// one made paging_init's fixmap walk (one TLBI a table) 2–3 times quicker in wall time
-/// at 16G and 64G.
+/// change needs. Linux on arm64 broadcasts from the start (x86's set_fixmap() flushes
+/// only the local TLB). Under QEMU a broadcast TLBI stops every vCPU, halted ones
+/// included: the local one made paging_init's fixmap walk (one TLBI a table) 2–3 times
+/// quicker in wall time at 16G and 64G.
 static TLBI_BROADCAST: AtomicBool = AtomicBool::new(false);
 
 /// From now on TLB maintenance reaches every CPU: called before a secondary CPU is started.
@@ -270,34 +270,32 @@ pub fn smp_tlbi_broadcast() {
     TLBI_BROADCAST.store(true, Ordering::SeqCst);
 }
 
+/// One TLB maintenance operation with Linux's barriers around it: `dsb <dom>st`, the TLBI,
+/// `dsb <dom>`, `isb` (`ish` to reach every CPU, `nsh` for this one).
+macro_rules! tlbi {
+    ($dom:literal, $op:literal $(, $arg:expr)?) => {
+        // SAFETY: TLB maintenance changes no memory the compiler knows about.
+        unsafe {
+            core::arch::asm!(
+                concat!("dsb ", $dom, "st"),
+                concat!("tlbi ", $op),
+                concat!("dsb ", $dom),
+                "isb",
+                $(in(reg) $arg,)?
+                options(nostack, preserves_flags)
+            )
+        }
+    };
+}
+
 /// Linux: flush_tlb_kernel_range() for one page — invalidate `va`, all ASIDs, on all CPUs
 /// (inner shareable); on this one alone while it is the only CPU ([`TLBI_BROADCAST`]).
 pub fn flush_tlb_kernel_page(va: u64) {
     let page = (va >> 12) & ((1 << 44) - 1);
     if TLBI_BROADCAST.load(Ordering::Relaxed) {
-        // SAFETY: TLB maintenance changes no memory the compiler knows about.
-        unsafe {
-            core::arch::asm!(
-                "dsb ishst",
-                "tlbi vaae1is, {0}",
-                "dsb ish",
-                "isb",
-                in(reg) page,
-                options(nostack, preserves_flags)
-            )
-        };
+        tlbi!("ish", "vaae1is, {0}", page);
     } else {
-        // SAFETY: as above.
-        unsafe {
-            core::arch::asm!(
-                "dsb nshst",
-                "tlbi vaae1, {0}",
-                "dsb nsh",
-                "isb",
-                in(reg) page,
-                options(nostack, preserves_flags)
-            )
-        };
+        tlbi!("nsh", "vaae1, {0}", page);
     }
 }
 
@@ -305,27 +303,9 @@ pub fn flush_tlb_kernel_page(va: u64) {
 /// only CPU ([`TLBI_BROADCAST`]).
 pub fn flush_tlb_all() {
     if TLBI_BROADCAST.load(Ordering::Relaxed) {
-        // SAFETY: TLB maintenance changes no memory the compiler knows about.
-        unsafe {
-            core::arch::asm!(
-                "dsb ishst",
-                "tlbi vmalle1is",
-                "dsb ish",
-                "isb",
-                options(nostack, preserves_flags)
-            )
-        };
+        tlbi!("ish", "vmalle1is");
     } else {
-        // SAFETY: as above.
-        unsafe {
-            core::arch::asm!(
-                "dsb nshst",
-                "tlbi vmalle1",
-                "dsb nsh",
-                "isb",
-                options(nostack, preserves_flags)
-            )
-        };
+        tlbi!("nsh", "vmalle1");
     }
 }
 
