@@ -10,7 +10,7 @@
 //! 2. `VMAP` — Linux's vmap_area_lock with the free/purge locks and vmap_purge_lock: the
 //!    three trees. Taken for each tree operation; vunmap's page-table teardown and the
 //!    lazy purge's TLB flush (a broadcast `TLBI ...IS`: every CPU's TLB) run under it;
-//!    mapping pages (vmap_page) runs outside it.
+//!    mapping pages (vmap_pages_range) runs outside it.
 //! 3. The arch's page-table lock (arm64: `fixmap_lock`), inside the hooks.
 //! 4. SLUB's and the page allocator's locks (vmap_area objects, pages, new page tables).
 //!
@@ -50,9 +50,10 @@ pub struct VmallocArch {
     pub prot_device: PgProt,
     /// Linux: __va() — the linear-map address of a physical one.
     pub va: fn(PhysAddr) -> VirtAddr,
-    /// Maps one page at a page-aligned address whose entry is empty (vmap_pages_range);
-    /// false if there was no memory for a page table (Linux: -ENOMEM).
-    pub vmap_page: fn(u64, PhysAddr, PgProt) -> bool,
+    /// Linux: vmap_pages_range() — maps `n` pages (`phys(i)` is the i-th) one after the
+    /// other from a page-aligned address whose entries are empty; false if there was no
+    /// memory for a page table (Linux: -ENOMEM).
+    pub vmap_pages_range: fn(u64, usize, &mut dyn FnMut(usize) -> PhysAddr, PgProt) -> bool,
     /// Linux: ioremap_page_range(); false if there was no memory for a page table.
     pub ioremap_page_range: fn(u64, PhysAddr, u64, PgProt) -> bool,
     /// Linux: vunmap_range_noflush() — clears the leaves; the caller flushes.
@@ -246,12 +247,14 @@ fn vmalloc_node_range(
         };
         // SAFETY: the array holds `nr` entries.
         unsafe { pages.add(i).write(page.as_ptr()) };
-        let phys = pa.page_to_pfn(page.as_ptr()).phys();
-        if !(arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot) {
-            // No page for a page table (Linux: vmap_pages_range() -ENOMEM).
-            undo(i + 1, "map pages");
-            return None;
-        }
+    }
+    // Linux: then vmap_pages_range() of them all.
+    // SAFETY: entries 0..nr were written above.
+    let mut phys = |i: usize| pa.page_to_pfn(unsafe { *pages.add(i) }).phys();
+    if !(arch().vmap_pages_range)(vm.addr.0, nr, &mut phys, prot) {
+        // No page for a page table (Linux: vmap_pages_range() -ENOMEM).
+        undo(nr, "map pages");
+        return None;
     }
     let mut v = VMAP.lock();
     // SAFETY: `pages` holds `nr` pages we own, kept until vfree.
@@ -355,13 +358,11 @@ pub fn vmap(pages: &[PagePtr], prot: PgProt) -> Option<VirtAddr> {
             flush,
         )
         .ok()?;
-    for (i, p) in pages.iter().enumerate() {
-        let phys = pa.page_to_pfn(p.as_ptr()).phys();
-        if !(arch().vmap_page)(vm.addr.0 + i as u64 * PAGE_SIZE, phys, prot) {
-            // Linux: vmap() of a range it cannot map: vunmap and NULL.
-            vunmap(vm.addr.0);
-            return None;
-        }
+    let mut phys = |i: usize| pa.page_to_pfn(pages[i].as_ptr()).phys();
+    if !(arch().vmap_pages_range)(vm.addr.0, pages.len(), &mut phys, prot) {
+        // Linux: vmap() of a range it cannot map: vunmap and NULL.
+        vunmap(vm.addr.0);
+        return None;
     }
     Some(vm.addr)
 }
@@ -663,13 +664,11 @@ pub fn vm_map_ram(pages: &[PagePtr], nid: i32) -> Option<VirtAddr> {
             .ok()?
             .va_start
     };
-    for (i, p) in pages.iter().enumerate() {
-        let phys = pa.page_to_pfn(p.as_ptr()).phys();
-        if !(arch().vmap_page)(addr + i as u64 * PAGE_SIZE, phys, arch().page_kernel) {
-            // Linux: vm_map_ram() unmaps what it mapped and returns NULL.
-            vm_unmap_ram(addr, pages.len());
-            return None;
-        }
+    let mut phys = |i: usize| pa.page_to_pfn(pages[i].as_ptr()).phys();
+    if !(arch().vmap_pages_range)(addr, pages.len(), &mut phys, arch().page_kernel) {
+        // Linux: vm_map_ram() unmaps what it mapped and returns NULL.
+        vm_unmap_ram(addr, pages.len());
+        return None;
     }
     Some(VirtAddr(addr))
 }

@@ -873,20 +873,17 @@ pub fn flush_tlb_kernel_range(start: u64, end: u64) {
     unsafe { core::arch::asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
 }
 
-/// Linux: vmap_pages_range() for one page — map `pa` at `va` with `prot` at page
-/// granularity, tables from the buddy (the caller flushes nothing: the entry was empty).
-/// Fails if there is no page for a table.
-pub fn vmap_page(va: u64, pa: PhysAddr, prot: PgProt) -> Result<(), PgtableNoMem> {
+/// Linux: vmap_pages_range() — map the `n` pages `phys(0..n)` at `va` with `prot`, tables
+/// from the buddy, each PTE table reached once (the caller flushes nothing: the entries
+/// were empty). Fails if there is no page for a table.
+pub fn vmap_pages_range(
+    va: u64,
+    n: usize,
+    phys: &mut dyn FnMut(usize) -> PhysAddr,
+    prot: PgProt,
+) -> Result<(), PgtableNoMem> {
     let mut acc = SwapperTables::new();
-    try_create_pgd_mapping(
-        swapper_pg_dir_phys(),
-        pa,
-        va,
-        PAGE_SIZE,
-        prot,
-        NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS,
-        &mut acc,
-    )
+    super::pgtable::vmap_pages(swapper_pg_dir_phys(), va, n, phys, prot, &mut acc)
 }
 
 /// Linux: ioremap_page_range() — map a physical range with `prot`, blocks where aligned.

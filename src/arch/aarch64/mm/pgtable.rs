@@ -681,6 +681,95 @@ fn fill_ptes(entries: &mut [u64], first: u64) {
     }
 }
 
+impl Mapper<'_> {
+    /// Linux: pte_alloc_kernel() at the end of vmap_p4d/pud/pmd_range()'s walk — the PTE
+    /// table that maps `addr`, made and linked in where it does not exist yet.
+    fn pte_table(&mut self, pgd: PhysAddr, addr: u64) -> Result<PhysAddr, PgtableNoMem> {
+        let mut table = pgd;
+        for level in 0..3 {
+            let idx = table_index(addr, level);
+            let t = self.access.table(level, table);
+            // SAFETY: `t` is the table the accessor just made readable; `idx` < 512.
+            let old = unsafe { get_entry(t, idx) };
+            table = if old.is_table() {
+                old.output_address()
+            } else {
+                assert!(
+                    !old.is_valid(),
+                    "vmap_pages: {:#x} lies inside a block mapping",
+                    addr
+                );
+                let pa = self.access.alloc_table().ok_or(PgtableNoMem)?;
+                let mut desc = Descriptor::table(pa);
+                if self.flags & NO_EXEC_MAPPINGS != 0 {
+                    desc.0 |= TABLE_PXN;
+                }
+                self.access.set_table_entry(level, table, idx, desc);
+                pa
+            };
+        }
+        Ok(table)
+    }
+}
+
+/// Linux: vmap_pages_range() — map the `n` pages `phys(0)`, …, `phys(n - 1)` at the
+/// page-aligned `va`, one after the other, with `prot` in the tables rooted at `pgd`. Each
+/// PTE table is reached once (vmap_pte_range()'s loop), not once a page. The entries are
+/// expected empty; one that is not is changed as [`set_leaf`] allows. No memory for a
+/// table is returned to the caller; what was mapped stays mapped, and the caller unmaps.
+pub fn vmap_pages(
+    pgd: PhysAddr,
+    va: u64,
+    n: usize,
+    phys: &mut dyn FnMut(usize) -> PhysAddr,
+    prot: PgProt,
+    access: &mut dyn PgTableAccess,
+) -> Result<(), PgtableNoMem> {
+    assert!(va & 0xfff == 0, "vmap_pages: {:#x} is not page-aligned", va);
+    let mut m = Mapper {
+        access,
+        prot,
+        flags: NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS,
+    };
+    // The output address field of the template is 0; a page-aligned address below 2^48
+    // OR-ed in is Descriptor::page(phys, prot).
+    let template = Descriptor::page(PhysAddr(0), prot).0;
+    let mut i = 0;
+    let mut result = Ok(());
+    while i < n {
+        let addr = va + ((i as u64) << 12);
+        let pte = match m.pte_table(pgd, addr) {
+            Ok(pte) => pte,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let t = m.access.table(3, pte);
+        let first = table_index(addr, 3);
+        let count = (PTRS_PER_TABLE - first).min(n - i);
+        for k in 0..count {
+            let new = template | (phys(i + k).as_u64() & !0xfff);
+            // SAFETY: `t` is the table the accessor just made writable; `first + k` < 512.
+            let slot = unsafe { t.add(first + k) };
+            // SAFETY: as above.
+            if unsafe { core::ptr::read_volatile(slot) } == 0 {
+                // SAFETY: as above; an empty entry: nothing to break or flush.
+                unsafe { core::ptr::write_volatile(slot, new) };
+            } else {
+                let at = addr + ((k as u64) << 12);
+                // SAFETY: as above.
+                unsafe { set_leaf(t, first + k, Descriptor(new), at, true) };
+            }
+        }
+        i += count;
+    }
+    // Linux's set_pte() barrier (`dsb ishst; isb`), once for the range.
+    // SAFETY: barriers have no memory-safety preconditions.
+    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+    result
+}
+
 /// Linux: __create_pgd_mapping() — map `[virt, virt + size)` to `phys` with `prot` in the
 /// tables rooted at `pgd`, using the largest blocks and contiguous runs that fit unless
 /// `flags` forbid them. For mappings that must exist (the kernel, the linear map, the

@@ -3,7 +3,8 @@
 //! the page-table updates, handed to the generic allocator as its `VmallocArch` hooks.
 
 use super::mmu::{
-    flush_tlb_kernel_range, ioremap_page_range, kernel_va_to_phys, vmap_page, vunmap_range_noflush,
+    flush_tlb_kernel_range, ioremap_page_range, kernel_va_to_phys, vmap_pages_range,
+    vunmap_range_noflush,
 };
 use super::pgtable::{PAGE_KERNEL, PROT_DEVICE_NGNRE};
 use crate::arch::aarch64::memory::{__va, VMALLOC_END, VMALLOC_START};
@@ -17,7 +18,7 @@ pub static VMALLOC_ARCH: VmallocArch = VmallocArch {
     page_kernel: PAGE_KERNEL,
     prot_device: PROT_DEVICE_NGNRE,
     va: __va,
-    vmap_page: |va, pa, prot| vmap_page(va, pa, prot).is_ok(),
+    vmap_pages_range: |va, n, phys, prot| vmap_pages_range(va, n, phys, prot).is_ok(),
     ioremap_page_range: |va, pa, size, prot| ioremap_page_range(va, pa, size, prot).is_ok(),
     vunmap_range_noflush,
     flush_tlb_kernel_range,
