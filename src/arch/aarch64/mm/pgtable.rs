@@ -511,11 +511,7 @@ impl Mapper<'_> {
                         addr
                     );
                     let pa = self.access.alloc_table().ok_or(PgtableNoMem)?;
-                    let mut desc = Descriptor::table(pa);
-                    if self.flags & NO_EXEC_MAPPINGS != 0 {
-                        desc.0 |= TABLE_PXN;
-                    }
-                    self.access.set_table_entry(level, table, idx, desc);
+                    self.link_table(level, table, idx, pa);
                     (pa, true)
                 };
                 self.map_level(level + 1, next_table, addr, next, phys, new_table)?;
@@ -544,12 +540,19 @@ impl Mapper<'_> {
     ) -> Result<(), PgtableNoMem> {
         let pa = self.access.alloc_table_overwritten().ok_or(PgtableNoMem)?;
         self.map_level(3, pa, addr, end, phys, true)?;
+        self.link_table(2, pmd, idx, pa);
+        Ok(())
+    }
+
+    /// Linux: pmd_populate_kernel() and friends — points entry `idx` of the level-`level`
+    /// table at the new next-level table `pa` (PXNTable under NO_EXEC_MAPPINGS).
+    #[inline]
+    fn link_table(&mut self, level: u32, table: PhysAddr, idx: usize, pa: PhysAddr) {
         let mut desc = Descriptor::table(pa);
         if self.flags & NO_EXEC_MAPPINGS != 0 {
             desc.0 |= TABLE_PXN;
         }
-        self.access.set_table_entry(2, pmd, idx, desc);
-        Ok(())
+        self.access.set_table_entry(level, table, idx, desc);
     }
 
     /// Linux: init_pte() — the page entries of `[addr, end)` (within one PTE table) →
@@ -700,11 +703,7 @@ impl Mapper<'_> {
                     addr
                 );
                 let pa = self.access.alloc_table().ok_or(PgtableNoMem)?;
-                let mut desc = Descriptor::table(pa);
-                if self.flags & NO_EXEC_MAPPINGS != 0 {
-                    desc.0 |= TABLE_PXN;
-                }
-                self.access.set_table_entry(level, table, idx, desc);
+                self.link_table(level, table, idx, pa);
                 pa
             };
         }
