@@ -269,12 +269,6 @@ impl SlubAllocator<'_> {
         self.do_kmalloc_node(size, flags, node, Location::caller())
     }
 
-    /// Linux: kzalloc() — kmalloc, zeroed.
-    #[track_caller]
-    pub fn kzalloc(&self, size: usize, flags: GfpT) -> *mut u8 {
-        self.do_kmalloc_node(size, flags | __GFP_ZERO, NUMA_NO_NODE, Location::caller())
-    }
-
     /// Linux: kcalloc() / kmalloc_array(n, size, flags | __GFP_ZERO) — NULL on overflow.
     #[track_caller]
     pub fn kcalloc(&self, n: usize, size: usize, flags: GfpT) -> *mut u8 {

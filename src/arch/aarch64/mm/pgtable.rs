@@ -416,6 +416,34 @@ unsafe fn set_leaf(table: *mut u64, index: usize, new: Descriptor, va: u64, flus
     }
 }
 
+/// Linux: init_pte()'s set_pte() for one entry of a run — an empty entry is only written
+/// (nothing to break, no TLB entry to flush; the caller issues the barrier that makes the
+/// run visible to the table walker once, after it), another goes through [`set_leaf`].
+/// Returns whether the entry was empty.
+///
+/// # Safety
+/// As [`set_leaf`].
+#[inline(always)]
+unsafe fn set_pte_in_run(
+    table: *mut u64,
+    index: usize,
+    new: u64,
+    va: u64,
+    flush_each: bool,
+) -> bool {
+    // SAFETY: the caller guarantees `table` is a writable table holding `index`.
+    let slot = unsafe { table.add(index) };
+    // SAFETY: as above.
+    if unsafe { core::ptr::read_volatile(slot) } == 0 {
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(slot, new) };
+        return true;
+    }
+    // SAFETY: as above.
+    unsafe { set_leaf(table, index, Descriptor(new), va, flush_each) };
+    false
+}
+
 /// The mapping walker: Linux's alloc_init_pud / alloc_init_cont_pmd / init_pmd /
 /// alloc_init_cont_pte / init_pte, one routine for all levels.
 struct Mapper<'a> {
@@ -591,33 +619,21 @@ impl Mapper<'_> {
             unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
             return;
         }
+        let flush_each = self.flags & FLUSH_BY_CALLER == 0;
         let mut written = false;
         for i in 0..n {
             let off = (i as u64) << 12;
-            let new = template | (phys + off);
             // SAFETY: `t` is the table the accessor just made writable; `first + i` is an
             // index of it (checked above).
-            let slot = unsafe { t.add(first + i) };
-            // SAFETY: as above.
-            let old = unsafe { core::ptr::read_volatile(slot) };
-            if old == 0 {
-                // An empty entry: nothing to break, no TLB entry to flush; the barrier that
-                // makes the new entries visible to the table walker comes once, below.
-                // SAFETY: as above.
-                unsafe { core::ptr::write_volatile(slot, new) };
-                written = true;
-            } else {
-                // SAFETY: as above.
-                unsafe {
-                    set_leaf(
-                        t,
-                        first + i,
-                        Descriptor(new),
-                        addr + off,
-                        self.flags & FLUSH_BY_CALLER == 0,
-                    )
-                };
-            }
+            written |= unsafe {
+                set_pte_in_run(
+                    t,
+                    first + i,
+                    template | (phys + off),
+                    addr + off,
+                    flush_each,
+                )
+            };
         }
         if written {
             // Linux's set_pte() barrier (`dsb ishst; isb`), once for the run.
@@ -749,17 +765,9 @@ pub fn vmap_pages(
         let count = (PTRS_PER_TABLE - first).min(n - i);
         for k in 0..count {
             let new = template | (phys(i + k).as_u64() & !0xfff);
+            let at = addr + ((k as u64) << 12);
             // SAFETY: `t` is the table the accessor just made writable; `first + k` < 512.
-            let slot = unsafe { t.add(first + k) };
-            // SAFETY: as above.
-            if unsafe { core::ptr::read_volatile(slot) } == 0 {
-                // SAFETY: as above; an empty entry: nothing to break or flush.
-                unsafe { core::ptr::write_volatile(slot, new) };
-            } else {
-                let at = addr + ((k as u64) << 12);
-                // SAFETY: as above.
-                unsafe { set_leaf(t, first + k, Descriptor(new), at, true) };
-            }
+            unsafe { set_pte_in_run(t, first + k, new, at, true) };
         }
         i += count;
     }
