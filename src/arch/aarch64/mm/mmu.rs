@@ -540,8 +540,7 @@ pub fn __kernel_map_pages(pfn: crate::mm::Pfn, numpages: u64, enable: bool) {
     if enable {
         // The new entries are visible to this CPU's walker before the caller touches
         // the pages (arm64 caches no invalid entries, so no invalidation is needed).
-        // SAFETY: barriers; they change no memory.
-        unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+        super::pgtable::set_pte_barrier();
     } else {
         flush_tlb_kernel_range(start, end);
     }

@@ -229,6 +229,14 @@ pub const fn table_index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * (3 - level))) & 0x1ff) as usize
 }
 
+/// Linux: set_pte()'s `dsb(ishst); isb()` — entries written before it are visible to the
+/// table walker after it (once for a run of plain stores into empty entries).
+#[inline(always)]
+pub fn set_pte_barrier() {
+    // SAFETY: barriers have no memory-safety preconditions.
+    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+}
+
 /// Writes one entry of a live table and makes it visible to the table walker
 /// (Linux: set_pte/set_pmd — a store, then `dsb ishst; isb`).
 ///
@@ -240,8 +248,7 @@ pub unsafe fn set_entry(table: *mut u64, index: usize, desc: Descriptor) {
     assert!(index < PTRS_PER_TABLE);
     // SAFETY: the caller guarantees `table` is a writable 512-entry table.
     unsafe { core::ptr::write_volatile(table.add(index), desc.0) };
-    // SAFETY: barriers have no memory-safety preconditions.
-    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+    set_pte_barrier();
 }
 
 /// Reads one entry of a table.
@@ -614,9 +621,8 @@ impl Mapper<'_> {
             // entry go from invalid to valid); `first..first + n` are its indices.
             let entries = unsafe { core::slice::from_raw_parts_mut(t.add(first), n) };
             fill_ptes(entries, template | phys);
-            // Linux's set_pte() barrier (`dsb ishst; isb`), once for the table.
-            // SAFETY: barriers have no memory-safety preconditions.
-            unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+            // Once for the table.
+            set_pte_barrier();
             return;
         }
         let flush_each = self.flags & FLUSH_BY_CALLER == 0;
@@ -636,9 +642,8 @@ impl Mapper<'_> {
             };
         }
         if written {
-            // Linux's set_pte() barrier (`dsb ishst; isb`), once for the run.
-            // SAFETY: barriers have no memory-safety preconditions.
-            unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+            // Once for the run.
+            set_pte_barrier();
         }
     }
 }
@@ -771,9 +776,8 @@ pub fn vmap_pages(
         }
         i += count;
     }
-    // Linux's set_pte() barrier (`dsb ishst; isb`), once for the range.
-    // SAFETY: barriers have no memory-safety preconditions.
-    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+    // Once for the range.
+    set_pte_barrier();
     result
 }
 
